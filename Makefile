@@ -1,0 +1,46 @@
+# CityBrain Lakehouse — the make targets are the interface (CI calls them too).
+#
+#   make run     build and start the whole platform on embedded defaults with demo data
+#   make test    install what the tests need (PostgreSQL, Kafka and Iceberg jars, pyiceberg) and run every test
+#   make bench   run the benchmarks and write bench/results.json and bench/results.md
+#   make lint    gofmt, go vet, staticcheck
+#   make fuzz    run each fuzz target briefly
+
+GO        ?= go
+BIN       := bin/citybrain
+export CITYBRAIN_CACHE ?= $(HOME)/.cache/citybrain
+export GOFLAGS ?= -buildvcs=false
+
+.PHONY: build run test test-deps test-short bench lint fuzz clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/citybrain
+
+run: build
+	$(BIN) serve --config citybrain.yaml
+
+test-deps:
+	bash internal/testenv/setup.sh
+
+# Integration tests start real Apache Kafka, PostgreSQL, an Iceberg REST
+# catalog and Python with pyiceberg; -p 1 keeps two of them from starting at once on 2 cores.
+test: test-deps
+	$(GO) test -p 1 -count=1 -timeout 25m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: build
+	$(GO) run ./internal/benchrun
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./schemas/
+	$(GO) test -run '^$$' -fuzz FuzzSplitFields -fuzztime 20s ./connectors/file/
+
+clean:
+	rm -rf bin data

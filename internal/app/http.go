@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"citybrain/warehouse"
+)
+
+// Handler is citybrain serve's HTTP interface: health, status, tables and
+// read-only SQL over the current snapshots.
+//
+//	GET /healthz                 200 "ok"
+//	GET /api/status              per-source lag, rejects, last commit (JSON)
+//	GET /api/tables              tables with snapshot, rows, files (JSON)
+//	GET|POST /api/sql?q=SELECT…  {"columns": [...], "rows": [[...]...]}
+func (a *App) Handler(eng *warehouse.Engine) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.Status(r.Context())
+		writeJSON(w, st, err)
+	})
+	mux.HandleFunc("GET /api/tables", func(w http.ResponseWriter, r *http.Request) {
+		t, err := a.Lake.Tables(r.Context())
+		writeJSON(w, t, err)
+	})
+	sqlHandler := func(w http.ResponseWriter, r *http.Request) {
+		q := r.FormValue("q")
+		if q == "" {
+			writeJSON(w, nil, errorf("missing q: pass the SQL in ?q= / 缺少查询参数 q"))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
+		defer cancel()
+		res, err := QueryAll(ctx, eng, q, 10000)
+		writeJSON(w, res, err)
+	}
+	mux.HandleFunc("GET /api/sql", sqlHandler)
+	mux.HandleFunc("POST /api/sql", sqlHandler)
+	return mux
+}
+
+type errorf string
+
+func (e errorf) Error() string { return string(e) }
+
+func writeJSON(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// Result is a materialised query result.
+type Result struct {
+	Columns   []string `json:"columns"`
+	Rows      [][]any  `json:"rows"`
+	Truncated bool     `json:"truncated,omitempty"`
+}
+
+// QueryAll runs a query and collects up to limit rows (0: all).
+func QueryAll(ctx context.Context, eng *warehouse.Engine, q string, limit int) (*Result, error) {
+	rows, err := eng.Query(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Columns: cols, Rows: [][]any{}}
+	for rows.Next() {
+		if limit > 0 && len(res.Rows) >= limit {
+			res.Truncated = true
+			break
+		}
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	return res, rows.Err()
+}

@@ -1,0 +1,303 @@
+// Package broker is the platform's Kafka plumbing: it starts the embedded
+// Kafka-protocol broker (franz-go's kfake, log persisted on disk) when no
+// cluster is configured, and gives every component the same kafka-go based
+// client whichever broker it talks to.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Config says which broker to use.
+type Config struct {
+	// Bootstrap lists the Kafka bootstrap servers (host:port). Empty means
+	// start the embedded broker.
+	Bootstrap []string `yaml:"bootstrap"`
+	// EmbeddedPort is the loopback port of the embedded broker; 0 picks one
+	// and records it in the data directory so other processes find it.
+	EmbeddedPort int `yaml:"embedded_port"`
+	// Partitions is the partition count of topics the platform creates.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of topics the platform creates on a real cluster.
+	ReplicationFactor int `yaml:"replication_factor"`
+}
+
+// DefaultConfig is the embedded broker on port 19092 with one partition per topic.
+func DefaultConfig() Config {
+	return Config{EmbeddedPort: 19092, Partitions: 1, ReplicationFactor: 1}
+}
+
+// Validate checks the config.
+func (c Config) Validate() error {
+	if c.Partitions < 1 {
+		return errors.New("broker.partitions must be at least 1")
+	}
+	if c.ReplicationFactor < 1 {
+		return errors.New("broker.replication_factor must be at least 1")
+	}
+	for _, b := range c.Bootstrap {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return fmt.Errorf("broker.bootstrap %q: want host:port", b)
+		}
+	}
+	return nil
+}
+
+// Embedded is the in-process broker.
+type Embedded struct {
+	cluster *kfake.Cluster
+	addr    string
+	dir     string
+}
+
+// StartEmbedded starts kfake on 127.0.0.1 with its log in dataDir/broker. The
+// cluster id is made once per log directory and kept in dataDir/broker/cluster.id,
+// so a wiped log directory comes back as a different cluster — which is how
+// the lake notices that its stored offsets no longer apply.
+func StartEmbedded(dataDir string, port int, log *slog.Logger) (*Embedded, error) {
+	dir := filepath.Join(dataDir, "broker")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	idFile := filepath.Join(dir, "cluster.id")
+	id, err := os.ReadFile(idFile)
+	if errors.Is(err, os.ErrNotExist) {
+		id = []byte("citybrain-" + uuid.NewString())
+		if err := writeFileAtomic(idFile, id); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	opts := []kfake.Opt{
+		kfake.DataDir(filepath.Join(dir, "log")),
+		kfake.ClusterID(strings.TrimSpace(string(id))),
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.DefaultNumPartitions(1),
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		if port != 0 {
+			return nil, fmt.Errorf("embedded broker on 127.0.0.1:%d: %w (is another citybrain serve running with the same data directory? set broker.embedded_port to use another port)", port, err)
+		}
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	addr := c.ListenAddrs()[0]
+	if err := writeFileAtomic(filepath.Join(dir, "address"), []byte(addr)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	log.Info("embedded broker started", "addr", addr, "cluster", strings.TrimSpace(string(id)), "dir", dir)
+	return &Embedded{cluster: c, addr: addr, dir: dir}, nil
+}
+
+// Addr is the broker's host:port.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Close stops the broker and flushes its log.
+func (e *Embedded) Close() {
+	e.cluster.Close()
+	_ = os.Remove(filepath.Join(e.dir, "address"))
+}
+
+// RunningEmbeddedAddr returns the address of an embedded broker that another
+// process (citybrain serve) runs on dataDir, if one answers.
+func RunningEmbeddedAddr(dataDir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "broker", "address"))
+	if err != nil {
+		return "", false
+	}
+	addr := strings.TrimSpace(string(b))
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", false
+	}
+	c.Close()
+	return addr, true
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Client is the kafka-go based client every component uses.
+type Client struct {
+	Brokers []string
+	cfg     Config
+	kc      *kafka.Client
+}
+
+// NewClient returns a client of the given bootstrap servers.
+func NewClient(brokers []string, cfg Config) *Client {
+	return &Client{Brokers: brokers, cfg: cfg, kc: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}}
+}
+
+// ClusterID asks the cluster for its id.
+func (c *Client) ClusterID(ctx context.Context) (string, error) {
+	md, err := c.kc.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{}})
+	if err != nil {
+		return "", fmt.Errorf("cluster id from %s: %w", strings.Join(c.Brokers, ","), err)
+	}
+	if md.ClusterID == "" {
+		return "", fmt.Errorf("cluster id from %s: broker returned none", strings.Join(c.Brokers, ","))
+	}
+	return md.ClusterID, nil
+}
+
+// EnsureTopics creates the topics that don't exist yet.
+func (c *Client) EnsureTopics(ctx context.Context, topics ...string) error {
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: c.cfg.Partitions, ReplicationFactor: c.cfg.ReplicationFactor})
+	}
+	resp, err := c.kc.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for t, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", t, err)
+		}
+	}
+	// Wait until metadata shows them with leaders.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		parts, err := c.Partitions(ctx, topics...)
+		if err == nil && len(parts) == len(topics) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topics %v not ready after 30s: %v", topics, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Partitions returns each topic's partition ids. Topics that don't exist are absent.
+func (c *Client) Partitions(ctx context.Context, topics ...string) (map[string][]int, error) {
+	md, err := c.kc.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	out := map[string][]int{}
+	for _, t := range md.Topics {
+		if t.Error != nil || len(t.Partitions) == 0 {
+			continue
+		}
+		for _, p := range t.Partitions {
+			out[t.Name] = append(out[t.Name], p.ID)
+		}
+	}
+	return out, nil
+}
+
+// Offsets are a topic's partition → offset.
+type Offsets map[int]int64
+
+// EndOffsets returns the next offset to be written in each partition of topic.
+func (c *Client) EndOffsets(ctx context.Context, topic string) (Offsets, error) {
+	return c.listOffsets(ctx, topic, kafka.LastOffset)
+}
+
+// StartOffsets returns the first available offset in each partition.
+func (c *Client) StartOffsets(ctx context.Context, topic string) (Offsets, error) {
+	return c.listOffsets(ctx, topic, kafka.FirstOffset)
+}
+
+func (c *Client) listOffsets(ctx context.Context, topic string, which int64) (Offsets, error) {
+	parts, err := c.Partitions(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts[topic] {
+		req.Topics[topic] = append(req.Topics[topic], kafka.OffsetRequest{Partition: p, Timestamp: which})
+	}
+	if len(req.Topics[topic]) == 0 {
+		return Offsets{}, nil
+	}
+	resp, err := c.kc.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
+	}
+	out := Offsets{}
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		if which == kafka.FirstOffset {
+			out[po.Partition] = po.FirstOffset
+		} else {
+			out[po.Partition] = po.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// LastMessage reads the last message of a partition, or returns false if it is empty.
+func (c *Client) LastMessage(ctx context.Context, topic string, partition int) (kafka.Message, bool, error) {
+	ends, err := c.listOffsets(ctx, topic, kafka.LastOffset)
+	if err != nil {
+		return kafka.Message{}, false, err
+	}
+	starts, err := c.listOffsets(ctx, topic, kafka.FirstOffset)
+	if err != nil {
+		return kafka.Message{}, false, err
+	}
+	end, start := ends[partition], starts[partition]
+	if end <= start {
+		return kafka.Message{}, false, nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: partition, MaxWait: 200 * time.Millisecond, MinBytes: 1, MaxBytes: 8 << 20})
+	defer r.Close()
+	if err := r.SetOffset(end - 1); err != nil {
+		return kafka.Message{}, false, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	m, err := r.ReadMessage(rctx)
+	if err != nil {
+		return kafka.Message{}, false, fmt.Errorf("read last message of %s/%d: %w", topic, partition, err)
+	}
+	return m, true, nil
+}
+
+// Writer returns a synchronous producer for topic with acks from all
+// in-sync replicas. Each WriteMessages call returns only once the broker
+// acknowledged every message in it, and calls are not reordered, which the
+// connectors rely on to resume from the topic's tail.
+func (c *Client) Writer(topic string) *kafka.Writer {
+	return &kafka.Writer{
+		Addr:                   kafka.TCP(c.Brokers...),
+		Topic:                  topic,
+		Balancer:               &kafka.Hash{},
+		RequiredAcks:           kafka.RequireAll,
+		BatchSize:              20000,
+		BatchBytes:             16 << 20,
+		BatchTimeout:           5 * time.Millisecond,
+		MaxAttempts:            10,
+		Compression:            kafka.Lz4,
+		AllowAutoTopicCreation: false,
+	}
+}

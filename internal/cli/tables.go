@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"citybrain/internal/app"
+)
+
+func tablesCmd(g *globals) *cobra.Command {
+	var snapshotsOf string
+	cmd := &cobra.Command{
+		Use:   "tables",
+		Short: "List lake tables with snapshots and row counts / 列出数据湖表",
+		Long: `tables lists every Iceberg table: current snapshot, number of snapshots,
+rows, data files, size and last commit. With --snapshots TABLE it lists that
+table's snapshots (ids for time travel in citybrain sql).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.NoBroker)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			tw := tabwriter.NewWriter(g.out, 0, 0, 2, ' ', 0)
+			defer tw.Flush()
+			if snapshotsOf != "" {
+				t, err := a.Lake.Load(ctx, snapshotsOf)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(tw, "snapshot 快照\tcommitted 提交时间\toperation\tadded rows\ttotal rows")
+				for _, s := range t.Metadata().Snapshots() {
+					op, added, total := "", "", ""
+					if s.Summary != nil {
+						op = string(s.Summary.Operation)
+						added = s.Summary.Properties["added-records"]
+						total = s.Summary.Properties["total-records"]
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.SnapshotID, time.UnixMilli(s.TimestampMs).Format(time.RFC3339), op, added, total)
+				}
+				return nil
+			}
+			infos, err := a.Lake.Tables(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(tw, "table 表\trows 行数\tfiles 文件\tbytes 大小\tsnapshots 快照数\tcurrent snapshot 当前快照\tlast commit 最近提交")
+			for _, t := range infos {
+				last := "-"
+				if !t.Committed.IsZero() {
+					last = t.Committed.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Rows, t.Files, t.Bytes, t.Snapshots, t.SnapshotID, last)
+			}
+			if len(infos) == 0 {
+				fmt.Fprintln(tw, "(no tables yet — run `citybrain ingest weather` or `citybrain serve`) 暂无数据表")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&snapshotsOf, "snapshots", "", "list the snapshots of this table (e.g. raw.weather)")
+	return cmd
+}
+
+func statusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Lag per topic, rejects and last commit per table / 运行状态",
+		Long: `status shows, per source: records in raw.<source>, how far the lake has read
+(lag), rejects in dlq.<source>, rows in the table and its last commit. It uses
+the broker of a running citybrain serve, or opens the embedded broker's log.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, _, err := g.load(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.AttachBroker)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			st, err := a.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(g.out, st)
+			}
+			tw := tabwriter.NewWriter(g.out, 0, 0, 2, ' ', 0)
+			defer tw.Flush()
+			fmt.Fprintln(tw, "source 数据源\ttopic\ttopic records\tlake offset\tlag 积压\trejects 拒收\ttable 表\trows 行数\tlast commit 最近提交\tnote")
+			for _, s := range st {
+				last := "-"
+				if !s.LastCommit.IsZero() {
+					last = s.LastCommit.Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", s.Source, s.Topic, s.TopicEnd, s.LakeOffset, s.Lag, s.Rejects, s.Table, s.Rows, last, s.Note)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

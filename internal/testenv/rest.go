@@ -1,0 +1,315 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// IcebergRESTVersion is the Apache Iceberg release whose REST catalog test
+// fixture (org.apache.iceberg.rest.RESTCatalogServer from
+// org.apache.iceberg:iceberg-open-api:<version>:test-fixtures, the server the
+// apache/iceberg-rest-fixture image runs) StartRESTCatalog serves.
+const IcebergRESTVersion = "1.10.1"
+
+// restStartTimeout bounds how long StartRESTCatalog waits for /v1/config.
+const restStartTimeout = 120 * time.Second
+
+// restLogTail is how many log lines StartRESTCatalog errors include.
+const restLogTail = 40
+
+//go:embed rest/pom.xml
+var icebergRESTPom []byte
+
+// IcebergRESTJars makes sure the runtime classpath of the Iceberg REST
+// catalog fixture (IcebergRESTVersion, with Jetty 11, the shaded Hadoop
+// client for HadoopFileIO, sqlite-jdbc and slf4j-simple) is in
+// CacheDir()/iceberg-rest-<IcebergRESTVersion>/libs and returns that
+// directory, suitable for `java -cp '<libsDir>/*'`.
+//
+// The first call runs `mvn -q -B dependency:copy-dependencies` on the embedded
+// rest/pom.xml (Maven must be on PATH and reach Maven Central; artifacts land
+// in Maven's default local repository); later calls return at once. It is
+// safe to call from several processes at once: an exclusive flock on
+// CacheDir()/iceberg-rest-<version>.lock serialises fetches, jars are copied
+// to a temporary directory renamed into place, and a marker file records the
+// hash of the pom and version (a change triggers a fresh fetch). ctx bounds
+// waiting for the lock and the Maven run.
+func IcebergRESTJars(ctx context.Context) (libsDir string, err error) {
+	cache := CacheDir()
+	base := filepath.Join(cache, "iceberg-rest-"+IcebergRESTVersion)
+	libs := filepath.Join(base, "libs")
+	marker := filepath.Join(base, "libs.complete")
+	h := sha256.New()
+	h.Write(icebergRESTPom)
+	h.Write([]byte("\x00" + IcebergRESTVersion))
+	want := hex.EncodeToString(h.Sum(nil))
+	fresh := func() bool {
+		b, err := os.ReadFile(marker)
+		return err == nil && strings.TrimSpace(string(b)) == want
+	}
+	if fresh() {
+		return libs, nil
+	}
+
+	unlock, err := flockWait(ctx, base+".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if fresh() { // another process finished the fetch while we waited
+		return libs, nil
+	}
+
+	mvn, err := exec.LookPath("mvn")
+	if err != nil {
+		return "", fmt.Errorf("testenv: Maven (mvn) is needed to fetch the Iceberg REST catalog jars (%v); run make test-deps (apt-get install maven)", err)
+	}
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		return "", err
+	}
+	_ = os.Remove(marker)
+	pom := filepath.Join(base, "pom.xml")
+	if err := os.WriteFile(pom, icebergRESTPom, 0o644); err != nil {
+		return "", err
+	}
+	tmp := libs + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-Dmaven.repo.local="+MavenRepo(), "-f", pom,
+		"-Diceberg.version="+IcebergRESTVersion,
+		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
+	cmd.Dir = base
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("testenv: fetching Iceberg REST catalog %s jars with Maven: %v\n%s",
+			IcebergRESTVersion, err, tailOfString(out.String(), restLogTail))
+	}
+	fixture := filepath.Join(tmp, "iceberg-open-api-"+IcebergRESTVersion+"-test-fixtures.jar")
+	if _, err := os.Stat(fixture); err != nil {
+		_ = os.RemoveAll(tmp)
+		return "", fmt.Errorf("testenv: Maven ran but %s is missing\n%s", filepath.Base(fixture), out.String())
+	}
+	if err := os.RemoveAll(libs); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, libs); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(marker, []byte(want+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return libs, nil
+}
+
+// RESTCatalog is a running Apache Iceberg REST catalog (the upstream test
+// fixture RESTCatalogServer) backed by a JdbcCatalog on SQLite and
+// HadoopFileIO on the local file system, started by StartRESTCatalog.
+// Its methods are safe for concurrent use.
+type RESTCatalog struct {
+	dir       string
+	warehouse string
+	port      int
+	logPath   string
+	cmd       *exec.Cmd
+	exited    chan struct{} // closed when the JVM has exited
+	waitErr   error         // valid after exited is closed
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartRESTCatalog starts an Iceberg REST catalog server (IcebergRESTVersion)
+// on a free port, fetching its jars first if needed (see IcebergRESTJars).
+// dir is created if needed and holds the SQLite catalog database
+// (dir/catalog.db), the warehouse (dir/warehouse, see Warehouse) and the
+// server log (dir/rest.log, appended to). The JVM runs in its own process
+// group. StartRESTCatalog returns once GET /v1/config answers 200, or fails
+// after 120 s (or when ctx ends) with the last 40 lines of the log; on error
+// nothing is left running. The fixture accepts no authentication and binds
+// all interfaces (it has no bind-address setting); clients should use URI(),
+// which is on 127.0.0.1. The caller must call Stop (e.g. via t.Cleanup).
+// java (17+) must be on PATH.
+func StartRESTCatalog(ctx context.Context, dir string) (*RESTCatalog, error) {
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return nil, fmt.Errorf("testenv: java (17+) is needed for the Iceberg REST catalog (%v); run make test-deps (apt-get install default-jdk-headless)", err)
+	}
+	libs, err := IcebergRESTJars(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dir, err = filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	warehouse := filepath.Join(dir, "warehouse")
+	if err := os.MkdirAll(warehouse, 0o755); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, restStartTimeout)
+	defer cancel()
+
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		r, err := startRESTOnce(ctx, java, libs, dir, warehouse)
+		if err == nil {
+			return r, nil
+		}
+		lastErr = err
+		var bind *restBindError
+		if !errors.As(err, &bind) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// restBindError marks a start that failed because the port was taken.
+type restBindError struct{ error }
+
+func startRESTOnce(ctx context.Context, java, libs, dir, warehouse string) (*RESTCatalog, error) {
+	port, err := pickLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	r := &RESTCatalog{
+		dir:       dir,
+		warehouse: warehouse,
+		port:      port,
+		logPath:   filepath.Join(dir, "rest.log"),
+		exited:    make(chan struct{}),
+	}
+	logf, err := os.OpenFile(r.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child keeps its own descriptor
+	fmt.Fprintf(logf, "=== testenv: starting Iceberg REST catalog %s on port %d at %s\n",
+		IcebergRESTVersion, port, time.Now().Format(time.RFC3339))
+
+	// The fixture reads catalog properties from CATALOG_* variables
+	// (CATALOG_FOO_BAR -> foo.bar, __ -> -); drop inherited ones.
+	env := []string{}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CATALOG_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"CATALOG_WAREHOUSE="+warehouse,
+		"CATALOG_URI=jdbc:sqlite:file:"+filepath.Join(dir, "catalog.db"),
+		"CATALOG_REST_PORT="+strconv.Itoa(port),
+	)
+	r.cmd = exec.Command(java,
+		"-Xms64m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Djava.net.preferIPv4Stack=true",
+		"-cp", filepath.Join(libs, "*"),
+		"org.apache.iceberg.rest.RESTCatalogServer")
+	r.cmd.Dir = dir
+	r.cmd.Env = env
+	r.cmd.Stdout = logf
+	r.cmd.Stderr = logf
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("testenv: starting %s: %v", java, err)
+	}
+	go func() {
+		r.waitErr = r.cmd.Wait()
+		close(r.exited)
+	}()
+
+	client := &http.Client{Timeout: 2 * time.Second}
+	url := r.URI() + "/v1/config"
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		select {
+		case <-r.exited:
+			tail := logTailLines(r.logPath, restLogTail)
+			err := fmt.Errorf("testenv: Iceberg REST catalog exited before serving (%v); %s (tail):\n%s", r.waitErr, r.logPath, tail)
+			if strings.Contains(tail, "Address already in use") || strings.Contains(tail, "BindException") {
+				return nil, &restBindError{err}
+			}
+			return nil, err
+		case <-ctx.Done():
+			r.kill()
+			return nil, fmt.Errorf("testenv: Iceberg REST catalog not ready at %s: %v; %s (tail):\n%s",
+				url, ctx.Err(), r.logPath, logTailLines(r.logPath, restLogTail))
+		case <-tick.C:
+		}
+	}
+}
+
+// URI returns the catalog's base URL, http://127.0.0.1:PORT (no trailing
+// slash, no /v1 prefix), as Iceberg REST clients expect it.
+func (r *RESTCatalog) URI() string { return "http://127.0.0.1:" + strconv.Itoa(r.port) }
+
+// Port returns the TCP port the catalog listens on.
+func (r *RESTCatalog) Port() int { return r.port }
+
+// Warehouse returns the absolute local path of the warehouse directory
+// (dir/warehouse) under which the catalog places namespaces and tables; table
+// locations it hands out are plain paths below it (no file:// scheme).
+func (r *RESTCatalog) Warehouse() string { return r.warehouse }
+
+// LogPath returns the path of the server log, dir/rest.log.
+func (r *RESTCatalog) LogPath() string { return r.logPath }
+
+// Stop sends SIGTERM to the server's process group, waits up to 15 s for it
+// to exit, then SIGKILLs the group. A server that exits on SIGTERM counts as
+// a clean stop. Catalog state and the warehouse stay in
+// dir. Calling Stop again returns the first result.
+func (r *RESTCatalog) Stop() error {
+	r.stopOnce.Do(func() {
+		select {
+		case <-r.exited:
+			r.stopErr = fmt.Errorf("testenv: Iceberg REST catalog had already exited: %v; %s (tail):\n%s",
+				r.waitErr, r.logPath, logTailLines(r.logPath, restLogTail))
+			return
+		default:
+		}
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-r.exited:
+		case <-time.After(15 * time.Second):
+			r.kill()
+			r.stopErr = fmt.Errorf("testenv: Iceberg REST catalog did not stop on SIGTERM within 15s; killed")
+		}
+	})
+	return r.stopErr
+}
+
+// kill SIGKILLs the process group and waits for the JVM to go.
+func (r *RESTCatalog) kill() {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+	}
+}

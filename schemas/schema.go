@@ -1,0 +1,368 @@
+// Package schemas holds the canonical, versioned record schemas that every
+// source is mapped onto, and the code that loads, validates, encodes and
+// converts records of them.
+//
+// A schema is a YAML file named <name>.v<version>.yaml in this directory
+// (embedded in the binary). The newest version of a name is the current one;
+// older versions stay so that Compatible can prove that every change between
+// consecutive versions is safe for the tables and consumers already using them.
+//
+// Records are positional: Record[i] holds the value of Fields[i] as one of
+// string, int64, float64, bool, time.Time (UTC) or nil. On the wire (Kafka
+// values) a record is a flat JSON object keyed by field name; see Encode and
+// Decode.
+package schemas
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed *.yaml
+var builtin embed.FS
+
+// Type is a canonical field type.
+type Type string
+
+// The canonical types. Timestamps are instants (UTC, microsecond precision).
+const (
+	String    Type = "string"
+	Int       Type = "int"
+	Long      Type = "long"
+	Double    Type = "double"
+	Bool      Type = "boolean"
+	Timestamp Type = "timestamp"
+	Date      Type = "date"
+)
+
+var validTypes = map[Type]bool{String: true, Int: true, Long: true, Double: true, Bool: true, Timestamp: true, Date: true}
+
+// Errors returned by validation and compatibility checks; match with errors.Is.
+var (
+	// ErrInvalidSchema: a schema file is malformed or inconsistent.
+	ErrInvalidSchema = errors.New("invalid schema")
+	// ErrInvalidRecord: a record does not conform to its schema.
+	ErrInvalidRecord = errors.New("invalid record")
+	// ErrIncompatible: a new schema version breaks readers or tables of the old one.
+	ErrIncompatible = errors.New("incompatible schema change")
+	// ErrUnknownSchema: no schema of that name is registered.
+	ErrUnknownSchema = errors.New("unknown schema")
+)
+
+// Text is a label in Chinese first, with English alongside.
+type Text struct {
+	ZH string `yaml:"zh" json:"zh"`
+	EN string `yaml:"en" json:"en"`
+}
+
+// String renders "中文 (English)".
+func (t Text) String() string {
+	if t.EN == "" {
+		return t.ZH
+	}
+	return t.ZH + " (" + t.EN + ")"
+}
+
+// Field is one column of a canonical schema.
+type Field struct {
+	Name     string `yaml:"name"`
+	Type     Type   `yaml:"type"`
+	Required bool   `yaml:"required"`
+	Unit     string `yaml:"unit,omitempty"`
+	Doc      Text   `yaml:"doc"`
+	// Enum, when set, lists the only values a string field may take.
+	Enum []string `yaml:"enum,omitempty"`
+}
+
+// Partition says how the lake table is partitioned: by a transform of a field.
+type Partition struct {
+	Field     string `yaml:"field"`
+	Transform string `yaml:"transform"` // day | month | identity
+}
+
+// Schema is one version of a canonical entity.
+type Schema struct {
+	Name      string    `yaml:"name"`
+	Version   int       `yaml:"version"`
+	Table     string    `yaml:"table"` // namespace.table, e.g. raw.weather
+	Doc       Text      `yaml:"doc"`
+	EventTime string    `yaml:"event_time"`
+	Partition Partition `yaml:"partition"`
+	Fields    []Field   `yaml:"fields"`
+
+	index map[string]int
+}
+
+// CursorField is the metadata column every lake table carries: the source
+// cursor (file and line, page token, watermark) the record came from.
+const CursorField = "_cursor"
+
+var identRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Parse reads one schema from YAML and checks it.
+func Parse(data []byte) (*Schema, error) {
+	var s Schema
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSchema, err)
+	}
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (s *Schema) check() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: schema %q v%d: %s", ErrInvalidSchema, s.Name, s.Version, fmt.Sprintf(format, a...))
+	}
+	if !identRE.MatchString(s.Name) {
+		return bad("name must be lower_snake_case")
+	}
+	if s.Version < 1 {
+		return bad("version must be >= 1")
+	}
+	if ns, tbl, ok := strings.Cut(s.Table, "."); !ok || !identRE.MatchString(ns) || !identRE.MatchString(tbl) {
+		return bad("table %q must be namespace.table", s.Table)
+	}
+	if len(s.Fields) == 0 {
+		return bad("no fields")
+	}
+	s.index = make(map[string]int, len(s.Fields))
+	for i, f := range s.Fields {
+		if !identRE.MatchString(f.Name) {
+			return bad("field %q: name must be lower_snake_case", f.Name)
+		}
+		if _, dup := s.index[f.Name]; dup {
+			return bad("field %q appears twice", f.Name)
+		}
+		if !validTypes[f.Type] {
+			return bad("field %q: unknown type %q", f.Name, f.Type)
+		}
+		if f.Doc.ZH == "" || f.Doc.EN == "" {
+			return bad("field %q: doc needs both zh and en", f.Name)
+		}
+		if len(f.Enum) > 0 && f.Type != String {
+			return bad("field %q: enum is only for strings", f.Name)
+		}
+		s.index[f.Name] = i
+	}
+	et, ok := s.index[s.EventTime]
+	if !ok || s.Fields[et].Type != Timestamp || !s.Fields[et].Required {
+		return bad("event_time %q must name a required timestamp field", s.EventTime)
+	}
+	if s.Partition.Field != "" {
+		if _, ok := s.index[s.Partition.Field]; !ok {
+			return bad("partition field %q is not a field", s.Partition.Field)
+		}
+		switch s.Partition.Transform {
+		case "day", "month", "identity":
+		default:
+			return bad("partition transform %q: want day, month or identity", s.Partition.Transform)
+		}
+	}
+	return nil
+}
+
+// Index returns the position of a field, or -1.
+func (s *Schema) Index(name string) int {
+	if i, ok := s.index[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// EventTimeIndex is the position of the event-time field.
+func (s *Schema) EventTimeIndex() int { return s.index[s.EventTime] }
+
+// Namespace and TableName split Table.
+func (s *Schema) Namespace() string { ns, _, _ := strings.Cut(s.Table, "."); return ns }
+
+// TableName is the table part of Table.
+func (s *Schema) TableName() string { _, t, _ := strings.Cut(s.Table, "."); return t }
+
+// Registry holds every version of every schema.
+type Registry struct {
+	versions map[string][]*Schema // ascending by version
+}
+
+var fileRE = regexp.MustCompile(`^([a-z][a-z0-9_]*)\.v([0-9]+)\.yaml$`)
+
+// Builtin loads the schemas shipped in this package.
+func Builtin() (*Registry, error) { return Load(builtin) }
+
+// Load reads every <name>.v<N>.yaml at the root of fsys and checks that
+// consecutive versions of each name are compatible.
+func Load(fsys fs.FS) (*Registry, error) {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("load schemas: %w", err)
+	}
+	r := &Registry{versions: map[string][]*Schema{}}
+	for _, e := range entries {
+		m := fileRE.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, e.Name())
+		if err != nil {
+			return nil, fmt.Errorf("load schema %s: %w", e.Name(), err)
+		}
+		s, err := Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("load schema %s: %w", e.Name(), err)
+		}
+		if v, _ := strconv.Atoi(m[2]); s.Name != m[1] || s.Version != v {
+			return nil, fmt.Errorf("%w: file %s declares %s v%d", ErrInvalidSchema, path.Base(e.Name()), s.Name, s.Version)
+		}
+		r.versions[s.Name] = append(r.versions[s.Name], s)
+	}
+	for name, vs := range r.versions {
+		sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
+		for i := 1; i < len(vs); i++ {
+			if err := Compatible(vs[i-1], vs[i]); err != nil {
+				return nil, fmt.Errorf("schema %s: %w", name, err)
+			}
+		}
+	}
+	return r, nil
+}
+
+// Get returns the current (newest) version of a schema.
+func (r *Registry) Get(name string) (*Schema, error) {
+	vs := r.versions[name]
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownSchema, name, strings.Join(r.Names(), ", "))
+	}
+	return vs[len(vs)-1], nil
+}
+
+// Versions returns every version of a schema, oldest first.
+func (r *Registry) Versions(name string) []*Schema { return r.versions[name] }
+
+// Names lists the registered schema names, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.versions))
+	for n := range r.versions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Compatible reports whether next may replace prev for existing tables and
+// consumers: fields may be added only as optional fields at the end; no field
+// may be removed, renamed, reordered, retyped (except int→long) or made
+// required; event time and partitioning may not change. The error lists every
+// breaking change and what to do instead.
+func Compatible(prev, next *Schema) error {
+	var problems []string
+	if next.Version <= prev.Version {
+		problems = append(problems, fmt.Sprintf("version %d must be greater than %d", next.Version, prev.Version))
+	}
+	if next.Table != prev.Table {
+		problems = append(problems, fmt.Sprintf("table changed from %s to %s (create a new schema name instead)", prev.Table, next.Table))
+	}
+	if next.EventTime != prev.EventTime {
+		problems = append(problems, fmt.Sprintf("event_time changed from %s to %s", prev.EventTime, next.EventTime))
+	}
+	if next.Partition != prev.Partition {
+		problems = append(problems, "partitioning changed (partition evolution is not supported by this check)")
+	}
+	for i, pf := range prev.Fields {
+		if i >= len(next.Fields) {
+			problems = append(problems, fmt.Sprintf("field %q removed (keep it, optional, and stop filling it)", pf.Name))
+			continue
+		}
+		nf := next.Fields[i]
+		if nf.Name != pf.Name {
+			if next.Index(pf.Name) < 0 {
+				problems = append(problems, fmt.Sprintf("field %q removed or renamed to %q (add a new optional field instead)", pf.Name, nf.Name))
+			} else {
+				problems = append(problems, fmt.Sprintf("field %q moved (new fields go at the end)", pf.Name))
+			}
+			continue
+		}
+		if nf.Type != pf.Type && !(pf.Type == Int && nf.Type == Long) {
+			problems = append(problems, fmt.Sprintf("field %q changed type %s → %s (only int → long is safe)", pf.Name, pf.Type, nf.Type))
+		}
+		if nf.Required && !pf.Required {
+			problems = append(problems, fmt.Sprintf("field %q became required (old records may lack it)", pf.Name))
+		}
+	}
+	for _, nf := range next.Fields[min(len(prev.Fields), len(next.Fields)):] {
+		if nf.Required {
+			problems = append(problems, fmt.Sprintf("new field %q must be optional (required: false)", nf.Name))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w %s v%d → v%d: %s", ErrIncompatible, prev.Name, prev.Version, next.Version, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Record is one row, positionally aligned with Schema.Fields.
+type Record []any
+
+// Validate checks a record's types, required fields and enums.
+func (s *Schema) Validate(r Record) error {
+	if len(r) != len(s.Fields) {
+		return fmt.Errorf("%w: %d values for %d fields", ErrInvalidRecord, len(r), len(s.Fields))
+	}
+	for i, f := range s.Fields {
+		v := r[i]
+		if v == nil {
+			if f.Required {
+				return fmt.Errorf("%w: %s (%s) is required / 必填字段缺失", ErrInvalidRecord, f.Name, f.Doc.ZH)
+			}
+			continue
+		}
+		ok := false
+		switch f.Type {
+		case String:
+			var sv string
+			sv, ok = v.(string)
+			if ok && len(f.Enum) > 0 && !contains(f.Enum, sv) {
+				return fmt.Errorf("%w: %s = %q is not one of %s", ErrInvalidRecord, f.Name, sv, strings.Join(f.Enum, ", "))
+			}
+		case Int:
+			var iv int64
+			iv, ok = v.(int64)
+			if ok && (iv < -1<<31 || iv > 1<<31-1) {
+				return fmt.Errorf("%w: %s = %d overflows int", ErrInvalidRecord, f.Name, iv)
+			}
+		case Long:
+			_, ok = v.(int64)
+		case Double:
+			_, ok = v.(float64)
+		case Bool:
+			_, ok = v.(bool)
+		case Timestamp, Date:
+			_, ok = v.(time.Time)
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s wants %s, got %T", ErrInvalidRecord, f.Name, f.Type, v)
+		}
+	}
+	return nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}

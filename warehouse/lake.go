@@ -1,0 +1,418 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/catalog/hadoop"
+	"github.com/apache/iceberg-go/catalog/rest"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
+
+	"citybrain/schemas"
+)
+
+// Errors of the lake; match with errors.Is.
+var (
+	// ErrNoTable: the table does not exist in the catalog.
+	ErrNoTable = errors.New("no such table")
+	// ErrConflict: another writer committed first; reload State and retry.
+	ErrConflict = errors.New("commit conflict")
+)
+
+// Summary keys under which writers keep their stream position.
+const (
+	summaryCluster = "citybrain.kafka.cluster"
+	summaryOffsets = "citybrain.kafka.offsets"
+	summaryCursors = "citybrain.cursors"
+	summaryBatch   = "citybrain.batch"
+)
+
+// Lake is the set of Iceberg tables behind one catalog.
+type Lake struct {
+	cat  catalog.Catalog
+	dir  string
+	cfg  Config
+	log  *slog.Logger
+	db   *sql.DB // sql catalog's connection, closed with the lake
+	mu   sync.Mutex
+	tbls map[string]*sync.Mutex // per-table commit lock within this process
+}
+
+// Open connects to the configured catalog. dataDir anchors a relative
+// warehouse directory.
+func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*Lake, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dir := cfg.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(dataDir, dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("warehouse dir: %w", err)
+	}
+	l := &Lake{dir: dir, cfg: cfg, log: log, tbls: map[string]*sync.Mutex{}}
+	var err error
+	switch cfg.Catalog {
+	case "local":
+		l.cat, err = hadoop.NewCatalog("citybrain", dir, iceberg.Properties{})
+	case "sql":
+		dsn := cfg.SQL.DSN
+		if v := os.Getenv("CITYBRAIN_CATALOG_DSN"); v != "" {
+			dsn = v
+		}
+		driver, dialect := "pgx", sqlcat.Postgres
+		if cfg.SQL.Driver == "sqlite" {
+			return nil, errors.New("warehouse.sql.driver sqlite: not built into this binary; use the local catalog or postgres")
+		}
+		if dsn == "" {
+			return nil, errors.New("warehouse.sql.dsn is empty: set it or CITYBRAIN_CATALOG_DSN")
+		}
+		l.db, err = sql.Open(driver, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open sql catalog: %w", err)
+		}
+		if err = l.db.PingContext(ctx); err != nil {
+			l.db.Close()
+			return nil, fmt.Errorf("connect to sql catalog: %w", err)
+		}
+		l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, iceberg.Properties{
+			"init_catalog_tables": "true",
+			"warehouse":           "file://" + dir,
+		})
+	case "rest":
+		opts := []rest.Option{}
+		if v := firstNonEmpty(os.Getenv("CITYBRAIN_CATALOG_CREDENTIAL"), cfg.REST.Credential); v != "" {
+			opts = append(opts, rest.WithCredential(v))
+		}
+		if v := firstNonEmpty(os.Getenv("CITYBRAIN_CATALOG_TOKEN"), cfg.REST.Token); v != "" {
+			opts = append(opts, rest.WithOAuthToken(v))
+		}
+		if cfg.REST.Warehouse != "" {
+			opts = append(opts, rest.WithWarehouseLocation(cfg.REST.Warehouse))
+		}
+		l.cat, err = rest.NewCatalog(ctx, "citybrain", cfg.REST.URI, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s catalog: %w", cfg.Catalog, err)
+	}
+	return l, nil
+}
+
+func firstNonEmpty(xs ...string) string {
+	for _, x := range xs {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// Close releases the catalog.
+func (l *Lake) Close() error {
+	if l.db != nil {
+		return l.db.Close()
+	}
+	return nil
+}
+
+// Dir is the warehouse directory.
+func (l *Lake) Dir() string { return l.dir }
+
+// Ident parses "ns.table".
+func Ident(name string) table.Identifier { return strings.Split(name, ".") }
+
+func (l *Lake) lock(name string) func() {
+	l.mu.Lock()
+	m, ok := l.tbls[name]
+	if !ok {
+		m = &sync.Mutex{}
+		l.tbls[name] = m
+	}
+	l.mu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+// EnsureTable creates the schema's table (and namespace) if missing, and
+// returns it. An existing table is returned as it is.
+func (l *Lake) EnsureTable(ctx context.Context, s *schemas.Schema) (*table.Table, error) {
+	ident := Ident(s.Table)
+	if t, err := l.cat.LoadTable(ctx, ident); err == nil {
+		return t, nil
+	} else if !errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("load table %s: %w", s.Table, err)
+	}
+	ns := ident[:1]
+	if err := l.cat.CreateNamespace(ctx, ns, iceberg.Properties{}); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		return nil, fmt.Errorf("create namespace %s: %w", ns, err)
+	}
+	opts := []catalog.CreateTableOpt{
+		catalog.WithPartitionSpec(ptr(s.PartitionSpec())),
+		catalog.WithProperties(iceberg.Properties{
+			"format-version":                  "2",
+			"comment":                         s.Doc.String(),
+			"citybrain.schema":                s.Name,
+			"citybrain.schema.version":        strconv.Itoa(s.Version),
+			"write.parquet.compression-codec": "zstd",
+		}),
+	}
+	if l.cfg.Catalog == "sql" {
+		opts = append(opts, catalog.WithLocation("file://"+filepath.Join(l.dir, ident[0], ident[1])))
+	}
+	t, err := l.cat.CreateTable(ctx, ident, s.IcebergSchema(), opts...)
+	if errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return l.cat.LoadTable(ctx, ident)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", s.Table, err)
+	}
+	l.log.Info("table created", "table", s.Table, "location", t.Location())
+	return t, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Load returns the table's current metadata.
+func (l *Lake) Load(ctx context.Context, name string) (*table.Table, error) {
+	t, err := l.cat.LoadTable(ctx, Ident(name))
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("%w: %s", ErrNoTable, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load table %s: %w", name, err)
+	}
+	return t, nil
+}
+
+// State is the stream position a table's current snapshot covers.
+type State struct {
+	// Cluster is the Kafka cluster id the offsets belong to.
+	Cluster string
+	// Offsets is topic → partition → next offset to read.
+	Offsets map[string]map[int]int64
+	// Cursors is source stream → highest position committed.
+	Cursors map[string]int64
+	// Batch counts writer commits; it names data files deterministically.
+	Batch int64
+	// SnapshotID is the snapshot the state was read from (0: empty table).
+	SnapshotID int64
+}
+
+// Clone deep-copies the state.
+func (s State) Clone() State {
+	c := State{Cluster: s.Cluster, Batch: s.Batch, SnapshotID: s.SnapshotID,
+		Offsets: map[string]map[int]int64{}, Cursors: make(map[string]int64, len(s.Cursors))}
+	for t, ps := range s.Offsets {
+		c.Offsets[t] = make(map[int]int64, len(ps))
+		for p, o := range ps {
+			c.Offsets[t][p] = o
+		}
+	}
+	for k, v := range s.Cursors {
+		c.Cursors[k] = v
+	}
+	return c
+}
+
+func (s State) props() (iceberg.Properties, error) {
+	offs := map[string]map[string]int64{}
+	for t, ps := range s.Offsets {
+		offs[t] = map[string]int64{}
+		for p, o := range ps {
+			offs[t][strconv.Itoa(p)] = o
+		}
+	}
+	ob, err := json.Marshal(offs)
+	if err != nil {
+		return nil, err
+	}
+	cb, err := json.Marshal(s.Cursors)
+	if err != nil {
+		return nil, err
+	}
+	return iceberg.Properties{
+		summaryCluster: s.Cluster,
+		summaryOffsets: string(ob),
+		summaryCursors: string(cb),
+		summaryBatch:   strconv.FormatInt(s.Batch, 10),
+	}, nil
+}
+
+// StateOf reads the stream position stored in the table's current
+// snapshot, walking back past snapshots that carry none (written by other
+// engines).
+func StateOf(t *table.Table) (State, error) {
+	st := State{Offsets: map[string]map[int]int64{}, Cursors: map[string]int64{}}
+	meta := t.Metadata()
+	snap := meta.CurrentSnapshot()
+	if snap == nil {
+		return st, nil
+	}
+	st.SnapshotID = snap.SnapshotID
+	for s := snap; s != nil; {
+		if s.Summary != nil {
+			if _, ok := s.Summary.Properties[summaryOffsets]; ok {
+				return parseState(st, s.Summary.Properties)
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return st, nil
+}
+
+func parseState(st State, p iceberg.Properties) (State, error) {
+	st.Cluster = p[summaryCluster]
+	var offs map[string]map[string]int64
+	if err := json.Unmarshal([]byte(p[summaryOffsets]), &offs); err != nil {
+		return st, fmt.Errorf("snapshot %d: bad %s: %w", st.SnapshotID, summaryOffsets, err)
+	}
+	for t, ps := range offs {
+		st.Offsets[t] = map[int]int64{}
+		for ps2, o := range ps {
+			p, err := strconv.Atoi(ps2)
+			if err != nil {
+				return st, fmt.Errorf("snapshot %d: bad partition %q", st.SnapshotID, ps2)
+			}
+			st.Offsets[t][p] = o
+		}
+	}
+	if c := p[summaryCursors]; c != "" {
+		if err := json.Unmarshal([]byte(c), &st.Cursors); err != nil {
+			return st, fmt.Errorf("snapshot %d: bad %s: %w", st.SnapshotID, summaryCursors, err)
+		}
+	}
+	st.Batch, _ = strconv.ParseInt(p[summaryBatch], 10, 64)
+	return st, nil
+}
+
+// State loads the table and reads its State.
+func (l *Lake) State(ctx context.Context, name string) (State, error) {
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return State{}, err
+	}
+	return StateOf(t)
+}
+
+// Commit appends data files and the new stream position in one snapshot.
+// It fails with ErrConflict if the table's current snapshot is no longer
+// next.SnapshotID (another writer won); nothing is committed then.
+func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile, next State) (int64, error) {
+	unlock := l.lock(name)
+	defer unlock()
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	cur := int64(0)
+	if s := t.CurrentSnapshot(); s != nil {
+		cur = s.SnapshotID
+	}
+	if cur != next.SnapshotID {
+		return 0, fmt.Errorf("%w: %s moved from snapshot %d to %d", ErrConflict, name, next.SnapshotID, cur)
+	}
+	props, err := next.props()
+	if err != nil {
+		return 0, err
+	}
+	tx := t.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return 0, fmt.Errorf("commit %s: %w", name, err)
+	}
+	if len(files) == 0 {
+		// Iceberg has no snapshot without files; the position is carried by
+		// the next commit that has data. Callers skip empty commits.
+		return cur, nil
+	}
+	if err := tx.AddDataFiles(ctx, files, props); err != nil {
+		return 0, fmt.Errorf("commit %s: %w", name, err)
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {
+			return 0, fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
+		}
+		return 0, fmt.Errorf("commit %s: %w", name, err)
+	}
+	return nt.CurrentSnapshot().SnapshotID, nil
+}
+
+// moved reports whether the table's current snapshot is no longer was:
+// catalogs differ in how they report a lost compare-and-swap, so after a
+// failed commit the table itself is asked.
+func (l *Lake) moved(ctx context.Context, name string, was int64) bool {
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return false
+	}
+	s := t.CurrentSnapshot()
+	return s != nil && s.SnapshotID != was
+}
+
+// TableInfo summarises one table for `citybrain tables` and status pages.
+type TableInfo struct {
+	Name       string
+	Snapshots  int
+	SnapshotID int64
+	Committed  time.Time
+	Rows       int64
+	Files      int64
+	Bytes      int64
+	State      State
+}
+
+// Tables lists every table with its current snapshot's figures.
+func (l *Lake) Tables(ctx context.Context) ([]TableInfo, error) {
+	nss, err := l.cat.ListNamespaces(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	var out []TableInfo
+	for _, ns := range nss {
+		for ident, err := range l.cat.ListTables(ctx, ns) {
+			if err != nil {
+				return nil, fmt.Errorf("list tables in %s: %w", strings.Join(ns, "."), err)
+			}
+			name := strings.Join(ident, ".")
+			t, err := l.Load(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			info := TableInfo{Name: name, Snapshots: len(t.Metadata().Snapshots())}
+			if s := t.CurrentSnapshot(); s != nil {
+				info.SnapshotID = s.SnapshotID
+				info.Committed = time.UnixMilli(s.TimestampMs)
+				if s.Summary != nil {
+					info.Rows, _ = strconv.ParseInt(s.Summary.Properties["total-records"], 10, 64)
+					info.Files, _ = strconv.ParseInt(s.Summary.Properties["total-data-files"], 10, 64)
+					info.Bytes, _ = strconv.ParseInt(s.Summary.Properties["total-files-size"], 10, 64)
+				}
+			}
+			if info.State, err = StateOf(t); err != nil {
+				return nil, err
+			}
+			out = append(out, info)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}

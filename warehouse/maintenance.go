@@ -1,0 +1,685 @@
+package warehouse
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb" for rewriting files
+
+	"citybrain/schemas"
+)
+
+// CompactResult says what one compaction of a table did.
+type CompactResult struct {
+	// SnapshotID is the "replace" snapshot committed; 0 if nothing was compacted.
+	SnapshotID int64
+	// Partitions is how many partitions had their small files rewritten.
+	Partitions int
+	// FilesRemoved is how many small files were replaced.
+	FilesRemoved int
+	// FilesAdded is how many compacted files replaced them (one per partition).
+	FilesAdded int
+	// Rows is the number of records rewritten.
+	Rows int64
+	// BytesBefore and BytesAfter are the sizes of the replaced and new files.
+	BytesBefore, BytesAfter int64
+}
+
+// TableMaintenance is the outcome of one maintenance pass over one table.
+type TableMaintenance struct {
+	Table   string
+	Compact CompactResult
+	// Conflict: a writer committed while compacting, so compaction gave up
+	// for this pass.
+	Conflict bool
+	// Expired is the number of snapshots expired.
+	Expired int
+	// Orphans is the number of unreferenced data files deleted.
+	Orphans int
+	// Err joins the errors of the steps that failed.
+	Err error
+}
+
+// MaintenanceReport is the outcome of one maintenance pass over the lake.
+type MaintenanceReport struct {
+	Started time.Time
+	Tables  []TableMaintenance
+}
+
+// Maintain runs one pass over every table: compaction, snapshot expiry,
+// orphan cleanup. Errors on one table are logged and the pass goes on; the
+// joined error is returned. A compaction that loses the race against a
+// writer (ErrConflict) is not an error: it is retried next pass.
+func (l *Lake) Maintain(ctx context.Context, now time.Time) (MaintenanceReport, error) {
+	rep := MaintenanceReport{Started: now}
+	names, err := l.tableNames(ctx)
+	if err != nil {
+		return rep, err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		tm := TableMaintenance{Table: name}
+		var terrs []error
+		res, err := l.Compact(ctx, name)
+		switch {
+		case errors.Is(err, ErrConflict):
+			tm.Conflict = true
+			l.log.Info("compaction gave way to a writer", "table", name, "err", err)
+		case err != nil:
+			terrs = append(terrs, fmt.Errorf("compact: %w", err))
+		default:
+			tm.Compact = res
+		}
+		if tm.Expired, err = l.Expire(ctx, name, now); errors.Is(err, ErrConflict) {
+			l.log.Info("snapshot expiry gave way to a writer", "table", name, "err", err)
+		} else if err != nil {
+			terrs = append(terrs, fmt.Errorf("expire: %w", err))
+		}
+		if tm.Orphans, err = l.RemoveOrphans(ctx, name, now); err != nil {
+			terrs = append(terrs, fmt.Errorf("remove orphans: %w", err))
+		}
+		if tm.Err = errors.Join(terrs...); tm.Err != nil {
+			l.log.Error("maintenance failed", "table", name, "err", tm.Err)
+			errs = append(errs, fmt.Errorf("maintain %s: %w", name, tm.Err))
+		}
+		rep.Tables = append(rep.Tables, tm)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// RunMaintenance calls Maintain every cfg.Maintenance.Interval until ctx is
+// done (an interval of 0 disables it). It logs a line per table and pass
+// with the files compacted, snapshots expired and orphans removed.
+func (l *Lake) RunMaintenance(ctx context.Context) {
+	iv := l.cfg.Maintenance.Interval
+	if iv <= 0 {
+		return
+	}
+	tick := time.NewTicker(iv)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			rep, err := l.Maintain(ctx, now)
+			for _, tm := range rep.Tables {
+				l.log.Info("maintenance", "table", tm.Table,
+					"files_compacted", tm.Compact.FilesRemoved, "files_added", tm.Compact.FilesAdded,
+					"snapshots_expired", tm.Expired, "orphans_removed", tm.Orphans,
+					"conflict", tm.Conflict, "took", time.Since(rep.Started).Round(time.Millisecond))
+			}
+			if err != nil && ctx.Err() == nil {
+				l.log.Error("maintenance pass", "err", err)
+			}
+		}
+	}
+}
+
+// tableNames lists every table of the catalog as "ns.table".
+func (l *Lake) tableNames(ctx context.Context) ([]string, error) {
+	nss, err := l.cat.ListNamespaces(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list namespaces: %w", err)
+	}
+	var out []string
+	for _, ns := range nss {
+		for ident, err := range l.cat.ListTables(ctx, ns) {
+			if err != nil {
+				return nil, fmt.Errorf("list tables in %s: %w", strings.Join(ns, "."), err)
+			}
+			out = append(out, strings.Join(ident, "."))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// compactGroup is the small files of one partition.
+type compactGroup struct {
+	files []iceberg.DataFile
+	out   string // local path of the compacted file
+	uri   string // its location as recorded in the manifest
+}
+
+// Compact rewrites, per partition, the data files smaller than
+// cfg.Maintenance.SmallFileBytes into one file when there are at least
+// CompactMinFiles of them, and commits the lot as one "replace" snapshot
+// whose summary carries the table's State unchanged. The commit is pinned
+// to the snapshot the files were read from: if a writer commits meanwhile,
+// Compact fails with ErrConflict, removes what it wrote and leaves the
+// table alone. Rows are rewritten exactly (same records, sorted by event
+// time) with the table's Iceberg field ids.
+func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) {
+	var res CompactResult
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	snap := t.CurrentSnapshot()
+	if snap == nil {
+		return res, nil
+	}
+	st, err := StateOf(t)
+	if err != nil {
+		return res, err
+	}
+	groups, err := l.compactionGroups(ctx, t)
+	if err != nil || len(groups) == 0 {
+		return res, err
+	}
+
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return res, fmt.Errorf("compact %s: open duckdb: %w", name, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if q := l.cfg.Query; q.MemoryLimit != "" || q.Threads > 0 {
+		if q.MemoryLimit != "" {
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = %s", quoteString(q.MemoryLimit))); err != nil {
+				return res, fmt.Errorf("compact %s: %w", name, err)
+			}
+		}
+		if q.Threads > 0 {
+			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", q.Threads)); err != nil {
+				return res, fmt.Errorf("compact %s: %w", name, err)
+			}
+		}
+	}
+
+	var written []string
+	cleanup := func() {
+		for _, p := range written {
+			os.Remove(p)
+		}
+	}
+	var olds, news []iceberg.DataFile
+	for _, g := range groups {
+		df, err := rewriteGroup(ctx, db, t, g)
+		if err != nil {
+			cleanup()
+			return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+		}
+		written = append(written, g.out)
+		var rows int64
+		for _, f := range g.files {
+			rows += f.Count()
+			res.BytesBefore += f.FileSizeBytes()
+		}
+		if rows != df.Count() {
+			cleanup()
+			return CompactResult{}, fmt.Errorf("compact %s: %s has %d rows, its inputs %d", name, g.out, df.Count(), rows)
+		}
+		res.Rows += rows
+		res.BytesAfter += df.FileSizeBytes()
+		res.FilesRemoved += len(g.files)
+		olds = append(olds, g.files...)
+		news = append(news, df)
+	}
+	res.Partitions, res.FilesAdded = len(groups), len(news)
+
+	props, err := st.props()
+	if err != nil {
+		cleanup()
+		return CompactResult{}, err
+	}
+	id, err := l.commitRewrite(ctx, name, t, olds, news, props)
+	if err != nil {
+		if errors.Is(err, ErrConflict) {
+			cleanup()
+		}
+		return CompactResult{}, err
+	}
+	res.SnapshotID = id
+	l.log.Info("table compacted", "table", name, "snapshot", id, "partitions", res.Partitions,
+		"files", res.FilesRemoved, "rows", res.Rows, "bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter)
+	return res, nil
+}
+
+// commitRewrite commits the replacement of olds by news under the table's
+// commit lock. The transaction starts from t, the metadata the files were
+// planned from, and pins its main branch there: if a writer committed since,
+// the catalog rejects the commit and ErrConflict is returned.
+func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, olds, news []iceberg.DataFile, props iceberg.Properties) (int64, error) {
+	unlock := l.lock(name)
+	defer unlock()
+	tx := t.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return 0, fmt.Errorf("compact %s: %w", name, err)
+	}
+	// NewRewrite stages ReplaceDataFilesWithDataFiles with rewrite
+	// semantics, so the snapshot's operation is "replace".
+	rw := tx.NewRewrite(props)
+	for _, df := range olds {
+		rw.DeleteFile(df)
+	}
+	for _, df := range news {
+		rw.AddDataFile(df)
+	}
+	if err := rw.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("compact %s: %w", name, err)
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		if l.lostRace(ctx, name, t, err) {
+			return 0, fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
+		}
+		return 0, fmt.Errorf("compact %s: %w", name, err)
+	}
+	return nt.CurrentSnapshot().SnapshotID, nil
+}
+
+// lostRace tells whether a failed commit from base failed because another
+// commit moved the table's main branch. The REST catalog says so with
+// table.ErrCommitFailed, but the local (hadoop) catalog returns its
+// "requirement failed" error unwrapped, so the table is reloaded to see.
+func (l *Lake) lostRace(ctx context.Context, name string, base *table.Table, err error) bool {
+	if errors.Is(err, table.ErrCommitFailed) {
+		return true
+	}
+	cur, lerr := l.Load(ctx, name)
+	if lerr != nil {
+		return false
+	}
+	var was, is int64
+	if s := base.CurrentSnapshot(); s != nil {
+		was = s.SnapshotID
+	}
+	if s := cur.CurrentSnapshot(); s != nil {
+		is = s.SnapshotID
+	}
+	return was != is
+}
+
+// compactionGroups finds, per partition, the small files of the current
+// snapshot, keeping partitions with at least CompactMinFiles of them.
+func (l *Lake) compactionGroups(ctx context.Context, t *table.Table) ([]compactGroup, error) {
+	m := l.cfg.Maintenance
+	tasks, err := t.Scan().PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s: %w", strings.Join(t.Identifier(), "."), err)
+	}
+	byPart := map[string][]iceberg.DataFile{}
+	for _, task := range tasks {
+		f := task.File
+		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
+			continue // rewriting would have to apply the deletes
+		}
+		if f.ContentType() != iceberg.EntryContentData || f.FileFormat() != iceberg.ParquetFile || f.FileSizeBytes() >= m.SmallFileBytes {
+			continue
+		}
+		key := fmt.Sprintf("%d/%v/%s", f.SpecID(), f.Partition(), uriDir(f.FilePath()))
+		byPart[key] = append(byPart[key], f)
+	}
+	keys := make([]string, 0, len(byPart))
+	for k, fs := range byPart {
+		if len(fs) >= m.CompactMinFiles {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	groups := make([]compactGroup, 0, len(keys))
+	for _, k := range keys {
+		fs := byPart[k]
+		sort.Slice(fs, func(i, j int) bool { return fs[i].FilePath() < fs[j].FilePath() })
+		h := sha256.New()
+		for _, f := range fs {
+			h.Write([]byte(f.FilePath()))
+			h.Write([]byte{0})
+		}
+		base := "compact-" + hex.EncodeToString(h.Sum(nil)[:8]) + ".parquet"
+		dir := uriDir(fs[0].FilePath())
+		groups = append(groups, compactGroup{
+			files: fs,
+			uri:   dir + "/" + base,
+			out:   filepath.Join(filepath.FromSlash(LocalPath(dir)), base),
+		})
+	}
+	return groups, nil
+}
+
+// uriDir is the directory part of a file URI (path.Dir would fold the
+// "//" of "file:///").
+func uriDir(uri string) string {
+	if i := strings.LastIndex(uri, "/"); i >= 0 {
+		return uri[:i]
+	}
+	return "."
+}
+
+// rewriteGroup writes the rows of a group's files into g.out and describes
+// the new file for the manifest.
+func rewriteGroup(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup) (iceberg.DataFile, error) {
+	fields := t.Schema().Fields()
+	inputs := make([]string, len(g.files))
+	for i, f := range g.files {
+		inputs[i] = quoteString(LocalPath(f.FilePath()))
+	}
+	cols := make([]string, len(fields))
+	ids := make([]string, len(fields))
+	for i, f := range fields {
+		cols[i] = fmt.Sprintf("CAST(%s AS %s) AS %s", quoteIdent(f.Name), duckType(f.Type), quoteIdent(f.Name))
+		ids[i] = fmt.Sprintf("%s: %d", quoteIdent(f.Name), f.ID)
+	}
+	order := ""
+	if et := eventTimeField(t); et != "" {
+		order = " ORDER BY " + quoteIdent(et)
+		if _, ok := t.Schema().FindFieldByName(schemas.CursorField); ok {
+			order += ", " + quoteIdent(schemas.CursorField)
+		}
+	}
+	tmp := g.out + ".tmp"
+	os.Remove(tmp)
+	q := fmt.Sprintf("COPY (SELECT %s FROM read_parquet([%s], union_by_name = true)%s) TO %s (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {%s})",
+		strings.Join(cols, ", "), strings.Join(inputs, ", "), order, quoteString(tmp), strings.Join(ids, ", "))
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		os.Remove(tmp)
+		return nil, fmt.Errorf("rewrite %s: %w", g.out, err)
+	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, g.out); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	df, err := describeCompacted(ctx, db, t, g)
+	if err != nil {
+		os.Remove(g.out)
+		return nil, err
+	}
+	return df, nil
+}
+
+func syncFile(p string) error {
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// eventTimeField is the column compacted files are sorted by: the event
+// time of the table's citybrain schema, else its first timestamp column.
+func eventTimeField(t *table.Table) string {
+	if n := t.Properties()["citybrain.schema"]; n != "" {
+		if reg, err := schemas.Builtin(); err == nil {
+			if s, err := reg.Get(n); err == nil {
+				if _, ok := t.Schema().FindFieldByName(s.EventTime); ok {
+					return s.EventTime
+				}
+			}
+		}
+	}
+	for _, f := range t.Schema().Fields() {
+		switch f.Type.(type) {
+		case iceberg.TimestampTzType, iceberg.TimestampType:
+			return f.Name
+		}
+	}
+	return ""
+}
+
+// describeCompacted builds the manifest entry of a compacted file: the
+// inputs' partition, and counts and bounds read back from the file itself.
+func describeCompacted(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup) (iceberg.DataFile, error) {
+	fi, err := os.Stat(g.out)
+	if err != nil {
+		return nil, err
+	}
+	fields := t.Schema().Fields()
+	// Bounds are kept for the integer and time columns every input has
+	// bounds for (the writer records them for the event time).
+	var bounded []iceberg.NestedField
+	for _, f := range fields {
+		switch f.Type.(type) {
+		case iceberg.Int32Type, iceberg.Int64Type, iceberg.DateType, iceberg.TimestampTzType, iceberg.TimestampType:
+		default:
+			continue
+		}
+		all := true
+		for _, in := range g.files {
+			_, lo := in.LowerBoundValues()[f.ID]
+			_, hi := in.UpperBoundValues()[f.ID]
+			all = all && lo && hi
+		}
+		if all {
+			bounded = append(bounded, f)
+		}
+	}
+	exprs := []string{"count(*)"}
+	for _, f := range fields {
+		exprs = append(exprs, "count("+quoteIdent(f.Name)+")")
+	}
+	for _, f := range bounded {
+		var v string
+		switch f.Type.(type) {
+		case iceberg.DateType:
+			v = "date_diff('day', DATE '1970-01-01', " + quoteIdent(f.Name) + ")"
+		case iceberg.TimestampTzType, iceberg.TimestampType:
+			v = "epoch_us(" + quoteIdent(f.Name) + ")"
+		default:
+			v = "CAST(" + quoteIdent(f.Name) + " AS BIGINT)"
+		}
+		exprs = append(exprs, "min("+v+")", "max("+v+")")
+	}
+	q := fmt.Sprintf("SELECT %s FROM read_parquet(%s)", strings.Join(exprs, ", "), quoteString(g.out))
+	var rows int64
+	counts := make([]int64, len(fields))
+	bounds := make([]sql.NullInt64, 2*len(bounded))
+	dest := []any{&rows}
+	for i := range counts {
+		dest = append(dest, &counts[i])
+	}
+	for i := range bounds {
+		dest = append(dest, &bounds[i])
+	}
+	if err := db.QueryRowContext(ctx, q).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("read back %s: %w", g.out, err)
+	}
+
+	part := g.files[0].Partition()
+	logical := map[int]string{}
+	for id, v := range part {
+		if _, ok := v.(iceberg.Date); ok {
+			logical[id] = "date"
+		}
+	}
+	spec := t.Spec()
+	if sid := g.files[0].SpecID(); int(sid) != spec.ID() {
+		found := false
+		for _, s := range t.Metadata().PartitionSpecs() {
+			if s.ID() == int(sid) {
+				spec, found = s, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%s: partition spec %d not in table metadata", g.out, sid)
+		}
+	}
+	b, err := iceberg.NewDataFileBuilder(spec, iceberg.EntryContentData, g.uri, iceberg.ParquetFile,
+		part, logical, nil, rows, fi.Size())
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", g.out, err)
+	}
+	values, nulls := map[int]int64{}, map[int]int64{}
+	for i, f := range fields {
+		values[f.ID] = rows
+		nulls[f.ID] = rows - counts[i]
+	}
+	b.ValueCounts(values).NullValueCounts(nulls)
+	lo, hi := map[int][]byte{}, map[int][]byte{}
+	for i, f := range bounded {
+		mn, mx := bounds[2*i], bounds[2*i+1]
+		if !mn.Valid || !mx.Valid {
+			continue
+		}
+		lo[f.ID], hi[f.ID] = encodeBound(f.Type, mn.Int64), encodeBound(f.Type, mx.Int64)
+	}
+	if len(lo) > 0 {
+		b.LowerBoundValues(lo).UpperBoundValues(hi)
+	}
+	return b.Build(), nil
+}
+
+// encodeBound is Iceberg's single-value binary form of an integer-backed value.
+func encodeBound(t iceberg.Type, v int64) []byte {
+	switch t.(type) {
+	case iceberg.Int32Type, iceberg.DateType:
+		b := make([]byte, 4)
+		binary.LittleEndian.PutUint32(b, uint32(int32(v)))
+		return b
+	}
+	b := make([]byte, 8)
+	binary.LittleEndian.PutUint64(b, uint64(v))
+	return b
+}
+
+// Expire expires the table's snapshots older than ExpireOlderThan before
+// now, always keeping the newest RetainLast, and deletes the manifests and
+// data files only expired snapshots referenced. It returns how many
+// snapshots were expired.
+func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, error) {
+	unlock := l.lock(name)
+	defer unlock()
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	before := len(t.Metadata().Snapshots())
+	if before == 0 {
+		return 0, nil
+	}
+	m := l.cfg.Maintenance
+	// iceberg-go measures age from the wall clock; shift the cut-off so it
+	// is now - ExpireOlderThan.
+	age := m.ExpireOlderThan + time.Since(now)
+	if age < 0 {
+		age = 0
+	}
+	tx := t.NewTransaction()
+	if err := tx.ExpireSnapshots(table.WithOlderThan(age), table.WithRetainLast(max(m.RetainLast, 1)), table.WithPostCommit(true)); err != nil {
+		return 0, fmt.Errorf("expire %s: %w", name, err)
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		if l.lostRace(ctx, name, t, err) {
+			return 0, fmt.Errorf("%w: expire %s: %v", ErrConflict, name, err)
+		}
+		return 0, fmt.Errorf("expire %s: %w", name, err)
+	}
+	n := before - len(nt.Metadata().Snapshots())
+	if n > 0 {
+		l.log.Info("snapshots expired", "table", name, "expired", n, "kept", len(nt.Metadata().Snapshots()))
+	}
+	return n, nil
+}
+
+// RemoveOrphans deletes the files under the table's data directory that no
+// snapshot of the table references and that were last modified more than
+// OrphanGrace before now: leftovers of writers and compactions that crashed
+// before committing. It returns how many files were deleted.
+func (l *Lake) RemoveOrphans(ctx context.Context, name string, now time.Time) (int, error) {
+	// Read the metadata before listing the directory: a file committed
+	// after this point was written less than OrphanGrace ago.
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	live, err := referencedFiles(ctx, t)
+	if err != nil {
+		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
+	}
+	cutoff := now.Add(-l.cfg.Maintenance.OrphanGrace)
+	root := DataPath(t)
+	removed := 0
+	var errs []error
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if _, ok := live[filepath.Clean(p)]; ok {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+			return nil
+		}
+		removed++
+		l.log.Info("orphan removed", "table", name, "file", p, "modified", fi.ModTime())
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// referencedFiles is the set of local paths of the live data and delete
+// files of every snapshot of the table.
+func referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, error) {
+	fsys, err := t.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live := map[string]struct{}{}
+	seen := map[string]bool{}
+	for _, snap := range t.Metadata().Snapshots() {
+		mans, err := snap.Manifests(fsys)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
+		}
+		for _, man := range mans {
+			if seen[man.FilePath()] {
+				continue
+			}
+			seen[man.FilePath()] = true
+			for entry, err := range man.Entries(fsys, true) {
+				if err != nil {
+					return nil, fmt.Errorf("manifest %s: %w", man.FilePath(), err)
+				}
+				live[filepath.Clean(filepath.FromSlash(LocalPath(entry.DataFile().FilePath())))] = struct{}{}
+			}
+		}
+	}
+	return live, nil
+}

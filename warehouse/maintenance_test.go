@@ -1,0 +1,647 @@
+package warehouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+
+	"citybrain/schemas"
+)
+
+// testLake opens a local lake in a temporary directory with small
+// maintenance thresholds and creates the weather table.
+func testLake(t *testing.T, m MaintenanceConfig) (*Lake, *schemas.Schema) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.Query.MemoryLimit = "512MB"
+	cfg.Query.Threads = 2
+	cfg.Maintenance = m
+	lake, err := Open(ctx, cfg, "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lake.Close() })
+	reg, err := schemas.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := reg.Get("weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lake.EnsureTable(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	return lake, s
+}
+
+func smallMaintenance() MaintenanceConfig {
+	return MaintenanceConfig{
+		CompactMinFiles: 4,
+		SmallFileBytes:  1 << 20,
+		ExpireOlderThan: 0,
+		RetainLast:      2,
+		OrphanGrace:     time.Hour,
+	}
+}
+
+var day0 = time.Date(2013, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// writeBatch commits one small data file per day in days, rows records
+// each, as writer batch st.Batch+1, and returns the new state.
+func writeBatch(t *testing.T, lake *Lake, s *schemas.Schema, st State, days []int, rows int) State {
+	t.Helper()
+	ctx := context.Background()
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := st.Clone()
+	next.Batch++
+	var files []iceberg.DataFile
+	for _, d := range days {
+		var fw *FileWriter
+		for i := range rows {
+			at := day0.AddDate(0, 0, d).Add(time.Duration(next.Batch)*time.Hour + time.Duration(i)*time.Minute)
+			r := make(schemas.Record, len(s.Fields))
+			r[s.Index("station")] = "Guanyuan"
+			r[s.Index("observed_at")] = at
+			r[s.Index("rain_mm")] = float64(next.Batch) + float64(i)/10
+			r[s.Index("temperature_c")] = float64(d)
+			r[s.Index("wind_direction")] = "NE"
+			if i%3 == 0 {
+				r[s.Index("pm25")] = nil
+			} else {
+				r[s.Index("pm25")] = float64(i)
+			}
+			if fw == nil {
+				pv, dir := PartitionKey(s, r)
+				fw, err = NewFileWriter(tbl, s, fmt.Sprintf("%s/%010d-%d.parquet", dir, next.Batch, d), pv)
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := fw.Write(r, fmt.Sprintf("file.csv:%d", next.Batch*1000+int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		df, err := fw.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, df)
+	}
+	next.Cursors["file.csv"] = next.Batch * 1000
+	next.Offsets["weather"] = map[int]int64{0: next.Batch * 10, 1: next.Batch * 7}
+	id, err := lake.Commit(ctx, s.Table, files, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.SnapshotID = id
+	return next
+}
+
+// fill writes n batches of rows records to each of days.
+func fill(t *testing.T, lake *Lake, s *schemas.Schema, n int, days []int, rows int) State {
+	t.Helper()
+	st, err := lake.State(context.Background(), s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Cluster = "test-cluster"
+	for range n {
+		st = writeBatch(t, lake, s, st, days, rows)
+	}
+	return st
+}
+
+// filesPerPartition counts the current snapshot's data files by directory.
+func filesPerPartition(t *testing.T, lake *Lake, name string) map[string]int {
+	t.Helper()
+	tbl, err := lake.Load(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := SnapshotFiles(context.Background(), tbl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, f := range files {
+		out[filepath.Base(filepath.Dir(LocalPath(f)))]++
+	}
+	return out
+}
+
+type totals struct {
+	rows    int64
+	rain    float64
+	nulls   int64
+	minTime time.Time
+	digest  string
+}
+
+func queryTotals(t *testing.T, e *Engine, from string) totals {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := e.Query(ctx, "select count(*), round(sum(rain_mm), 6), count(*) - count(pm25), min(observed_at), "+
+		"md5(string_agg(station || observed_at::varchar || coalesce(pm25::varchar, '-') || rain_mm::varchar || _cursor, '|' order by _cursor, observed_at)) from "+from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var tt totals
+	if !rows.Next() {
+		t.Fatalf("no rows: %v", rows.Err())
+	}
+	if err := rows.Scan(&tt.rows, &tt.rain, &tt.nulls, &tt.minTime, &tt.digest); err != nil {
+		t.Fatal(err)
+	}
+	return tt
+}
+
+func TestCompactPreservesRowsAndState(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	before := fill(t, lake, s, 12, []int{0, 1}, 5)
+	if got := filesPerPartition(t, lake, s.Table); len(got) != 2 || got["observed_at_day=2013-03-01"] != 12 {
+		t.Fatalf("files before compaction: %v", got)
+	}
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := queryTotals(t, e, "raw.weather")
+	if want.rows != 12*2*5 {
+		t.Fatalf("rows before compaction = %d", want.rows)
+	}
+	stBefore, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl0, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filesBefore, err := SnapshotFiles(ctx, tbl0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := lake.Compact(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Partitions != 2 || res.FilesRemoved != 24 || res.FilesAdded != 2 || res.Rows != 120 || res.SnapshotID == 0 {
+		t.Fatalf("compact result: %+v", res)
+	}
+	got := filesPerPartition(t, lake, s.Table)
+	for dir, n := range got {
+		if n != 1 {
+			t.Errorf("%s has %d files after compaction, want 1", dir, n)
+		}
+		if !strings.HasPrefix(dir, "observed_at_day=") {
+			t.Errorf("compacted file outside its partition directory: %s", dir)
+		}
+	}
+	if len(got) != 2 {
+		t.Errorf("partitions after compaction: %v", got)
+	}
+	if have := queryTotals(t, e, "raw.weather"); have != want {
+		t.Errorf("after compaction %+v, before %+v", have, want)
+	}
+
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap.SnapshotID != res.SnapshotID || snap.Summary.Operation != table.OpReplace {
+		t.Errorf("current snapshot %d op %s, want %d replace", snap.SnapshotID, snap.Summary.Operation, res.SnapshotID)
+	}
+	stAfter, err := StateOf(tbl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stAfter.SnapshotID != res.SnapshotID {
+		t.Errorf("state snapshot %d, want %d", stAfter.SnapshotID, res.SnapshotID)
+	}
+	stAfter.SnapshotID = stBefore.SnapshotID
+	if !reflect.DeepEqual(stAfter, stBefore) {
+		t.Errorf("state after compaction %+v, before %+v", stAfter, stBefore)
+	}
+	if stBefore.Cursors["file.csv"] != before.Cursors["file.csv"] || stBefore.Offsets["weather"][1] != 12*7 || stBefore.Batch != 12 {
+		t.Errorf("state not as written: %+v", stBefore)
+	}
+
+	// The compacted files keep the table's field ids, partition and event-time bounds.
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		f := task.File
+		if !strings.Contains(f.FilePath(), "/compact-") {
+			t.Errorf("uncompacted file %s", f.FilePath())
+		}
+		if _, ok := f.Partition()[schemas.PartitionFieldID].(iceberg.Date); !ok {
+			t.Errorf("%s partition %v", f.FilePath(), f.Partition())
+		}
+		et := schemas.FieldID(s.EventTimeIndex())
+		if len(f.LowerBoundValues()[et]) != 8 || len(f.UpperBoundValues()[et]) != 8 {
+			t.Errorf("%s has no event-time bounds", f.FilePath())
+		}
+		if f.NullValueCounts()[schemas.FieldID(s.Index("pm25"))] != 24 {
+			t.Errorf("%s pm25 nulls = %d, want 24", f.FilePath(), f.NullValueCounts()[schemas.FieldID(s.Index("pm25"))])
+		}
+	}
+	// Same columns and physical types as the writer's files, timestamps
+	// still µs since the epoch in UTC, strings UTF-8, and the field ids of
+	// the Iceberg table schema.
+	type col struct{ typ, fid, conv, logical string }
+	schemaOf := func(file string) map[string]col {
+		t.Helper()
+		rows, err := e.DB().QueryContext(ctx, "select name, type, coalesce(field_id::varchar, ''), coalesce(converted_type::varchar, ''), coalesce(logical_type::varchar, '') from parquet_schema(?) where coalesce(num_children, 0) = 0", LocalPath(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]col{}
+		for rows.Next() {
+			var n string
+			var c col
+			if err := rows.Scan(&n, &c.typ, &c.fid, &c.conv, &c.logical); err != nil {
+				t.Fatal(err)
+			}
+			out[n] = c
+		}
+		return out
+	}
+	orig := schemaOf(filesBefore[0])
+	for _, task := range tasks {
+		got := schemaOf(task.File.FilePath())
+		if len(got) != len(orig) || len(got) != len(tbl.Schema().Fields()) {
+			t.Fatalf("compacted file has columns %v, writer's %v", got, orig)
+		}
+		for _, f := range tbl.Schema().Fields() {
+			g, o := got[f.Name], orig[f.Name]
+			if g.typ != o.typ || g.fid != fmt.Sprint(f.ID) {
+				t.Errorf("column %s: compacted %+v, writer %+v, table field id %d", f.Name, g, o, f.ID)
+			}
+			if g.typ == "BYTE_ARRAY" && g.conv != "UTF8" {
+				t.Errorf("column %s not UTF-8: %+v", f.Name, g)
+			}
+		}
+		if g, o := got["observed_at"], orig["observed_at"]; g.logical != o.logical || !strings.Contains(g.logical, "isAdjustedToUTC=1") || !strings.Contains(g.logical, "MICROS=MicroSeconds()") {
+			t.Errorf("observed_at: compacted %+v, writer %+v", g, o)
+		}
+	}
+
+	// Partition pruning on the event time still selects one day.
+	pruned, err := tbl.Scan(table.WithRowFilter(iceberg.GreaterThanEqual(iceberg.Reference("observed_at"), day0.AddDate(0, 0, 1).UnixMicro()))).PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pruned) != 1 {
+		t.Errorf("filtered scan plans %d files, want 1", len(pruned))
+	}
+
+	// A writer holding the pre-compaction state loses and reloads.
+	if _, err := lake.Commit(ctx, s.Table, nil, before); !errors.Is(err, ErrConflict) {
+		t.Errorf("stale writer commit: %v, want ErrConflict", err)
+	}
+	cur, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBatch(t, lake, s, cur, []int{0}, 5)
+
+	// Nothing left to compact.
+	res, err = lake.Compact(ctx, s.Table)
+	if err != nil || res.FilesRemoved != 0 {
+		t.Errorf("second compaction: %+v, %v", res, err)
+	}
+}
+
+func TestCompactBelowMinFiles(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		min       int
+		small     int64
+		batches   int
+		wantFiles int
+	}{
+		{"below min", 4, 1 << 20, 3, 0},
+		{"at min", 4, 1 << 20, 4, 8},
+		{"files not small", 2, 100, 5, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := smallMaintenance()
+			m.CompactMinFiles, m.SmallFileBytes = tc.min, tc.small
+			lake, s := testLake(t, m)
+			fill(t, lake, s, tc.batches, []int{0, 1}, 3)
+			tbl, err := lake.Load(ctx, s.Table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap := tbl.CurrentSnapshot().SnapshotID
+			res, err := lake.Compact(ctx, s.Table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.FilesRemoved != tc.wantFiles {
+				t.Errorf("compacted %d files, want %d", res.FilesRemoved, tc.wantFiles)
+			}
+			tbl, err = lake.Load(ctx, s.Table)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantFiles == 0 && tbl.CurrentSnapshot().SnapshotID != snap {
+				t.Errorf("compaction with nothing to do committed snapshot %d", tbl.CurrentSnapshot().SnapshotID)
+			}
+		})
+	}
+}
+
+func TestCompactEmptyTable(t *testing.T) {
+	lake, s := testLake(t, smallMaintenance())
+	res, err := lake.Compact(context.Background(), s.Table)
+	if err != nil || res != (CompactResult{}) {
+		t.Fatalf("compact empty table: %+v, %v", res, err)
+	}
+}
+
+func TestCompactConflict(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	st := fill(t, lake, s, 5, []int{0}, 3)
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := lake.compactionGroups(ctx, tbl)
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("groups: %v, %v", groups, err)
+	}
+	var olds []iceberg.DataFile
+	olds = append(olds, groups[0].files...)
+	// A writer commits between planning and committing the compaction.
+	writeBatch(t, lake, s, st, []int{0}, 3)
+	props, _ := st.props()
+	if _, err := lake.commitRewrite(ctx, s.Table, tbl, olds, nil, props); !errors.Is(err, ErrConflict) {
+		t.Fatalf("compaction after a writer commit: %v, want ErrConflict", err)
+	}
+}
+
+func TestExpireAfterCompaction(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	fill(t, lake, s, 12, []int{0, 1}, 5)
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := SnapshotFiles(ctx, tbl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstSnap := tbl.Metadata().Snapshots()[0].SnapshotID
+	res, err := lake.Compact(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	atCompaction := queryTotals(t, e, "raw.weather")
+	st = writeBatch(t, lake, s, st, []int{1}, 5)
+	want := queryTotals(t, e, "raw.weather")
+	if want.rows != atCompaction.rows+5 {
+		t.Fatalf("rows %d after one more batch, %d before", want.rows, atCompaction.rows)
+	}
+
+	time.Sleep(5 * time.Millisecond) // snapshots must be strictly older than 0s
+	n, err := lake.Expire(ctx, s.Table, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 12 {
+		t.Errorf("expired %d snapshots, want 12", n)
+	}
+	tbl, err = lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(tbl.Metadata().Snapshots()); got != 2 {
+		t.Errorf("%d snapshots left, want 2", got)
+	}
+	for _, f := range small {
+		if _, err := os.Stat(LocalPath(f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("compacted-away file %s still there (%v)", f, err)
+		}
+	}
+	if have := queryTotals(t, e, "raw.weather"); have != want {
+		t.Errorf("after expiry %+v, before %+v", have, want)
+	}
+	got, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, st) {
+		t.Errorf("state after expiry %+v, want %+v", got, st)
+	}
+
+	// Time travel to the retained compaction snapshot.
+	rows, err := e.Query(ctx, fmt.Sprintf("select count(*) from raw.weather AT (VERSION => %d)", res.SnapshotID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cnt int64
+	for rows.Next() {
+		if err := rows.Scan(&cnt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows.Close()
+	if cnt != atCompaction.rows {
+		t.Errorf("rows at compaction snapshot = %d, want %d", cnt, atCompaction.rows)
+	}
+	if have := queryTotals(t, e, fmt.Sprintf("raw.weather AT (VERSION => %d)", res.SnapshotID)); have != atCompaction {
+		t.Errorf("time travel %+v, want %+v", have, atCompaction)
+	}
+	// An expired snapshot is gone.
+	if _, err := e.Query(ctx, fmt.Sprintf("select count(*) from raw.weather AT (VERSION => %d)", firstSnap)); !errors.Is(err, ErrTimeTravel) {
+		t.Errorf("time travel to expired snapshot: %v, want ErrTimeTravel", err)
+	}
+
+	// Nothing more to expire.
+	if n, err := lake.Expire(ctx, s.Table, time.Now()); err != nil || n != 0 {
+		t.Errorf("second expiry: %d, %v", n, err)
+	}
+}
+
+func TestExpireKeepsRecentSnapshots(t *testing.T) {
+	ctx := context.Background()
+	m := smallMaintenance()
+	m.ExpireOlderThan = time.Hour
+	lake, s := testLake(t, m)
+	fill(t, lake, s, 5, []int{0}, 2)
+	n, err := lake.Expire(ctx, s.Table, time.Now())
+	if err != nil || n != 0 {
+		t.Fatalf("expire young snapshots: %d, %v", n, err)
+	}
+	// An hour and a bit later they are old enough; RetainLast still holds.
+	n, err = lake.Expire(ctx, s.Table, time.Now().Add(time.Hour+time.Minute))
+	if err != nil || n != 3 {
+		t.Fatalf("expire old snapshots: %d, %v; want 3", n, err)
+	}
+}
+
+func TestRemoveOrphans(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	fill(t, lake, s, 3, []int{0, 1}, 2)
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(DataPath(tbl), "observed_at_day=2013-03-01")
+	stale := filepath.Join(dir, "0000000099-crashed.parquet")
+	fresh := filepath.Join(dir, "0000000100-inflight.parquet")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("PAR1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	// Committed files are older than the grace period too.
+	live, err := SnapshotFiles(ctx, tbl, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range live {
+		if err := os.Chtimes(LocalPath(f), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	n, err := lake.RemoveOrphans(ctx, s.Table, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("removed %d orphans, want 1", n)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale orphan still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh file removed: %v", err)
+	}
+	for _, f := range live {
+		if _, err := os.Stat(LocalPath(f)); err != nil {
+			t.Errorf("live file removed: %v", err)
+		}
+	}
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := queryTotals(t, e, "raw.weather"); got.rows != 3*2*2 {
+		t.Errorf("rows after orphan cleanup = %d", got.rows)
+	}
+}
+
+func TestMaintain(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	fill(t, lake, s, 6, []int{0, 1}, 3)
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(DataPath(tbl), "observed_at_day=2013-03-02", "leftover.parquet")
+	if err := os.WriteFile(stray, []byte("PAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-3 * time.Hour)
+	if err := os.Chtimes(stray, old, old); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	rep, err := lake.Maintain(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Tables) != 1 {
+		t.Fatalf("report: %+v", rep)
+	}
+	tm := rep.Tables[0]
+	if tm.Table != s.Table || tm.Compact.FilesRemoved != 12 || tm.Orphans != 1 || tm.Err != nil {
+		t.Errorf("maintenance: %+v", tm)
+	}
+	// The compaction snapshot and the last write are kept.
+	if tm.Expired != 5 {
+		t.Errorf("expired %d snapshots, want 5", tm.Expired)
+	}
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := queryTotals(t, e, "raw.weather"); got.rows != 6*2*3 {
+		t.Errorf("rows after maintenance = %d", got.rows)
+	}
+}
+
+func TestRunMaintenanceStops(t *testing.T) {
+	m := smallMaintenance()
+	m.Interval = 10 * time.Millisecond
+	lake, s := testLake(t, m)
+	fill(t, lake, s, 4, []int{0}, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan struct{})
+	go func() { lake.RunMaintenance(ctx); close(done) }()
+	deadline := time.After(2 * time.Second)
+	for {
+		if got := filesPerPartition(t, lake, s.Table); got["observed_at_day=2013-03-01"] == 1 {
+			break
+		}
+		select {
+		case <-deadline:
+			t.Fatal("background maintenance did not compact")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+
+	// Interval 0: returns at once.
+	lake.cfg.Maintenance.Interval = 0
+	lake.RunMaintenance(context.Background())
+}

@@ -1,0 +1,298 @@
+package warehouse
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// Engine is the DuckDB query layer over the lake. Every Iceberg table is a
+// view of the Parquet files of its current snapshot (read_parquet over the
+// snapshot's file list, so no DuckDB extension is needed and the engine
+// works offline). Views are rebuilt by Refresh, which the lake writer calls
+// after each commit and the engine's own Query calls when the table's
+// metadata changed since the view was built.
+//
+// Time travel uses DuckDB's own syntax for versioned tables:
+//
+//	SELECT count(*) FROM raw.weather AT (VERSION => 4620193761893812387);
+//	SELECT count(*) FROM raw.weather AT (TIMESTAMP => '2026-11-28 10:00:00+08');
+//
+// The engine rewrites such references to the files of that snapshot.
+type Engine struct {
+	lake *Lake
+	db   *sql.DB
+	conn *duckdb.Connector
+
+	mu    sync.Mutex
+	views map[string]string // table → metadata location the view was built from
+}
+
+// NewEngine opens an in-memory DuckDB and creates a view for every table.
+func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
+	q := lake.cfg.Query
+	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
+		var stmts []string
+		if q.MemoryLimit != "" {
+			stmts = append(stmts, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(q.MemoryLimit, "'", "")))
+		}
+		if q.Threads > 0 {
+			stmts = append(stmts, fmt.Sprintf("SET threads = %d", q.Threads))
+		}
+		stmts = append(stmts, "SET TimeZone = 'Asia/Shanghai'")
+		for _, s := range stmts {
+			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
+				return fmt.Errorf("duckdb %q: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open duckdb: %w", err)
+	}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}}
+	if err := e.RefreshAll(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// DB is the underlying DuckDB handle (for trusted, internal callers).
+func (e *Engine) DB() *sql.DB { return e.db }
+
+// Close closes DuckDB.
+func (e *Engine) Close() error {
+	err := e.db.Close()
+	e.conn.Close()
+	return err
+}
+
+// RefreshAll rebuilds the view of every table whose metadata changed.
+func (e *Engine) RefreshAll(ctx context.Context) error {
+	nss, err := e.lake.cat.ListNamespaces(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("list namespaces: %w", err)
+	}
+	for _, ns := range nss {
+		for ident, err := range e.lake.cat.ListTables(ctx, ns) {
+			if err != nil {
+				return err
+			}
+			if err := e.Refresh(ctx, strings.Join(ident, ".")); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Refresh rebuilds one table's view if its metadata changed.
+func (e *Engine) Refresh(ctx context.Context, name string) error {
+	t, err := e.lake.Load(ctx, name)
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.views[name] == t.MetadataLocation() {
+		return nil
+	}
+	src, err := e.source(ctx, t, nil)
+	if err != nil {
+		return err
+	}
+	ident := Ident(name)
+	stmts := []string{
+		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ident[0]),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS %s", quoteIdent(ident[0]), quoteIdent(ident[1]), src),
+	}
+	if c := t.Properties()["comment"]; c != "" {
+		stmts = append(stmts, fmt.Sprintf("COMMENT ON VIEW %s.%s IS %s", quoteIdent(ident[0]), quoteIdent(ident[1]), quoteString(c)))
+	}
+	for _, s := range stmts {
+		if _, err := e.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("refresh view %s: %w", name, err)
+		}
+	}
+	e.views[name] = t.MetadataLocation()
+	return nil
+}
+
+// source is the SELECT that reads a snapshot (nil: current) of a table.
+func (e *Engine) source(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, error) {
+	files, err := SnapshotFiles(ctx, t, snap)
+	if err != nil {
+		return "", err
+	}
+	sc := t.Schema()
+	if snap != nil && snap.SchemaID != nil {
+		for _, s := range t.Metadata().Schemas() {
+			if s.ID == *snap.SchemaID {
+				sc = s
+			}
+		}
+	}
+	cols := make([]string, 0, len(sc.Fields()))
+	for _, f := range sc.Fields() {
+		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", "%s", duckType(f.Type), quoteIdent(f.Name)))
+	}
+	if len(files) == 0 {
+		for i, f := range sc.Fields() {
+			cols[i] = fmt.Sprintf(cols[i], "NULL")
+			_ = f
+		}
+		return "SELECT " + strings.Join(cols, ", ") + " WHERE false", nil
+	}
+	for i, f := range sc.Fields() {
+		cols[i] = fmt.Sprintf(cols[i], quoteIdent(f.Name))
+	}
+	quoted := make([]string, len(files))
+	for i, f := range files {
+		quoted[i] = quoteString(LocalPath(f))
+	}
+	return fmt.Sprintf("SELECT %s FROM read_parquet([%s], union_by_name = true)", strings.Join(cols, ", "), strings.Join(quoted, ", ")), nil
+}
+
+// SnapshotFiles lists the data files of a snapshot (nil: current).
+func SnapshotFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([]string, error) {
+	if snap == nil {
+		snap = t.CurrentSnapshot()
+	}
+	if snap == nil {
+		return nil, nil
+	}
+	tasks, err := t.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plan files of %s@%d: %w", strings.Join(t.Identifier(), "."), snap.SnapshotID, err)
+	}
+	files := make([]string, 0, len(tasks))
+	for _, task := range tasks {
+		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
+			return nil, fmt.Errorf("%s has row-level deletes, which the query layer does not read yet", strings.Join(t.Identifier(), "."))
+		}
+		files = append(files, task.File.FilePath())
+	}
+	return files, nil
+}
+
+func duckType(t iceberg.Type) string {
+	switch t.(type) {
+	case iceberg.StringType:
+		return "VARCHAR"
+	case iceberg.Int32Type:
+		return "INTEGER"
+	case iceberg.Int64Type:
+		return "BIGINT"
+	case iceberg.Float64Type:
+		return "DOUBLE"
+	case iceberg.Float32Type:
+		return "FLOAT"
+	case iceberg.BooleanType:
+		return "BOOLEAN"
+	case iceberg.TimestampTzType:
+		return "TIMESTAMPTZ"
+	case iceberg.TimestampType:
+		return "TIMESTAMP"
+	case iceberg.DateType:
+		return "DATE"
+	}
+	return "VARCHAR"
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+// ErrTimeTravel: a time-travel reference names no snapshot.
+var ErrTimeTravel = errors.New("time travel")
+
+var atRE = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s+AT\s*\(\s*(VERSION|TIMESTAMP)\s*=>\s*('[^']*'|[0-9]+)\s*\)`)
+
+// Rewrite replaces time-travel references with the files of the snapshot
+// they name, and refreshes the views of tables the statement mentions.
+func (e *Engine) Rewrite(ctx context.Context, query string) (string, error) {
+	var rerr error
+	out := atRE.ReplaceAllStringFunc(query, func(m string) string {
+		if rerr != nil {
+			return m
+		}
+		g := atRE.FindStringSubmatch(m)
+		name := strings.ToLower(g[1] + "." + g[2])
+		t, err := e.lake.Load(ctx, name)
+		if err != nil {
+			rerr = err
+			return m
+		}
+		var snap *table.Snapshot
+		arg := strings.Trim(g[4], "'")
+		if strings.EqualFold(g[3], "VERSION") {
+			id, err := strconv.ParseInt(arg, 10, 64)
+			if err != nil {
+				rerr = fmt.Errorf("%w: VERSION wants a snapshot id, got %q", ErrTimeTravel, arg)
+				return m
+			}
+			if snap = t.SnapshotByID(id); snap == nil {
+				rerr = fmt.Errorf("%w: %s has no snapshot %d (see `citybrain tables --snapshots`); 没有该快照", ErrTimeTravel, name, id)
+				return m
+			}
+		} else {
+			ts, err := parseTime(arg)
+			if err != nil {
+				rerr = fmt.Errorf("%w: TIMESTAMP %q: %v", ErrTimeTravel, arg, err)
+				return m
+			}
+			if snap = t.SnapshotAsOf(ts.UnixMilli(), true); snap == nil {
+				rerr = fmt.Errorf("%w: %s has no snapshot at or before %s; 该时间点之前没有快照", ErrTimeTravel, name, ts.Format(time.RFC3339))
+				return m
+			}
+		}
+		src, err := e.source(ctx, t, snap)
+		if err != nil {
+			rerr = err
+			return m
+		}
+		return "(" + src + ") AS " + quoteIdent(g[2])
+	})
+	if rerr != nil {
+		return "", rerr
+	}
+	return out, nil
+}
+
+func parseTime(s string) (time.Time, error) {
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05-07:00", "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, shanghai); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("want e.g. '2026-11-28 10:00:00' (Asia/Shanghai) or RFC 3339")
+}
+
+var tableRefRE = regexp.MustCompile(`(?i)\b(raw|marts)\.([a-z_][a-z0-9_]*)`)
+
+// Query runs SQL against the current snapshots (and any AT (...) snapshot).
+func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	for _, m := range tableRefRE.FindAllStringSubmatch(query, -1) {
+		name := strings.ToLower(m[1] + "." + m[2])
+		if err := e.Refresh(ctx, name); err != nil && !errors.Is(err, ErrNoTable) {
+			return nil, err
+		}
+	}
+	q, err := e.Rewrite(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return e.db.QueryContext(ctx, q, args...)
+}
