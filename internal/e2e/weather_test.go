@@ -34,6 +34,7 @@ func weatherSourceYAML(t *testing.T, name string, paths ...string) string {
 	d := all["weather"]
 	d.Name = name
 	d.File.Paths = paths
+	d.PollInterval = time.Second
 	b, err := yaml.Marshal([]sources.Definition{d})
 	if err != nil {
 		t.Fatal(err)
