@@ -219,3 +219,18 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 	}
 	t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
 }
+
+// replace edits the env's config file (e.g. to swap the broker or catalog).
+func (e *env) replace(old, new string) {
+	e.t.Helper()
+	b, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		e.t.Fatalf("config has no %q", old)
+	}
+	if err := os.WriteFile(e.config, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
