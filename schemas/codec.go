@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -119,6 +120,10 @@ func (s *Schema) DecodeInto(r Record, data []byte) error {
 	}
 	d.skipSpace()
 	if d.consume('}') {
+		d.skipSpace()
+		if d.pos != len(d.data) {
+			return d.errorf("trailing data")
+		}
 		return nil
 	}
 	for {
@@ -226,13 +231,9 @@ func (d *decoder) slowStr(start int) (string, error) {
 			continue
 		case '"':
 			d.pos++
-			s, err := strconv.Unquote(string(d.data[start:d.pos]))
+			s, err := unquoteJSON(d.data[start+1 : d.pos-1])
 			if err != nil {
-				// JSON allows \/ which Go's Unquote does not.
-				s, err = unquoteJSON(d.data[start+1 : d.pos-1])
-				if err != nil {
-					return "", d.errorf("bad string escape: %v", err)
-				}
+				return "", d.errorf("bad string escape: %v", err)
 			}
 			return s, nil
 		}
@@ -273,8 +274,18 @@ func unquoteJSON(b []byte) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			out = utf8.AppendRune(out, rune(n))
+			r := rune(n)
 			i += 4
+			// A UTF-16 surrogate pair (\ud83d\ude00) is one character.
+			if utf16.IsSurrogate(r) && i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+				if n2, err := strconv.ParseUint(string(b[i+3:i+7]), 16, 16); err == nil {
+					if pair := utf16.DecodeRune(r, rune(n2)); pair != utf8.RuneError {
+						r = pair
+						i += 6
+					}
+				}
+			}
+			out = utf8.AppendRune(out, r)
 		default:
 			return "", fmt.Errorf("unknown escape \\%c", b[i])
 		}
@@ -341,6 +352,9 @@ func (d *decoder) value(f Field) (any, error) {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
 			return nil, d.errorf("%s: %q is not an RFC 3339 time", f.Name, s)
+		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			return nil, d.errorf("%s: %q is outside years 0001–9999 in UTC", f.Name, s)
 		}
 		return t.UTC(), nil
 	case Date:

@@ -42,7 +42,7 @@ func (c Config) Validate() error {
 	if len(c.Paths) == 0 {
 		return errors.New("file.paths: at least one file or glob is required")
 	}
-	if c.Delimiter != "" && len(c.Delimiter) != 1 {
+	if c.Delimiter != "" && c.Delimiter != `\t` && len(c.Delimiter) != 1 {
 		return fmt.Errorf("file.delimiter %q: want one single-byte character such as , | ; or \\t", c.Delimiter)
 	}
 	switch strings.ToLower(c.Encoding) {

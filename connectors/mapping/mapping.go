@@ -220,7 +220,7 @@ func (b *Bound) Map(row []string) (schemas.Record, error) {
 	for i, f := range s.Fields {
 		fs := b.fields[i]
 		if len(fs.Parts) > 0 {
-			t, ok, err := b.timeFromParts(row, b.parts[i])
+			t, ok, err := b.timeFromParts(row, b.parts[i], fs.Parts)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", f.Name, err)
 			}
@@ -286,7 +286,15 @@ func lookupEnum(enum map[string]string, v string, prefix bool) (string, bool) {
 	return "", false
 }
 
-func (b *Bound) timeFromParts(row []string, cols [6]int) (time.Time, bool, error) {
+func (b *Bound) timeFromParts(row []string, cols [6]int, names map[string]string) (time.Time, bool, error) {
+	column := func(p int) string {
+		for part, col := range names {
+			if partOrder[part] == p {
+				return col
+			}
+		}
+		return "#" + strconv.Itoa(cols[p])
+	}
 	var n [6]int
 	n[1], n[2] = 1, 1
 	for p, ci := range cols {
@@ -294,7 +302,7 @@ func (b *Bound) timeFromParts(row []string, cols [6]int) (time.Time, bool, error
 			continue
 		}
 		if ci >= len(row) {
-			return time.Time{}, false, fmt.Errorf("column #%d missing", ci)
+			return time.Time{}, false, fmt.Errorf("column %s missing: row has %d columns", column(p), len(row))
 		}
 		v := strings.TrimSpace(row[ci])
 		if b.m.nulls[v] || v == "" {
@@ -302,7 +310,7 @@ func (b *Bound) timeFromParts(row []string, cols [6]int) (time.Time, bool, error
 		}
 		x, err := strconv.Atoi(v)
 		if err != nil {
-			return time.Time{}, false, fmt.Errorf("%q is not a whole number / 不是整数", v)
+			return time.Time{}, false, fmt.Errorf("column %s: %q is not a whole number / 不是整数", column(p), v)
 		}
 		n[p] = x
 	}

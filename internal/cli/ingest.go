@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -45,12 +46,17 @@ Example:  citybrain ingest weather`,
 			}
 			var bar *progressbar.ProgressBar
 			if fs, ok := src.Source.(*file.Source); ok && !noProgress {
-				bar = progressbar.NewOptions64(-1, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription("读取 reading "+args[0]),
-					progressbar.OptionShowBytes(true), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-				fs.Progress = func(done, total int64) {
-					bar.ChangeMax64(total)
-					bar.Set64(done)
+				var total int64
+				if files, err := fs.Files(); err == nil {
+					for _, f := range files {
+						if st, err := os.Stat(f); err == nil {
+							total += st.Size()
+						}
+					}
 				}
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription("读取 reading "+args[0]),
+					progressbar.OptionShowBytes(true), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+				fs.Progress = func(done, _ int64) { bar.Set64(done) }
 			}
 			start := time.Now()
 			st, err := a.RunSource(ctx, src, 0)
@@ -73,6 +79,22 @@ Example:  citybrain ingest weather`,
 			defer cancel()
 			wg.Add(1)
 			go func() { defer wg.Done(); w.Run(wctx) }()
+			if !noProgress {
+				spin := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription("写入数据湖 writing "+src.Schema.Table),
+					progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+				done := make(chan struct{})
+				go func() { wg.Wait(); close(done) }()
+			spinning:
+				for {
+					select {
+					case <-done:
+						break spinning
+					case <-time.After(100 * time.Millisecond):
+						spin.Add(1)
+					}
+				}
+				spin.Finish()
+			}
 			wg.Wait()
 			if ctx.Err() != nil {
 				return ctx.Err()
