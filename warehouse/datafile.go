@@ -25,7 +25,7 @@ type FileWriter struct {
 	uri      string // file:// location recorded in the manifest
 	local    string
 	f        *os.File
-	w        *parquet.Writer
+	w        *parquet.GenericWriter[any]
 	order    []int // leaf column index → record position (len(Fields) = cursor)
 	ids      []int // record position → Iceberg field id (len(Fields) = cursor)
 	rows     []parquet.Row
@@ -99,7 +99,7 @@ func NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (
 	for field, col := range cols {
 		order[col] = field
 	}
-	w := parquet.NewWriter(f, ps, parquet.MaxRowsPerRowGroup(RowGroupRows), parquet.PageBufferSize(256<<10),
+	w := parquet.NewGenericWriter[any](f, ps, parquet.MaxRowsPerRowGroup(RowGroupRows), parquet.PageBufferSize(256<<10),
 		parquet.CreatedBy("citybrain", "1", ""))
 	loc := t.Location()
 	if !strings.Contains(loc, "://") {
