@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,13 +109,13 @@ CityBrain Lakehouse is running / 城市大脑数据平台已启动
   HTTP query layer 查询接口:  http://%s/api/status   http://%s/api/sql?q=select+count(*)+from+raw.weather
   Kafka broker 消息队列:      %s
   Lake 数据湖 (Iceberg):      %s  (catalog: %s)
-  Sources 数据源:             %v
-Try 试试:
-  citybrain sql "select count(*) from raw.weather"
-  citybrain tables
-  citybrain status
+  Sources 数据源:             %[6]v
+Try 试试 (in another terminal):
+  %[7]s sql "select count(*) from raw.weather"
+  %[7]s tables
+  %[7]s status
 Stop with Ctrl-C / 按 Ctrl-C 停止.
-`, ln.Addr(), ln.Addr(), brokerDesc, a.Lake.Dir(), cfg.Warehouse.Catalog, names)
+`, ln.Addr(), ln.Addr(), brokerDesc, a.Lake.Dir(), cfg.Warehouse.Catalog, names, self())
 			<-ctx.Done()
 			log.Info("stopping: committing what was read")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -123,4 +125,12 @@ Stop with Ctrl-C / 按 Ctrl-C 停止.
 			return nil
 		},
 	}
+}
+
+// self is how the user invoked this binary, for the commands the banner suggests.
+func self() string {
+	if len(os.Args) > 0 && strings.Contains(os.Args[0], "/") {
+		return os.Args[0]
+	}
+	return "citybrain"
 }

@@ -51,7 +51,7 @@ Time travel:
 			if len(args) == 1 {
 				res, err := app.QueryAll(ctx, eng, args[0], 0)
 				if err != nil {
-					return err
+					return hint(err)
 				}
 				return printResult(g.out, res, format)
 			}
@@ -91,7 +91,7 @@ func prompt(cmd *cobra.Command, g *globals, eng *warehouse.Engine, format string
 		start := time.Now()
 		res, err := app.QueryAll(cmd.Context(), eng, q, 0)
 		if err != nil {
-			fmt.Fprintf(g.out, "错误 error: %v\n", err)
+			fmt.Fprintf(g.out, "错误 error: %v\n", hint(err))
 			continue
 		}
 		printResult(g.out, res, format)
@@ -99,12 +99,29 @@ func prompt(cmd *cobra.Command, g *globals, eng *warehouse.Engine, format string
 	}
 }
 
+var shanghai = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return time.FixedZone("CST", 8*3600)
+	}
+	return loc
+}()
+
+// hint adds what to do next to a query error.
+func hint(err error) error {
+	if strings.Contains(err.Error(), "does not exist") {
+		return fmt.Errorf("%w\n提示 hint: list the tables with `citybrain tables` (raw.<entity>, marts.<model>)", err)
+	}
+	return err
+}
+
 func cell(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "NULL"
 	case time.Time:
-		return x.Format("2006-01-02 15:04:05.999999-07")
+		// Leaders and analysts read Beijing time.
+		return x.In(shanghai).Format("2006-01-02 15:04:05.999999-07")
 	case []byte:
 		return string(x)
 	case float64:
