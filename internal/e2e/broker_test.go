@@ -120,6 +120,9 @@ func TestServeWithCLI(t *testing.T) {
 	})
 	infoOut := e.run("tables", "--snapshots", "raw.weather")
 	firstSnap := strings.Fields(strings.Split(strings.TrimSpace(infoOut), "\n")[1])[0]
+	time.Sleep(1100 * time.Millisecond)
+	between := time.Now().Format(time.RFC3339)
+	time.Sleep(1100 * time.Millisecond)
 
 	// More data arrives as a second file; serve picks it up at its next poll.
 	os.WriteFile(second, []byte(lines[0]+strings.Join(lines[5001:], "")), 0o644)
@@ -137,6 +140,9 @@ func TestServeWithCLI(t *testing.T) {
 	}
 	if got := e.sqlInt("select count(*) from raw.weather AT (VERSION => " + firstSnap + ")"); got != 5000 {
 		t.Errorf("time travel to snapshot %s: %d rows, want 5000", firstSnap, got)
+	}
+	if got := e.sqlInt("select count(*) from raw.weather AT (TIMESTAMP => '" + between + "')"); got != 5000 {
+		t.Errorf("time travel to %s: %d rows, want 5000", between, got)
 	}
 	status := e.run("status")
 	if !strings.Contains(status, "weather") || !strings.Contains(status, "35064") {
