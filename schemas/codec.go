@@ -128,7 +128,7 @@ func (s *Schema) DecodeInto(r Record, data []byte) error {
 	}
 	for {
 		d.skipSpace()
-		key, err := d.str()
+		key, err := d.key()
 		if err != nil {
 			return err
 		}
@@ -137,7 +137,7 @@ func (s *Schema) DecodeInto(r Record, data []byte) error {
 			return d.errorf("want ':' after key %q", key)
 		}
 		d.skipSpace()
-		idx, known := s.index[key]
+		idx, known := s.index[string(key)] // no allocation: the compiler optimises map[string(bytes)]
 		if !known {
 			if err := d.skipValue(); err != nil {
 				return err
@@ -199,6 +199,23 @@ func (d *decoder) literal(word string) bool {
 		return true
 	}
 	return false
+}
+
+// key reads an object key, without allocating when it has no escapes.
+func (d *decoder) key() ([]byte, error) {
+	if d.pos < len(d.data) && d.data[d.pos] == '"' {
+		end := d.pos + 1
+		for end < len(d.data) && d.data[end] != '"' && d.data[end] != '\\' {
+			end++
+		}
+		if end < len(d.data) && d.data[end] == '"' {
+			k := d.data[d.pos+1 : end]
+			d.pos = end + 1
+			return k, nil
+		}
+	}
+	s, err := d.str()
+	return []byte(s), err
 }
 
 // str reads a JSON string at pos.
@@ -321,7 +338,7 @@ func (d *decoder) value(f Field) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		n, err := strconv.ParseInt(string(b), 10, 64)
+		n, err := parseInt(b)
 		if err != nil {
 			return nil, d.errorf("%s: %q is not an integer", f.Name, b)
 		}
@@ -406,4 +423,30 @@ func (d *decoder) skipValue() error {
 		_, err := d.number()
 		return err
 	}
+}
+
+// parseInt parses a decimal integer, without allocating for the usual
+// short ones.
+func parseInt(b []byte) (int64, error) {
+	if n := len(b); n > 0 && n <= 18 {
+		i, neg := 0, b[0] == '-'
+		if neg {
+			i = 1
+		}
+		if i < n {
+			var v int64
+			for ; i < n; i++ {
+				c := b[i]
+				if c < '0' || c > '9' {
+					return strconv.ParseInt(string(b), 10, 64)
+				}
+				v = v*10 + int64(c-'0')
+			}
+			if neg {
+				v = -v
+			}
+			return v, nil
+		}
+	}
+	return strconv.ParseInt(string(b), 10, 64)
 }

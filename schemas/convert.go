@@ -133,6 +133,12 @@ func parquetNode(t Type) parquet.Node {
 	panic(fmt.Sprintf("schemas: unchecked type %q", t))
 }
 
+// pageCodec compresses every column of every data file. One shared
+// instance, because the codec pools its zstd encoders: a codec per column
+// per file would allocate (and clear) a fresh encoder history each time,
+// which was half of the lake writer's allocations.
+var pageCodec = &zstd.Codec{Level: zstd.SpeedFastest}
+
 // ParquetSchema is the Parquet schema of the lake's data files: every column
 // optional, zstd-compressed, carrying its Iceberg field id. Note that
 // parquet-go orders a group's columns by name; use ParquetColumns to find
@@ -140,9 +146,9 @@ func parquetNode(t Type) parquet.Node {
 func (s *Schema) ParquetSchema(ids IDs) *parquet.Schema {
 	group := parquet.Group{}
 	for _, f := range s.Fields {
-		group[f.Name] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquetNode(f.Type)), &zstd.Codec{Level: zstd.SpeedFastest}), ids[f.Name])
+		group[f.Name] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquetNode(f.Type)), pageCodec), ids[f.Name])
 	}
-	group[CursorField] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquet.String()), &zstd.Codec{Level: zstd.SpeedFastest}), ids[CursorField])
+	group[CursorField] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquet.String()), pageCodec), ids[CursorField])
 	return parquet.NewSchema(s.Name, group)
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -29,6 +30,7 @@ type FileWriter struct {
 	order    []int // leaf column index → record position (len(Fields) = cursor)
 	ids      []int // record position → Iceberg field id (len(Fields) = cursor)
 	rows     []parquet.Row
+	vals     []parquet.Value // backing store of rows, reused after each WriteRows
 	count    int64
 	nulls    []int64
 	min, max int64 // event time bounds, µs
@@ -99,7 +101,7 @@ func NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (
 	for field, col := range cols {
 		order[col] = field
 	}
-	w := parquet.NewGenericWriter[any](f, ps, parquet.MaxRowsPerRowGroup(RowGroupRows), parquet.PageBufferSize(256<<10),
+	w := parquet.NewGenericWriter[any](f, ps, parquet.MaxRowsPerRowGroup(RowGroupRows), parquet.PageBufferSize(64<<10),
 		parquet.CreatedBy("citybrain", "1", ""))
 	loc := t.Location()
 	if !strings.Contains(loc, "://") {
@@ -115,12 +117,17 @@ func NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (
 
 // Write appends one validated record and its source cursor.
 func (fw *FileWriter) Write(r schemas.Record, cursor string) error {
-	row := make(parquet.Row, len(fw.order))
+	nc := len(fw.order)
+	if cap(fw.vals)-len(fw.vals) < nc {
+		fw.vals = make([]parquet.Value, 0, writeChunk*nc)
+	}
+	row := parquet.Row(fw.vals[len(fw.vals) : len(fw.vals)+nc : len(fw.vals)+nc])
+	fw.vals = fw.vals[:len(fw.vals)+nc]
 	nf := len(fw.s.Fields)
 	for col, field := range fw.order {
 		var v parquet.Value
 		if field == nf {
-			v = parquet.ByteArrayValue([]byte(cursor))
+			v = parquet.ByteArrayValue(stringBytes(cursor))
 		} else {
 			v = toParquet(fw.s.Fields[field].Type, r[field])
 		}
@@ -137,7 +144,7 @@ func (fw *FileWriter) Write(r schemas.Record, cursor string) error {
 	}
 	fw.rows = append(fw.rows, row)
 	fw.count++
-	if len(fw.rows) >= 4096 {
+	if len(fw.rows) >= writeChunk {
 		return fw.flushRows()
 	}
 	return nil
@@ -148,8 +155,17 @@ func (fw *FileWriter) flushRows() error {
 		return fmt.Errorf("write %s: %w", fw.local, err)
 	}
 	fw.rows = fw.rows[:0]
+	fw.vals = fw.vals[:0]
 	return nil
 }
+
+// writeChunk rows are handed to the Parquet writer at a time.
+const writeChunk = 4096
+
+// stringBytes views a string's bytes without copying. Safe here because
+// parquet-go copies values into its page buffers in WriteRows, before the
+// row buffer is reused, and never writes through the slice.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func toParquet(t schemas.Type, v any) parquet.Value {
 	if v == nil {
@@ -157,7 +173,7 @@ func toParquet(t schemas.Type, v any) parquet.Value {
 	}
 	switch t {
 	case schemas.String:
-		return parquet.ByteArrayValue([]byte(v.(string)))
+		return parquet.ByteArrayValue(stringBytes(v.(string)))
 	case schemas.Int:
 		return parquet.Int32Value(int32(v.(int64)))
 	case schemas.Long:

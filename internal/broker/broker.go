@@ -237,15 +237,34 @@ func (c *Client) listOffsets(ctx context.Context, topic string, which int64) (Of
 	if len(req.Topics[topic]) == 0 {
 		return Offsets{}, nil
 	}
-	resp, err := c.kc.ListOffsets(ctx, req)
+	// A new topic's leader may not be known to every broker yet: retry the
+	// errors Kafka marks temporary for a while before giving up.
+	var resp *kafka.ListOffsetsResponse
+	for attempt := 0; ; attempt++ {
+		resp, err = c.kc.ListOffsets(ctx, req)
+		if err == nil {
+			for _, po := range resp.Topics[topic] {
+				if po.Error != nil {
+					err = fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, po.Error)
+					break
+				}
+			}
+		}
+		var kerr kafka.Error
+		if err == nil || attempt >= 100 || !errors.As(err, &kerr) || !kerr.Temporary() {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("list offsets %s: %w", topic, err)
 	}
 	out := Offsets{}
 	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, po.Error)
-		}
 		if which == kafka.FirstOffset {
 			out[po.Partition] = po.FirstOffset
 		} else {

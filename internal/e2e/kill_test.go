@@ -85,7 +85,7 @@ func TestKillNine(t *testing.T) {
 			}
 			// Small batches so that kills land in every phase: produce, flush, commit.
 			b, _ := os.ReadFile(e.config)
-			os.WriteFile(e.config, []byte(strings.Replace(string(b), "lake_writer: {flush_rows: 100000, flush_interval: 2s, idle_flush: 300ms}", "lake_writer: {flush_rows: 7000, flush_interval: 500ms, idle_flush: 200ms}", 1)), 0o644)
+			os.WriteFile(e.config, []byte(strings.Replace(string(b), "lake_writer: {flush_rows: 100000, flush_interval: 2s, idle_flush: 300ms}", "lake_writer: {flush_rows: 2500, flush_interval: 500ms, idle_flush: 200ms}", 1)), 0o644)
 
 			seed := uint64(time.Now().UnixNano())
 			rng := rand.New(rand.NewPCG(seed, 1))
@@ -93,7 +93,7 @@ func TestKillNine(t *testing.T) {
 			var progress []string
 			for i := 0; i < kills; i++ {
 				s := e.serve(fmt.Sprintf("serve-%02d.log", i))
-				time.Sleep(time.Duration(300+rng.IntN(1200)) * time.Millisecond)
+				time.Sleep(time.Duration(150+rng.IntN(700)) * time.Millisecond)
 				s.kill()
 				if out, _, err := e.try("sql", "--format", "csv", "select count(*) from raw.mobile_signal"); err == nil {
 					progress = append(progress, strings.TrimSpace(strings.TrimPrefix(out, "count_star()\n")))
@@ -102,6 +102,15 @@ func TestKillNine(t *testing.T) {
 				}
 			}
 			t.Logf("rows in the lake after each kill: %s", strings.Join(progress, " "))
+			midway := 0
+			for _, p := range progress {
+				if c, err := strconv.Atoi(p); err == nil && c < n {
+					midway++
+				}
+			}
+			if midway < kills/2 {
+				t.Fatalf("only %d of %d kills hit before the lake was complete: the test no longer exercises crashes mid-stream (make the ingest slower or the kills sooner)", midway, kills)
+			}
 			s := e.serve("serve-final.log")
 			var got [3]int64
 			waitFor(t, "the lake to hold every record", 3*time.Minute, func() (bool, string) {

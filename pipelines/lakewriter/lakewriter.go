@@ -2,9 +2,17 @@
 // exactly once.
 //
 // It reads every partition of the topic from the offsets stored in the
-// table's current snapshot, buffers records into one Parquet file per
-// table partition (event day), and commits the files together with the new
-// offsets and source cursors in one snapshot (warehouse.Lake.Commit). A
+// table's current snapshot, streams records into one Parquet file per table
+// partition (event day; parquet-go, so memory holds only each file's
+// current row group, at most MaxOpenFiles files), and commits the files
+// together with the new offsets and source cursors in one snapshot
+// (warehouse.Lake.Commit).
+//
+// Why parquet-go and not iceberg-go's own Arrow writer: parquet-go streams
+// rows into a file with bounded memory and lets the writer name files
+// deterministically and describe them (counts, bounds, partition) without
+// reading them back; iceberg-go's writer needs Arrow record batches in
+// memory and names files with random UUIDs. A
 // crash at any moment loses nothing (uncommitted offsets are re-read) and
 // duplicates nothing (the snapshot's offsets say what is in; records whose
 // source cursor is not beyond the committed one are dropped, which also
@@ -20,7 +28,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,17 +58,20 @@ type Config struct {
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// IdleFlush commits a batch when no record arrived for this long.
 	IdleFlush time.Duration `yaml:"idle_flush"`
+	// MaxOpenFiles bounds the data files (table partitions) a batch writes
+	// at once; a record of one more partition commits the batch first.
+	MaxOpenFiles int `yaml:"max_open_files"`
 }
 
-// DefaultConfig: 1M rows or 256 MiB, 10 s, 1 s idle.
+// DefaultConfig: 1M rows or 256 MiB, 10 s, 1 s idle, 64 open files.
 func DefaultConfig() Config {
-	return Config{FlushRows: 1_000_000, FlushBytes: 256 << 20, FlushInterval: 10 * time.Second, IdleFlush: time.Second}
+	return Config{FlushRows: 1_000_000, FlushBytes: 256 << 20, FlushInterval: 10 * time.Second, IdleFlush: time.Second, MaxOpenFiles: 64}
 }
 
 // Validate checks the config.
 func (c Config) Validate() error {
-	if c.FlushRows < 1 || c.FlushBytes < 1 || c.FlushInterval <= 0 || c.IdleFlush <= 0 {
-		return errors.New("lakewriter: flush_rows, flush_bytes, flush_interval and idle_flush must all be positive")
+	if c.FlushRows < 1 || c.FlushBytes < 1 || c.FlushInterval <= 0 || c.IdleFlush <= 0 || c.MaxOpenFiles < 1 {
+		return errors.New("lake_writer: flush_rows, flush_bytes, flush_interval, idle_flush and max_open_files must all be positive")
 	}
 	return nil
 }
@@ -125,14 +138,18 @@ func (w *Writer) Run(ctx context.Context) error {
 
 type fetched struct {
 	partition int
-	msg       kafka.Message
+	msgs      []kafka.Message
 	err       error
 }
 
-// batch is what has been read since the last commit.
+// batch is what has been read since the last commit. Records are written
+// straight into one open Parquet file per table partition, so memory holds
+// no decoded records, only the files' current row groups; at most
+// MaxOpenFiles are open, and a record of yet another partition first
+// commits the batch.
 type batch struct {
 	next    warehouse.State
-	parts   map[string]*partBuf
+	files   map[string]*warehouse.FileWriter
 	rows    int64
 	bytes   int64
 	first   time.Time
@@ -141,6 +158,49 @@ type batch struct {
 	dead    []kafka.Message
 	startAt map[int]int64
 	table   *table.Table
+	name    string // file name shared by the batch's files: <batch>-<hash of start offsets>.parquet
+	// The previous record's file: records mostly arrive in event-time
+	// order, so the partition is worked out only when the day changes.
+	lastFile *warehouse.FileWriter
+	lastKey  int64
+}
+
+// errBatchFull: the record needs a file beyond MaxOpenFiles; commit first.
+var errBatchFull = errors.New("batch has MaxOpenFiles open")
+
+// fileFor returns the open data file of a record's partition.
+func (w *Writer) fileFor(b *batch, rec schemas.Record) (*warehouse.FileWriter, error) {
+	s := w.schema
+	key, cacheable := int64(0), false
+	if s.Partition.Transform == "day" || s.Partition.Transform == "month" {
+		if t, ok := rec[s.Index(s.Partition.Field)].(time.Time); ok && t.Unix() >= 0 {
+			key, cacheable = t.Unix()/86400, true
+		}
+	}
+	if cacheable && b.lastFile != nil && key == b.lastKey {
+		return b.lastFile, nil
+	}
+	value, dir := warehouse.PartitionKey(s, rec)
+	fw, ok := b.files[dir]
+	if !ok {
+		if len(b.files) >= w.cfg.MaxOpenFiles {
+			return nil, errBatchFull
+		}
+		name := b.name
+		if dir != "" {
+			name = dir + "/" + name
+		}
+		var err error
+		if fw, err = warehouse.NewFileWriter(b.table, s, name, value); err != nil {
+			return nil, err
+		}
+		b.files[dir] = fw
+	}
+	b.lastFile, b.lastKey = nil, 0
+	if cacheable {
+		b.lastFile, b.lastKey = fw, key
+	}
+	return fw, nil
 }
 
 func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
@@ -203,7 +263,7 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 	state.Offsets[w.topic] = from
 
 	fctx, cancel := context.WithCancel(ctx)
-	ch := make(chan fetched, 8192)
+	ch := make(chan fetched, 2)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	for p, off := range from {
@@ -227,14 +287,29 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 			return true, err
 		case f := <-ch:
 			if f.err != nil {
+				b.abort()
 				return false, f.err
 			}
-			w.add(b, f.partition, f.msg)
-			if b.rows >= int64(w.cfg.FlushRows) || b.bytes >= w.cfg.FlushBytes {
-				if t, err = w.flush(ctx, t, b); err != nil {
+			now := time.Now()
+			for _, m := range f.msgs {
+				err := w.add(b, f.partition, m, now)
+				if errors.Is(err, errBatchFull) {
+					if t, err = w.flush(ctx, t, b); err != nil {
+						return false, err
+					}
+					b = w.newBatch(b.next, t)
+					err = w.add(b, f.partition, m, now)
+				}
+				if err != nil {
+					b.abort()
 					return false, err
 				}
-				b = w.newBatch(b.next, t)
+				if b.rows >= int64(w.cfg.FlushRows) || b.bytes >= w.cfg.FlushBytes {
+					if t, err = w.flush(ctx, t, b); err != nil {
+						return false, err
+					}
+					b = w.newBatch(b.next, t)
+				}
 			}
 		case now := <-tick.C:
 			if b.dirty && (now.Sub(b.first) >= w.cfg.FlushInterval || now.Sub(b.last) >= w.cfg.IdleFlush) {
@@ -259,36 +334,64 @@ func caughtUp(at map[int]int64, ends broker.Offsets) bool {
 	return true
 }
 
+// fetch reads one partition from off, handing whole fetch responses to the
+// main loop (one channel operation per response, not per record). It
+// returns on the first error, after reporting it; runOnce then starts over
+// from the committed position.
 func (w *Writer) fetch(ctx context.Context, p int, off int64, ch chan<- fetched) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: w.client.Brokers, Topic: w.topic, Partition: p,
-		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 250 * time.Millisecond, QueueCapacity: 4096,
-	})
-	defer r.Close()
-	if err := r.SetOffset(off); err != nil {
+	report := func(err error) {
 		select {
-		case ch <- fetched{partition: p, err: err}:
+		case ch <- fetched{partition: p, err: fmt.Errorf("fetch %s/%d: %w", w.topic, p, err)}:
 		case <-ctx.Done():
 		}
+	}
+	var conn *kafka.Conn
+	var err error
+	for _, b := range w.client.Brokers {
+		if conn, err = (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", b, w.topic, p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		report(err)
 		return
 	}
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
+	if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+		report(err)
+		return
+	}
+	for ctx.Err() == nil {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
+		var msgs []kafka.Message
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
 			}
-			err = fmt.Errorf("fetch %s/%d: %w", w.topic, p, err)
+			msgs = append(msgs, m)
+		}
+		if err := batch.Close(); err != nil && ctx.Err() == nil && !isIdle(err) {
+			report(err)
+			return
+		}
+		if len(msgs) == 0 {
+			continue
 		}
 		select {
-		case ch <- fetched{partition: p, msg: m, err: err}:
+		case ch <- fetched{partition: p, msgs: msgs}:
 		case <-ctx.Done():
 			return
 		}
-		if err != nil {
-			return
-		}
 	}
+}
+
+// isIdle tells the errors that only mean "nothing new yet".
+func isIdle(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func (w *Writer) newBatch(state warehouse.State, t *table.Table) *batch {
@@ -297,58 +400,74 @@ func (w *Writer) newBatch(state warehouse.State, t *table.Table) *batch {
 	for p, o := range next.Offsets[w.topic] {
 		start[p] = o
 	}
-	return &batch{next: next, parts: map[string]*partBuf{}, startAt: start, table: t}
+	b := &batch{next: next, files: map[string]*warehouse.FileWriter{}, startAt: start, table: t}
+	b.name = fmt.Sprintf("%010d-%s.parquet", next.Batch+1, w.batchHash(b))
+	return b
 }
 
-func cursorOf(m kafka.Message, topic string) connectors.Cursor {
+// cursorOf returns a record's source cursor, parsed and as the string the
+// lake stores.
+func cursorOf(m kafka.Message, topic string) (connectors.Cursor, string) {
 	for _, h := range m.Headers {
 		if h.Key == connectors.HeaderCursor {
-			if c, ok := connectors.ParseCursor(string(h.Value)); ok {
-				return c
+			s := string(h.Value)
+			if c, ok := connectors.ParseCursor(s); ok {
+				return c, s
 			}
 		}
 	}
 	// Records from producers that carry no cursor are identified by offset.
-	return connectors.Cursor{Stream: "kafka:" + topic + "/" + strconv.Itoa(m.Partition), Pos: m.Offset}
+	c := connectors.Cursor{Stream: "kafka:" + topic + "/" + strconv.Itoa(m.Partition), Pos: m.Offset}
+	return c, c.String()
 }
 
-func (w *Writer) add(b *batch, p int, m kafka.Message) {
-	now := time.Now()
+// add puts one message into the batch. It returns errBatchFull, having
+// changed nothing, when the record needs a file the batch cannot open; any
+// other error is a failure to write the file.
+func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
+	cur, curStr := cursorOf(m, w.topic)
+	dup := false
+	if hw, ok := b.next.Cursors[cur.Stream]; ok && cur.Pos <= hw {
+		dup = true
+	}
+	var rec schemas.Record
+	var fw *warehouse.FileWriter
+	var bad error
+	if !dup {
+		if rec, bad = w.schema.Decode(m.Value); bad == nil {
+			bad = w.schema.Validate(rec)
+		}
+		if bad == nil {
+			var err error
+			if fw, err = w.fileFor(b, rec); err != nil {
+				return err
+			}
+		}
+	}
 	if !b.dirty {
 		b.first = now
 	}
 	b.dirty = true
 	b.last = now
 	b.next.Offsets[w.topic][p] = m.Offset + 1
-	cur := cursorOf(m, w.topic)
-	if hw, ok := b.next.Cursors[cur.Stream]; ok && cur.Pos <= hw {
+	switch {
+	case dup:
 		w.Stats.Duplicates.Add(1)
-		return
-	}
-	rec, err := w.schema.Decode(m.Value)
-	if err == nil {
-		err = w.schema.Validate(rec)
-	}
-	if err == nil {
-		partVal, dir := warehouse.PartitionKey(w.schema, rec)
-		pb, ok := b.parts[dir]
-		if !ok {
-			pb = &partBuf{value: partVal}
-			b.parts[dir] = pb
-		}
-		pb.recs = append(pb.recs, rec)
-		pb.cursors = append(pb.cursors, cur.String())
-	}
-	if err != nil {
+		return nil
+	case bad != nil:
 		w.Stats.Rejects.Add(1)
 		b.dead = append(b.dead, kafka.Message{Key: m.Key, Value: m.Value, Headers: append(m.Headers,
-			kafka.Header{Key: connectors.HeaderReason, Value: []byte("lake writer: " + err.Error())},
-			kafka.Header{Key: connectors.HeaderCursor, Value: []byte(cur.String())})})
-	} else {
+			kafka.Header{Key: connectors.HeaderReason, Value: []byte("lake writer: " + bad.Error())},
+			kafka.Header{Key: connectors.HeaderCursor, Value: []byte(curStr)})})
+	default:
+		if err := fw.Write(rec, curStr); err != nil {
+			return err
+		}
 		b.rows++
 		b.bytes += int64(len(m.Value))
 	}
 	b.next.Cursors[cur.Stream] = cur.Pos
+	return nil
 }
 
 // batchHash names a batch by the offsets it starts at, so a replay of the
@@ -368,53 +487,39 @@ func (w *Writer) batchHash(b *batch) string {
 	return hex.EncodeToString(h[:4])
 }
 
-// partBuf holds a batch's records of one table partition until the flush
-// writes them, one file at a time, so that memory is bounded by the batch
-// (FlushRows, FlushBytes) however many partitions it spans.
-type partBuf struct {
-	value   any
-	recs    []schemas.Record
-	cursors []string
-}
-
-// writeFiles writes one data file per partition, in partition order.
-func (w *Writer) writeFiles(b *batch) ([]iceberg.DataFile, error) {
-	dirs := make([]string, 0, len(b.parts))
-	for d := range b.parts {
+// closeFiles finishes the batch's files, in partition order.
+func (w *Writer) closeFiles(b *batch) ([]iceberg.DataFile, error) {
+	dirs := make([]string, 0, len(b.files))
+	for d := range b.files {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
-	hash := w.batchHash(b)
 	var files []iceberg.DataFile
-	fail := func(err error) ([]iceberg.DataFile, error) {
-		for _, df := range files {
-			removeLocal(df.FilePath())
-		}
-		return nil, err
-	}
-	for _, dir := range dirs {
-		pb := b.parts[dir]
-		name := fmt.Sprintf("%010d-%s.parquet", b.next.Batch+1, hash)
-		if dir != "" {
-			name = dir + "/" + name
-		}
-		fw, err := warehouse.NewFileWriter(b.table, w.schema, name, pb.value)
+	for i, dir := range dirs {
+		df, err := b.files[dir].Close()
 		if err != nil {
-			return fail(err)
-		}
-		for i, rec := range pb.recs {
-			if err := fw.Write(rec, pb.cursors[i]); err != nil {
-				fw.Abort()
-				return fail(err)
+			for _, df := range files {
+				removeLocal(df.FilePath())
 			}
-		}
-		df, err := fw.Close()
-		if err != nil {
-			return fail(err)
+			for _, d := range dirs[i+1:] {
+				b.files[d].Abort()
+			}
+			return nil, err
 		}
 		files = append(files, df)
 	}
+	b.files = map[string]*warehouse.FileWriter{}
+	b.lastFile = nil
 	return files, nil
+}
+
+// abort removes the batch's unfinished files.
+func (b *batch) abort() {
+	for _, fw := range b.files {
+		fw.Abort()
+	}
+	b.files = map[string]*warehouse.FileWriter{}
+	b.lastFile = nil
 }
 
 // flush sends rejects to the dead-letter topic, closes the batch's files and
@@ -425,10 +530,11 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 	}
 	if len(b.dead) > 0 {
 		if err := w.dlq.WriteMessages(ctx, b.dead...); err != nil {
+			b.abort()
 			return t, fmt.Errorf("dead-letter %d records: %w", len(b.dead), err)
 		}
 	}
-	files, err := w.writeFiles(b)
+	files, err := w.closeFiles(b)
 	if err != nil {
 		return t, err
 	}
