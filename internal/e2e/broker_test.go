@@ -119,7 +119,8 @@ func TestServeWithCLI(t *testing.T) {
 		return strings.Contains(out, "\n5000"), out
 	})
 	infoOut := e.run("tables", "--snapshots", "raw.weather")
-	firstSnap := strings.Fields(strings.Split(strings.TrimSpace(infoOut), "\n")[1])[0]
+	snapLines := strings.Split(strings.TrimSpace(infoOut), "\n")
+	firstSnap := strings.Fields(snapLines[len(snapLines)-1])[0] // the snapshot holding the first 5000 rows
 	time.Sleep(1100 * time.Millisecond)
 	between := time.Now().Format(time.RFC3339)
 	time.Sleep(1100 * time.Millisecond)
