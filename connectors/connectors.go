@@ -13,23 +13,34 @@ package connectors
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"citybrain/schemas"
 )
 
-// Cursor is a position in a source: Stream names a sequence (a file, an API
-// endpoint, a table) and Pos the position in it (line, page, watermark).
-// Positions within a stream only grow.
+// Cursor is a position in a source. Stream names a sequence (a file, an
+// API endpoint, a table); Pos numbers the records of the stream and only
+// grows (a file's line, or a sequence the transport assigns), which is what
+// the lake de-duplicates on; Token is the transport's opaque resume state
+// after this record (an API page token, a database watermark and key) for
+// transports that cannot resume from Pos alone.
 type Cursor struct {
-	Stream string
-	Pos    int64
+	Stream string `json:"stream"`
+	Pos    int64  `json:"pos"`
+	Token  string `json:"token,omitempty"`
 }
 
-// String renders "stream#pos", the form stored in the cb-cursor header and
-// the lake's _cursor column.
-func (c Cursor) String() string { return c.Stream + "#" + strconv.FormatInt(c.Pos, 10) }
+// String renders "stream#pos" or "stream#pos!token" (token query-escaped),
+// the form stored in the cb-cursor header and the lake's _cursor column.
+func (c Cursor) String() string {
+	s := c.Stream + "#" + strconv.FormatInt(c.Pos, 10)
+	if c.Token != "" {
+		s += "!" + url.QueryEscape(c.Token)
+	}
+	return s
+}
 
 // ParseCursor parses the String form.
 func ParseCursor(s string) (Cursor, bool) {
@@ -37,20 +48,28 @@ func ParseCursor(s string) (Cursor, bool) {
 	if i < 0 {
 		return Cursor{}, false
 	}
-	p, err := strconv.ParseInt(s[i+1:], 10, 64)
+	rest, token := s[i+1:], ""
+	if j := strings.IndexByte(rest, '!'); j >= 0 {
+		t, err := url.QueryUnescape(rest[j+1:])
+		if err != nil {
+			return Cursor{}, false
+		}
+		rest, token = rest[:j], t
+	}
+	p, err := strconv.ParseInt(rest, 10, 64)
 	if err != nil {
 		return Cursor{}, false
 	}
-	return Cursor{Stream: s[:i], Pos: p}, true
+	return Cursor{Stream: s[:i], Pos: p, Token: token}, true
 }
 
-// Positions are stream → last position done.
-type Positions map[string]int64
+// Positions are stream → the last cursor done.
+type Positions map[string]Cursor
 
-// Advance raises the position of c.Stream to c.Pos if that is further.
+// Advance raises the position of c.Stream to c if that is further.
 func (p Positions) Advance(c Cursor) {
-	if cur, ok := p[c.Stream]; !ok || c.Pos > cur {
-		p[c.Stream] = c.Pos
+	if cur, ok := p[c.Stream]; !ok || c.Pos > cur.Pos {
+		p[c.Stream] = c
 	}
 }
 

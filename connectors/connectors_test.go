@@ -13,13 +13,14 @@ func TestCursorRoundTrip(t *testing.T) {
 		c    Cursor
 		want string
 	}{
-		{Cursor{"PRSA_Data_Guanyuan_20130301-20170228.csv", 42}, "PRSA_Data_Guanyuan_20130301-20170228.csv#42"},
-		{Cursor{"a#b.csv", 7}, "a#b.csv#7"},
-		{Cursor{"##", 0}, "###0"},
-		{Cursor{"", 1}, "#1"},
-		{Cursor{"官园.csv", -3}, "官园.csv#-3"},
-		{Cursor{"big", 1<<63 - 1}, "big#9223372036854775807"},
-		{Cursor{"page#token#", 5}, "page#token##5"},
+		{Cursor{Stream: "PRSA_Data_Guanyuan_20130301-20170228.csv", Pos: 42}, "PRSA_Data_Guanyuan_20130301-20170228.csv#42"},
+		{Cursor{Stream: "a#b.csv", Pos: 7}, "a#b.csv#7"},
+		{Cursor{Stream: "##", Pos: 0}, "###0"},
+		{Cursor{Stream: "", Pos: 1}, "#1"},
+		{Cursor{Stream: "官园.csv", Pos: -3}, "官园.csv#-3"},
+		{Cursor{Stream: "big", Pos: 1<<63 - 1}, "big#9223372036854775807"},
+		{Cursor{Stream: "page#token#", Pos: 5}, "page#token##5"},
+		{Cursor{Stream: "requests.json", Pos: 12, Token: "page=3&since=2022-05-01T00:00:00Z!#"}, "requests.json#12!page%3D3%26since%3D2022-05-01T00%3A00%3A00Z%21%23"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
@@ -45,26 +46,26 @@ func TestPositionsAdvance(t *testing.T) {
 		c    Cursor
 		want int64
 	}{
-		{Cursor{"a", 5}, 5},
-		{Cursor{"a", 3}, 5},
-		{Cursor{"a", 5}, 5},
-		{Cursor{"a", 9}, 9},
-		{Cursor{"a", -1}, 9},
-		{Cursor{"b", 0}, 0},
-		{Cursor{"b", -4}, 0},
+		{Cursor{Stream: "a", Pos: 5}, 5},
+		{Cursor{Stream: "a", Pos: 3}, 5},
+		{Cursor{Stream: "a", Pos: 5}, 5},
+		{Cursor{Stream: "a", Pos: 9}, 9},
+		{Cursor{Stream: "a", Pos: -1}, 9},
+		{Cursor{Stream: "b", Pos: 0}, 0},
+		{Cursor{Stream: "b", Pos: -4}, 0},
 	}
 	for _, s := range steps {
 		p.Advance(s.c)
-		if p[s.c.Stream] != s.want {
-			t.Errorf("after %v: %s = %d, want %d", s.c, s.c.Stream, p[s.c.Stream], s.want)
+		if p[s.c.Stream].Pos != s.want {
+			t.Errorf("after %v: %s = %d, want %d", s.c, s.c.Stream, p[s.c.Stream].Pos, s.want)
 		}
 	}
 	q := Positions{}
-	q.Advance(Cursor{"n", -2})
-	if v, ok := q["n"]; !ok || v != -2 {
+	q.Advance(Cursor{Stream: "n", Pos: -2})
+	if v, ok := q["n"]; !ok || v.Pos != -2 {
 		t.Errorf("first position of a stream is taken as is: %v", q)
 	}
-	if !reflect.DeepEqual(p, Positions{"a": 9, "b": 0}) {
+	if !reflect.DeepEqual(p, Positions{"a": {Stream: "a", Pos: 9}, "b": {Stream: "b", Pos: 0}}) {
 		t.Errorf("positions %v", p)
 	}
 }
@@ -75,7 +76,7 @@ func TestCheckpointSaveLoad(t *testing.T) {
 	if err != nil || cp.Cluster != "" || cp.Positions == nil || len(cp.Positions) != 0 {
 		t.Fatalf("missing checkpoint: %+v, %v", cp, err)
 	}
-	want := Checkpoint{Cluster: "kfake-1", Positions: Positions{"PRSA_Data_Guanyuan_20130301-20170228.csv": 35065, "a#b.csv": 1, "官园.csv": 2}}
+	want := Checkpoint{Cluster: "kfake-1", Positions: Positions{"PRSA_Data_Guanyuan_20130301-20170228.csv": {Stream: "PRSA_Data_Guanyuan_20130301-20170228.csv", Pos: 35065}, "a#b.csv": {Stream: "a#b.csv", Pos: 1}, "官园.csv": {Stream: "官园.csv", Pos: 2, Token: "t"}}}
 	if err := want.Save(dir, "weather"); err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +91,11 @@ func TestCheckpointSaveLoad(t *testing.T) {
 		t.Errorf("temporary file left behind: %v", err)
 	}
 	// Overwrite.
-	want.Positions.Advance(Cursor{"a#b.csv", 10})
+	want.Positions.Advance(Cursor{Stream: "a#b.csv", Pos: 10})
 	if err := want.Save(dir, "weather"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := LoadCheckpoint(dir, "weather"); got.Positions["a#b.csv"] != 10 {
+	if got, _ := LoadCheckpoint(dir, "weather"); got.Positions["a#b.csv"].Pos != 10 {
 		t.Errorf("after overwrite: %+v", got)
 	}
 	// Other sources are independent.
@@ -111,7 +112,7 @@ func TestCheckpointNullPositions(t *testing.T) {
 	if err != nil || cp.Positions == nil || cp.Cluster != "c" {
 		t.Errorf("got %+v, %v", cp, err)
 	}
-	cp.Positions.Advance(Cursor{"x", 1}) // must not panic
+	cp.Positions.Advance(Cursor{Stream: "x", Pos: 1}) // must not panic
 }
 
 func TestCheckpointCorrupt(t *testing.T) {

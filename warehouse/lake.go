@@ -40,6 +40,7 @@ const (
 	summaryOffsets = "citybrain.kafka.offsets"
 	summaryCursors = "citybrain.cursors"
 	summaryBatch   = "citybrain.batch"
+	summaryTokens  = "citybrain.tokens"
 )
 
 // Lake is the set of Iceberg tables behind one catalog.
@@ -208,6 +209,9 @@ type State struct {
 	Offsets map[string]map[int]int64
 	// Cursors is source stream → highest position committed.
 	Cursors map[string]int64
+	// Tokens is source stream → the transport's resume token at that
+	// position (only for transports that have one).
+	Tokens map[string]string
 	// Batch counts writer commits; it names data files deterministically.
 	Batch int64
 	// SnapshotID is the snapshot the state was read from (0: empty table).
@@ -217,7 +221,7 @@ type State struct {
 // Clone deep-copies the state.
 func (s State) Clone() State {
 	c := State{Cluster: s.Cluster, Batch: s.Batch, SnapshotID: s.SnapshotID,
-		Offsets: map[string]map[int]int64{}, Cursors: make(map[string]int64, len(s.Cursors))}
+		Offsets: map[string]map[int]int64{}, Cursors: make(map[string]int64, len(s.Cursors)), Tokens: make(map[string]string, len(s.Tokens))}
 	for t, ps := range s.Offsets {
 		c.Offsets[t] = make(map[int]int64, len(ps))
 		for p, o := range ps {
@@ -226,6 +230,9 @@ func (s State) Clone() State {
 	}
 	for k, v := range s.Cursors {
 		c.Cursors[k] = v
+	}
+	for k, v := range s.Tokens {
+		c.Tokens[k] = v
 	}
 	return c
 }
@@ -246,19 +253,27 @@ func (s State) props() (iceberg.Properties, error) {
 	if err != nil {
 		return nil, err
 	}
-	return iceberg.Properties{
+	props := iceberg.Properties{
 		summaryCluster: s.Cluster,
 		summaryOffsets: string(ob),
 		summaryCursors: string(cb),
 		summaryBatch:   strconv.FormatInt(s.Batch, 10),
-	}, nil
+	}
+	if len(s.Tokens) > 0 {
+		tb, err := json.Marshal(s.Tokens)
+		if err != nil {
+			return nil, err
+		}
+		props[summaryTokens] = string(tb)
+	}
+	return props, nil
 }
 
 // StateOf reads the stream position stored in the table's current
 // snapshot, walking back past snapshots that carry none (written by other
 // engines).
 func StateOf(t *table.Table) (State, error) {
-	st := State{Offsets: map[string]map[int]int64{}, Cursors: map[string]int64{}}
+	st := State{Offsets: map[string]map[int]int64{}, Cursors: map[string]int64{}, Tokens: map[string]string{}}
 	meta := t.Metadata()
 	snap := meta.CurrentSnapshot()
 	if snap == nil {
@@ -298,6 +313,11 @@ func parseState(st State, p iceberg.Properties) (State, error) {
 	if c := p[summaryCursors]; c != "" {
 		if err := json.Unmarshal([]byte(c), &st.Cursors); err != nil {
 			return st, fmt.Errorf("snapshot %d: bad %s: %w", st.SnapshotID, summaryCursors, err)
+		}
+	}
+	if tk := p[summaryTokens]; tk != "" {
+		if err := json.Unmarshal([]byte(tk), &st.Tokens); err != nil {
+			return st, fmt.Errorf("snapshot %d: bad %s: %w", st.SnapshotID, summaryTokens, err)
 		}
 	}
 	st.Batch, _ = strconv.ParseInt(p[summaryBatch], 10, 64)

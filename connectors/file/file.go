@@ -156,7 +156,8 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 		r = simplifiedchinese.GBK.NewDecoder().Reader(r)
 	}
 	stream := filepath.Base(path)
-	after, seen := from[stream]
+	resume, seen := from[stream]
+	after := resume.Pos
 	rr := newRecordReader(r)
 	delim := s.cfg.Delimiter[0]
 	var bound *mapping.Bound

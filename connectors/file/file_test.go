@@ -173,7 +173,7 @@ func TestReadRealWeather(t *testing.T) {
 
 	t.Run("resume", func(t *testing.T) {
 		var c2 collector
-		if err := src.Read(context.Background(), connectors.Positions{"guanyuan.csv": 30}, c2.emit); err != nil {
+		if err := src.Read(context.Background(), connectors.Positions{"guanyuan.csv": {Stream: "guanyuan.csv", Pos: 30}}, c2.emit); err != nil {
 			t.Fatal(err)
 		}
 		if len(c2.recs) != 54-30 {
@@ -190,7 +190,7 @@ func TestReadRealWeather(t *testing.T) {
 	})
 	t.Run("other stream positions ignored", func(t *testing.T) {
 		var c3 collector
-		if err := src.Read(context.Background(), connectors.Positions{"other.csv": 1000}, c3.emit); err != nil {
+		if err := src.Read(context.Background(), connectors.Positions{"other.csv": {Stream: "other.csv", Pos: 1000}}, c3.emit); err != nil {
 			t.Fatal(err)
 		}
 		if len(c3.recs) != 53 {

@@ -164,7 +164,11 @@ func (a *App) RunSource(ctx context.Context, src *sources.Opened, poll time.Dura
 		if err != nil {
 			return nil, err
 		}
-		return connectors.Positions(st.Cursors), nil
+		pos := connectors.Positions{}
+		for stream, p := range st.Cursors {
+			pos[stream] = connectors.Cursor{Stream: stream, Pos: p, Token: st.Tokens[stream]}
+		}
+		return pos, nil
 	}
 	from, cluster, err := connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log)
 	if err != nil {

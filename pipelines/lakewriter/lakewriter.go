@@ -467,6 +467,9 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 		b.bytes += int64(len(m.Value))
 	}
 	b.next.Cursors[cur.Stream] = cur.Pos
+	if cur.Token != "" {
+		b.next.Tokens[cur.Stream] = cur.Token
+	}
 	return nil
 }
 
