@@ -138,7 +138,6 @@ type Producer struct {
 	dlq     *kafka.Writer
 	cp      Checkpoint
 	chunk   int
-	buf     []kafka.Message
 	// Counters, for progress and status.
 	Good, Rejected int64
 }
@@ -174,37 +173,46 @@ func (p *Producer) Emit(ctx context.Context, batch []Record) error {
 	return nil
 }
 
-func (p *Producer) emitChunk(ctx context.Context, part []Record) error {
-	var dead []kafka.Message
-	p.buf = p.buf[:0]
+// messages encodes good records as raw.<source> messages.
+func (p *Producer) messages(recs []Record) []kafka.Message {
 	schemaHdr := []byte(p.schema.Name + ".v" + strconv.Itoa(p.schema.Version))
 	src := []byte(p.source)
+	out := make([]kafka.Message, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, kafka.Message{Key: []byte(r.Cursor.Stream), Value: p.schema.Encode(nil, r.Values), Headers: []kafka.Header{
+			{Key: HeaderCursor, Value: []byte(r.Cursor.String())}, {Key: HeaderSource, Value: src}, {Key: HeaderSchema, Value: schemaHdr},
+		}})
+	}
+	return out
+}
+
+func (p *Producer) emitChunk(ctx context.Context, part []Record) error {
+	var dead []kafka.Message
+	good := make([]Record, 0, len(part))
+	src := []byte(p.source)
 	for _, r := range part {
-		cur := []byte(r.Cursor.String())
 		if r.Err != nil {
 			dead = append(dead, kafka.Message{Key: []byte(r.Cursor.Stream), Value: r.Raw, Headers: []kafka.Header{
-				{Key: HeaderCursor, Value: cur}, {Key: HeaderSource, Value: src}, {Key: HeaderReason, Value: []byte(r.Err.Error())},
+				{Key: HeaderCursor, Value: []byte(r.Cursor.String())}, {Key: HeaderSource, Value: src}, {Key: HeaderReason, Value: []byte(r.Err.Error())},
 			}})
 			continue
 		}
-		p.buf = append(p.buf, kafka.Message{Key: []byte(r.Cursor.Stream), Value: p.schema.Encode(nil, r.Values), Headers: []kafka.Header{
-			{Key: HeaderCursor, Value: cur}, {Key: HeaderSource, Value: src}, {Key: HeaderSchema, Value: schemaHdr},
-		}})
+		good = append(good, r)
 	}
 	if len(dead) > 0 {
 		if err := p.dlq.WriteMessages(ctx, dead...); err != nil {
 			return fmt.Errorf("produce %d rejects to %s: %w", len(dead), DLQTopic(p.source), err)
 		}
 	}
-	if len(p.buf) > 0 {
-		if err := p.raw.WriteMessages(ctx, p.buf...); err != nil {
-			return fmt.Errorf("produce %d records to %s: %w", len(p.buf), RawTopic(p.source), err)
+	if len(good) > 0 {
+		if err := p.raw.WriteMessages(ctx, p.messages(good)...); err != nil {
+			return fmt.Errorf("produce %d records to %s: %w", len(good), RawTopic(p.source), err)
 		}
 	}
 	for _, r := range part {
 		p.cp.Positions.Advance(r.Cursor)
 	}
-	p.Good += int64(len(p.buf))
+	p.Good += int64(len(good))
 	p.Rejected += int64(len(dead))
 	return p.cp.Save(p.dataDir, p.source)
 }

@@ -273,3 +273,31 @@ func (a *App) Status(ctx context.Context) ([]SourceStatus, error) {
 	}
 	return out, nil
 }
+
+// CatchUp writes everything now in raw.<source> into the lake and returns
+// once it is committed (for one-shot commands when no serve is running).
+func (a *App) CatchUp(ctx context.Context, src *sources.Opened) (*lakewriter.Writer, error) {
+	w := a.NewWriter(src)
+	defer w.Close()
+	w.StopAtEnd = true
+	if err := w.Run(ctx); err != nil {
+		return w, err
+	}
+	return w, ctx.Err()
+}
+
+// ReplayDLQ maps the source's dead letters again (after a mapping fix) and
+// produces those that now pass; see connectors.Replay.
+func (a *App) ReplayDLQ(ctx context.Context, src *sources.Opened) (connectors.ReplayResult, error) {
+	rp, ok := src.Source.(connectors.Reparser)
+	if !ok {
+		return connectors.ReplayResult{}, fmt.Errorf("the %s transport cannot re-read dead letters", src.Def.Transport)
+	}
+	cp, err := connectors.LoadCheckpoint(a.Cfg.DataDir, src.Def.Name)
+	if err != nil {
+		return connectors.ReplayResult{}, err
+	}
+	prod := connectors.NewProducer(a.Client, src.Def.Name, src.Schema, a.Cfg.DataDir, cp)
+	defer prod.Close()
+	return connectors.Replay(ctx, a.Client, src.Def.Name, src.Schema, rp, prod)
+}
