@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -71,33 +69,11 @@ Example:  citybrain ingest weather`,
 				fmt.Fprintf(g.out, "citybrain serve is running: its lake writer commits them; check with `citybrain status`\n")
 				return nil
 			}
-			w := a.NewWriter(src)
-			defer w.Close()
-			w.StopAtEnd = true
-			var wg sync.WaitGroup
-			wctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			wg.Add(1)
-			go func() { defer wg.Done(); w.Run(wctx) }()
-			if !noProgress {
-				spin := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription("写入数据湖 writing "+src.Schema.Table),
-					progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
-				done := make(chan struct{})
-				go func() { wg.Wait(); close(done) }()
-			spinning:
-				for {
-					select {
-					case <-done:
-						break spinning
-					case <-time.After(100 * time.Millisecond):
-						spin.Add(1)
-					}
-				}
-				spin.Finish()
-			}
-			wg.Wait()
-			if ctx.Err() != nil {
-				return ctx.Err()
+			stop := spinner(g, noProgress, "写入数据湖 writing "+src.Schema.Table)
+			w, err := a.CatchUp(ctx, src)
+			stop()
+			if err != nil {
+				return err
 			}
 			t, err := a.Lake.Load(ctx, src.Schema.Table)
 			if err != nil {
@@ -111,11 +87,35 @@ Example:  citybrain ingest weather`,
 				}
 			}
 			if st.Rejected > 0 {
-				fmt.Fprintf(g.out, "see the rejects with their reasons: citybrain status, or read topic dlq.%s\n", args[0])
+				fmt.Fprintf(g.out, "see the rejects with their reasons: citybrain dlq show %s\n", args[0])
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not draw a progress bar")
 	return cmd
+}
+
+// spinner shows that slow work goes on; the returned func stops it.
+func spinner(g *globals, off bool, what string) func() {
+	if off {
+		return func() {}
+	}
+	spin := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription(what),
+		progressbar.OptionSpinnerType(14), progressbar.OptionClearOnFinish())
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				spin.Finish()
+				return
+			case <-time.After(100 * time.Millisecond):
+				spin.Add(1)
+			}
+		}
+	}()
+	return func() { close(done); <-stopped }
 }
