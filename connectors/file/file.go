@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
@@ -60,6 +61,8 @@ type Source struct {
 	// Progress, if set, is called after each batch with the bytes read and
 	// the total size of the files.
 	Progress func(done, total int64)
+	// Skipped counts rows the mapping's filter left out.
+	Skipped atomic.Int64
 }
 
 var _ connectors.Source = (*Source)(nil)
@@ -218,6 +221,11 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 		} else if fields, err = splitFields(raw, delim, fields); err != nil {
 			rec.Err = fmt.Errorf("line %d: %w", line, err)
 		} else if rec.Values, err = bound.Map(fields); err != nil {
+			if errors.Is(err, mapping.ErrSkipped) {
+				// Filtered out by the mapping: neither a record nor a reject.
+				s.Skipped.Add(1)
+				continue
+			}
 			rec.Err = fmt.Errorf("line %d: %w", line, err)
 		}
 		if rec.Err != nil {

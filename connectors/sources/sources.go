@@ -20,7 +20,9 @@ import (
 
 	"citybrain/connectors"
 	"citybrain/connectors/file"
+	"citybrain/connectors/httpapi"
 	"citybrain/connectors/mapping"
+	"citybrain/connectors/sqldb"
 	"citybrain/schemas"
 )
 
@@ -33,7 +35,7 @@ type Definition struct {
 	Name string `yaml:"name"`
 	// Schema is the canonical schema records are mapped onto.
 	Schema string `yaml:"schema"`
-	// Transport is the connector kind: file.
+	// Transport is the connector kind: file, http or sql.
 	Transport string `yaml:"transport"`
 	// Enabled sources run under citybrain serve; default true.
 	Enabled *bool `yaml:"enabled"`
@@ -41,6 +43,10 @@ type Definition struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// File configures the file transport.
 	File file.Config `yaml:"file"`
+	// HTTP configures the HTTP API transport (JSON; Open311 profile).
+	HTTP httpapi.Config `yaml:"http"`
+	// SQL configures the database transport.
+	SQL sqldb.Config `yaml:"sql"`
 	// Mapping maps feed rows onto the schema.
 	Mapping mapping.Spec `yaml:"mapping"`
 }
@@ -137,6 +143,8 @@ type transport func(d Definition, m *mapping.Mapper) (connectors.Source, error)
 // transports is the registry: one line per transport package.
 var transports = map[string]transport{
 	"file": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return file.New(d.File, m) },
+	"sql":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return sqldb.New(d.SQL, m) },
+	"http": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return httpapi.New(d.HTTP, m) },
 }
 
 // TransportNames lists the registered transports.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -177,6 +178,9 @@ func (a *App) RunSource(ctx context.Context, src *sources.Opened, poll time.Dura
 	cp.Cluster, cp.Positions = cluster, from
 	prod := connectors.NewProducer(a.Client, name, src.Schema, a.Cfg.DataDir, cp)
 	defer prod.Close()
+	if c, ok := src.Source.(io.Closer); ok {
+		defer c.Close()
+	}
 	for {
 		err := src.Source.Read(ctx, cp.Positions, prod.Emit)
 		st := IngestStats{Good: prod.Good, Rejected: prod.Rejected}

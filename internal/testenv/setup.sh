@@ -4,6 +4,8 @@
 #
 #   - PostgreSQL server binaries (initdb, pg_ctl, postgres) and psql:
 #     installed with apt-get (postgresql postgresql-client) when missing.
+#   - the Mosquitto MQTT broker (/usr/sbin/mosquitto, mosquitto_passwd):
+#     installed with apt-get (mosquitto) when missing.
 #   - java (17+), mvn and python3 with the venv module: checked only; the
 #     script fails with the apt packages to install when one is missing.
 #
@@ -65,6 +67,14 @@ fi
 if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
 	log "running as root but there is no 'postgres' OS user (the harness runs the server as it); reinstall postgresql-common"
 	exit 1
+fi
+
+if [[ ! -x /usr/sbin/mosquitto ]] && ! command -v mosquitto >/dev/null 2>&1; then
+	apt_install mosquitto
+	if [[ ! -x /usr/sbin/mosquitto ]] && ! command -v mosquitto >/dev/null 2>&1; then
+		log "mosquitto installed but /usr/sbin/mosquitto still not found"
+		exit 1
+	fi
 fi
 
 missing=()
