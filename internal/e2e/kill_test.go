@@ -28,8 +28,7 @@ func signalSourceYAML(name, glob string) string {
         people_count: {column: people}
         inflow:       {column: inflow}
         outflow:      {column: outflow}
-  - {name: weather, enabled: false}
-`, name, glob)
+`, name, glob) + disableOthers(name)
 }
 
 // writeSignal writes n rows split over files of per rows each, and returns

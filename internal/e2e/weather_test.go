@@ -39,7 +39,19 @@ func weatherSourceYAML(t *testing.T, name string, paths ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "sources:\n" + indent(string(b), "  ")
+	return "sources:\n" + indent(string(b), "  ") + disableOthers(name)
+}
+
+// disableOthers lists every other built-in source as disabled, so that a
+// test's serve runs only its own source.
+func disableOthers(keep string) string {
+	var b strings.Builder
+	for _, n := range sources.Names() {
+		if n != keep {
+			b.WriteString("  - {name: " + n + ", enabled: false}\n")
+		}
+	}
+	return b.String()
 }
 
 func indent(s, pre string) string {
