@@ -26,6 +26,7 @@ test-deps:
 # catalog and Python with pyiceberg; -p 1 keeps two of them from starting at once on 2 cores.
 test: test-deps
 	$(GO) test -p 1 -count=1 -timeout 25m ./...
+	$(MAKE) fuzz FUZZTIME=3s
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -38,9 +39,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
 
+# Every fuzz target in the tree (one per decoder), FUZZTIME each; make test runs them briefly.
+FUZZTIME ?= 20s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 20s ./schemas/
-	$(GO) test -run '^$$' -fuzz FuzzSplitFields -fuzztime 20s ./connectors/file/
+	@set -e; for t in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=$$(dirname $$t); \
+	  for f in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$t | cut -d' ' -f2); do \
+	    echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 clean:
 	rm -rf bin data
