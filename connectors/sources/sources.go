@@ -21,6 +21,7 @@ import (
 	"citybrain/connectors"
 	"citybrain/connectors/file"
 	"citybrain/connectors/httpapi"
+	kafkasrc "citybrain/connectors/kafka"
 	"citybrain/connectors/mapping"
 	"citybrain/connectors/sqldb"
 	"citybrain/schemas"
@@ -35,7 +36,7 @@ type Definition struct {
 	Name string `yaml:"name"`
 	// Schema is the canonical schema records are mapped onto.
 	Schema string `yaml:"schema"`
-	// Transport is the connector kind: file, http or sql.
+	// Transport is the connector kind: file, http, sql or kafka.
 	Transport string `yaml:"transport"`
 	// Enabled sources run under citybrain serve; default true.
 	Enabled *bool `yaml:"enabled"`
@@ -47,6 +48,8 @@ type Definition struct {
 	HTTP httpapi.Config `yaml:"http"`
 	// SQL configures the database transport.
 	SQL sqldb.Config `yaml:"sql"`
+	// Kafka configures the upstream-Kafka transport (a department's own cluster).
+	Kafka kafkasrc.Config `yaml:"kafka"`
 	// Mapping maps feed rows onto the schema.
 	Mapping mapping.Spec `yaml:"mapping"`
 }
@@ -142,9 +145,10 @@ type transport func(d Definition, m *mapping.Mapper) (connectors.Source, error)
 
 // transports is the registry: one line per transport package.
 var transports = map[string]transport{
-	"file": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return file.New(d.File, m) },
-	"sql":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return sqldb.New(d.SQL, m) },
-	"http": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return httpapi.New(d.HTTP, m) },
+	"file":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return file.New(d.File, m) },
+	"sql":   func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return sqldb.New(d.SQL, m) },
+	"http":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return httpapi.New(d.HTTP, m) },
+	"kafka": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return kafkasrc.New(d.Kafka, m) },
 }
 
 // TransportNames lists the registered transports.
