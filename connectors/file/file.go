@@ -1,13 +1,26 @@
-// Package file is the file transport: delimited text files (any delimiter
-// and quoting, with or without a header, UTF-8 with or without BOM, or
-// GB18030/GBK, any line ending), read as they are and never modified.
+// Package file is the file transport: files read as they are and never
+// modified, in one of four formats (file.format):
 //
-// Each file is a stream named by its base name; the cursor is the line on
-// which a record starts, so a restarted source skips what it already sent.
+//   - csv: delimited text (any delimiter and quoting, with or without a
+//     header, any line ending); the cursor is the line on which a record
+//     starts.
+//   - jsonl: one JSON object per line, nested objects flattened into dotted
+//     column names ("location.lat"), arrays kept as their JSON text; the
+//     cursor is the line number.
+//   - xlsx: one sheet of an Excel workbook, read row by row with each cell
+//     as it is shown (dates formatted); the cursor is the sheet's row number.
+//   - parquet: rows of a Parquet file with its column names (nested columns
+//     dotted), values as text (timestamps RFC 3339); the cursor is the row
+//     number from 1.
+//
+// Text formats are decoded from the configured encoding (utf-8 with or
+// without BOM, gb18030/gbk, utf-16 with BOM, or auto-detected).
+//
+// Each file is a stream named by its base name, so a restarted source skips
+// what it already sent. A record longer than max_record_bytes is a reject.
 package file
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,9 +29,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
-
-	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"citybrain/connectors"
 	"citybrain/connectors/mapping"
@@ -28,14 +40,44 @@ import (
 type Config struct {
 	// Paths are files or glob patterns, read in sorted order.
 	Paths []string `yaml:"paths"`
-	// Header says the first line names the columns.
+	// Format is csv (default), jsonl, xlsx or parquet.
+	Format string `yaml:"format"`
+	// Header says the first line (csv) or row (xlsx) names the columns.
+	// jsonl and parquet always name their columns.
 	Header bool `yaml:"header"`
-	// Delimiter is one character; default ",".
+	// Delimiter is one character; default "," (csv only).
 	Delimiter string `yaml:"delimiter"`
-	// Encoding is utf-8 (default), gb18030 or gbk.
+	// Encoding is utf-8 (default), gb18030, gbk, utf-16 (with a BOM),
+	// utf-16le, utf-16be or auto (csv and jsonl).
 	Encoding string `yaml:"encoding"`
+	// Sheet is the xlsx sheet to read; default the first one.
+	Sheet string `yaml:"sheet"`
+	// MaxRecordBytes is the longest record accepted; a longer one is a
+	// reject. Default 1 MiB.
+	MaxRecordBytes int `yaml:"max_record_bytes"`
 	// BatchRows is how many records are emitted at once; default 5000.
 	BatchRows int `yaml:"batch_rows"`
+}
+
+// Formats.
+const (
+	FormatCSV     = "csv"
+	FormatJSONL   = "jsonl"
+	FormatXLSX    = "xlsx"
+	FormatParquet = "parquet"
+)
+
+// DefaultMaxRecordBytes is max_record_bytes when unset.
+const DefaultMaxRecordBytes = 1 << 20
+
+func normFormat(f string) string {
+	switch f = strings.ToLower(strings.TrimSpace(f)); f {
+	case "", "csv", "tsv", "txt":
+		return FormatCSV
+	case "jsonl", "ndjson", "json-lines", "jsonlines":
+		return FormatJSONL
+	}
+	return f
 }
 
 // Validate checks the config.
@@ -46,10 +88,21 @@ func (c Config) Validate() error {
 	if c.Delimiter != "" && c.Delimiter != `\t` && len(c.Delimiter) != 1 {
 		return fmt.Errorf("file.delimiter %q: want one single-byte character such as , | ; or \\t", c.Delimiter)
 	}
-	switch strings.ToLower(c.Encoding) {
-	case "", "utf-8", "utf8", "gb18030", "gbk":
+	switch normEncoding(c.Encoding) {
+	case "utf-8", "gb18030", "gbk", "utf-16", "utf-16le", "utf-16be", "auto":
 	default:
-		return fmt.Errorf("file.encoding %q: want utf-8, gb18030 or gbk", c.Encoding)
+		return fmt.Errorf("file.encoding %q: want utf-8, gb18030, gbk, utf-16 or auto", c.Encoding)
+	}
+	switch normFormat(c.Format) {
+	case FormatCSV, FormatJSONL, FormatXLSX, FormatParquet:
+	default:
+		return fmt.Errorf("file.format %q: want csv, jsonl, xlsx or parquet", c.Format)
+	}
+	if c.Sheet != "" && normFormat(c.Format) != FormatXLSX {
+		return fmt.Errorf("file.sheet %q is for format xlsx only", c.Sheet)
+	}
+	if c.MaxRecordBytes < 0 {
+		return fmt.Errorf("file.max_record_bytes %d: want a positive size in bytes (default %d)", c.MaxRecordBytes, DefaultMaxRecordBytes)
 	}
 	return nil
 }
@@ -61,9 +114,25 @@ type Source struct {
 	// Progress, if set, is called after each batch with the bytes read and
 	// the total size of the files.
 	Progress func(done, total int64)
+	// OnDetect, if set, is called with a file and the encoding detected for
+	// it when the encoding is auto (at each read, check and reparse).
+	OnDetect func(path, encoding string)
 	// Skipped counts rows the mapping's filter left out.
 	Skipped atomic.Int64
+
+	mu       sync.Mutex
+	detected map[string]string     // base name → encoding detected (auto)
+	bounds   map[string]boundEntry // jsonl/parquet header signature → binding
 }
+
+type boundEntry struct {
+	b   *mapping.Bound
+	err error
+}
+
+// maxBounds caps the cache of header bindings (files whose records vary in
+// keys wildly still work, only unbounded caching stops).
+const maxBounds = 1024
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -81,7 +150,26 @@ func New(cfg Config, m *mapping.Mapper) (*Source, error) {
 	if cfg.BatchRows <= 0 {
 		cfg.BatchRows = 5000
 	}
-	return &Source{cfg: cfg, mapper: m}, nil
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	cfg.Format = normFormat(cfg.Format)
+	return &Source{cfg: cfg, mapper: m, detected: map[string]string{}, bounds: map[string]boundEntry{}}, nil
+}
+
+// Format is the format the source reads (csv, jsonl, xlsx or parquet).
+func (s *Source) Format() string { return s.cfg.Format }
+
+// Detected returns the encoding found for each file (by base name) the last
+// time it was opened with encoding auto.
+func (s *Source) Detected() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.detected))
+	for k, v := range s.detected {
+		out[k] = v
+	}
+	return out
 }
 
 // Files lists the files the source would read now.
@@ -144,33 +232,117 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *Source) readFile(ctx context.Context, path string, from connectors.Positions, emit connectors.Emit, progress func(int64)) (int64, error) {
+// row is one row of a file, before mapping.
+type row struct {
+	pos    int64
+	header []string // this row's own column names (jsonl); nil: the file's
+	cells  []string
+	raw    []byte // the row as read (csv, jsonl); nil: rows.encode(cells)
+	err    error  // rejected before mapping
+}
+
+// rowReader yields the rows of one file after a position.
+type rowReader interface {
+	// next returns the next row, io.EOF at the end; other errors stop the
+	// file (a read error, a corrupt workbook).
+	next() (row, error)
+	// consumed is how many bytes of the file are behind, for progress.
+	consumed() int64
+	// encode renders a row's cells as the raw bytes of a reject, in the
+	// form Reparse takes back.
+	encode(cells []string) []byte
+	Close() error
+}
+
+// opened is a file ready to read: its rows, and its column names when the
+// whole file shares them.
+type opened struct {
+	rows rowReader
+	// fixed: bind header (nil for a headerless file) once for all rows;
+	// otherwise each row carries its own (or the file has no rows).
+	fixed  bool
+	header []string
+}
+
+// open opens a file in the configured format, positioned after row after.
+func (s *Source) open(path string, after int64) (opened, error) {
+	switch s.cfg.Format {
+	case FormatJSONL:
+		return s.openJSONL(path, after)
+	case FormatXLSX:
+		return s.openXLSX(path, after)
+	case FormatParquet:
+		return s.openParquet(path, after)
+	}
+	return s.openCSV(path, after)
+}
+
+// openText opens a text file and decodes it.
+func (s *Source) openText(path string) (*os.File, *countingReader, io.Reader, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", connectors.ErrPermanent, err)
+		return nil, nil, nil, fmt.Errorf("%w: %v", connectors.ErrPermanent, err)
 	}
-	defer f.Close()
 	counter := &countingReader{r: f}
-	var r io.Reader = counter
-	switch strings.ToLower(s.cfg.Encoding) {
-	case "gb18030":
-		r = simplifiedchinese.GB18030.NewDecoder().Reader(r)
-	case "gbk":
-		r = simplifiedchinese.GBK.NewDecoder().Reader(r)
+	r, enc := decode(counter, s.cfg.Encoding)
+	if normEncoding(s.cfg.Encoding) == "auto" {
+		s.noteDetected(path, enc)
 	}
+	return f, counter, r, nil
+}
+
+func (s *Source) noteDetected(path, enc string) {
+	s.mu.Lock()
+	s.detected[filepath.Base(path)] = enc
+	s.mu.Unlock()
+	if s.OnDetect != nil {
+		s.OnDetect(path, enc)
+	}
+}
+
+// bindRow returns the mapping bound to a row's own header, cached per
+// distinct header.
+func (s *Source) bindRow(header []string) (*mapping.Bound, error) {
+	sig := strings.Join(header, "\x00")
+	s.mu.Lock()
+	e, ok := s.bounds[sig]
+	s.mu.Unlock()
+	if ok {
+		return e.b, e.err
+	}
+	b, err := s.mapper.Bind(header)
+	if err != nil {
+		err = fmt.Errorf("record keys do not fit the mapping / 字段与映射不符: %w", err)
+	}
+	s.mu.Lock()
+	if len(s.bounds) < maxBounds {
+		s.bounds[sig] = boundEntry{b, err}
+	}
+	s.mu.Unlock()
+	return b, err
+}
+
+func (s *Source) readFile(ctx context.Context, path string, from connectors.Positions, emit connectors.Emit, progress func(int64)) (int64, error) {
 	stream := filepath.Base(path)
-	resume, seen := from[stream]
-	after := resume.Pos
-	rr := newRecordReader(r)
-	delim := s.cfg.Delimiter[0]
+	after := from[stream].Pos
+	op, err := s.open(path, after)
+	if err != nil {
+		return 0, err
+	}
+	rows := op.rows
+	defer rows.Close()
 	var bound *mapping.Bound
-	if !s.cfg.Header {
-		if bound, err = s.mapper.Bind(nil); err != nil {
-			return 0, fmt.Errorf("%w: %s: %v", connectors.ErrPermanent, path, err)
+	if op.fixed {
+		if bound, err = s.mapper.Bind(op.header); err != nil {
+			return rows.consumed(), fmt.Errorf("%w: %s: %v", connectors.ErrPermanent, path, err)
 		}
 	}
-	batch := make([]connectors.Record, 0, s.cfg.BatchRows)
-	var fields []string
+	unit := "line"
+	if s.cfg.Format == FormatXLSX || s.cfg.Format == FormatParquet {
+		unit = "row"
+	}
+	max := s.cfg.MaxRecordBytes
+	batch := make([]connectors.Record, 0, min(s.cfg.BatchRows, 1<<16))
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -179,65 +351,85 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 			return err
 		}
 		batch = batch[:0]
-		progress(counter.n)
+		progress(rows.consumed())
 		return nil
 	}
 	for {
 		if err := ctx.Err(); err != nil {
-			return counter.n, err
+			return rows.consumed(), err
 		}
-		raw, line, unbalanced, err := rr.next()
+		r, err := rows.next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return counter.n, fmt.Errorf("read %s line %d: %w", path, rr.line, err)
+			if errors.Is(err, connectors.ErrPermanent) {
+				return rows.consumed(), err
+			}
+			return rows.consumed(), fmt.Errorf("read %s %s %d: %w", path, unit, r.pos, err)
 		}
-		if line == 1 {
-			raw = bytes.TrimPrefix(raw, []byte("\ufeff"))
-		}
-		if bound == nil { // header line
-			if unbalanced {
-				return counter.n, fmt.Errorf("%w: %s: header has an unclosed quote", connectors.ErrPermanent, path)
-			}
-			header, err := splitFields(raw, delim, nil)
-			if err != nil {
-				return counter.n, fmt.Errorf("%w: %s header: %v", connectors.ErrPermanent, path, err)
-			}
-			if bound, err = s.mapper.Bind(header); err != nil {
-				return counter.n, fmt.Errorf("%w: %s: %v", connectors.ErrPermanent, path, err)
-			}
+		if r.pos <= after {
 			continue
 		}
-		if seen && line <= after {
-			continue
+		rec := connectors.Record{Cursor: connectors.Cursor{Stream: stream, Pos: r.pos}}
+		if r.err == nil && r.raw == nil {
+			if size := cellsSize(r.cells); size > max {
+				r.err = tooLong(int64(size), max)
+				r.raw = rows.encode(r.cells)
+				r.raw = r.raw[:min(len(r.raw), max)]
+			}
 		}
-		if len(bytes.TrimSpace(raw)) == 0 {
-			continue
-		}
-		rec := connectors.Record{Cursor: connectors.Cursor{Stream: stream, Pos: line}}
-		if unbalanced {
-			rec.Err = fmt.Errorf("line %d: %w", line, errQuote)
-		} else if fields, err = splitFields(raw, delim, fields); err != nil {
-			rec.Err = fmt.Errorf("line %d: %w", line, err)
-		} else if rec.Values, err = bound.Map(fields); err != nil {
+		if r.err != nil {
+			rec.Err = fmt.Errorf("%s %d: %w", unit, r.pos, r.err)
+		} else {
+			b := bound
+			if r.header != nil {
+				b, err = s.bindRow(r.header)
+			} else if b == nil {
+				b, err = s.bindRow(nil)
+			}
+			if err == nil {
+				rec.Values, err = b.Map(r.cells)
+			}
 			if errors.Is(err, mapping.ErrSkipped) {
 				// Filtered out by the mapping: neither a record nor a reject.
 				s.Skipped.Add(1)
 				continue
 			}
-			rec.Err = fmt.Errorf("line %d: %w", line, err)
+			if err != nil {
+				rec.Err = fmt.Errorf("%s %d: %w", unit, r.pos, err)
+			}
 		}
 		if rec.Err != nil {
-			rec.Raw = append([]byte(nil), raw...)
+			if r.raw == nil {
+				r.raw = rows.encode(r.cells)
+			}
+			rec.Raw = append([]byte(nil), r.raw...)
 			rec.Values = nil
 		}
 		batch = append(batch, rec)
 		if len(batch) >= s.cfg.BatchRows {
 			if err := flush(); err != nil {
-				return counter.n, err
+				return rows.consumed(), err
 			}
 		}
 	}
-	return counter.n, flush()
+	return rows.consumed(), flush()
+}
+
+// cellsSize is the size of a row of cells as a record: the cells and a
+// separator between each two.
+func cellsSize(cells []string) int {
+	n := max(0, len(cells)-1)
+	for _, c := range cells {
+		n += len(c)
+	}
+	return n
+}
+
+// ErrTooLong marks a record longer than max_record_bytes.
+var ErrTooLong = errors.New("record too long / 记录过长")
+
+func tooLong(size int64, limit int) error {
+	return fmt.Errorf("%w: %d bytes exceed file.max_record_bytes %d (raw truncated to the limit)", ErrTooLong, size, limit)
 }

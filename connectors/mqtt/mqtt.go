@@ -227,6 +227,7 @@ type Source struct {
 	lastIn    time.Time
 	gen       uint64        // connection generation, bumped on every connect and loss
 	permErr   error         // CONNACK refusal seen while reconnecting
+	subErr    error         // subscription refused (ErrPermanent)
 	wake      chan struct{} // a message arrived
 	space     chan struct{} // Read took messages from a full queue
 	done      chan struct{} // closed by Close
@@ -291,6 +292,9 @@ var errClosed = fmt.Errorf("%w: mqtt source is closed", connectors.ErrPermanent)
 // then on the broker queues messages for it). Read calls it; calling it
 // earlier is useful only to create the session before anything is read. It
 // returns at once when already connected or reconnecting in the background.
+// For a new session it returns after the broker confirmed the subscription;
+// for an existing one (which the broker starts delivering at once) the
+// subscription is renewed in the background.
 func (s *Source) Connect(ctx context.Context) error {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
@@ -336,7 +340,31 @@ func (s *Source) Connect(ctx context.Context) error {
 	if err := tok.Error(); err != nil {
 		return classify(s.cfg.Broker, err)
 	}
-	if err := s.subscribe(ctx, c); err != nil {
+	if ct, ok := tok.(*paho.ConnectToken); ok && ct.SessionPresent() {
+		// The session and its subscriptions exist, and the broker is already
+		// sending what it queued: waiting here for the SUBACK could wait
+		// behind a full queue that only Read drains. Subscribe in the
+		// background; a refusal surfaces in Read.
+		go func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() {
+				select {
+				case <-s.done:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			if err := s.subscribe(ctx, c); errors.Is(err, connectors.ErrPermanent) {
+				s.mu.Lock()
+				s.subErr = err
+				s.mu.Unlock()
+				s.signal(s.wake)
+			}
+		}()
+	} else if err := s.subscribe(ctx, c); err != nil {
+		// A new session: nothing is queued for it, so nothing can block
+		// the SUBACK. Once this returns the broker keeps messages for it.
 		c.Disconnect(0)
 		return err
 	}
@@ -407,6 +435,14 @@ func (s *Source) onMessage(_ paho.Client, m paho.Message) {
 	}
 	select {
 	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// signal wakes one waiter of c without blocking.
+func (s *Source) signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -519,10 +555,13 @@ func (s *Source) take(ctx context.Context) ([]inbound, error) {
 	defer idle.Stop()
 	for {
 		s.mu.Lock()
-		n, perm := len(s.queue), s.permErr
+		n, perm, subErr := len(s.queue), s.permErr, s.subErr
 		s.mu.Unlock()
 		if perm != nil {
 			return nil, classify(s.cfg.Broker, perm)
+		}
+		if subErr != nil {
+			return nil, subErr
 		}
 		if n > 0 {
 			break

@@ -23,6 +23,7 @@ import (
 	"citybrain/connectors/httpapi"
 	kafkasrc "citybrain/connectors/kafka"
 	"citybrain/connectors/mapping"
+	"citybrain/connectors/mqtt"
 	"citybrain/connectors/sqldb"
 	"citybrain/schemas"
 )
@@ -36,7 +37,7 @@ type Definition struct {
 	Name string `yaml:"name"`
 	// Schema is the canonical schema records are mapped onto.
 	Schema string `yaml:"schema"`
-	// Transport is the connector kind: file, http, sql or kafka.
+	// Transport is the connector kind: file, http, sql, kafka or mqtt.
 	Transport string `yaml:"transport"`
 	// Enabled sources run under citybrain serve; default true.
 	Enabled *bool `yaml:"enabled"`
@@ -50,6 +51,8 @@ type Definition struct {
 	SQL sqldb.Config `yaml:"sql"`
 	// Kafka configures the upstream-Kafka transport (a department's own cluster).
 	Kafka kafkasrc.Config `yaml:"kafka"`
+	// MQTT configures the MQTT telemetry transport.
+	MQTT mqtt.Config `yaml:"mqtt"`
 	// Mapping maps feed rows onto the schema.
 	Mapping mapping.Spec `yaml:"mapping"`
 }
@@ -149,6 +152,7 @@ var transports = map[string]transport{
 	"sql":   func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return sqldb.New(d.SQL, m) },
 	"http":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return httpapi.New(d.HTTP, m) },
 	"kafka": func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return kafkasrc.New(d.Kafka, m) },
+	"mqtt":  func(d Definition, m *mapping.Mapper) (connectors.Source, error) { return mqtt.New(d.MQTT, m) },
 }
 
 // TransportNames lists the registered transports.

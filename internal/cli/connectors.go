@@ -65,10 +65,20 @@ login), without reading any data. It exits non-zero if any source fails.`,
 				status := "ok 正常"
 				src, err := a.OpenSource(d.Name)
 				if err == nil {
-					if c, ok := src.Source.(connectors.Checker); ok {
-						ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+					ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+					if dsc, ok := src.Source.(interface {
+						Describe(context.Context) (string, error)
+					}); ok {
+						var desc string
+						if desc, err = dsc.Describe(ctx); err == nil && desc != "" {
+							status += " — " + desc
+						}
+					} else if c, ok := src.Source.(connectors.Checker); ok {
 						err = c.Check(ctx)
-						cancel()
+					}
+					cancel()
+					if cl, ok := src.Source.(interface{ Close() error }); ok {
+						cl.Close()
 					}
 				}
 				if err != nil {

@@ -108,6 +108,9 @@ sources:
 	e.replace("lake_writer: {flush_rows: 100000, flush_interval: 2s, idle_flush: 300ms}\n", "")
 	b, _ := os.ReadFile(e.config)
 	os.WriteFile(e.config, append(b, cfg...), 0o644)
+	if out := e.run("connectors", "check", "--source", "signal_http"); !strings.Contains(out, "ok") {
+		t.Fatalf("connectors check: %s", out)
+	}
 	killLoop(t, e, n, sum, 10)
 }
 
@@ -160,5 +163,11 @@ sources:
 	e.replace("lake_writer: {flush_rows: 100000, flush_interval: 2s, idle_flush: 300ms}\n", "")
 	b, _ := os.ReadFile(e.config)
 	os.WriteFile(e.config, append(b, cfg...), 0o644)
+	if out := e.run("connectors", "check", "--source", "signal_sql"); !strings.Contains(out, "ok") {
+		t.Fatalf("connectors check: %s", out)
+	}
+	if _, errOut, err := e.try("connectors", "check", "--source", "weather_missing"); err == nil {
+		t.Errorf("check of an unknown source should fail: %s", errOut)
+	}
 	killLoop(t, e, n, sum, 10)
 }
