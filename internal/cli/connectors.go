@@ -57,6 +57,11 @@ login), without reading any data. It exits non-zero if any source fails.`,
 				return err
 			}
 			defer a.Close()
+			if source != "" {
+				if _, err := cfg.Source(source); err != nil {
+					return err
+				}
+			}
 			failed := 0
 			for _, d := range cfg.Defs {
 				if source != "" && d.Name != source {
