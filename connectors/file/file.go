@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -325,6 +326,12 @@ func (s *Source) bindRow(header []string) (*mapping.Bound, error) {
 func (s *Source) readFile(ctx context.Context, path string, from connectors.Positions, emit connectors.Emit, progress func(int64)) (int64, error) {
 	stream := filepath.Base(path)
 	after := from[stream].Pos
+	if size, ok := finishedSize(from[stream].Token); ok {
+		if st, err := os.Stat(path); err == nil && st.Size() == size {
+			// Read to its end before, unchanged since: not even opened.
+			return size, nil
+		}
+	}
 	op, err := s.open(path, after)
 	if err != nil {
 		return 0, err
@@ -343,6 +350,7 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 	}
 	max := s.cfg.MaxRecordBytes
 	batch := make([]connectors.Record, 0, min(s.cfg.BatchRows, 1<<16))
+	var held *connectors.Record
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -407,14 +415,44 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 			rec.Raw = append([]byte(nil), r.raw...)
 			rec.Values = nil
 		}
-		batch = append(batch, rec)
-		if len(batch) >= s.cfg.BatchRows {
-			if err := flush(); err != nil {
-				return rows.consumed(), err
+		// The newest record is held back until the next one is read, so
+		// that the file's last record can carry the file's size in its
+		// token: a later Read then skips the finished file unopened.
+		if held != nil {
+			batch = append(batch, *held)
+			if len(batch) >= s.cfg.BatchRows {
+				if err := flush(); err != nil {
+					return rows.consumed(), err
+				}
 			}
 		}
+		held = &rec
+	}
+	if held != nil {
+		size := rows.consumed()
+		if s.cfg.Format == FormatXLSX || s.cfg.Format == FormatParquet {
+			if st, err := os.Stat(path); err == nil {
+				size = st.Size()
+			}
+		}
+		held.Cursor.Token = finishedToken(size)
+		batch = append(batch, *held)
 	}
 	return rows.consumed(), flush()
+}
+
+// finishedToken marks a file's last record with the bytes the file had
+// when it was read to its end.
+func finishedToken(size int64) string { return "size=" + strconv.FormatInt(size, 10) }
+
+// finishedSize reads finishedToken.
+func finishedSize(token string) (int64, bool) {
+	v, ok := strings.CutPrefix(token, "size=")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }
 
 // cellsSize is the size of a row of cells as a record: the cells and a
