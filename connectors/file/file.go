@@ -120,6 +120,8 @@ type Source struct {
 	OnDetect func(path, encoding string)
 	// Skipped counts rows the mapping's filter left out.
 	Skipped atomic.Int64
+	// Emitted counts records (and rejects) handed to emit.
+	Emitted atomic.Int64
 
 	mu       sync.Mutex
 	detected map[string]string     // base name → encoding detected (auto)
@@ -358,6 +360,7 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 		if err := emit(ctx, batch); err != nil {
 			return err
 		}
+		s.Emitted.Add(int64(len(batch)))
 		batch = batch[:0]
 		progress(rows.consumed())
 		return nil

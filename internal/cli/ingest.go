@@ -54,7 +54,13 @@ Example:  citybrain ingest weather`,
 				}
 				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(g.errOut), progressbar.OptionSetDescription("读取 reading "+args[0]),
 					progressbar.OptionShowBytes(true), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
-				fs.Progress = func(done, _ int64) { bar.Set64(done) }
+				started := time.Now()
+				fs.Progress = func(done, _ int64) {
+					rows := fs.Emitted.Load()
+					rate := float64(rows) / max(time.Since(started).Seconds(), 1e-3)
+					bar.Describe(fmt.Sprintf("读取 reading %s: %d rows, %.0f rows/s", args[0], rows, rate))
+					bar.Set64(done)
+				}
 			}
 			start := time.Now()
 			st, err := a.RunSource(ctx, src, 0)
