@@ -87,7 +87,7 @@ type Config struct {
 	// Driver is the database/sql driver name; default "pgx" (PostgreSQL,
 	// built in). Other drivers must be linked into the binary.
 	Driver string `yaml:"driver"`
-	// Dialect selects placeholders, identifier quoting and paging syntax:
+	// Dialect selects bind-parameter style, identifier quoting and paging syntax:
 	// postgres, mysql, sqlite or sqlserver. Default: derived from Driver
 	// (pgx, postgres → postgres; mysql; sqlite, sqlite3; sqlserver, mssql).
 	Dialect string `yaml:"dialect"`
