@@ -171,7 +171,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.Name != "" && strings.ContainsAny(c.Name, "#!") {
-		return fmt.Errorf("sql.name %q: must not contain # or !", c.Name)
+		return fmt.Errorf("sql.name %q: the characters # and ! are reserved for cursors", c.Name)
 	}
 	if c.DSN == "" && c.DSNEnv == "" {
 		return errors.New("sql: set dsn or dsn_env (the environment variable holding the DSN)")
