@@ -18,6 +18,12 @@ import (
 //	GET|POST /api/sql?q=SELECT…  {"columns": [...], "rows": [[...]...]}
 func (a *App) Handler(eng *warehouse.Engine) http.Handler {
 	mux := http.NewServeMux()
+	a.Mount(mux, eng)
+	return mux
+}
+
+// Mount registers the handlers of Handler on mux.
+func (a *App) Mount(mux *http.ServeMux, eng *warehouse.Engine) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := a.Status(r.Context())
@@ -40,7 +46,6 @@ func (a *App) Handler(eng *warehouse.Engine) http.Handler {
 	}
 	mux.HandleFunc("GET /api/sql", sqlHandler)
 	mux.HandleFunc("POST /api/sql", sqlHandler)
-	return mux
 }
 
 type errorf string

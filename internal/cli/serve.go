@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"citybrain/internal/app"
+	"citybrain/internal/auth"
 	"citybrain/warehouse"
 )
 
@@ -51,8 +52,42 @@ nothing either: the next start resumes from the lake and the topics.`,
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (set http.addr to another port)", cfg.HTTP.Addr, err)
 			}
-			srv := &http.Server{Handler: a.Handler(eng), ReadHeaderTimeout: 10 * time.Second}
+			users, err := auth.Open(cfg.Auth, cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			a.Mount(mux, eng)
+			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus()}
+			rt.Commits.OnCommit(func(c app.Commit) {
+				if err := eng.Refresh(ctx, c.Table); err != nil {
+					log.Warn("refresh view", "table", c.Table, "err", err)
+				}
+			})
+			before, after, err := app.Services(rt)
+			if err != nil {
+				return err
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			var wg sync.WaitGroup
+			runService := func(s app.Service) error {
+				if err := s.Start(ctx, rt); err != nil {
+					return fmt.Errorf("%s: %w", s.Name(), err)
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := s.Run(ctx); err != nil && ctx.Err() == nil {
+						log.Error("service stopped", "service", s.Name(), "err", err)
+					}
+				}()
+				return nil
+			}
+			for _, s := range before {
+				if err := runService(s); err != nil {
+					return err
+				}
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -72,9 +107,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 				names = append(names, d.Name)
 				wr := a.NewWriter(src)
 				wr.OnCommit = func(ctx context.Context, table string, snap int64) {
-					if err := eng.Refresh(ctx, table); err != nil {
-						log.Warn("refresh view", "table", table, "err", err)
-					}
+					rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
 				}
 				wg.Add(2)
 				go func() {
@@ -98,6 +131,11 @@ nothing either: the next start resumes from the lake and the topics.`,
 					}
 				}()
 			}
+			for _, s := range after {
+				if err := runService(s); err != nil {
+					return err
+				}
+			}
 			wg.Add(1)
 			go func() { defer wg.Done(); a.Lake.RunMaintenance(ctx) }()
 			brokerDesc := fmt.Sprintf("%v", cfg.Broker.Bootstrap)
@@ -114,8 +152,11 @@ Try 试试 (in another terminal):
   %[7]s sql "select count(*) from raw.weather"
   %[7]s tables
   %[7]s status
-Stop with Ctrl-C / 按 Ctrl-C 停止.
 `, ln.Addr(), ln.Addr(), brokerDesc, a.Lake.Dir(), cfg.Warehouse.Catalog, names, self())
+			for _, l := range rt.BannerLines() {
+				fmt.Fprintln(g.out, "  "+l)
+			}
+			fmt.Fprintln(g.out, "Stop with Ctrl-C / 按 Ctrl-C 停止.")
 			<-ctx.Done()
 			log.Info("stopping: committing what was read")
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"citybrain/connectors/sources"
+	"citybrain/internal/auth"
 	"citybrain/internal/broker"
 	"citybrain/pipelines/lakewriter"
 	"citybrain/schemas"
@@ -34,6 +35,8 @@ type Config struct {
 	Warehouse warehouse.Config `yaml:"warehouse"`
 	// LakeWriter tunes the topic → table pipelines.
 	LakeWriter lakewriter.Config `yaml:"lake_writer"`
+	// Auth is users, roles, departments and their scopes, sessions.
+	Auth auth.Config `yaml:"auth"`
 	// Sources lists the feeds; an entry named like a built-in source
 	// overrides only the keys it sets.
 	Sources []yaml.Node `yaml:"sources"`
@@ -65,6 +68,7 @@ func Default() Config {
 		Broker:     broker.DefaultConfig(),
 		Warehouse:  warehouse.DefaultConfig(),
 		LakeWriter: lakewriter.DefaultConfig(),
+		Auth:       auth.DefaultConfig(),
 	}
 }
 
@@ -134,7 +138,7 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
 	}
-	errs = append(errs, c.Broker.Validate(), c.Warehouse.Validate(), c.LakeWriter.Validate())
+	errs = append(errs, c.Broker.Validate(), c.Warehouse.Validate(), c.LakeWriter.Validate(), c.Auth.Validate())
 	reg, err := schemas.Builtin()
 	if err != nil {
 		errs = append(errs, err)

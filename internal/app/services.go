@@ -1,0 +1,170 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"citybrain/internal/auth"
+	"citybrain/warehouse"
+)
+
+// Runtime is what citybrain serve hands to each service it runs beside the
+// connectors and lake writers (simulator, models, warnings, SQL access,
+// extracts, dashboards): the opened platform, the shared query engine, the
+// HTTP mux, the users and the commit bus.
+type Runtime struct {
+	App    *App
+	Engine *warehouse.Engine
+	// Mux is serve's HTTP mux. /healthz and /api/{status,tables,sql} are
+	// taken; services mount their own paths (Go 1.22 patterns).
+	Mux *http.ServeMux
+	// Auth is the platform's users, roles, departments and sessions.
+	Auth *auth.Store
+	// Commits tells services about every lake commit (lake writers, models).
+	Commits *CommitBus
+
+	mu     sync.Mutex
+	banner []string
+}
+
+// Banner adds a line to what serve prints once everything has started
+// (a URL, a psql line).
+func (rt *Runtime) Banner(line string) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	rt.banner = append(rt.banner, line)
+}
+
+// BannerLines is what services asked serve to print.
+func (rt *Runtime) BannerLines() []string {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return append([]string(nil), rt.banner...)
+}
+
+// Service is a long-running part of citybrain serve.
+type Service interface {
+	// Name is short and lower-case ("sim", "pgwire", "warnings" …).
+	Name() string
+	// Start prepares the service (listen, mount HTTP paths, add banner
+	// lines) and returns quickly; an error stops serve.
+	Start(ctx context.Context, rt *Runtime) error
+	// Run does the work until ctx is cancelled, then returns.
+	Run(ctx context.Context) error
+}
+
+// ServiceFactory builds a service from the runtime's configuration; it
+// returns nil, nil when the configuration disables the service.
+type ServiceFactory func(rt *Runtime) (Service, error)
+
+var (
+	factoriesMu sync.Mutex
+	factories   []namedFactory
+)
+
+type namedFactory struct {
+	order int
+	f     ServiceFactory
+}
+
+// RegisterService adds a service to citybrain serve (call it from an init
+// function of the service's package; internal/cli imports the packages).
+// Services start in increasing order (the simulator before the connectors
+// read its feeds: order < 0 starts before connectors, ≥ 0 after).
+func RegisterService(order int, f ServiceFactory) {
+	factoriesMu.Lock()
+	defer factoriesMu.Unlock()
+	factories = append(factories, namedFactory{order, f})
+}
+
+// Services builds the registered services, in start order, keeping those
+// with order < 0 first.
+func Services(rt *Runtime) (before, after []Service, err error) {
+	factoriesMu.Lock()
+	fs := append([]namedFactory(nil), factories...)
+	factoriesMu.Unlock()
+	for i := 1; i < len(fs); i++ {
+		for j := i; j > 0 && fs[j].order < fs[j-1].order; j-- {
+			fs[j], fs[j-1] = fs[j-1], fs[j]
+		}
+	}
+	for _, nf := range fs {
+		s, err := nf.f(rt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if s == nil {
+			continue
+		}
+		if nf.order < 0 {
+			before = append(before, s)
+		} else {
+			after = append(after, s)
+		}
+	}
+	return before, after, nil
+}
+
+// Commit is one lake commit.
+type Commit struct {
+	Table    string
+	Snapshot int64
+	At       time.Time
+}
+
+// CommitBus fans lake commits out to subscribers. Publish never blocks: a
+// subscriber that falls behind loses the oldest pending notifications
+// (commits are "something changed" signals; readers re-read the lake).
+type CommitBus struct {
+	mu   sync.Mutex
+	subs []chan Commit
+	fns  []func(Commit)
+}
+
+// NewCommitBus returns an empty bus.
+func NewCommitBus() *CommitBus { return &CommitBus{} }
+
+// Subscribe returns a channel of commits (buffered, lossy when full).
+func (b *CommitBus) Subscribe() <-chan Commit {
+	ch := make(chan Commit, 256)
+	b.mu.Lock()
+	b.subs = append(b.subs, ch)
+	b.mu.Unlock()
+	return ch
+}
+
+// OnCommit calls fn synchronously for each commit (keep it quick).
+func (b *CommitBus) OnCommit(fn func(Commit)) {
+	b.mu.Lock()
+	b.fns = append(b.fns, fn)
+	b.mu.Unlock()
+}
+
+// Publish announces a commit.
+func (b *CommitBus) Publish(c Commit) {
+	if c.At.IsZero() {
+		c.At = time.Now()
+	}
+	b.mu.Lock()
+	subs, fns := b.subs, b.fns
+	b.mu.Unlock()
+	for _, fn := range fns {
+		fn(c)
+	}
+	for _, ch := range subs {
+	send:
+		for {
+			select {
+			case ch <- c:
+				break send
+			default:
+			}
+			select { // full: drop the oldest
+			case <-ch:
+			default:
+			}
+		}
+	}
+}
