@@ -115,22 +115,30 @@ func main() {
 		return
 	}
 	var lake, conn bool
-	switch *suite {
-	case "all":
-		lake, conn = true, true
-	case "lakewriter":
-		lake = true
-	case "connectors":
-		conn = true
-	default:
-		fmt.Fprintf(os.Stderr, "benchrun: -suite %q: want lakewriter, connectors or all\n", *suite)
-		os.Exit(2)
+	var extra []Suite
+	for _, name := range strings.Split(*suite, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "all":
+			lake, conn = true, true
+			extra = append(extra, suites...)
+		case "lakewriter":
+			lake = true
+		case "connectors":
+			conn = true
+		default:
+			s, ok := suiteByName(name)
+			if !ok {
+				fmt.Fprintf(os.Stderr, "benchrun: -suite %q: want all or a comma-separated list of %s\n", name, strings.Join(suiteNames(), ", "))
+				os.Exit(2)
+			}
+			extra = append(extra, s)
+		}
 	}
 	var kinds []string
 	if lake {
 		kinds = strings.Split(*brokers, ",")
 	}
-	if err := run(ctx, *rows, kinds, conn, *connRows, *httpRows, *out, *keep, *cpuprof, *memprof, *bprof); err != nil {
+	if err := run(ctx, *rows, kinds, conn, extra, *connRows, *httpRows, *out, *keep, *cpuprof, *memprof, *bprof); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
 	}
@@ -188,7 +196,7 @@ type Results struct {
 	Benchmarks []Result `json:"benchmarks"`
 }
 
-func run(ctx context.Context, rows int, kinds []string, conn bool, connRows, httpRows int, outDir string, keep bool, cpuprof, memprof, bprof string) error {
+func run(ctx context.Context, rows int, kinds []string, conn bool, extra []Suite, connRows, httpRows int, outDir string, keep bool, cpuprof, memprof, bprof string) error {
 	start := time.Now()
 	cmdline := "make bench (go run ./internal/benchrun)"
 	if len(os.Args) > 1 {
@@ -213,6 +221,23 @@ func run(ctx context.Context, rows int, kinds []string, conn bool, connRows, htt
 	if conn && ctx.Err() == nil {
 		res.Benchmarks = append(res.Benchmarks, runConnectors(ctx, connRows, httpRows, keep)...)
 	}
+	bySuite := map[string][]Result{}
+	for _, s := range extra {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("=== suite %s", s.Name)
+		tmp, err := os.MkdirTemp("", "citybrain-bench-"+s.Name+"-")
+		if err != nil {
+			return err
+		}
+		rs := s.Run(ctx, tmp)
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+		bySuite[s.Name] = rs
+		res.Benchmarks = append(res.Benchmarks, rs...)
+	}
 	res.TotalS = time.Since(start).Seconds()
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
@@ -222,10 +247,19 @@ func run(ctx context.Context, rows int, kinds []string, conn bool, connRows, htt
 		return err
 	}
 	md := markdown(res)
+	for _, s := range extra {
+		if t := suiteTable(bySuite[s.Name]); t != "" {
+			md += "\n## " + s.Name + "\n\n" + s.Doc + "\n\n" + t + "\nReproduce:\n\n```sh\n" + s.Reproduce + "\n```\n"
+		}
+	}
 	if err := os.WriteFile(filepath.Join(outDir, "results.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
-	for _, t := range []string{table(res), connTable(res)} {
+	tables := []string{table(res), connTable(res)}
+	for _, s := range extra {
+		tables = append(tables, suiteTable(bySuite[s.Name]))
+	}
+	for _, t := range tables {
 		if t != "" {
 			fmt.Print("\n" + t)
 		}
@@ -467,7 +501,7 @@ func num(x float64) string {
 // lakeResults and connResults split the results by suite.
 func lakeResults(res Results) (out []Result) {
 	for _, r := range res.Benchmarks {
-		if r.Transport == "" {
+		if strings.HasPrefix(r.Name, "lakewriter/") {
 			out = append(out, r)
 		}
 	}
@@ -476,7 +510,7 @@ func lakeResults(res Results) (out []Result) {
 
 func connResults(res Results) (out []Result) {
 	for _, r := range res.Benchmarks {
-		if r.Transport != "" {
+		if strings.HasPrefix(r.Name, "connector/") {
 			out = append(out, r)
 		}
 	}
