@@ -11,15 +11,20 @@ BIN       := bin/citybrain
 export CITYBRAIN_CACHE ?= $(HOME)/.cache/citybrain
 export GOFLAGS ?= -buildvcs=false
 
-.PHONY: build run test test-deps test-short bench lint fuzz clean
+.PHONY: build dashboards run test test-deps test-short bench lint fuzz clean
 
-build:
+build: dashboards
 	$(GO) build -o $(BIN) ./cmd/citybrain
+
+# The web dashboards (TypeScript + Apache ECharts from npm) bundled into
+# dashboards/dist, which the binary embeds; npm's cache is under $(CITYBRAIN_CACHE).
+dashboards:
+	cd dashboards/web && npm_config_cache=$(CITYBRAIN_CACHE)/npm npm ci --no-audit --no-fund && npm_config_cache=$(CITYBRAIN_CACHE)/npm npm run build
 
 run: build
 	$(BIN) serve --config citybrain.yaml
 
-test-deps:
+test-deps: dashboards
 	bash internal/testenv/setup.sh
 
 # Integration tests start real Apache Kafka, PostgreSQL, an Iceberg REST

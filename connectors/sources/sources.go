@@ -4,7 +4,8 @@
 //
 // A definition in citybrain.yaml's "sources" list whose name matches a
 // built-in one is laid over it: only the keys it sets change (typically
-// file.paths). Any other name defines a new source from scratch.
+// file.paths), except mapping, which when given replaces the built-in
+// mapping as a whole. Any other name defines a new source from scratch.
 package sources
 
 import (
@@ -108,7 +109,37 @@ func Override(node *yaml.Node) (Definition, error) {
 	if err := strictUnmarshal(b, &d); err != nil {
 		return Definition{}, fmt.Errorf("source %s: %w", head.Name, err)
 	}
+	// A mapping written in the override describes another feed's columns:
+	// it replaces the built-in mapping as a whole (merging field by field
+	// would keep columns of the shipped sample the new feed does not have).
+	if m := mappingNode(node); m != nil {
+		d.Mapping = mapping.Spec{}
+		mb, err := yaml.Marshal(m)
+		if err != nil {
+			return Definition{}, err
+		}
+		if err := strictUnmarshal(mb, &d.Mapping); err != nil {
+			return Definition{}, fmt.Errorf("source %s: mapping: %w", head.Name, err)
+		}
+	}
 	return d, nil
+}
+
+// mappingNode is the value of the "mapping" key of a definition node.
+func mappingNode(node *yaml.Node) *yaml.Node {
+	n := node
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "mapping" {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // Names lists the built-in source names.

@@ -4,18 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"citybrain/warehouse"
 )
 
-// Handler is citybrain serve's HTTP interface: health, status, tables and
-// read-only SQL over the current snapshots.
+// Handler is citybrain serve's HTTP interface: health, status and tables.
 //
 //	GET /healthz                 200 "ok"
 //	GET /api/status              per-source lag, rejects, last commit (JSON)
 //	GET /api/tables              tables with snapshot, rows, files (JSON)
-//	GET|POST /api/sql?q=SELECT…  {"columns": [...], "rows": [[...]...]}
+//
+// SQL (/api/sql) is the SQL access service's (warehouse/sqlservice).
 func (a *App) Handler(eng *warehouse.Engine) http.Handler {
 	mux := http.NewServeMux()
 	a.Mount(mux, eng)
@@ -33,19 +32,9 @@ func (a *App) Mount(mux *http.ServeMux, eng *warehouse.Engine) {
 		t, err := a.Lake.Tables(r.Context())
 		writeJSON(w, t, err)
 	})
-	sqlHandler := func(w http.ResponseWriter, r *http.Request) {
-		q := r.FormValue("q")
-		if q == "" {
-			writeJSON(w, nil, errorf("missing q: pass the SQL in ?q= / 缺少查询参数 q"))
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 60*time.Second)
-		defer cancel()
-		res, err := QueryAll(ctx, eng, q, 10000)
-		writeJSON(w, res, err)
-	}
-	mux.HandleFunc("GET /api/sql", sqlHandler)
-	mux.HandleFunc("POST /api/sql", sqlHandler)
+	// /api/sql, /api/catalog and /api/openapi.json are mounted by the SQL
+	// access service (warehouse/sqlservice): authenticated, sandboxed,
+	// scoped and audited.
 }
 
 type errorf string

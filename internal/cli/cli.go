@@ -45,7 +45,9 @@ Then:        citybrain sql "select count(*) from raw.weather"`,
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "citybrain.yaml", "config file (optional when it is the default and absent); see docs/config.md")
 	root.PersistentFlags().StringVar(&g.dataDir, "data-dir", "", "data directory (overrides data_dir and CITYBRAIN_DATA_DIR)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
-	root.AddCommand(serveCmd(g), ingestCmd(g), sqlCmd(g), tablesCmd(g), statusCmd(g), connectorsCmd(g), dlqCmd(g))
+	root.AddCommand(serveCmd(g), ingestCmd(g), sqlCmd(g), tablesCmd(g), statusCmd(g), connectorsCmd(g), dlqCmd(g), modelsCmd(g), usersCmd(g), simCmd(g))
+	root.AddCommand(extractsCmd(g), airflowCmd(g))
+	root.AddCommand(warningsCmd(g))
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "错误 error: %v\n", err)

@@ -13,11 +13,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"citybrain/connectors/sources"
+	"citybrain/dashboards"
 	"citybrain/internal/auth"
 	"citybrain/internal/broker"
+	"citybrain/internal/sim"
+	"citybrain/models"
+	"citybrain/pipelines/extracts"
 	"citybrain/pipelines/lakewriter"
+	"citybrain/pipelines/warnings"
 	"citybrain/schemas"
 	"citybrain/warehouse"
+	"citybrain/warehouse/sqlaccess"
 )
 
 // Config is the whole system's configuration.
@@ -37,6 +43,20 @@ type Config struct {
 	LakeWriter lakewriter.Config `yaml:"lake_writer"`
 	// Auth is users, roles, departments and their scopes, sessions.
 	Auth auth.Config `yaml:"auth"`
+	// Extracts are the departments' scheduled data extracts and their scheduler.
+	Extracts extracts.Config `yaml:"extracts"`
+	// Warnings is the warning engine (crowd, rainstorm, waterlogging, lifelines, traffic).
+	Warnings warnings.Config `yaml:"warnings"`
+	// Dashboards is the leaders' web app served by citybrain serve.
+	Dashboards dashboards.Config `yaml:"dashboards"`
+	// Sim is the simulator of Xicheng that feeds the connectors in the
+	// embedded demo (disabled by default).
+	Sim sim.Config `yaml:"sim"`
+	// SQLAccess is the analysts' SQL: the PostgreSQL wire server, /api/sql,
+	// the sandbox, the catalog and the audit log.
+	SQLAccess sqlaccess.Config `yaml:"sql_access"`
+	// Models is the model runner (marts.*: risk portraits, plan KPIs).
+	Models models.Config `yaml:"models"`
 	// Sources lists the feeds; an entry named like a built-in source
 	// overrides only the keys it sets.
 	Sources []yaml.Node `yaml:"sources"`
@@ -69,6 +89,12 @@ func Default() Config {
 		Warehouse:  warehouse.DefaultConfig(),
 		LakeWriter: lakewriter.DefaultConfig(),
 		Auth:       auth.DefaultConfig(),
+		Models:     models.DefaultConfig(),
+		Sim:        sim.DefaultConfig(),
+		SQLAccess:  sqlaccess.DefaultConfig(),
+		Extracts:   extracts.DefaultConfig(),
+		Warnings:   warnings.DefaultConfig(),
+		Dashboards: dashboards.DefaultConfig(),
 	}
 }
 
@@ -138,7 +164,12 @@ func (c Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format %q: want text or json", c.Log.Format))
 	}
-	errs = append(errs, c.Broker.Validate(), c.Warehouse.Validate(), c.LakeWriter.Validate(), c.Auth.Validate())
+	errs = append(errs, c.Broker.Validate(), c.Warehouse.Validate(), c.LakeWriter.Validate(), c.Auth.Validate(), c.Sim.Validate())
+	errs = append(errs, c.Warnings.Validate())
+	errs = append(errs, c.Models.Validate())
+	errs = append(errs, c.Extracts.Validate())
+	errs = append(errs, c.SQLAccess.Validate())
+	errs = append(errs, c.Dashboards.Validate())
 	reg, err := schemas.Builtin()
 	if err != nil {
 		errs = append(errs, err)

@@ -92,3 +92,12 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 	done
 	exit 1
 fi
+
+# Headless Chromium for the dashboards' browser tests (chromedp) and a CJK
+# font so that Chinese labels render in their screenshots.
+if ! command -v chromium >/dev/null 2>&1; then
+	apt_install chromium
+fi
+if ! fc-list 2>/dev/null | grep -qi 'Noto Sans CJK'; then
+	apt_install fonts-noto-cjk
+fi

@@ -1,0 +1,250 @@
+package dashboards_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+
+	"citybrain/dashboards"
+	"citybrain/internal/auth"
+)
+
+type client struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func (e *env) client() *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: e.t, base: e.srv.URL, c: &http.Client{Jar: jar}}
+}
+
+func (c *client) do(method, path string, body any, csrf bool) (*http.Response, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	if csrf {
+		req.Header.Set(auth.CSRFHeader, c.csrf)
+	}
+	resp, err := c.c.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func (c *client) login(user string) { c.t.Helper(); c.loginPW(user, auth.DemoPassword) }
+
+func (c *client) loginPW(user, pw string) {
+	c.t.Helper()
+	resp, b := c.do("POST", "/api/login", map[string]string{"user": user, "password": pw}, false)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("login %s: %d %s", user, resp.StatusCode, b)
+	}
+	var out struct{ CSRF string }
+	json.Unmarshal(b, &out)
+	c.csrf = out.CSRF
+	ck := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{auth.SessionCookie + "=", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(ck, want) {
+			c.t.Errorf("session cookie %q lacks %s", ck, want)
+		}
+	}
+}
+
+func (c *client) json(path string, v any) {
+	c.t.Helper()
+	resp, b := c.do("GET", path, nil, false)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		c.t.Fatalf("GET %s: %v: %s", path, err, b)
+	}
+}
+
+type section struct {
+	Rows    []map[string]any
+	Missing string
+	Detail  string
+}
+
+func TestAccessControl(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	resp, _ := c.do("GET", "/", nil, false)
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != dashboards.CSP || !strings.Contains(csp, "script-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+	if resp, _ := c.do("GET", "/api/dash/cockpit", nil, false); resp.StatusCode != 401 {
+		t.Errorf("cockpit without login: %d, want 401", resp.StatusCode)
+	}
+	if resp, b := c.do("POST", "/api/login", map[string]string{"user": "leader", "password": "wrong-password"}, false); resp.StatusCode != 401 || !strings.Contains(string(b), "密码错误") {
+		t.Errorf("bad password: %d %s", resp.StatusCode, b)
+	}
+	c.login("leader")
+	if resp, _ := c.do("GET", "/api/admin/users", nil, false); resp.StatusCode != 403 {
+		t.Errorf("leader lists users: %d, want 403", resp.StatusCode)
+	}
+	if resp, b := c.do("GET", "/api/dash/cockpit?from=yesterday", nil, false); resp.StatusCode != 400 || !strings.Contains(string(b), "YYYY-MM-DD") {
+		t.Errorf("bad from: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := c.do("GET", "/api/dash/map/nope", nil, false); resp.StatusCode != 404 {
+		t.Errorf("unknown layer: %d", resp.StatusCode)
+	}
+
+	adm := e.client()
+	adm.login("admin")
+	if resp, b := adm.do("POST", "/api/admin/users", map[string]string{"name": "zhang", "password": "long-enough-pw", "role": "leader"}, false); resp.StatusCode != 403 || !strings.Contains(string(b), "CSRF") {
+		t.Errorf("add user without CSRF token: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := adm.do("POST", "/api/admin/users", map[string]string{"name": "zhang", "password": "long-enough-pw", "role": "leader"}, true); resp.StatusCode != 200 {
+		t.Fatalf("add user: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := adm.do("PATCH", "/api/admin/users/zhang", map[string]any{"role": "department", "department": "water"}, true); resp.StatusCode != 200 || !strings.Contains(string(b), `"water"`) {
+		t.Errorf("update user: %d %s", resp.StatusCode, b)
+	}
+	z := e.client()
+	z.loginPW("zhang", "long-enough-pw")
+	var cp struct{ Lake map[string]section }
+	z.json("/api/dash/cockpit", &cp)
+	if got := cp.Lake["enterprises_by_level_street"].Missing; got != "no_access" {
+		t.Errorf("water department sees enterprise risk: missing=%q", got)
+	}
+	if resp, _ := adm.do("DELETE", "/api/admin/users/admin", nil, true); resp.StatusCode != 400 {
+		t.Errorf("admin deleted itself: %d", resp.StatusCode)
+	}
+	if resp, _ := adm.do("DELETE", "/api/admin/users/zhang", nil, true); resp.StatusCode != 200 {
+		t.Errorf("delete user: %d", resp.StatusCode)
+	}
+	if resp, _ := z.do("GET", "/api/dash/cockpit", nil, false); resp.StatusCode != 401 {
+		t.Errorf("deleted user's session still works: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("POST", "/api/logout", nil, false); resp.StatusCode != 403 {
+		t.Errorf("logout without CSRF: %d, want 403", resp.StatusCode)
+	}
+	if resp, _ := c.do("POST", "/api/logout", nil, true); resp.StatusCode != 200 {
+		t.Errorf("logout: %d", resp.StatusCode)
+	}
+	if resp, _ := c.do("GET", "/api/dash/cockpit", nil, false); resp.StatusCode != 401 {
+		t.Errorf("after logout: %d", resp.StatusCode)
+	}
+}
+
+func count(rows []map[string]any, keys ...string) map[string]int {
+	out := map[string]int{}
+	for _, r := range rows {
+		var k []string
+		for _, key := range keys {
+			k = append(k, toString(r[key]))
+		}
+		out[strings.Join(k, "/")] += int(r["n"].(float64))
+	}
+	return out
+}
+
+func toString(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func TestCockpitNumbersAndCache(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("leader")
+	var cp struct {
+		Lake      map[string]section
+		Freshness section
+	}
+	c.json("/api/dash/cockpit", &cp)
+	byLevel := count(cp.Lake["warnings_by_level"].Rows, "level")
+	for l, n := range wantActive {
+		if byLevel[l] != n {
+			t.Errorf("active %s warnings = %d, want %d (%v)", l, byLevel[l], n, cp.Lake["warnings_by_level"])
+		}
+	}
+	ents := count(cp.Lake["enterprises_by_level_street"].Rows, "street_code", "level")
+	for st, lv := range wantEnterprises {
+		for l, n := range lv {
+			if ents[st+"/"+l] != n {
+				t.Errorf("enterprises %s/%s = %d, want %d", st, l, ents[st+"/"+l], n)
+			}
+		}
+	}
+	total := 0
+	for _, r := range cp.Lake["trend_events"].Rows {
+		total += int(r["n"].(float64))
+	}
+	if total != 5 {
+		t.Errorf("12345 events in range = %d, want 5", total)
+	}
+	if k := cp.Lake["kpis"].Rows; len(k) != 3 || k[0]["target_no"].(float64) != 3 || k[0]["figure"] != nil || k[2]["figure"].(float64) != 2 {
+		t.Errorf("kpis: %+v, want targets 3 (no figure), 7, 9 (figure 2)", cp.Lake["kpis"])
+	}
+	if len(cp.Freshness.Rows) == 0 {
+		t.Errorf("no freshness rows: %+v", cp.Freshness)
+	}
+	// Street filter.
+	c.json("/api/dash/cockpit?street="+st3, &cp)
+	if got := count(cp.Lake["warnings_by_level"].Rows, "level"); got["orange"] != 1 || got["red"] != 0 {
+		t.Errorf("street %s warnings = %v, want orange 1", st3, got)
+	}
+	// A commit of marts.warnings invalidates the cached answer.
+	e.pushWarning("W9", "red", "新推送的红色预警")
+	c.json("/api/dash/cockpit", &cp)
+	if got := count(cp.Lake["warnings_by_level"].Rows, "level")["red"]; got != 2 {
+		t.Errorf("after a new red warning, red = %d, want 2 (cache not invalidated?)", got)
+	}
+
+	// Enterprise detail, drill-down, crowd, map layers, health.
+	var ent map[string]section
+	c.json("/api/dash/enterprise/E1", &ent)
+	if r := ent["risk"].Rows; len(r) != 1 || r[0]["level"] != "red" || r[0]["score"].(float64) != 88 {
+		t.Errorf("E1 risk = %+v", ent["risk"])
+	}
+	if r := ent["risk_sources"].Rows; len(r) != 2 || r[0]["lec_d"].(float64) != 1440 {
+		t.Errorf("E1 risk sources = %+v", ent["risk_sources"])
+	}
+	if len(ent["history"].Rows) != 3 || len(ent["hazards"].Rows) != 1 {
+		t.Errorf("E1 history %d rows, hazards %d rows", len(ent["history"].Rows), len(ent["hazards"].Rows))
+	}
+	var risk struct{ Communities section }
+	c.json("/api/dash/risk?street="+st1, &risk)
+	if got := count(risk.Communities.Rows, "community_code", "level"); got["C001/red"] != 1 || got["C001/orange"] != 1 {
+		t.Errorf("communities of %s = %v", st1, got)
+	}
+	var crowd map[string]section
+	c.json("/api/dash/crowd/V1", &crowd)
+	if len(crowd["actual"].Rows) != len(wantCrowd) || crowd["actual"].Rows[4]["people"].(float64) != float64(wantCrowd[4]) {
+		t.Errorf("V1 actual = %+v", crowd["actual"])
+	}
+	var layer section
+	c.json("/api/dash/map/shelters", &layer)
+	if len(layer.Rows) != 2 {
+		t.Errorf("shelters layer: %+v", layer)
+	}
+	c.json("/api/dash/map/fire_stations", &layer)
+	if layer.Missing != "no_data" {
+		t.Errorf("fire stations (no table): %+v", layer)
+	}
+	var health struct {
+		Sources section
+		Tables  map[string]map[string]any
+	}
+	c.json("/api/dash/health", &health)
+	if n := health.Tables["raw.city_events"]["rows_today"]; n != float64(1) {
+		t.Errorf("raw.city_events rows today = %v, want 1 (%v)", n, health.Tables["raw.city_events"])
+	}
+}

@@ -1,0 +1,152 @@
+package dashboards
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"citybrain/schemas"
+)
+
+// healthSnap is the broker-side health of every source, reused for
+// dashboards.status_max_age.
+type healthSnap struct {
+	at      time.Time
+	list    []SourceHealth
+	sources []byte // JSON Section of list
+	rejects map[string][]RejectReason
+	nrej    map[string]int64 // rejects count when the reasons were read
+}
+
+// healthData returns the current snapshot. When it is older than
+// status_max_age it is read again: in the background while a previous one
+// is served (requests never wait for the broker), in the request only for
+// the very first one.
+func (s *Server) healthData(ctx context.Context) *healthSnap {
+	s.healthMu.Lock()
+	h := s.health
+	stale := h == nil || time.Since(h.at) >= s.cfg.StatusMaxAge
+	start := stale && !s.healthBusy
+	if start {
+		s.healthBusy = true
+	}
+	s.healthMu.Unlock()
+	if !stale || (!start && h != nil) {
+		return h
+	}
+	if !start { // first snapshot being read by another request
+		for {
+			time.Sleep(10 * time.Millisecond)
+			s.healthMu.Lock()
+			h = s.health
+			s.healthMu.Unlock()
+			if h != nil {
+				return h
+			}
+		}
+	}
+	if h != nil {
+		go s.readHealth(context.WithoutCancel(ctx), h)
+		return h
+	}
+	return s.readHealth(context.WithoutCancel(ctx), nil)
+}
+
+// readHealth reads the status and the dead-letter reasons that changed.
+func (s *Server) readHealth(ctx context.Context, prev *healthSnap) *healthSnap {
+	defer func() {
+		s.healthMu.Lock()
+		s.healthBusy = false
+		s.healthMu.Unlock()
+	}()
+	now := time.Now()
+	h := &healthSnap{at: now, rejects: map[string][]RejectReason{}, nrej: map[string]int64{}}
+	sec := Section{Rows: []map[string]any{}}
+	if s.d.Status == nil {
+		sec = Section{Missing: "no_data", Detail: "no broker status in this process"}
+	} else if st, err := s.d.Status(ctx); err != nil {
+		sec = Section{Missing: "error", Detail: err.Error()}
+	} else {
+		h.list = st
+		for _, x := range st {
+			var last any
+			lagS := any(nil)
+			if !x.LastCommit.IsZero() {
+				last = x.LastCommit.In(shanghai).Format(time.RFC3339)
+				lagS = int64(now.Sub(x.LastCommit).Seconds())
+			}
+			sec.Rows = append(sec.Rows, map[string]any{"source": x.Source, "table": x.Table, "lag": x.Lag, "rejects": x.Rejects,
+				"rows": x.Rows, "last_commit": last, "age_s": lagS, "note": x.Note})
+			// Dead-letter reasons are read again only when the count moved.
+			if x.Rejects > 0 && s.d.Rejects != nil {
+				if prev != nil && prev.nrej[x.Source] == x.Rejects {
+					h.rejects[x.Source], h.nrej[x.Source] = prev.rejects[x.Source], x.Rejects
+				} else if rr, err := s.d.Rejects(ctx, x.Source); err == nil {
+					h.rejects[x.Source], h.nrej[x.Source] = rr, x.Rejects
+				} else {
+					s.d.Log.Warn("dashboard dead letters", "source", x.Source, "err", err)
+				}
+			}
+		}
+	}
+	h.sources, _ = json.Marshal(sec)
+	s.healthMu.Lock()
+	s.health = h
+	s.healthMu.Unlock()
+	return h
+}
+
+// healthPage is GET /api/dash/health: per source the last record (event
+// time), rows with today's event time, lag, rejects and their reasons.
+func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
+	h := s.healthData(r.Context())
+	u := userOf(r)
+	today := time.Date(s.d.Now().In(shanghai).Year(), s.d.Now().In(shanghai).Month(), s.d.Now().In(shanghai).Day(), 0, 0, 0, 0, shanghai)
+	body, err := s.cache.get("/api/dash/health?"+today.Format(time.DateOnly)+"#"+scopeKey(u), func() ([]byte, []string, error) {
+		x := s.newQ(context.WithoutCancel(r.Context()), u)
+		reg, err := schemas.Builtin()
+		if err != nil {
+			return nil, nil, err
+		}
+		tables := map[string]map[string]any{}
+		for _, st := range h.list {
+			sc := schemaOfTable(reg, st.Table)
+			if sc == nil || sc.EventTime == "" {
+				continue
+			}
+			sec := x.rows(`SELECT max(`+sc.EventTime+`) AS last_record, count(*) FILTER (WHERE `+sc.EventTime+` >= CAST(? AS TIMESTAMPTZ)) AS rows_today FROM {0}`,
+				[]string{st.Table}, today.Format("2006-01-02 15:04:05-07:00"))
+			if len(sec.Rows) == 1 {
+				tables[st.Table] = sec.Rows[0]
+			} else {
+				tables[st.Table] = map[string]any{"missing": sec.Missing, "detail": sec.Detail}
+			}
+		}
+		b, err := json.Marshal(tables)
+		return b, x.tables, err
+	})
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	rej, _ := json.Marshal(h.rejects)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte(`{"sources":`))
+	w.Write(h.sources)
+	w.Write([]byte(`,"tables":`))
+	w.Write(body)
+	w.Write([]byte(`,"rejects":`))
+	w.Write(rej)
+	w.Write([]byte(`,"at":"` + h.at.In(shanghai).Format(time.RFC3339) + `"}` + "\n"))
+}
+
+func schemaOfTable(reg *schemas.Registry, table string) *schemas.Schema {
+	for _, n := range reg.Names() {
+		if sc, err := reg.Get(n); err == nil && sc.Table == table {
+			return sc
+		}
+	}
+	return nil
+}

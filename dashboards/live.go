@@ -1,0 +1,91 @@
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// hub fans live events out to the browsers' event streams.
+type hub struct {
+	mu   sync.Mutex
+	subs map[chan event]struct{}
+}
+
+type event struct {
+	name string
+	data []byte
+}
+
+func newHub() *hub { return &hub{subs: map[chan event]struct{}{}} }
+
+func (h *hub) subscribe() chan event {
+	ch := make(chan event, 64)
+	h.mu.Lock()
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	return ch
+}
+
+func (h *hub) unsubscribe(ch chan event) {
+	h.mu.Lock()
+	delete(h.subs, ch)
+	h.mu.Unlock()
+}
+
+// publish sends to every subscriber; a subscriber whose buffer is full
+// misses the event (the page reloads its lists on "refresh").
+func (h *hub) publish(name string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		select {
+		case ch <- event{name, b}:
+		default:
+		}
+	}
+}
+
+// clients is the number of open streams.
+func (h *hub) clients() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// liveStream is GET /api/dash/live: server-sent events "warning" (one
+// warning transition, as in marts.warnings) and "refresh" (tables changed:
+// {"tables": [...]}), with a comment every 20 s to keep proxies open.
+func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	ch := s.live.subscribe()
+	defer s.live.unsubscribe(ch)
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	fmt.Fprint(w, "retry: 3000\n: connected\n\n")
+	fl.Flush()
+	tick := time.NewTicker(20 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+			fmt.Fprint(w, ": ping\n\n")
+		case ev := <-ch:
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
+		}
+		fl.Flush()
+	}
+}

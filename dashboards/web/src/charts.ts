@@ -1,0 +1,87 @@
+// Apache ECharts (tree-shaken, canvas renderer, tooltips drawn on the
+// canvas: no HTML from data ever reaches the DOM) and the chart card with
+// CSV / PNG export.
+import * as echarts from "echarts/core";
+import { BarChart, LineChart, PieChart, ScatterChart, MapChart, EffectScatterChart } from "echarts/charts";
+import { GridComponent, TooltipComponent, LegendComponent, GeoComponent, VisualMapComponent, MarkLineComponent, DataZoomComponent } from "echarts/components";
+import { CanvasRenderer } from "echarts/renderers";
+import { h, download, toCSV } from "./dom";
+import { t, Lang } from "./i18n";
+import type { Section } from "./api";
+
+echarts.use([BarChart, LineChart, PieChart, ScatterChart, MapChart, EffectScatterChart, GridComponent, TooltipComponent, LegendComponent,
+  GeoComponent, VisualMapComponent, MarkLineComponent, DataZoomComponent, CanvasRenderer]);
+export { echarts };
+
+/** Charts of the current page; pending counts charts not yet finished drawing. */
+const live: echarts.ECharts[] = [];
+let pending = 0;
+let onAllFinished: (() => void) | null = null;
+const byId = new Map<string, echarts.ECharts>();
+export function disposeAll() { while (live.length) live.pop()!.dispose(); pending = 0; byId.clear(); }
+/** For the browser tests and support: the numbers each chart of the page draws, by card id. */
+(window as any).citybrainChartData = () => {
+  const out: Record<string, unknown> = {};
+  byId.forEach((c, id) => {
+    const o = c.getOption() as any;
+    out[id] = (o.series || []).map((s: any) => ({ name: s.name, data: (s.data || []).map((d: any) => Array.isArray(d) ? d[d.length - 1] : d && typeof d === "object" ? (Array.isArray(d.value) ? d.value[d.value.length - 1] : d.value) : d) }));
+  });
+  return out;
+};
+export function whenChartsFinished(fn: () => void) { onAllFinished = fn; if (pending === 0) { onAllFinished = null; fn(); } }
+window.addEventListener("resize", () => live.forEach((c) => c.resize()));
+
+export const base = {
+  backgroundColor: "transparent",
+  textStyle: { color: "#e6eefb", fontFamily: "Noto Sans CJK SC, Microsoft YaHei, sans-serif" },
+  tooltip: { renderMode: "richText", backgroundColor: "#0a1628", borderColor: "#1f3b63", textStyle: { color: "#e6eefb" } },
+  animation: false,
+};
+
+export interface Card { el: HTMLElement; body: HTMLElement; chart?: echarts.ECharts; }
+
+/** A card with a title; tools export rows() as CSV and the chart as PNG. */
+export function card(title: string, span: string, rows: () => Record<string, unknown>[], id?: string): Card {
+  const body = h("div");
+  const c: Card = { el: h("section", { class: "card " + span, "data-card": id || "" }), body };
+  const tools = h("span", { class: "tools" },
+    h("button", { class: "small", "data-export": "csv", onclick: () => download((id || "chart") + ".csv", new Blob([toCSV(rows())], { type: "text/csv;charset=utf-8" })) }, t("export_csv")),
+    h("button", { class: "small", "data-export": "png", onclick: () => {
+      if (!c.chart) return;
+      const url = c.chart.getDataURL({ type: "png", pixelRatio: 2, backgroundColor: "#10243f" });
+      fetch(url).then((r) => r.blob()).then((b) => download((id || "chart") + ".png", b));
+    } }, t("export_png")));
+  c.el.appendChild(h("h2", null, title, tools));
+  c.el.appendChild(body);
+  return c;
+}
+
+/** Draws an option into the card (or an empty state) and tracks "finished". */
+export function draw(c: Card, opt: any, tall = false): echarts.ECharts {
+  const box = h("div", { class: "chart" + (tall ? " tall" : "") });
+  c.body.appendChild(box);
+  const chart = echarts.init(box, undefined, { renderer: "canvas" });
+  live.push(chart);
+  pending++;
+  let done = false;
+  chart.on("finished", () => {
+    if (done) return;
+    done = true;
+    pending--;
+    box.setAttribute("data-finished", "1");
+    if (pending === 0 && onAllFinished) { const f = onAllFinished; onAllFinished = null; f(); }
+  });
+  chart.setOption({ ...base, ...opt });
+  c.chart = chart;
+  const id = c.el.getAttribute("data-card");
+  if (id) byId.set(id, chart);
+  return chart;
+}
+
+/** The empty state of a section (no data yet / no access / error). */
+export function missing(sec: Section | undefined): HTMLElement | null {
+  if (sec && sec.rows && sec.rows.length) return null;
+  const why = !sec ? "no_data" : sec.missing || "no_data";
+  return h("div", { class: "empty", "data-missing": why, title: sec?.detail || "" }, t(why === "error" ? "error" : why === "no_access" ? "no_access" : "no_data"));
+}
+export type { Lang };

@@ -1,0 +1,51 @@
+// zh-CN first, English by the switch in the header (kept in localStorage).
+export type Lang = "zh" | "en";
+let lang: Lang = (localStorage.getItem("citybrain.lang") as Lang) === "en" ? "en" : "zh";
+export function getLang(): Lang { return lang; }
+export function setLang(l: Lang) { lang = l; localStorage.setItem("citybrain.lang", l); document.documentElement.lang = l === "zh" ? "zh-CN" : "en"; }
+
+const dict: Record<string, [string, string]> = {
+  title: ["西城区城市大脑 · 城市安全", "Xicheng City Brain · Urban Safety"],
+  cockpit: ["驾驶舱", "Cockpit"], map: ["一张图", "One map"], risk: ["风险画像", "Risk portrait"],
+  crowd: ["大客流", "Crowd flow"], health: ["数据健康", "Data health"], sql: ["SQL 控制台", "SQL console"],
+  admin: ["用户管理", "Users"], logout: ["退出", "Log out"], login: ["登录", "Log in"],
+  user: ["用户名", "User name"], password: ["密码", "Password"],
+  from: ["起", "From"], to: ["止", "To"], street: ["街道", "Street"], industry: ["行业", "Industry"], all: ["全部", "All"],
+  reset: ["重置", "Reset"], no_data: ["暂无数据", "No data yet"], no_access: ["无权查看", "No access"], error: ["查询出错", "Query failed"],
+  loading: ["加载中…", "Loading…"],
+  kpis: ["规划目标进展", "Plan targets"], live_warnings: ["实时预警", "Live warnings"],
+  warnings_by_level: ["当前预警（按等级）", "Active warnings by level"],
+  ent_by_street: ["企业风险等级（按街道）", "Enterprises by risk level and street"],
+  trends: ["事件趋势", "Trends"], incidents: ["警情", "Incidents"], events12345: ["12345 诉求", "12345 events"], warnings: ["预警", "Warnings"],
+  freshness: ["数据新鲜度", "Data freshness"], recent_events: ["最新 12345 诉求", "Latest 12345 requests"],
+  events_by_category: ["12345 诉求类别", "12345 categories"],
+  red: ["红色", "Red"], orange: ["橙色", "Orange"], yellow: ["黄色", "Yellow"], blue: ["蓝色", "Blue"],
+  level: ["等级", "Level"], score: ["评分", "Score"], n: ["数量", "Count"], day: ["日期", "Day"],
+  layers: ["图层", "Layers"], layer_crowd: ["人群密度网格", "Crowd density grid"], layer_venues: ["重点场所（预警等级）", "Venues (warning level)"],
+  layer_enterprises: ["企业（风险等级）", "Enterprises (risk level)"], layer_shelters: ["应急避难场所", "Shelters"],
+  layer_warehouses: ["应急物资储备库", "Supply warehouses"], layer_fire_stations: ["消防站", "Fire stations"],
+  layer_waterlogging: ["积水点", "Waterlogging points"], layer_lifeline: ["生命线传感器", "Lifeline sensors"], layer_incidents: ["近期警情", "Recent incidents"],
+  details: ["详情", "Details"], click_feature: ["点击地图要素查看详情", "Click a feature for its details"],
+  streets: ["街道", "Streets"], communities: ["社区", "Communities"], enterprises: ["企业", "Enterprises"], district: ["西城区", "Xicheng District"],
+  enterprise: ["企业", "Enterprise"], factors: ["风险因素", "Risk factors"], risk_sources: ["风险源（LEC）", "Risk sources (LEC)"],
+  hazards: ["安全隐患", "Hazards"], inspections: ["安全检查", "Inspections"], history: ["风险历史", "Risk history"],
+  by_industry: ["按行业", "By industry"], venue: ["场所", "Venue"], actual: ["实际人数", "Actual"], forecast: ["预测人数", "Forecast"],
+  threshold: ["阈值", "Threshold"], capacity: ["最大承载", "Capacity"], lifecycle: ["预警生命周期", "Warning lifecycle"],
+  source: ["数据源", "Source"], table: ["表", "Table"], last_record: ["最新记录", "Last record"], last_commit: ["最近入湖", "Last commit"],
+  lag: ["积压", "Lag"], rows_today: ["今日行数", "Rows today"], rejects: ["拒收", "Rejects"], reasons: ["拒收原因", "Reject reasons"], rows: ["总行数", "Rows"],
+  run: ["执行", "Run"], tables: ["数据表", "Tables"], role: ["角色", "Role"], department: ["部门", "Department"], disabled: ["停用", "Disabled"],
+  add_user: ["新增用户", "Add user"], save: ["保存", "Save"], delete: ["删除", "Delete"], new_password: ["新密码", "New password"],
+  state: ["状态", "State"], time: ["时间", "Time"], message: ["内容", "Message"], name: ["名称", "Name"], address: ["地址", "Address"],
+  export_csv: ["导出 CSV", "CSV"], export_png: ["导出图片", "PNG"], target: ["目标", "Target"], value: ["当前", "Value"],
+  new_warning: ["新预警", "New warning"], updated: ["更新于", "Updated"], id: ["编号", "Id"], category: ["类别", "Category"], status: ["状态", "Status"], description: ["描述", "Description"],
+  age: ["距今", "Age"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
+};
+export function t(key: string): string { const e = dict[key]; return e ? (lang === "zh" ? e[0] : e[1]) : key; }
+/** pick the zh or en of a row's field pair (name_zh/name_en, message_zh/message_en …). */
+export function pick(row: Record<string, unknown>, base: string): string {
+  const zh = row[base + "_zh"], en = row[base + "_en"];
+  const v = lang === "zh" ? (zh ?? en) : (en || zh);
+  return v == null ? "" : String(v);
+}
+export const levelOrder = ["red", "orange", "yellow", "blue"];
+export const levelColor: Record<string, string> = { red: "#e5393b", orange: "#f28c28", yellow: "#f2c94c", blue: "#3a86ff" };

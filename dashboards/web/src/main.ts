@@ -1,0 +1,142 @@
+import { api, setCSRF, HTTPError } from "./api";
+import { h, clear } from "./dom";
+import { t, getLang, setLang } from "./i18n";
+import { state, loadConf, resetFilters, Me } from "./state";
+import { disposeAll, whenChartsFinished } from "./charts";
+import { filterBar } from "./filters";
+import { cockpit, onLiveWarning } from "./pages/cockpit";
+import { mapPage } from "./pages/map";
+import { riskPage, enterprisePage } from "./pages/risk";
+import { crowdPage } from "./pages/crowd";
+import { healthPage } from "./pages/health";
+import { sqlPage } from "./pages/sql";
+import { adminPage } from "./pages/admin";
+
+const root = document.getElementById("app")!;
+let main: HTMLElement;
+let renderSeq = 0;
+
+interface Route { page: string; args: string[]; }
+function route(): Route {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  return { page: parts[0] || "cockpit", args: parts.slice(1) };
+}
+
+// The SQL console is there only when the SQL access service serves /api/sql.
+const pages: { id: string; roles?: string[]; when?: () => boolean }[] = [
+  { id: "cockpit" }, { id: "map" }, { id: "risk" }, { id: "crowd" }, { id: "health" },
+  { id: "sql", roles: ["admin", "analyst"], when: () => !!state.conf?.sql }, { id: "admin", roles: ["admin"] },
+];
+
+function shell() {
+  clear(root);
+  const me = state.me!;
+  const nav = h("nav", null, ...pages.filter((p) => (!p.roles || p.roles.includes(me.role)) && (!p.when || p.when())).map((p) =>
+    h("a", { href: "#/" + p.id, "data-nav": p.id }, t(p.id))));
+  const langBtn = h("button", { class: "small", id: "lang", onclick: () => { setLang(getLang() === "zh" ? "en" : "zh"); shell(); render(); } }, getLang() === "zh" ? "English" : "中文");
+  const out = h("button", { class: "small", id: "logout", onclick: async () => { try { await api("/api/logout", { method: "POST" }); } catch { /* already out */ } state.me = null; es?.close(); location.replace("/"); } }, t("logout"));
+  root.appendChild(h("header", { class: "top" }, h("h1", null, t("title")), nav,
+    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + me.role), langBtn, out)));
+  root.appendChild(h("div", { id: "filters" }));
+  main = h("main", { id: "page" });
+  root.appendChild(main);
+  root.appendChild(h("div", { class: "toast", id: "toast" }));
+}
+
+export async function render() {
+  const seq = ++renderSeq;
+  document.body.removeAttribute("data-rendered");
+  disposeAll();
+  const r = route();
+  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.getAttribute("data-nav") === (r.page === "enterprise" ? "risk" : r.page)));
+  clear(main);
+  const fb = document.getElementById("filters")!;
+  clear(fb);
+  const withFilters = ["cockpit", "map", "risk", "crowd"].includes(r.page);
+  if (withFilters) fb.appendChild(filterBar(() => render()));
+  const fns: Record<string, (el: HTMLElement, args: string[]) => Promise<void>> = {
+    cockpit, map: mapPage, risk: riskPage, enterprise: enterprisePage, crowd: crowdPage, health: healthPage, sql: sqlPage, admin: adminPage,
+  };
+  const allowed = pages.find((p) => p.id === r.page);
+  const fn = allowed && ((allowed.roles && !allowed.roles.includes(state.me!.role)) || (allowed.when && !allowed.when())) ? cockpit : fns[r.page] || cockpit;
+  // The page is built in place (charts need their size), hidden behind the loading line.
+  const loading = h("p", { class: "muted", id: "loading" }, t("loading"));
+  const el = h("div", { "data-page": r.page });
+  main.appendChild(loading);
+  main.appendChild(el);
+  try {
+    await fn(el, r.args);
+  } catch (e) {
+    if (e instanceof HTTPError && e.status === 401) { state.me = null; loginPage(); return; }
+    el.appendChild(h("p", { class: "error", id: "page-error" }, String((e as Error).message || e)));
+  }
+  if (seq !== renderSeq) return;
+  loading.remove();
+  requestAnimationFrame(() => whenChartsFinished(() => { if (seq === renderSeq) {
+    // Milliseconds since navigation start, read by make bench.
+    document.body.setAttribute("data-rendered-ms", String(Math.round(performance.now())));
+    document.body.setAttribute("data-rendered", r.page);
+  } }));
+}
+
+function loginPage() {
+  clear(root);
+  const err = h("p", { class: "error", id: "login-error" });
+  const user = h("input", { id: "login-user", autocomplete: "username", placeholder: t("user") }) as HTMLInputElement;
+  const pw = h("input", { id: "login-password", type: "password", autocomplete: "current-password", placeholder: t("password") }) as HTMLInputElement;
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      const res = await api<{ user: Me; csrf: string }>("/api/login", { body: { user: user.value, password: pw.value } });
+      setCSRF(res.csrf);
+      state.me = res.user;
+      await start();
+    } catch (x) { err.textContent = (x as Error).message; }
+  };
+  const form = h("form", { class: "card", onsubmit: submit }, h("h2", null, t("title")), user, pw,
+    h("button", { type: "submit", id: "login-submit" }, t("login")), err,
+    h("a", { onclick: () => { setLang(getLang() === "zh" ? "en" : "zh"); loginPage(); } }, getLang() === "zh" ? "English" : "中文"));
+  root.appendChild(h("div", { class: "login" }, form));
+  document.body.setAttribute("data-rendered", "login");
+}
+
+let es: EventSource | null = null;
+function connectLive() {
+  if (es) es.close();
+  es = new EventSource("/api/dash/live");
+  es.addEventListener("warning", (ev) => {
+    let w: Record<string, unknown>;
+    try { w = JSON.parse((ev as MessageEvent).data); } catch { return; }
+    onLiveWarning(w);
+    const box = document.getElementById("toast");
+    if (box) {
+      const lv = String(w.level || "");
+      const msg = h("div", { class: "t", "data-toast": String(w.warning_id || "") }, h("span", { class: "badge " + lv }, t(lv)), " ",
+        t("new_warning") + "：", String((getLang() === "zh" ? w.message_zh : w.message_en) || w.message_zh || w.subject_name_zh || ""));
+      box.appendChild(msg);
+      setTimeout(() => msg.remove(), 15000);
+    }
+  });
+}
+
+async function start() {
+  await loadConf();
+  resetFilters();
+  shell();
+  connectLive();
+  await render();
+}
+
+window.addEventListener("hashchange", () => { if (state.me) render(); });
+setLang(getLang());
+(async () => {
+  try {
+    const res = await api<{ user: Me | null; csrf: string }>("/api/me");
+    if (!res.user) { loginPage(); return; }
+    setCSRF(res.csrf || "");
+    state.me = res.user;
+    await start();
+  } catch {
+    loginPage();
+  }
+})();

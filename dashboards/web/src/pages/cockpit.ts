@@ -1,0 +1,140 @@
+import { api, Section } from "../api";
+import { h, text, fmtTime, table } from "../dom";
+import { t, getLang, pick, levelOrder, levelColor } from "../i18n";
+import { card, draw, missing } from "../charts";
+import { state, qs, streetName } from "../state";
+import { setFilter } from "../filters";
+import { render } from "../main";
+
+let liveBox: HTMLElement | null = null;
+
+/** A warning pushed by the server: shown at the top of the live list. */
+export function onLiveWarning(w: Record<string, unknown>) {
+  if (!liveBox || !document.body.contains(liveBox)) return;
+  liveBox.querySelector(".empty")?.remove();
+  liveBox.insertBefore(warnRow(w, true), liveBox.firstChild);
+}
+
+function warnRow(w: Record<string, unknown>, fresh = false): HTMLElement {
+  const lv = String(w.level || "");
+  return h("div", { class: "w" + (fresh ? " new" : ""), "data-warning-id": String(w.warning_id || "") },
+    h("span", { class: "badge " + lv }, t(lv)), " ", h("b", null, pick(w, "subject_name")), " · ", t("state_" + String(w.state || "")), " · ",
+    h("span", { class: "muted" }, fmtTime(w.transition_at)), h("div", null, pick(w, "message")));
+}
+
+export async function cockpit(el: HTMLElement) {
+  const [data, warns] = await Promise.all([
+    api<{ lake: Record<string, Section>; freshness: Section }>("/api/dash/cockpit?" + qs()),
+    api<{ warnings: Section }>("/api/dash/warnings?" + qs()),
+  ]);
+  const d = data.lake;
+  const zh = getLang() === "zh";
+  const grid = h("div", { class: "grid" });
+  el.appendChild(grid);
+
+  // KPIs of the plan's ten targets.
+  const kp = card(t("kpis"), "span12", () => d.kpis.rows || [], "kpis");
+  const km = missing(d.kpis);
+  if (km) kp.body.appendChild(km);
+  else kp.body.appendChild(h("div", { class: "kpis" }, ...d.kpis.rows!.map((k) => {
+    const st = String(k.status || "");
+    const arrow = k.trend === "up" ? " ↑" : k.trend === "down" ? " ↓" : k.trend === "flat" ? " →" : "";
+    return h("div", { class: "kpi " + st, "data-kpi": String(k.target_no ?? "") },
+      h("div", { class: "v" }, k.figure == null ? "—" : text(k.figure), h("small", null, " / " + text(k.goal) + " " + String(k.unit || "")), arrow),
+      h("div", null, pick(k, "target")),
+      h("div", { class: "n" }, t("kpi_" + st)));
+  })));
+  grid.appendChild(kp.el);
+
+  // Active warnings by level + the live list.
+  const lvRows = d.warnings_by_level.rows || [];
+  const wl = card(t("warnings_by_level"), "span4", () => lvRows, "warnings_by_level");
+  const wm = missing(d.warnings_by_level);
+  const counts: Record<string, number> = {};
+  for (const r of lvRows) counts[String(r.level)] = Number(r.n);
+  wl.body.appendChild(h("div", { class: "levels" }, ...levelOrder.map((l) => h("div", { class: "lvl " + l, "data-level": l },
+    h("div", { class: "v" }, String(counts[l] || 0)), h("div", null, t(l))))));
+  if (wm && d.warnings_by_level.missing) wl.body.appendChild(wm);
+  liveBox = h("div", { class: "warnlist", id: "live-warnings" });
+  const wsec = warns.warnings;
+  const lm = missing(wsec);
+  if (lm) liveBox.appendChild(lm); else for (const w of wsec.rows!) liveBox.appendChild(warnRow(w));
+  wl.body.appendChild(h("h2", null, t("live_warnings")));
+  wl.body.appendChild(liveBox);
+  grid.appendChild(wl.el);
+
+  // Enterprises by risk level and street: click a street to filter the page.
+  const ent = d.enterprises_by_level_street;
+  const ec = card(t("ent_by_street"), "span8", () => ent.rows || [], "enterprises_by_level_street");
+  grid.appendChild(ec.el);
+  const em = missing(ent);
+  if (em) ec.body.appendChild(em);
+  else {
+    const streets = [...new Set(ent.rows!.map((r) => String(r.street_code)))];
+    const ch = draw(ec, {
+      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 40, right: 10, top: 36, bottom: 60 },
+      xAxis: { type: "category", data: streets.map((s) => streetName(s, getLang())), axisLabel: { rotate: 30, color: "#8fa6c6" } },
+      yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
+      tooltip: { ...({} as any), trigger: "axis", renderMode: "richText" },
+      series: levelOrder.map((l) => ({ name: t(l), type: "bar", stack: "n", itemStyle: { color: levelColor[l] },
+        data: streets.map((s) => Number(ent.rows!.find((r) => r.street_code === s && r.level === l)?.n || 0)) })),
+    });
+    ch.on("click", (p: any) => setFilter({ street: streets[p.dataIndex] }, render));
+  }
+
+  // Trends of incidents, 12345 events and warnings: click a day to narrow the range.
+  const days = new Set<string>();
+  const trend: Record<string, Section> = { incidents: d.trend_incidents, events12345: d.trend_events, warnings: d.trend_warnings };
+  for (const s of Object.values(trend)) for (const r of s.rows || []) days.add(String(r.day).slice(0, 10));
+  const dayList = [...days].sort();
+  const tc = card(t("trends"), "span8", () => dayList.map((day) => ({ day, ...Object.fromEntries(Object.entries(trend).map(([k, s]) => [k, Number((s.rows || []).find((r) => String(r.day).slice(0, 10) === day)?.n || 0)])) })), "trends");
+  grid.appendChild(tc.el);
+  if (!dayList.length) tc.body.appendChild(missing(undefined)!);
+  else {
+    const ch = draw(tc, {
+      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 40, right: 10, top: 36, bottom: 30 },
+      xAxis: { type: "category", data: dayList, axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
+      tooltip: { trigger: "axis", renderMode: "richText" },
+      series: Object.entries(trend).map(([k, s]) => ({ name: t(k), type: "line", data: dayList.map((day) => Number((s.rows || []).find((r) => String(r.day).slice(0, 10) === day)?.n || 0)) })),
+    });
+    ch.on("click", (p: any) => setFilter({ from: dayList[p.dataIndex], to: dayList[p.dataIndex] }, render));
+  }
+
+  // 12345 categories (pie) and the latest requests (text only).
+  const cat = d.events_by_category;
+  const cc = card(t("events_by_category"), "span4", () => cat.rows || [], "events_by_category");
+  grid.appendChild(cc.el);
+  const cm = missing(cat);
+  if (cm) cc.body.appendChild(cm);
+  else draw(cc, { tooltip: { trigger: "item", renderMode: "richText" },
+    series: [{ type: "pie", radius: ["35%", "65%"], label: { color: "#e6eefb" }, data: cat.rows!.map((r) => ({ name: String(r.category || "—"), value: Number(r.n) })) }] });
+
+  const re = d.recent_events;
+  const rc = card(t("recent_events"), "span6", () => re.rows || [], "recent_events");
+  grid.appendChild(rc.el);
+  const rm = missing(re);
+  rc.body.appendChild(rm || h("div", { class: "scroll", id: "recent-events" }, table([
+    { key: "requested_at", label: t("time"), render: (r) => fmtTime(r.requested_at) },
+    { key: "category", label: t("category") }, { key: "description", label: t("description") },
+    { key: "street_code", label: t("street"), render: (r) => streetName(String(r.street_code || ""), getLang()) },
+    { key: "status", label: t("status") }], re.rows!)));
+
+  // Freshness at a glance.
+  const fr = data.freshness;
+  const fc = card(t("freshness"), "span6", () => fr.rows || [], "freshness");
+  grid.appendChild(fc.el);
+  const fm = missing(fr);
+  fc.body.appendChild(fm || h("div", { class: "scroll" }, table([
+    { key: "source", label: t("source") },
+    { key: "last_commit", label: t("last_commit"), render: (r) => fmtTime(r.last_commit) },
+    { key: "age_s", label: t("age"), num: true, render: (r) => r.age_s == null ? "—" : ago(Number(r.age_s), zh) },
+    { key: "lag", label: t("lag"), num: true }, { key: "rejects", label: t("rejects"), num: true }], fr.rows!)));
+  void state;
+}
+
+export function ago(s: number, zh: boolean): string {
+  if (s < 120) return zh ? `${s} 秒` : `${s} s`;
+  if (s < 7200) return zh ? `${Math.round(s / 60)} 分钟` : `${Math.round(s / 60)} min`;
+  if (s < 172800) return zh ? `${Math.round(s / 3600)} 小时` : `${Math.round(s / 3600)} h`;
+  return zh ? `${Math.round(s / 86400)} 天` : `${Math.round(s / 86400)} d`;
+}

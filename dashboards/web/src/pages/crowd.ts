@@ -1,0 +1,54 @@
+import { api, Section } from "../api";
+import { h, fmtTime, table } from "../dom";
+import { t, getLang, pick, levelColor } from "../i18n";
+import { card, draw, missing } from "../charts";
+import { qs, streetName } from "../state";
+
+/** Per venue: actual vs forecast vs thresholds over time, and the warnings' lifecycle. */
+export async function crowdPage(el: HTMLElement, args: string[]) {
+  const vs = await api<{ venues: Section }>("/api/dash/crowd?" + qs());
+  const lang = getLang();
+  const venues = vs.venues.rows || [];
+  const grid = h("div", { class: "grid" });
+  el.appendChild(grid);
+  const lc = card(t("venue"), "span3", () => venues, "venues");
+  grid.appendChild(lc.el);
+  const m = missing(vs.venues);
+  if (m) { lc.body.appendChild(m); return; }
+  const id = args[0] || String(venues[0].venue_id);
+  lc.body.appendChild(h("div", { class: "layers", id: "venue-list" }, ...venues.map((v) =>
+    h("a", { href: "#/crowd/" + encodeURIComponent(v.venue_id), class: v.venue_id === id ? "active" : "", "data-venue": v.venue_id },
+      pick(v, "name") + " · " + streetName(String(v.street_code || ""), lang)))));
+
+  const d = await api<Record<string, Section>>(`/api/dash/crowd/${encodeURIComponent(id)}?` + qs());
+  const venue = d.venue.rows?.[0] || {};
+  const actual = d.actual.rows || [], fc = d.forecast.rows || [], th = d.thresholds.rows || [];
+  const sc = card(t("crowd") + " · " + pick(venue, "name"), "span9", () => [
+    ...actual.map((r) => ({ series: "actual", t: r.t, value: r.people })),
+    ...fc.map((r) => ({ series: "forecast", t: r.t, value: r.forecast_value })),
+    ...th.map((r) => ({ series: "threshold_" + r.level, t: "", value: r.threshold })),
+  ], "crowd");
+  grid.appendChild(sc.el);
+  if (!actual.length && !fc.length) sc.body.appendChild(missing(d.actual.missing ? d.actual : d.forecast)!);
+  else {
+    const lines: any[] = th.map((r) => ({ yAxis: Number(r.threshold), name: t("threshold") + " " + t(r.level), lineStyle: { color: levelColor[r.level] || "#888" }, label: { color: "#e6eefb", formatter: t(r.level) } }));
+    if (venue.capacity_people) lines.push({ yAxis: Number(venue.capacity_people), name: t("capacity"), lineStyle: { color: "#fff", type: "dashed" }, label: { color: "#e6eefb", formatter: t("capacity") } });
+    draw(sc, {
+      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 60, right: 60, top: 30, bottom: 50 }, tooltip: { trigger: "axis", renderMode: "richText" },
+      xAxis: { type: "time", axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
+      dataZoom: [{ type: "inside" }],
+      series: [
+        { name: t("actual"), type: "line", showSymbol: false, data: actual.map((r) => [r.t, Number(r.people)]), markLine: { symbol: "none", data: lines } },
+        { name: t("forecast"), type: "line", showSymbol: false, lineStyle: { type: "dashed" }, data: fc.map((r) => [r.t, Number(r.forecast_value)]) },
+      ],
+    });
+  }
+  const lf = d.lifecycle;
+  const wc = card(t("lifecycle"), "span12", () => lf.rows || [], "lifecycle");
+  grid.appendChild(wc.el);
+  wc.body.appendChild(missing(lf) || table([
+    { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id") },
+    { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) }, { key: "state", label: t("state"), render: (r) => t("state_" + r.state) },
+    { key: "forecast_value", label: t("forecast"), num: true }, { key: "threshold", label: t("threshold"), num: true },
+    { key: "message", label: t("message"), render: (r) => pick(r, "message") }], lf.rows!));
+}

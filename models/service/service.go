@@ -1,0 +1,196 @@
+// Package service runs the model runner inside citybrain serve: all models
+// at start, every models.interval, and (debounced) after commits to the
+// tables the models read. It publishes its own commits on the commit bus so
+// the query layer, dashboards and extracts see new marts at once. It is a
+// separate package because internal/config imports models for its Config
+// and the service needs internal/app.
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"citybrain/internal/app"
+	"citybrain/models"
+)
+
+func init() {
+	app.RegisterService(10, New)
+}
+
+// New builds the service; nil when models.enabled is false.
+func New(rt *app.Runtime) (app.Service, error) {
+	cfg := rt.App.Cfg.Models
+	if !cfg.Enabled {
+		return nil, nil
+	}
+	p, err := cfg.LoadProject()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, project: p}, nil
+}
+
+// Service is the models service of citybrain serve.
+type Service struct {
+	cfg     models.Config
+	project *models.Project
+	rt      *app.Runtime
+	runner  *models.Runner
+	sources map[string]bool
+
+	mu   sync.Mutex
+	last *status
+}
+
+var _ app.Service = (*Service)(nil)
+
+// status is what GET /api/models returns.
+type status struct {
+	RunID    string           `json:"run_id"`
+	Started  time.Time        `json:"started"`
+	Finished time.Time        `json:"finished"`
+	Trigger  string           `json:"trigger"`
+	Models   []modelStatus    `json:"models"`
+	Tests    []testStatus     `json:"tests,omitempty"`
+	Inputs   map[string]int64 `json:"inputs"`
+	Error    string           `json:"error,omitempty"`
+}
+
+type modelStatus struct {
+	Model    string `json:"model"`
+	Status   string `json:"status"`
+	Rows     int64  `json:"rows"`
+	Snapshot int64  `json:"snapshot"`
+	Millis   int64  `json:"ms"`
+	Error    string `json:"error,omitempty"`
+}
+
+type testStatus struct {
+	Name    string `json:"name"`
+	Model   string `json:"model"`
+	Status  string `json:"status"`
+	Failing int64  `json:"failing"`
+}
+
+// Name is "models".
+func (*Service) Name() string { return "models" }
+
+// Start builds the runner and mounts GET /api/models.
+func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
+	s.rt = rt
+	a := rt.App
+	s.runner = &models.Runner{
+		Lake: a.Lake, Project: s.project, Log: a.Log.With("service", "models"),
+		Threads: s.cfg.Threads, MemoryLimit: s.cfg.MemoryLimit,
+		OnCommit: func(table string, snapshot int64) {
+			if rt.Engine != nil {
+				if err := rt.Engine.Refresh(context.Background(), table); err != nil {
+					a.Log.Warn("refresh view", "table", table, "err", err)
+				}
+			}
+			rt.Commits.Publish(app.Commit{Table: table, Snapshot: snapshot})
+		},
+		OnView: func(name, sql string) {
+			if rt.Engine == nil {
+				return
+			}
+			ns, tbl, _ := strings.Cut(name, ".")
+			q := "CREATE SCHEMA IF NOT EXISTS " + ns + "; CREATE OR REPLACE VIEW " + ns + `."` + tbl + `" AS ` + sql
+			if _, err := rt.Engine.DB().ExecContext(context.Background(), q); err != nil {
+				a.Log.Warn("view model in the query layer", "model", name, "err", err)
+			}
+		},
+	}
+	s.sources = map[string]bool{}
+	for _, m := range s.project.Models {
+		for _, src := range m.SourceRefs {
+			s.sources[src] = true
+		}
+	}
+	rt.Mux.HandleFunc("GET /api/models", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		st := s.last
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		json.NewEncoder(w).Encode(map[string]any{"models": len(s.project.Models), "last_run": st})
+	})
+	rt.Banner("models: " + strconv.Itoa(len(s.project.Models)) + " models → marts.* (GET /api/models; citybrain models ls)")
+	return nil
+}
+
+// Run runs the models now, on the schedule and after source commits.
+func (s *Service) Run(ctx context.Context) error {
+	commits := s.rt.Commits.Subscribe()
+	s.runOnce(ctx, "start")
+	var tick <-chan time.Time
+	if s.cfg.Interval > 0 {
+		t := time.NewTicker(s.cfg.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var debounce *time.Timer
+	var fire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick:
+			s.runOnce(ctx, "schedule")
+		case c := <-commits:
+			if !s.cfg.OnCommit || !s.sources[c.Table] {
+				continue
+			}
+			if debounce == nil {
+				debounce = time.NewTimer(s.cfg.Debounce)
+				fire = debounce.C
+			}
+		case <-fire:
+			debounce, fire = nil, nil
+			s.runOnce(ctx, "commit")
+		}
+	}
+}
+
+func (s *Service) runOnce(ctx context.Context, trigger string) {
+	log := s.rt.App.Log.With("service", "models", "trigger", trigger)
+	rep, err := s.runner.Run(ctx, models.RunOptions{})
+	if ctx.Err() != nil {
+		return
+	}
+	st := &status{Trigger: trigger}
+	if rep != nil {
+		st.RunID, st.Started, st.Finished, st.Inputs = rep.RunID, rep.Started, rep.Finished, rep.Inputs
+		for _, m := range rep.Models {
+			ms := modelStatus{Model: m.Model, Status: m.Status, Rows: m.Rows, Snapshot: m.Snapshot, Millis: m.Took.Milliseconds()}
+			if m.Err != nil {
+				ms.Error = m.Err.Error()
+			}
+			st.Models = append(st.Models, ms)
+		}
+	}
+	if err != nil {
+		st.Error = err.Error()
+		log.Error("model run failed; fix the model and it runs again on the next trigger / 模型运行失败", "err", err)
+	} else {
+		log.Info("models run", "run_id", rep.RunID, "models", len(rep.Models), "took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
+	}
+	if s.cfg.Test && (err == nil || !errors.Is(err, models.ErrProject)) {
+		res, terr := s.runner.Test(ctx, nil, nil)
+		for _, t := range res {
+			st.Tests = append(st.Tests, testStatus{Name: t.Name, Model: t.Model, Status: t.Status, Failing: t.Failing})
+		}
+		if terr != nil && ctx.Err() == nil {
+			log.Warn("data tests failed / 数据测试未通过", "err", terr)
+		}
+	}
+	s.mu.Lock()
+	s.last = st
+	s.mu.Unlock()
+}

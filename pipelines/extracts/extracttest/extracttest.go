@@ -1,0 +1,72 @@
+// Package extracttest fills lake tables with generated records, for the
+// extracts' tests and benchmark: real Iceberg commits of real Parquet data
+// files, written by the warehouse's own file writer.
+package extracttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/iceberg-go"
+
+	"citybrain/schemas"
+	"citybrain/warehouse"
+)
+
+// Fill commits n records of schema s (its table is created if missing) in
+// one snapshot and returns the snapshot id. gen fills record i (all fields
+// start nil); required fields must be set.
+func Fill(ctx context.Context, lake *warehouse.Lake, s *schemas.Schema, n int, gen func(i int, r schemas.Record)) (int64, error) {
+	if _, err := lake.EnsureTable(ctx, s); err != nil {
+		return 0, err
+	}
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		return 0, err
+	}
+	st, err := lake.State(ctx, s.Table)
+	if err != nil && !errors.Is(err, warehouse.ErrNoTable) {
+		return 0, err
+	}
+	next := st.Clone()
+	next.Batch++
+	writers := map[string]*warehouse.FileWriter{}
+	var order []string
+	fail := func(err error) (int64, error) {
+		for _, w := range writers {
+			w.Abort()
+		}
+		return 0, err
+	}
+	for i := range n {
+		r := make(schemas.Record, len(s.Fields))
+		gen(i, r)
+		pv, dir := warehouse.PartitionKey(s, r)
+		w, ok := writers[dir]
+		if !ok {
+			rel := fmt.Sprintf("%010d-%d.parquet", next.Batch, len(writers))
+			if dir != "" {
+				rel = dir + "/" + rel
+			}
+			if w, err = warehouse.NewFileWriter(tbl, s, rel, pv); err != nil {
+				return fail(err)
+			}
+			writers[dir] = w
+			order = append(order, dir)
+		}
+		if err := w.Write(r, fmt.Sprintf("gen:%d:%d", next.Batch, i)); err != nil {
+			return fail(fmt.Errorf("record %d: %w", i, err))
+		}
+	}
+	var files []iceberg.DataFile
+	for _, dir := range order {
+		df, err := writers[dir].Close()
+		if err != nil {
+			return fail(err)
+		}
+		files = append(files, df)
+	}
+	next.Cursors["gen"] = next.Batch
+	return lake.Commit(ctx, s.Table, files, next)
+}

@@ -1,0 +1,30 @@
+// Package warnings is the warning engine (预警引擎): it reads the raw Kafka
+// topics as records arrive, evaluates the warning rules on each
+// micro-batch, runs each warning's lifecycle (raised → escalated → lowered
+// → cleared, with hysteresis), writes every transition to the Iceberg table
+// marts.warnings, serves the active warnings over HTTP (JSON and
+// Server-Sent Events) and notifies the responsible unit by webhook.
+//
+// The rules are DuckDB SQL, not Go: baselines, densities, thresholds,
+// levels and forecasts live in rules/*.sql (embedded; warnings.rules_dir
+// overrides them), so analysts can read and change them. Go moves the data
+// (Kafka → staging tables), keeps what SQL cannot (the lifecycle and its
+// hysteresis dwell, notification retries) and makes it durable: the engine's
+// DuckDB file holds the rules' state, the lifecycle state, the Kafka offsets
+// and an outbox of transitions, all changed in one transaction per
+// micro-batch; the outbox reaches marts.warnings with the outbox sequence
+// in the snapshot summary, so a restart neither loses nor repeats a
+// transition.
+//
+// Rule files follow one naming scheme, evaluated per micro-batch for each
+// input that received records (input = canonical schema name):
+//
+//	schema.sql            state tables and macros, run once at open
+//	<input>.state.sql     statements folding the staged records into state, before the rules
+//	<input>.<rule>.sql    one SELECT each, producing signals (see Signal)
+//	<input>.after.sql     statements run after the rules (pruning)
+//
+// The staged records of an input are in the temporary table in_<input>
+// (the canonical schema's columns). Inputs whose state is per interval
+// (mobile_signal) are evaluated one interval at a time, in order.
+package warnings

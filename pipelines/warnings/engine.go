@@ -1,0 +1,824 @@
+package warnings
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"citybrain/schemas"
+)
+
+// Batch is one micro-batch: decoded records per input schema, and the
+// Kafka position after them (stored with the state in one transaction).
+type Batch struct {
+	Records map[string][]schemas.Record
+	Offsets map[string]map[int]int64
+}
+
+// Rows counts the batch's records.
+func (b Batch) Rows() int {
+	n := 0
+	for _, rs := range b.Records {
+		n += len(rs)
+	}
+	return n
+}
+
+// Engine evaluates the rules on micro-batches and keeps the lifecycle. Its
+// methods are safe for concurrent use (they are serialised).
+type Engine struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	rules *RuleSet
+	reg   *schemas.Registry
+
+	mu     sync.Mutex
+	db     *sql.DB
+	conn   *sql.Conn
+	// stmts caches prepared statements: planning the rules (their macros
+	// expand into large expressions) costs more than running them.
+	stmts map[string]*sql.Stmt
+	lc     *lifecycle
+	staged map[string]bool
+}
+
+// Open opens (or creates) the engine's DuckDB file at path ("" = in memory,
+// for back-tests) and loads the rules. now is the clock stamping
+// transitions (time.Now in production).
+func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, log *slog.Logger, now func() time.Time) (*Engine, error) {
+	rules, err := LoadRules(cfg.RulesDir)
+	if err != nil {
+		return nil, err
+	}
+	if path != "" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("warnings state dir: %w", err)
+		}
+	}
+	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		for _, s := range []string{"SET TimeZone = 'UTC'", "SET threads = 1", "SET memory_limit = '2GB'"} {
+			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("预警状态库无法打开 open warnings state %s: %w", path, err)
+	}
+	db := sql.OpenDB(connector)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, staged: map[string]bool{},
+		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
+	if err := e.init(ctx); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// prepared returns the cached prepared statement of q.
+func (e *Engine) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := e.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := e.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if e.stmts == nil {
+		e.stmts = map[string]*sql.Stmt{}
+	}
+	e.stmts[q] = st
+	return st, nil
+}
+
+// execStmt runs a statement prepared once (DDL and transaction control run directly).
+func (e *Engine) execStmt(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	head := strings.ToUpper(strings.TrimSpace(firstCode(q)))
+	if !strings.HasPrefix(head, "DELETE") && !strings.HasPrefix(head, "INSERT INTO TEMP.") {
+		// Statements that change state run unprepared: a reused prepared
+		// INSERT … ON CONFLICT DO UPDATE corrupted rows in DuckDB 1.4.
+		return e.conn.ExecContext(ctx, q, args...)
+	}
+	st, err := e.prepared(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// firstCode is the SQL after leading comment lines.
+func firstCode(q string) string {
+	for _, line := range strings.Split(q, "\n") {
+		l := strings.TrimSpace(line)
+		if l != "" && !strings.HasPrefix(l, "--") {
+			return l
+		}
+	}
+	return ""
+}
+
+// Close closes the state file.
+func (e *Engine) Close() error {
+	for _, st := range e.stmts {
+		st.Close()
+	}
+	e.conn.Close()
+	return e.db.Close()
+}
+
+// Config is the engine's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+var timing map[string]time.Duration
+
+func (e *Engine) exec(ctx context.Context, what string, stmts ...string) error {
+	for _, s := range stmts {
+		st := time.Now()
+		_, err := e.execStmt(ctx, s)
+		if timing != nil {
+			k := s
+			if len(k) > 60 {
+				k = k[:60]
+			}
+			timing[k] += time.Since(st)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w\n-- statement:\n%s", what, err, s)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) init(ctx context.Context) error {
+	if err := e.exec(ctx, "规则 schema.sql", SplitStatements(e.rules.Schema)...); err != nil {
+		return err
+	}
+	if err := e.exec(ctx, "params", e.paramsSQL()...); err != nil {
+		return err
+	}
+	// Restore the lifecycle.
+	rows, err := e.conn.QueryContext(ctx, "SELECT rule, subject_type, subject_id, state_json FROM active_warnings")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rule, st, id, js string
+		if err := rows.Scan(&rule, &st, &id, &js); err != nil {
+			return err
+		}
+		var a Active
+		if err := json.Unmarshal([]byte(js), &a); err != nil {
+			return fmt.Errorf("active warning %s/%s: %w", rule, id, err)
+		}
+		e.lc.active[rule+"|"+st+"|"+id] = &a
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var seq sql.NullString
+	if err := e.conn.QueryRowContext(ctx, "SELECT value FROM engine_meta WHERE key = 'seq'").Scan(&seq); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if seq.Valid {
+		fmt.Sscan(seq.String, &e.lc.seq)
+	}
+	return nil
+}
+
+func f(v float64) string { return fmt.Sprintf("CAST(%v AS DOUBLE)", v) }
+
+// paramsSQL builds the one-row params table and the horizons table from the config.
+func (e *Engine) paramsSQL() []string {
+	c := e.cfg
+	cr := c.Crowd
+	ivl := cr.Interval.Minutes()
+	rho := math.Pow(cr.PersistencePerHour, ivl/60)
+	phi := math.Pow(cr.TrendDampingPerHour, ivl/60)
+	cols := []string{
+		f(float64(cr.SlotMinutes)) + " AS slot_min", fmt.Sprint(cr.TZOffsetMinutes) + " AS tz_offset_min",
+		f(ivl) + " AS interval_min", fmt.Sprint(cr.BaselineMinSamples) + " AS min_n",
+		f(float64(cr.BaselineMinPeople)) + " AS base_min_people", f(c.Hysteresis) + " AS hyst",
+		f(rho) + " AS rho", f(phi) + " AS phi",
+	}
+	lv := func(prefix string, l Levels) {
+		cols = append(cols, f(l.Blue)+" AS "+prefix+"_b", f(l.Yellow)+" AS "+prefix+"_y", f(l.Orange)+" AS "+prefix+"_o", f(l.Red)+" AS "+prefix+"_r")
+	}
+	lv("cd", cr.DensityPerM2)
+	lv("cc", cr.CapacityRatio)
+	lv("cb", cr.BaselineRatio)
+	for _, r := range []struct {
+		p string
+		l RainLevel
+	}{{"rain_b", c.Rain.Blue}, {"rain_y", c.Rain.Yellow}, {"rain_o", c.Rain.Orange}, {"rain_r", c.Rain.Red}} {
+		cols = append(cols, fmt.Sprintf("%d AS %s_h", r.l.Hours, r.p), f(r.l.MM)+" AS "+r.p+"_mm")
+	}
+	ll := c.Lifeline
+	cols = append(cols, f(ll.PressureMinMPa)+" AS p_min", f(ll.PressureMaxMPa)+" AS p_max", f(ll.DropWindow.Minutes())+" AS drop_window_min")
+	lv("oob", ll.OutOfBand)
+	lv("drop", ll.Drop)
+	lv("gas", ll.GasLEL)
+	lv("wd", ll.WaterDepthM)
+	tc := c.Traffic
+	lv("ci", tc.CongestionIndex)
+	lv("col", tc.Collisions)
+	cols = append(cols, f(tc.CollisionWindow.Minutes())+" AS col_window_min", f(tc.CollisionCellDeg)+" AS col_cell_deg")
+	hz := []string{"(0, 0.0)"}
+	for _, h := range cr.Horizons {
+		hz = append(hz, fmt.Sprintf("(%d, %v)", h, float64(h)/ivl))
+	}
+	return []string{
+		"CREATE OR REPLACE TABLE params AS SELECT " + strings.Join(cols, ", "),
+		"CREATE OR REPLACE TABLE horizons AS SELECT * FROM (VALUES " + strings.Join(hz, ", ") + ") t(horizon_min, k)",
+	}
+}
+
+// Reference is the venue and grid reference data the crowd rules need.
+type Reference struct {
+	GridCells  []GridCell
+	Venues     []Venue
+	VenueCells []VenueCell
+}
+
+// GridCell is a row of raw.grid_cells.
+type GridCell struct {
+	ID, StreetCode string
+	AreaM2         float64
+}
+
+// Venue is a row of raw.venues.
+type Venue struct {
+	ID, NameZh, NameEn, Kind string
+	Capacity                 int64
+	AreaM2                   float64
+	StreetCode, Responsible  string
+}
+
+// VenueCell says a grid cell belongs to a venue (raw.venue_cells).
+type VenueCell struct {
+	VenueID, GridCellID string
+	// Share of the cell's people counted for the venue (0 = 1, the whole cell).
+	Share float64
+}
+
+// LoadReference replaces the reference tables.
+func (e *Engine) LoadReference(ctx context.Context, ref Reference) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.exec(ctx, "reference", "BEGIN", "DELETE FROM grid_cells", "DELETE FROM venues", "DELETE FROM venue_cells"); err != nil {
+		return err
+	}
+	err := e.appendRows(ctx, "main", "grid_cells", len(ref.GridCells), func(i int) []driver.Value {
+		g := ref.GridCells[i]
+		return []driver.Value{g.ID, nullStr(g.StreetCode), g.AreaM2}
+	})
+	if err == nil {
+		err = e.appendRows(ctx, "main", "venues", len(ref.Venues), func(i int) []driver.Value {
+			v := ref.Venues[i]
+			return []driver.Value{v.ID, v.NameZh, nullStr(v.NameEn), nullStr(v.Kind), v.Capacity, v.AreaM2, nullStr(v.StreetCode), nullStr(v.Responsible)}
+		})
+	}
+	if err == nil {
+		err = e.appendRows(ctx, "main", "venue_cells", len(ref.VenueCells), func(i int) []driver.Value {
+			vc := ref.VenueCells[i]
+			share := vc.Share
+			if share <= 0 {
+				share = 1
+			}
+			return []driver.Value{vc.VenueID, vc.GridCellID, share}
+		})
+	}
+	if err != nil {
+		e.exec(ctx, "rollback", "ROLLBACK")
+		return err
+	}
+	return e.exec(ctx, "reference", "COMMIT")
+}
+
+func nullStr(s string) driver.Value {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func (e *Engine) appendRows(ctx context.Context, schema, table string, n int, row func(i int) []driver.Value) error {
+	if n == 0 {
+		return nil
+	}
+	return e.conn.Raw(func(dc any) error {
+		a, err := duckdb.NewAppender(dc.(driver.Conn), "", schema, table)
+		if err != nil {
+			return fmt.Errorf("appender %s: %w", table, err)
+		}
+		for i := 0; i < n; i++ {
+			if err := a.AppendRow(row(i)...); err != nil {
+				a.Close()
+				return fmt.Errorf("append %s: %w", table, err)
+			}
+		}
+		return a.Close()
+	})
+}
+
+func duckType(t schemas.Type) string {
+	switch t {
+	case schemas.Int, schemas.Long:
+		return "BIGINT"
+	case schemas.Double:
+		return "DOUBLE"
+	case schemas.Bool:
+		return "BOOLEAN"
+	case schemas.Timestamp:
+		return "TIMESTAMP"
+	case schemas.Date:
+		return "DATE"
+	}
+	return "VARCHAR"
+}
+
+// stage creates the staging table of an input (once) and loads records into stage_<input>.
+func (e *Engine) stage(ctx context.Context, s *schemas.Schema, recs []schemas.Record) error {
+	name := s.Name
+	if !e.staged[name] {
+		var cols []string
+		for _, fd := range s.Fields {
+			cols = append(cols, fmt.Sprintf("%q %s", fd.Name, duckType(fd.Type)))
+		}
+		if err := e.exec(ctx, "staging", fmt.Sprintf("CREATE OR REPLACE TEMP TABLE stage_%s (%s)", name, strings.Join(cols, ", ")),
+			fmt.Sprintf("CREATE OR REPLACE TEMP TABLE in_%s (%s)", name, strings.Join(cols, ", "))); err != nil {
+			return err
+		}
+		e.staged[name] = true
+	}
+	if err := e.exec(ctx, "staging", "DELETE FROM temp.stage_"+name); err != nil {
+		return err
+	}
+	vals := make([]driver.Value, len(s.Fields))
+	return e.appendRows(ctx, "main", "stage_"+name, len(recs), func(i int) []driver.Value {
+		for j, v := range recs[i] {
+			if t, ok := v.(time.Time); ok {
+				v = t.UTC()
+			}
+			vals[j] = v
+		}
+		return vals
+	})
+}
+
+// Process evaluates one micro-batch and returns the transitions it made.
+// State, lifecycle, offsets, outbox and notification queue change in one
+// transaction: either all of the batch is applied or none of it.
+func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, recs := range b.Records {
+		if len(recs) == 0 {
+			continue
+		}
+		s, err := e.reg.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.stage(ctx, s, recs); err != nil {
+			return nil, err
+		}
+	}
+	// Keep the lifecycle as it was in case the transaction fails.
+	saved := map[string]Active{}
+	for k, a := range e.lc.active {
+		saved[k] = *a
+	}
+	savedSeq := e.lc.seq
+	e.lc.changed = map[string]bool{}
+	var out []Transition
+	err := e.exec(ctx, "begin", "BEGIN")
+	if err == nil {
+		out, err = e.evaluate(ctx, b)
+	}
+	if err == nil {
+		err = e.persist(ctx, b, out)
+	}
+	if err == nil {
+		err = e.exec(ctx, "commit", "COMMIT")
+	}
+	if err != nil {
+		e.exec(context.WithoutCancel(ctx), "rollback", "ROLLBACK")
+		e.lc.active = map[string]*Active{}
+		for k, a := range saved {
+			a := a
+			e.lc.active[k] = &a
+		}
+		e.lc.seq = savedSeq
+		return nil, err
+	}
+	return out, nil
+}
+
+func (e *Engine) evaluate(ctx context.Context, b Batch) ([]Transition, error) {
+	var out []Transition
+	for _, in := range Inputs {
+		if len(b.Records[in]) == 0 {
+			continue
+		}
+		var windows []any // mobile_signal: one pass per interval, in order
+		if in == "mobile_signal" {
+			rows, err := e.conn.QueryContext(ctx, "SELECT DISTINCT window_start FROM temp.stage_mobile_signal WHERE window_start IS NOT NULL ORDER BY 1")
+			if err != nil {
+				return nil, err
+			}
+			for rows.Next() {
+				var t time.Time
+				rows.Scan(&t)
+				windows = append(windows, t)
+			}
+			rows.Close()
+		} else {
+			windows = []any{nil}
+		}
+		for _, win := range windows {
+			ts, err := e.pass(ctx, in, win)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ts...)
+		}
+	}
+	return out, nil
+}
+
+// pass runs one input's state statements, rules and after statements.
+func (e *Engine) pass(ctx context.Context, in string, window any) ([]Transition, error) {
+	if _, err := e.execStmt(ctx, "DELETE FROM temp.in_"+in); err != nil {
+		return nil, err
+	}
+	if window == nil {
+		if _, err := e.execStmt(ctx, fmt.Sprintf("INSERT INTO temp.in_%s SELECT * FROM temp.stage_%s", in, in)); err != nil {
+			return nil, err
+		}
+	} else if _, err := e.execStmt(ctx, `INSERT INTO temp.in_mobile_signal SELECT * FROM temp.stage_mobile_signal
+WHERE window_start = ? AND grid_cell_id IS NOT NULL AND people_count IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil {
+		return nil, err
+	}
+	if err := e.exec(ctx, "规则 rule "+in+".state.sql", e.rules.State[in]...); err != nil {
+		return nil, err
+	}
+	var sigs []Signal
+	names := make([]string, 0, len(e.rules.Rules[in]))
+	for n := range e.rules.Rules[in] {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st := time.Now()
+		ss, err := e.signals(ctx, in+"."+n, e.rules.Rules[in][n])
+		if timing != nil {
+			timing[n] += time.Since(st)
+		}
+		if err != nil {
+			return nil, err
+		}
+		sigs = append(sigs, ss...)
+	}
+	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].EventTime.Before(sigs[j].EventTime) })
+	var out []Transition
+	for i := range sigs {
+		if t := e.lc.apply(&sigs[i]); t != nil {
+			out = append(out, *t)
+		}
+	}
+	st := time.Now()
+	if timing != nil {
+		defer func() { timing["sync"] += time.Since(st) }()
+	}
+	if err := e.syncActive(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.exec(ctx, "规则 rule "+in+".after.sql", e.rules.After[in]...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// signals runs one rule and reads its rows by column name.
+func (e *Engine) signals(ctx context.Context, rule, query string) ([]Signal, error) {
+	st, err := e.prepared(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("规则执行失败 rule %s: %w (fix rules/%s.sql)", rule, err, rule)
+	}
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("规则执行失败 rule %s: %w (fix rules/%s.sql)", rule, err, rule)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	var out []Signal
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("rule %s: %w", rule, err)
+		}
+		s := Signal{Rule: rule}
+		for i, c := range cols {
+			v := vals[i]
+			switch c {
+			case "kind":
+				s.Kind = str(v)
+			case "metric":
+				s.Metric = str(v)
+			case "subject_type":
+				s.SubjectType = str(v)
+			case "subject_id":
+				s.SubjectID = str(v)
+			case "subject_name_zh":
+				s.SubjectNameZh = str(v)
+			case "subject_name_en":
+				s.SubjectNameEn = str(v)
+			case "street_code":
+				s.StreetCode = str(v)
+			case "responsible_unit":
+				s.ResponsibleUnit = str(v)
+			case "event_time":
+				t, _ := v.(time.Time)
+				s.EventTime = t.UTC()
+			case "level":
+				s.Level = int(num(v))
+			case "hold_level":
+				s.HoldLevel = int(num(v))
+			case "predicted":
+				s.Predicted, _ = v.(bool)
+			case "horizon_min":
+				s.HorizonMin = int(num(v))
+			case "observed_value":
+				s.Observed = numPtr(v)
+			case "forecast_value":
+				s.Forecast = numPtr(v)
+			case "threshold":
+				s.Threshold = numPtr(v)
+			case "unit":
+				s.Unit = str(v)
+			case "people_count":
+				if p := numPtr(v); p != nil {
+					n := int64(*p)
+					s.PeopleCount = &n
+				}
+			case "baseline_value":
+				s.Baseline = numPtr(v)
+			default:
+				if v != nil {
+					if s.Details == nil {
+						s.Details = map[string]any{}
+					}
+					if p := numPtr(v); p != nil {
+						s.Details[c] = *p
+					} else {
+						s.Details[c] = v
+					}
+				}
+			}
+		}
+		if s.Kind == "" || s.SubjectID == "" || s.EventTime.IsZero() {
+			return nil, fmt.Errorf("rule %s: a row lacks kind, subject_id or event_time (every rule must return them)", rule)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func str(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+func num(v any) float64 {
+	if p := numPtr(v); p != nil {
+		return *p
+	}
+	return 0
+}
+
+func numPtr(v any) *float64 {
+	var x float64
+	switch n := v.(type) {
+	case float64:
+		x = n
+	case float32:
+		x = float64(n)
+	case int64:
+		x = float64(n)
+	case int32:
+		x = float64(n)
+	case int:
+		x = float64(n)
+	case int16:
+		x = float64(n)
+	case int8:
+		x = float64(n)
+	case uint64:
+		x = float64(n)
+	case uint32:
+		x = float64(n)
+	case duckdb.Decimal:
+		x = n.Float64()
+	case *big.Int:
+		x, _ = new(big.Float).SetInt(n).Float64()
+	default:
+		return nil
+	}
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return nil
+	}
+	return &x
+}
+
+// syncActive writes the lifecycle changes of the pass to active_warnings.
+func (e *Engine) syncActive(ctx context.Context) error {
+	for k := range e.lc.changed {
+		parts := strings.SplitN(k, "|", 3)
+		if _, err := e.conn.ExecContext(ctx, "DELETE FROM active_warnings WHERE rule = ? AND subject_type = ? AND subject_id = ?", parts[0], parts[1], parts[2]); err != nil {
+			return err
+		}
+		if a, ok := e.lc.active[k]; ok {
+			js, _ := json.Marshal(a)
+			if _, err := e.conn.ExecContext(ctx, "INSERT INTO active_warnings VALUES (?, ?, ?, ?)", parts[0], parts[1], parts[2], string(js)); err != nil {
+				return err
+			}
+		}
+	}
+	e.lc.changed = map[string]bool{}
+	return nil
+}
+
+// persist stores offsets, the sequence, the outbox and the notification queue.
+func (e *Engine) persist(ctx context.Context, b Batch, out []Transition) error {
+	for topic, ps := range b.Offsets {
+		for p, o := range ps {
+			if _, err := e.conn.ExecContext(ctx, "INSERT OR REPLACE INTO engine_offsets VALUES (?, ?, ?)", topic, p, o); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := e.conn.ExecContext(ctx, "INSERT OR REPLACE INTO engine_meta VALUES ('seq', ?)", fmt.Sprint(e.lc.seq)); err != nil {
+		return err
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	notify := len(e.cfg.Webhooks) > 0
+	if err := e.appendRows(ctx, "main", "outbox", len(out), func(i int) []driver.Value {
+		js, _ := json.Marshal(out[i])
+		return []driver.Value{out[i].Seq, string(js)}
+	}); err != nil {
+		return err
+	}
+	if notify {
+		return e.appendRows(ctx, "main", "notify_queue", len(out), func(i int) []driver.Value {
+			js, _ := json.Marshal(out[i])
+			return []driver.Value{out[i].Seq, string(js)}
+		})
+	}
+	return nil
+}
+
+// Offsets is the stored Kafka position: topic → partition → next offset.
+func (e *Engine) Offsets(ctx context.Context) (map[string]map[int]int64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rows, err := e.conn.QueryContext(ctx, "SELECT topic, part, next_offset FROM engine_offsets")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[int]int64{}
+	for rows.Next() {
+		var t string
+		var p int
+		var o int64
+		if err := rows.Scan(&t, &p, &o); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[int]int64{}
+		}
+		out[t][p] = o
+	}
+	return out, rows.Err()
+}
+
+// Active returns the last transition of every active warning, most severe first.
+func (e *Engine) Active() []Transition {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]Transition, 0, len(e.lc.active))
+	for _, a := range e.lc.active {
+		out = append(out, a.Last)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		li, lj := LevelOf(out[i].Level), LevelOf(out[j].Level)
+		if li != lj {
+			return li > lj
+		}
+		return out[i].Seq > out[j].Seq
+	})
+	return out
+}
+
+// queue reads pending transitions of a queue table (outbox or notify_queue) in seq order.
+func (e *Engine) queue(ctx context.Context, table string, limit int) ([]Transition, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rows, err := e.conn.QueryContext(ctx, fmt.Sprintf("SELECT json FROM %s ORDER BY seq LIMIT %d", table, limit))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Transition
+	for rows.Next() {
+		var js string
+		if err := rows.Scan(&js); err != nil {
+			return nil, err
+		}
+		var t Transition
+		if err := json.Unmarshal([]byte(js), &t); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (e *Engine) dequeue(ctx context.Context, table string, upTo int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.conn.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE seq <= ?", table), upTo)
+	return err
+}
+
+func (e *Engine) dequeueOne(ctx context.Context, table string, seq int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, err := e.conn.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE seq = ?", table), seq)
+	return err
+}
+
+// Query runs a read query on the engine's state (for tests and the CLI).
+func (e *Engine) Query(ctx context.Context, q string, args ...any) ([][]any, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rows, err := e.conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		out = append(out, vals)
+	}
+	return out, rows.Err()
+}
+
+// Rules is the loaded rule set.
+func (e *Engine) Rules() *RuleSet { return e.rules }

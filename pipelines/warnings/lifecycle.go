@@ -1,0 +1,247 @@
+package warnings
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Level names, index = level number (0 = none).
+var levelNames = [...]string{"", "blue", "yellow", "orange", "red"}
+var levelZh = [...]string{"", "蓝色", "黄色", "橙色", "红色"}
+
+// LevelName is the level's name ("" for 0).
+func LevelName(l int) string {
+	if l < 0 || l >= len(levelNames) {
+		return ""
+	}
+	return levelNames[l]
+}
+
+// LevelOf parses a level name (0 if unknown).
+func LevelOf(name string) int {
+	for i, n := range levelNames {
+		if n == name && i > 0 {
+			return i
+		}
+	}
+	return 0
+}
+
+// Signal is one row a rule produces: the level a subject is at (or
+// forecast to reach) at an event time, and the level it keeps under
+// hysteresis.
+type Signal struct {
+	Rule            string
+	Kind            string
+	Metric          string
+	SubjectType     string
+	SubjectID       string
+	SubjectNameZh   string
+	SubjectNameEn   string
+	StreetCode      string
+	ResponsibleUnit string
+	EventTime       time.Time
+	Level           int
+	HoldLevel       int
+	Predicted       bool
+	HorizonMin      int
+	Observed        *float64
+	Forecast        *float64
+	Threshold       *float64
+	Unit            string
+	PeopleCount     *int64
+	Baseline        *float64
+	Details         map[string]any
+}
+
+func (s *Signal) key() string { return s.Rule + "|" + s.SubjectType + "|" + s.SubjectID }
+
+// Transition is one lifecycle change of a warning: a row of marts.warnings,
+// the JSON of /api/warnings and of the webhook.
+type Transition struct {
+	WarningID       string         `json:"warning_id"`
+	Seq             int64          `json:"seq"`
+	Kind            string         `json:"kind"`
+	Rule            string         `json:"rule"`
+	Metric          string         `json:"metric,omitempty"`
+	SubjectType     string         `json:"subject_type"`
+	SubjectID       string         `json:"subject_id"`
+	SubjectNameZh   string         `json:"subject_name_zh,omitempty"`
+	SubjectNameEn   string         `json:"subject_name_en,omitempty"`
+	StreetCode      string         `json:"street_code,omitempty"`
+	Level           string         `json:"level"`
+	PreviousLevel   string         `json:"previous_level,omitempty"`
+	State           string         `json:"state"`
+	Predicted       bool           `json:"predicted"`
+	HorizonMin      int            `json:"horizon_min"`
+	ObservedValue   *float64       `json:"observed_value"`
+	ForecastValue   *float64       `json:"forecast_value"`
+	Threshold       *float64       `json:"threshold"`
+	Unit            string         `json:"unit,omitempty"`
+	PeopleCount     *int64         `json:"people_count,omitempty"`
+	BaselineValue   *float64       `json:"baseline_value,omitempty"`
+	MessageZh       string         `json:"message_zh"`
+	MessageEn       string         `json:"message_en"`
+	ResponsibleUnit string         `json:"responsible_unit,omitempty"`
+	EventTime       time.Time      `json:"event_time"`
+	TransitionAt    time.Time      `json:"transition_at"`
+	RaisedAt        time.Time      `json:"raised_at"`
+	Details         map[string]any `json:"details,omitempty"`
+}
+
+// Active is the lifecycle state of one warning (persisted as JSON in
+// active_warnings).
+type Active struct {
+	WarningID string     `json:"warning_id"`
+	Level     int        `json:"level"`
+	RaisedAt  time.Time  `json:"raised_at"`
+	LowSince  *time.Time `json:"low_since,omitempty"`
+	Last      Transition `json:"last"`
+}
+
+// lifecycle applies signals to the active warnings. It is not safe for
+// concurrent use; the engine serialises it.
+type lifecycle struct {
+	lowerAfter time.Duration
+	now        func() time.Time
+	active     map[string]*Active
+	seq        int64
+	changed    map[string]bool
+}
+
+// apply turns one signal into at most one transition.
+//
+//   - a level above the warning's (or a first level) raises or escalates at once;
+//   - a hold level (the level under hysteresis) below the warning's must last
+//     lowerAfter of data time before the warning is lowered to it, or cleared at 0;
+//   - anything else keeps the warning as it is.
+func (lc *lifecycle) apply(s *Signal) *Transition {
+	k := s.key()
+	a := lc.active[k]
+	cur := 0
+	if a != nil {
+		cur = a.Level
+	}
+	hold := max(s.HoldLevel, s.Level)
+	switch {
+	case s.Level > cur:
+		state := "escalated"
+		if a == nil {
+			lc.seq++
+			a = &Active{WarningID: fmt.Sprintf("%s-%s-%d", s.Kind, s.EventTime.UTC().Format("20060102T1504"), lc.seq), RaisedAt: s.EventTime}
+			lc.active[k] = a
+			state = "raised"
+		}
+		return lc.transition(k, a, s, state, cur, s.Level)
+	case a != nil && hold < cur:
+		if a.LowSince == nil {
+			t := s.EventTime
+			a.LowSince = &t
+			lc.changed[k] = true
+		}
+		if s.EventTime.Sub(*a.LowSince) < lc.lowerAfter {
+			return nil
+		}
+		if hold == 0 {
+			return lc.transition(k, a, s, "cleared", cur, 0)
+		}
+		return lc.transition(k, a, s, "lowered", cur, hold)
+	case a != nil && a.LowSince != nil:
+		a.LowSince = nil
+		lc.changed[k] = true
+	}
+	return nil
+}
+
+func (lc *lifecycle) transition(k string, a *Active, s *Signal, state string, from, to int) *Transition {
+	lc.seq++
+	level := to
+	if state == "cleared" {
+		level = from
+	}
+	t := Transition{
+		WarningID: a.WarningID, Seq: lc.seq, Kind: s.Kind, Rule: s.Rule, Metric: s.Metric,
+		SubjectType: s.SubjectType, SubjectID: s.SubjectID, SubjectNameZh: s.SubjectNameZh, SubjectNameEn: s.SubjectNameEn,
+		StreetCode: s.StreetCode, Level: LevelName(level), PreviousLevel: LevelName(from), State: state,
+		Predicted: s.Predicted && state != "cleared" && state != "lowered", HorizonMin: s.HorizonMin,
+		ObservedValue: s.Observed, ForecastValue: s.Forecast, Threshold: s.Threshold, Unit: s.Unit,
+		PeopleCount: s.PeopleCount, BaselineValue: s.Baseline, ResponsibleUnit: s.ResponsibleUnit,
+		EventTime: s.EventTime.UTC(), TransitionAt: lc.now().UTC(), RaisedAt: a.RaisedAt.UTC(), Details: s.Details,
+	}
+	if !t.Predicted {
+		t.HorizonMin = 0
+		t.ForecastValue = nil
+	}
+	t.MessageZh, t.MessageEn = messages(&t)
+	a.Level, a.LowSince, a.Last = to, nil, t
+	if to == 0 {
+		delete(lc.active, k)
+	}
+	lc.changed[k] = true
+	return &t
+}
+
+var kindZh = map[string]string{"crowd": "大客流", "rainstorm": "暴雨", "waterlogging": "内涝", "lifeline": "生命线", "traffic": "交通"}
+var stateZh = map[string]string{"raised": "发布", "escalated": "升级", "lowered": "降级", "cleared": "解除"}
+var metricZh = map[string]string{
+	"density": "人员密度", "capacity_ratio": "承载率", "baseline_ratio": "与常态人数之比",
+	"water_depth": "积水深度", "pressure_band": "水压越限幅度", "pressure_burst": "水压骤降幅度", "flow_burst": "流量突增幅度",
+	"gas_lel": "燃气浓度", "congestion_index": "拥堵指数", "collisions": "事故数",
+}
+var metricEn = map[string]string{
+	"density": "density", "capacity_ratio": "ratio to capacity", "baseline_ratio": "ratio to the usual count",
+	"water_depth": "water depth", "pressure_band": "pressure outside its band", "pressure_burst": "sudden pressure drop",
+	"flow_burst": "sudden flow rise", "gas_lel": "gas concentration", "congestion_index": "congestion index", "collisions": "collisions",
+}
+
+func fmtVal(v *float64) string {
+	if v == nil || math.IsNaN(*v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.4g", *v)
+}
+
+// messages writes the zh-CN and English texts of a transition.
+func messages(t *Transition) (zh, en string) {
+	name := t.SubjectNameZh
+	if name == "" {
+		name = t.SubjectID
+	}
+	nameEn := t.SubjectNameEn
+	if nameEn == "" {
+		nameEn = t.SubjectID
+	}
+	lz := levelZh[LevelOf(t.Level)]
+	mz, me := metricZh[t.Metric], metricEn[t.Metric]
+	if mz == "" {
+		mz, me = t.Metric, t.Metric
+	}
+	if me == "" {
+		me = t.Metric
+	}
+	switch t.State {
+	case "cleared":
+		zh = fmt.Sprintf("%s%s预警解除：%s（原%s预警）。", name, kindZh[t.Kind], mz, lz)
+		en = fmt.Sprintf("%s %s warning cleared (was %s).", nameEn, t.Kind, t.Level)
+		return
+	}
+	if t.Predicted {
+		zh = fmt.Sprintf("%s%s%s预警%s（预测）：预计 %d 分钟后%s达 %s %s（阈值 %s），当前 %s。", name, kindZh[t.Kind], lz, stateZh[t.State],
+			t.HorizonMin, mz, fmtVal(t.ForecastValue), t.Unit, fmtVal(t.Threshold), fmtVal(t.ObservedValue))
+		en = fmt.Sprintf("%s: %s %s warning %s (predicted): %s forecast to reach %s %s in %d min (threshold %s), now %s.", nameEn, t.Level, t.Kind, t.State,
+			me, fmtVal(t.ForecastValue), t.Unit, t.HorizonMin, fmtVal(t.Threshold), fmtVal(t.ObservedValue))
+	} else {
+		zh = fmt.Sprintf("%s%s%s预警%s：%s %s %s（阈值 %s）。", name, kindZh[t.Kind], lz, stateZh[t.State], mz, fmtVal(t.ObservedValue), t.Unit, fmtVal(t.Threshold))
+		en = fmt.Sprintf("%s: %s %s warning %s: %s %s %s (threshold %s).", nameEn, t.Level, t.Kind, t.State, me, fmtVal(t.ObservedValue), t.Unit, fmtVal(t.Threshold))
+	}
+	if t.PeopleCount != nil {
+		zh += fmt.Sprintf(" 当前人数 %d。", *t.PeopleCount)
+		en += fmt.Sprintf(" People now: %d.", *t.PeopleCount)
+	}
+	if t.ResponsibleUnit != "" {
+		zh += " 请" + t.ResponsibleUnit + "处置。"
+		en += " Responsible unit: " + t.ResponsibleUnit + "."
+	}
+	return
+}

@@ -1,0 +1,338 @@
+package warnings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"citybrain/internal/broker"
+	"citybrain/schemas"
+)
+
+// RunnerStats are the runner's running totals.
+type RunnerStats struct {
+	Batches, Records, Rejected, Transitions atomic.Int64
+}
+
+// Runner feeds the engine from Kafka: every partition of every input topic
+// from the offsets stored in the engine's state, in micro-batches formed by
+// whatever has arrived (up to warnings.max_batch_rows), so a record is
+// evaluated as soon as it is read — there is no batch period.
+type Runner struct {
+	Eng    *Engine
+	Client *broker.Client
+	Reg    *schemas.Registry
+	Inputs []TopicInput
+	Log    *slog.Logger
+	Hub    *Hub
+	// Sink and Notifier, if set, are kicked after each batch with transitions (their Run loops do the work).
+	Sink     *Sink
+	Notifier *Notifier
+	// BeforeBatch, if set, runs before each batch (reference-data reload).
+	BeforeBatch func(ctx context.Context)
+	// AfterBatch, if set, runs after each batch with its transitions.
+	AfterBatch func(b Batch, ts []Transition)
+
+	Stats RunnerStats
+	kick  chan struct{}
+	once  sync.Once
+}
+
+type fetchedMsgs struct {
+	topic     string
+	partition int
+	msgs      []kafka.Message
+	err       error
+}
+
+var errRestart = errors.New("new input topics appeared")
+
+// Run reads until ctx is done; broker errors are retried with backoff.
+func (r *Runner) Run(ctx context.Context) error {
+	r.once.Do(func() { r.kick = make(chan struct{}, 1) })
+	backoff := 500 * time.Millisecond
+	for {
+		err := r.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, errRestart) {
+			continue
+		}
+		r.Log.Error("预警引擎读取失败，稍后重试 warning engine failed; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// RunSink commits the outbox to marts.warnings whenever kicked (and every
+// few seconds) until ctx is done.
+func (r *Runner) RunSink(ctx context.Context) error {
+	r.once.Do(func() { r.kick = make(chan struct{}, 1) })
+	for {
+		if _, err := r.Sink.Flush(ctx); err != nil && ctx.Err() == nil {
+			r.Log.Error("预警写入数据湖失败，稍后重试 writing marts.warnings failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			// Last flush so a graceful stop leaves nothing in the outbox.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			r.Sink.Flush(fctx)
+			cancel()
+			return nil
+		case <-r.kick:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+func (r *Runner) runOnce(ctx context.Context) error {
+	stored, err := r.Eng.Offsets(ctx)
+	if err != nil {
+		return err
+	}
+	schemaOf := map[string]*schemas.Schema{}
+	var topics, missing []string
+	for _, in := range r.Inputs {
+		s, err := r.Reg.Get(in.Schema)
+		if err != nil {
+			return fmt.Errorf("warnings input %s: %w", in.Topic, err)
+		}
+		schemaOf[in.Topic] = s
+		topics = append(topics, in.Topic)
+	}
+	parts, err := r.Client.Partitions(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	pos := map[string]map[int]int64{}
+	fctx, cancel := context.WithCancel(ctx)
+	ch := make(chan fetchedMsgs, 4)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for _, topic := range topics {
+		if len(parts[topic]) == 0 {
+			missing = append(missing, topic)
+			continue
+		}
+		starts, err := r.Client.StartOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		ends, err := r.Client.EndOffsets(ctx, topic)
+		if err != nil {
+			return err
+		}
+		pos[topic] = map[int]int64{}
+		for _, p := range parts[topic] {
+			off, ok := stored[topic][p]
+			if !ok || off < starts[p] {
+				off = starts[p]
+			}
+			if off > ends[p] {
+				r.Log.Warn("预警引擎位点超出主题末尾（代理被替换？），从头读取 engine offset beyond the topic's end (broker replaced?); reading from the start",
+					"topic", topic, "partition", p, "offset", off, "end", ends[p])
+				off = starts[p]
+			}
+			pos[topic][p] = off
+			wg.Add(1)
+			go func(topic string, p int, off int64) {
+				defer wg.Done()
+				r.fetch(fctx, topic, p, off, ch)
+			}(topic, p, off)
+		}
+	}
+	r.Log.Info("warning engine reading", "topics", len(pos), "waiting_for", missing)
+	recheck := time.NewTicker(10 * time.Second)
+	defer recheck.Stop()
+	for {
+		var first fetchedMsgs
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-recheck.C:
+			if len(missing) > 0 {
+				if ps, err := r.Client.Partitions(ctx, missing...); err == nil && len(ps) > 0 {
+					return errRestart
+				}
+			}
+			continue
+		case first = <-ch:
+		}
+		got := []fetchedMsgs{first}
+		n := len(first.msgs)
+	drain:
+		for n < r.Eng.cfg.MaxBatchRows {
+			select {
+			case f := <-ch:
+				got = append(got, f)
+				n += len(f.msgs)
+			default:
+				break drain
+			}
+		}
+		b := Batch{Records: map[string][]schemas.Record{}, Offsets: map[string]map[int]int64{}}
+		for _, f := range got {
+			if f.err != nil {
+				return f.err
+			}
+			s := schemaOf[f.topic]
+			for _, m := range f.msgs {
+				rec, err := s.Decode(m.Value)
+				if err == nil {
+					err = s.Validate(rec)
+				}
+				if err != nil {
+					// The lake writer dead-letters it; the engine only skips it.
+					r.Stats.Rejected.Add(1)
+				} else {
+					b.Records[s.Name] = append(b.Records[s.Name], rec)
+				}
+				pos[f.topic][f.partition] = m.Offset + 1
+			}
+			if b.Offsets[f.topic] == nil {
+				b.Offsets[f.topic] = map[int]int64{}
+			}
+			b.Offsets[f.topic][f.partition] = pos[f.topic][f.partition]
+		}
+		if r.BeforeBatch != nil {
+			r.BeforeBatch(ctx)
+		}
+		ts, err := r.Eng.Process(ctx, b)
+		if err != nil {
+			return err
+		}
+		r.Stats.Batches.Add(1)
+		r.Stats.Records.Add(int64(b.Rows()))
+		r.Stats.Transitions.Add(int64(len(ts)))
+		if r.Hub != nil {
+			r.Hub.Publish(ts)
+		}
+		if len(ts) > 0 {
+			select {
+			case r.kick <- struct{}{}:
+			default:
+			}
+			if r.Notifier != nil {
+				r.Notifier.Kick()
+			}
+		}
+		if r.AfterBatch != nil {
+			r.AfterBatch(b, ts)
+		}
+	}
+}
+
+// fetch reads one partition from off and hands whole fetch responses to the loop.
+func (r *Runner) fetch(ctx context.Context, topic string, p int, off int64, ch chan<- fetchedMsgs) {
+	report := func(err error) {
+		select {
+		case ch <- fetchedMsgs{topic: topic, partition: p, err: fmt.Errorf("fetch %s/%d: %w", topic, p, err)}:
+		case <-ctx.Done():
+		}
+	}
+	var conn *kafka.Conn
+	var err error
+	for _, b := range r.Client.Brokers {
+		if conn, err = (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", b, topic, p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		report(err)
+		return
+	}
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
+	if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+		report(err)
+		return
+	}
+	for ctx.Err() == nil {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond})
+		var msgs []kafka.Message
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		if err := batch.Close(); err != nil && ctx.Err() == nil && !isIdle(err) {
+			report(err)
+			return
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		select {
+		case ch <- fetchedMsgs{topic: topic, partition: p, msgs: msgs}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func isIdle(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// ResolveInputs lists the topics to read: raw.<source> of every configured
+// source whose schema is an engine input, plus warnings.topics.
+func ResolveInputs(sourceSchemas map[string]string, extra []TopicInput) []TopicInput {
+	isInput := map[string]bool{}
+	for _, in := range Inputs {
+		isInput[in] = true
+	}
+	seen := map[string]bool{}
+	var out []TopicInput
+	names := make([]string, 0, len(sourceSchemas))
+	for n := range sourceSchemas {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if isInput[sourceSchemas[n]] {
+			out = append(out, TopicInput{Topic: "raw." + n, Schema: sourceSchemas[n]})
+			seen["raw."+n] = true
+		}
+	}
+	for _, t := range extra {
+		if !seen[t.Topic] {
+			out = append(out, t)
+			seen[t.Topic] = true
+		}
+	}
+	return out
+}
+
+// DefaultTopics are raw.<schema> of every input, read when they exist
+// (the simulator and upstream Kafka feeds produce to them directly).
+func DefaultTopics() []TopicInput {
+	out := make([]TopicInput, 0, len(Inputs))
+	for _, in := range Inputs {
+		out = append(out, TopicInput{Topic: "raw." + in, Schema: in})
+	}
+	return out
+}

@@ -1,0 +1,181 @@
+package warnings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/apache/iceberg-go"
+
+	"citybrain/schemas"
+	"citybrain/warehouse"
+)
+
+// Table is the Iceberg table of transitions.
+const Table = "marts.warnings"
+
+// cursorKey names the outbox sequence in the table's snapshot summary.
+const cursorKey = "warnings.seq"
+
+// Sink moves the outbox into marts.warnings. Each commit carries the
+// highest sequence number it holds, so after a crash the outbox rows the
+// table already has are dropped, not written twice.
+type Sink struct {
+	eng    *Engine
+	lake   *warehouse.Lake
+	schema *schemas.Schema
+	// OnCommit, if set, is called after each commit.
+	OnCommit func(ctx context.Context, snapshot int64)
+}
+
+// NewSink returns the sink of eng's outbox into the lake.
+func NewSink(eng *Engine, lake *warehouse.Lake, reg *schemas.Registry) (*Sink, error) {
+	s, err := reg.Get("warnings")
+	if err != nil {
+		return nil, fmt.Errorf("schema warnings: %w", err)
+	}
+	return &Sink{eng: eng, lake: lake, schema: s}, nil
+}
+
+// Record converts a transition into a marts.warnings record.
+func (t *Transition) Record(s *schemas.Schema) schemas.Record {
+	r := make(schemas.Record, len(s.Fields))
+	set := func(name string, v any) {
+		if i := s.Index(name); i >= 0 {
+			r[i] = v
+		}
+	}
+	opt := func(v string) any {
+		if v == "" {
+			return nil
+		}
+		return v
+	}
+	fp := func(p *float64) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	set("warning_id", t.WarningID)
+	set("seq", t.Seq)
+	set("kind", t.Kind)
+	set("rule", t.Rule)
+	set("metric", opt(t.Metric))
+	set("subject_type", t.SubjectType)
+	set("subject_id", t.SubjectID)
+	set("subject_name_zh", opt(t.SubjectNameZh))
+	set("subject_name_en", opt(t.SubjectNameEn))
+	set("street_code", opt(t.StreetCode))
+	set("level", t.Level)
+	set("previous_level", opt(t.PreviousLevel))
+	set("state", t.State)
+	set("predicted", t.Predicted)
+	set("horizon_min", int64(t.HorizonMin))
+	set("observed_value", fp(t.ObservedValue))
+	set("forecast_value", fp(t.ForecastValue))
+	set("threshold", fp(t.Threshold))
+	set("unit", opt(t.Unit))
+	if t.PeopleCount != nil {
+		set("people_count", *t.PeopleCount)
+	}
+	set("baseline_value", fp(t.BaselineValue))
+	set("message_zh", t.MessageZh)
+	set("message_en", t.MessageEn)
+	set("responsible_unit", opt(t.ResponsibleUnit))
+	set("event_time", t.EventTime)
+	set("transition_at", t.TransitionAt)
+	set("raised_at", t.RaisedAt)
+	return r
+}
+
+// Flush commits every outbox transition not yet in the table and returns
+// how many it committed.
+func (s *Sink) Flush(ctx context.Context) (int, error) {
+	pending, err := s.eng.queue(ctx, "outbox", 100000)
+	if err != nil || len(pending) == 0 {
+		return 0, err
+	}
+	t, err := s.lake.EnsureTable(ctx, s.schema)
+	if err != nil {
+		return 0, err
+	}
+	state, err := warehouse.StateOf(t)
+	if err != nil {
+		return 0, err
+	}
+	done := state.Cursors[cursorKey]
+	var todo []Transition
+	for _, tr := range pending {
+		if tr.Seq > done {
+			todo = append(todo, tr)
+		}
+	}
+	if len(todo) == 0 {
+		return 0, s.eng.dequeue(ctx, "outbox", done)
+	}
+	next := state.Clone()
+	next.Batch++
+	name := fmt.Sprintf("%010d-%d.parquet", next.Batch, todo[0].Seq)
+	files := map[string]*warehouse.FileWriter{}
+	abort := func() {
+		for _, fw := range files {
+			fw.Abort()
+		}
+	}
+	for i := range todo {
+		rec := todo[i].Record(s.schema)
+		if err := s.schema.Validate(rec); err != nil {
+			abort()
+			return 0, fmt.Errorf("transition %d: %w", todo[i].Seq, err)
+		}
+		val, dir := warehouse.PartitionKey(s.schema, rec)
+		fw, ok := files[dir]
+		if !ok {
+			rel := name
+			if dir != "" {
+				rel = dir + "/" + name
+			}
+			if fw, err = warehouse.NewFileWriter(t, s.schema, rel, val); err != nil {
+				abort()
+				return 0, err
+			}
+			files[dir] = fw
+		}
+		if err := fw.Write(rec, fmt.Sprintf("warnings:%d", todo[i].Seq)); err != nil {
+			abort()
+			return 0, err
+		}
+	}
+	dirs := make([]string, 0, len(files))
+	for d := range files {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	var dfs []iceberg.DataFile
+	for _, d := range dirs {
+		df, err := files[d].Close()
+		if err != nil {
+			abort()
+			return 0, err
+		}
+		dfs = append(dfs, df)
+	}
+	maxSeq := todo[len(todo)-1].Seq
+	next.Cursors[cursorKey] = maxSeq
+	snap, err := s.lake.Commit(ctx, Table, dfs, next)
+	if err != nil {
+		if errors.Is(err, warehouse.ErrConflict) {
+			return 0, fmt.Errorf("another writer committed marts.warnings (run one warning engine per lake): %w", err)
+		}
+		return 0, err
+	}
+	if err := s.eng.dequeue(ctx, "outbox", maxSeq); err != nil {
+		return len(todo), err
+	}
+	if s.OnCommit != nil {
+		s.OnCommit(ctx, snap)
+	}
+	return len(todo), nil
+}

@@ -1,0 +1,470 @@
+package pgwire
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"citybrain/internal/testenv"
+	"citybrain/warehouse/sqlaccess"
+	"citybrain/warehouse/sqlaccess/sqltest"
+)
+
+type env struct {
+	f    *sqltest.Fixture
+	addr string
+	srv  *Server
+}
+
+func start(t *testing.T, cfg sqlaccess.Config, tc *tls.Config) *env {
+	t.Helper()
+	f := sqltest.New(t, cfg)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &Server{Access: f.Access, Log: testLogger(t), TLS: tc}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &env{f: f, addr: ln.Addr().String(), srv: srv}
+}
+
+func (e *env) dsn(user, password, sslmode string) string {
+	host, port, _ := net.SplitHostPort(e.addr)
+	return "postgres://" + user + ":" + password + "@" + host + ":" + port + "/citybrain?sslmode=" + sslmode
+}
+
+func (e *env) connect(t *testing.T, user string) *pgx.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, e.dsn(user, sqltest.Password, "disable"))
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func sqlstate(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+func TestLogin(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	for _, tc := range []struct{ user, pw, want string }{
+		{"analyst", "wrong-password", "28P01"},
+		{"nobody", sqltest.Password, "28P01"},
+	} {
+		c, err := pgx.Connect(ctx, e.dsn(tc.user, tc.pw, "disable"))
+		if err == nil {
+			c.Close(ctx)
+			t.Fatalf("%s/%s logged in", tc.user, tc.pw)
+		}
+		if sqlstate(err) != tc.want || !strings.Contains(err.Error(), "用户名或密码错误") {
+			t.Errorf("%s: %v", tc.user, err)
+		}
+	}
+	e.connect(t, "analyst")
+}
+
+func TestPgxQueries(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	c := e.connect(t, "analyst")
+	ctx := context.Background()
+	// Parameters (binary from pgx), prepared statements, reuse.
+	if _, err := c.Prepare(ctx, "busy", "select count(*) from raw.mobile_signal where people_count >= $1 and grid_cell_id <> $2"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		min  int64
+		want int64
+	}{{40, 10}, {45, 5}, {0, 40}} { // counts below 10 are suppressed (NULL) for analysts
+		var n int64
+		if err := c.QueryRow(ctx, "busy", tc.min, "none").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != tc.want {
+			t.Errorf("people_count >= %d: %d rows, want %d", tc.min, n, tc.want)
+		}
+	}
+	// Type mapping: timestamptz, decimal, lists, text, NULL, bool, date, interval.
+	var (
+		ts   time.Time
+		dec  string
+		ints []int32
+		strs []*string
+		null *string
+		b    bool
+		d    time.Time
+		f    float64
+		iv   string
+	)
+	err := c.QueryRow(ctx, `select TIMESTAMPTZ '2026-11-28 10:00:00+08', 12345.678::DECIMAL(10,3)::VARCHAR, [1,2,3]::INTEGER[], ['a','b c',NULL]::VARCHAR[], NULL::VARCHAR, true, DATE '2026-11-28', 2.5::DOUBLE, (INTERVAL 90 MINUTE)::VARCHAR`).
+		Scan(&ts, &dec, &ints, &strs, &null, &b, &d, &f, &iv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ts.Equal(time.Date(2026, 11, 28, 2, 0, 0, 0, time.UTC)) || dec != "12345.678" || len(ints) != 3 || ints[2] != 3 || len(strs) != 3 || *strs[1] != "b c" || strs[2] != nil || null != nil || !b || d.Day() != 28 || f != 2.5 {
+		t.Errorf("values: %v %v %v %v %v %v %v %v %v", ts, dec, ints, strs, null, b, d, f, iv)
+	}
+	var num pgNumeric
+	if err := c.QueryRow(ctx, "select 12345.678::DECIMAL(10,3)").Scan(&num.v); err != nil {
+		t.Fatal(err)
+	}
+	if fv, _ := num.v.Float64Value(); fv.Float64 != 12345.678 {
+		t.Errorf("numeric = %v", fv)
+	}
+	// Text-format results and many rows through one portal.
+	rows, err := c.Query(ctx, "select i, 'r' || i::VARCHAR from range(5000) t(i)", pgx.QueryResultFormats{pgx.TextFormatCode, pgx.TextFormatCode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var i int64
+		var s string
+		if err := rows.Scan(&i, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s != "r"+strconv.FormatInt(i, 10) {
+			t.Fatalf("row %d: %q", i, s)
+		}
+		n++
+	}
+	if rows.Err() != nil || n != 5000 {
+		t.Fatalf("%d rows, %v", n, rows.Err())
+	}
+	// Transactions the drivers open are accepted; the sandbox stays read-only.
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one int
+	if err := tx.QueryRow(ctx, "select 1").Scan(&one); err != nil || one != 1 {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Errors carry SQLSTATEs.
+	_, err = c.Exec(ctx, "select * from raw.nope")
+	if s := sqlstate(err); s != "42501" {
+		t.Errorf("missing table: %v", err)
+	}
+	_, err = c.Exec(ctx, "select from where")
+	if s := sqlstate(err); s != "42601" {
+		t.Errorf("syntax: %v", err)
+	}
+}
+
+type pgNumeric struct{ v pgtypeNumeric }
+
+func TestTimeTravelOverWire(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	c := e.connect(t, "admin")
+	ctx := context.Background()
+	for i, want := range []int64{30, 50} {
+		var n int64
+		q := "select count(*) from raw.mobile_signal AT (VERSION => " + strconv.FormatInt(e.f.Snapshots[i], 10) + ")"
+		if err := c.QueryRow(ctx, q).Scan(&n); err != nil || n != want {
+			t.Errorf("%s: %d %v, want %d", q, n, err, want)
+		}
+	}
+	var n int64
+	if err := c.QueryRow(ctx, "select count(*) from raw.mobile_signal AT (TIMESTAMP => '2099-01-01 00:00:00+08')").Scan(&n); err != nil || n != 50 {
+		t.Errorf("AT TIMESTAMP: %d %v", n, err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	c := e.connect(t, "analyst")
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(500 * time.Millisecond); cancel() }()
+	start := time.Now()
+	var n int64
+	// pgx sends a CancelRequest when the context ends during a query.
+	err := c.QueryRow(ctx, "select count(*) from range(100000000000) a").Scan(&n)
+	if err == nil {
+		t.Fatal("the long query finished")
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("cancel took %s", d)
+	}
+	// A new connection works; the server is not stuck.
+	c2 := e.connect(t, "analyst")
+	if err := c2.QueryRow(context.Background(), "select 42").Scan(&n); err != nil || n != 42 {
+		t.Fatalf("after cancel: %v", err)
+	}
+	// The explicit protocol: CancelRequest on a second connection, SQLSTATE 57014.
+	pc := c2.PgConn()
+	go func() {
+		time.Sleep(500 * time.Millisecond)
+		pc.CancelRequest(context.Background())
+	}()
+	err = c2.QueryRow(context.Background(), "select count(*) from range(100000000000) a").Scan(&n)
+	if sqlstate(err) != "57014" {
+		t.Fatalf("want 57014 canceling statement, got %v", err)
+	}
+	if err := c2.QueryRow(context.Background(), "select 7").Scan(&n); err != nil || n != 7 {
+		t.Fatalf("connection after cancel: %v", err)
+	}
+}
+
+func TestEscapeCorpusOverWire(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	tmp := t.TempDir()
+	corpus := readCorpus(t, tmp, e.f.Lake.Dir())
+	for _, user := range []string{"analyst", "dept_water"} {
+		c := e.connect(t, user)
+		for _, q := range corpus {
+			// Simple protocol (what psql sends) and extended (drivers).
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheDescribe} {
+				_, err := c.Exec(context.Background(), q, mode)
+				if sqlstate(err) != "42501" {
+					t.Errorf("%s mode %v: %q not refused: %v", user, mode, q, err)
+				}
+			}
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+		t.Errorf("escapes wrote %d file(s)", len(ents))
+	}
+}
+
+func readCorpus(t *testing.T, tmp, lake string) []string {
+	f, err := os.Open("../sqlaccess/testdata/escapes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, strings.NewReplacer("${TMP}", tmp, "${LAKE}", lake).Replace(l))
+		}
+	}
+	if len(out) < 30 {
+		t.Fatalf("corpus: %d entries", len(out))
+	}
+	return out
+}
+
+func TestDepartmentOverWire(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	c := e.connect(t, "dept_water")
+	ctx := context.Background()
+	var n int64
+	if err := c.QueryRow(ctx, "select count(*) from marts.warnings").Scan(&n); err != nil || n != 3 {
+		t.Errorf("dept_water warnings: %d %v", n, err)
+	}
+	if err := c.QueryRow(ctx, "select count(*) from raw.mobile_signal").Scan(&n); sqlstate(err) != "42501" {
+		t.Errorf("dept_water read raw.mobile_signal: %v", err)
+	}
+	if err := c.QueryRow(ctx, "select count(*) from pg_catalog.pg_class where relname = 'mobile_signal'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("pg_class shows mobile_signal to dept_water: %d %v", n, err)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	tc := selfSigned(t)
+	e := start(t, sqlaccess.DefaultConfig(), tc)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, e.dsn("analyst", sqltest.Password, "require"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, ok := c.PgConn().Conn().(*tls.Conn); !ok {
+		t.Fatalf("connection is %T, not TLS", c.PgConn().Conn())
+	}
+	var n int64
+	if err := c.QueryRow(ctx, "select count(*) from raw.weather").Scan(&n); err != nil || n != 24 {
+		t.Fatalf("over TLS: %d %v", n, err)
+	}
+}
+
+func selfSigned(t *testing.T) *tls.Config {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
+// psql runs Debian's psql (postgresql-client) against the server.
+func (e *env) psql(t *testing.T, user string, args ...string) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("psql")
+	if err != nil {
+		t.Fatal("psql not installed: make test-deps installs postgresql-client")
+	}
+	host, port, _ := net.SplitHostPort(e.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	full := append([]string{"-X", "-h", host, "-p", port, "-U", user, "-d", "citybrain", "-v", "ON_ERROR_STOP=1"}, args...)
+	cmd := exec.CommandContext(ctx, bin, full...)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+sqltest.Password, "PGSSLMODE=disable", "PGCLIENTENCODING=UTF8", "PAGER=", "PSQL_PAGER=", "PGCONNECT_TIMEOUT=10")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestPsql(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs psql (postgresql-client)")
+	}
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-c", `\dt`}, []string{"raw     | weather", "raw     | mobile_signal", "marts   | warnings", "catalog | tables", "table"}},
+		{[]string{"-c", `\d raw.weather`}, []string{`Table "raw.weather"`, "observed_at", "timestamptz", "temperature_c", "float8"}},
+		{[]string{"-c", `\d+ marts.warnings`}, []string{"kind", "level", "int4"}},
+		{[]string{"-c", `\l`}, []string{"citybrain"}},
+		{[]string{"-c", `\dn`}, []string{"raw", "marts"}},
+		{[]string{"-At", "-c", "select count(*) from raw.mobile_signal AT (VERSION => " + strconv.FormatInt(e.f.Snapshots[0], 10) + ")"}, []string{"30"}},
+		{[]string{"-At", "-c", "select count(*) from raw.mobile_signal"}, []string{"50"}},
+		{[]string{"-At", "-c", "select TIMESTAMPTZ '2026-11-28 02:00:00Z'"}, []string{"2026-11-28 10:00:00+08"}},
+		{[]string{"-At", "-c", "select description_zh from catalog.columns where table_name = 'raw.weather' and column_name = 'rain_mm'"}, []string{"小时降水量"}},
+		{[]string{"-At", "-c", "begin; select 1; commit"}, []string{"1"}},
+		{[]string{"-At", "-c", "select 2", "-c", "select 3"}, []string{"2", "3"}},
+	} {
+		out, err := e.psql(t, "analyst", tc.args...)
+		if err != nil {
+			t.Errorf("psql %v: %v\n%s", tc.args, err, out)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("psql %v: no %q in\n%s", tc.args, w, out)
+			}
+		}
+	}
+	// \copy streams a query to a client-side file through COPY … TO STDOUT.
+	dst := filepath.Join(t.TempDir(), "w.csv")
+	if out, err := e.psql(t, "analyst", "-c", `\copy (select station, observed_at from raw.weather order by observed_at) to '`+dst+`' with (format csv, header)`); err != nil {
+		t.Fatalf("\\copy: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(dst)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 25 || lines[0] != "station,observed_at" {
+		t.Errorf("\\copy wrote %d lines: %q", len(lines), lines[:min(3, len(lines))])
+	}
+	// Refusals reach psql users with the message.
+	out, err := e.psql(t, "analyst", "-c", "COPY raw.weather TO '/tmp/citybrain-never.csv'")
+	if err == nil || !strings.Contains(out, "拒绝执行 refused") {
+		t.Errorf("COPY TO through psql: %v\n%s", err, out)
+	}
+	out, err = e.psql(t, "dept_water", "-c", `\dt`)
+	if err != nil || strings.Contains(out, "mobile_signal") || !strings.Contains(out, "warnings") {
+		t.Errorf("dept_water \\dt: %v\n%s", err, out)
+	}
+	// Cancel from psql: SIGINT makes psql send a CancelRequest.
+	host, port, _ := net.SplitHostPort(e.addr)
+	cmd := exec.Command("psql", "-X", "-h", host, "-p", port, "-U", "analyst", "-d", "citybrain", "-c", "select count(*) from range(100000000000) a")
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+sqltest.Password, "PGSSLMODE=disable")
+	var outb strings.Builder
+	cmd.Stdout, cmd.Stderr = &outb, &outb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("psql did not stop after SIGINT")
+	}
+	if !strings.Contains(outb.String(), "canceling statement") && !strings.Contains(outb.String(), "查询已取消") {
+		t.Errorf("psql after SIGINT: %s", outb.String())
+	}
+}
+
+const psycopgVersion = "3.2.10"
+
+func TestPsycopg(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Python venv with psycopg")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	py, err := testenv.PythonVenv(ctx, "psycopg", "psycopg[binary]=="+psycopgVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	host, port, _ := net.SplitHostPort(e.addr)
+	script := `
+import sys, psycopg
+dsn = sys.argv[1]
+with psycopg.connect(dsn) as conn:
+    # psycopg opens a transaction and sends parameters server-side (extended protocol)
+    cur = conn.execute("select count(*) from raw.mobile_signal where people_count >= %s and grid_cell_id <> %s", (40, "x"))
+    print("count", cur.fetchone()[0])
+    cur = conn.execute("select kind from marts.warnings where level = %(l)s order by kind", {"l": 1})
+    print("kinds", ",".join(r[0] for r in cur.fetchall()))
+    cur = conn.execute("select TIMESTAMPTZ '2026-11-28 02:00:00Z' as t, 1.25::DECIMAL(5,2) as d, [1,2]::INTEGER[] as l")
+    t, d, l = cur.fetchone()
+    print("types", t.isoformat(), d, l)
+    try:
+        conn.execute("COPY raw.weather TO '/tmp/x.csv'")
+    except psycopg.errors.InsufficientPrivilege as e:
+        print("refused", e.sqlstate)
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute("select i from range(3) t(i)")
+        print("rows", [r[0] for r in cur])
+`
+	cmd := exec.CommandContext(ctx, py, "-c", script, "host="+host+" port="+port+" user=analyst password="+sqltest.Password+" dbname=citybrain sslmode=disable")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psycopg: %v\n%s", err, out)
+	}
+	for _, w := range []string{"count 10", "kinds crowd,lifeline", "types 2026-11-28T10:00:00+08:00 1.25 [1, 2]", "refused 42501", "rows [0, 1, 2]"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("psycopg output lacks %q:\n%s", w, out)
+		}
+	}
+}

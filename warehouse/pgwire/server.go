@@ -1,0 +1,775 @@
+// Package pgwire is a PostgreSQL wire-protocol (v3) server over the
+// analysts' SQL sandbox (warehouse/sqlaccess), so psql, DBeaver, Superset,
+// Metabase, FineBI and every PostgreSQL driver can query the lake.
+//
+// pgx's pgproto3 decodes and encodes the messages; this package is the
+// protocol's state machine: startup (TLS when configured, SCRAM-SHA-256
+// against the platform's users), the simple and the extended query
+// protocol (prepared statements, portals, parameters in text or binary,
+// row limits with PortalSuspended), CancelRequest, transaction status, and
+// COPY (SELECT …) TO STDOUT. Session commands clients send on their own
+// (BEGIN/COMMIT, SET application_name, SHOW transaction_isolation …) are
+// answered here; everything else goes through the sandbox, and a few
+// PostgreSQL-only spellings in catalog queries are rewritten for DuckDB
+// (see compat.go).
+package pgwire
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/tls"
+	"database/sql/driver"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"citybrain/warehouse/sqlaccess"
+)
+
+// Server serves the PostgreSQL wire protocol.
+type Server struct {
+	Access *sqlaccess.Access
+	// TLS, when set, is offered to clients that ask (sslmode=require).
+	TLS *tls.Config
+	Log *slog.Logger
+
+	mu    sync.Mutex
+	conns map[uint32]*conn
+	wg    sync.WaitGroup
+}
+
+// Serve accepts connections until ctx is done, then closes them.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = map[uint32]*conn{}
+	}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				s.wg.Wait()
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			c := &conn{srv: s, nc: nc, params: defaultParams(), stmts: map[string]*prepared{}, portals: map[string]*portal{}, tx: 'I'}
+			if err := c.serve(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.Log.Debug("pgwire connection ended", "client", nc.RemoteAddr().String(), "err", err)
+			}
+			nc.Close()
+		}()
+	}
+}
+
+func (s *Server) register(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		pid := binary.BigEndian.Uint32(b[:4])&0x7fffffff | 1
+		if _, taken := s.conns[pid]; !taken {
+			c.pid, c.secret = pid, append([]byte(nil), b[4:]...)
+			s.conns[pid] = c
+			return
+		}
+	}
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[c.pid] == c {
+		delete(s.conns, c.pid)
+	}
+}
+
+// cancelQuery handles a CancelRequest: the running statement of the
+// connection with that key is interrupted.
+func (s *Server) cancelQuery(pid uint32, secret []byte) {
+	s.mu.Lock()
+	c := s.conns[pid]
+	s.mu.Unlock()
+	if c == nil || subtle.ConstantTimeCompare(c.secret, secret) != 1 {
+		return
+	}
+	c.cancelMu.Lock()
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.cancelMu.Unlock()
+}
+
+type conn struct {
+	srv    *Server
+	nc     net.Conn
+	be     *pgproto3.Backend
+	wbuf   []byte
+	sess   *sqlaccess.Session
+	enc    encoder
+	params map[string]string
+	pid    uint32
+	secret []byte
+	tx     byte // I, T or E
+	// skip: an error in the extended protocol; ignore messages until Sync.
+	skip    bool
+	stmts   map[string]*prepared
+	portals map[string]*portal
+	timeout time.Duration // SET statement_timeout (0: the sandbox's)
+
+	cancelMu sync.Mutex
+	cancel   context.CancelFunc
+}
+
+// prepared is a parsed statement: a sandbox statement, a COPY … TO STDOUT
+// of one, or a session command answered here.
+type prepared struct {
+	sql       string
+	st        *sqlaccess.Stmt
+	copyOut   bool
+	copyCSV   bool
+	copyHdr   bool
+	local     *localResult
+	paramOIDs []uint32
+	cols      []pgType
+}
+
+type portal struct {
+	p       *prepared
+	args    []any
+	formats []int16
+	rows    *sqlaccess.Rows
+	sent    int64
+}
+
+func (p *prepared) close() {
+	if p.st != nil {
+		p.st.Close()
+	}
+}
+
+func (c *conn) send(m pgproto3.BackendMessage) {
+	c.wbuf, _ = m.Encode(c.wbuf)
+}
+
+func (c *conn) flush() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.nc.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+func (c *conn) maybeFlush() error {
+	if len(c.wbuf) >= 256<<10 {
+		return c.flush()
+	}
+	return nil
+}
+
+func (c *conn) sendError(err error) {
+	code, msg := "XX000", err.Error()
+	var se interface{ SQLState() string }
+	if errors.As(err, &se) {
+		code = se.SQLState()
+	}
+	c.send(&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: code, Message: msg})
+}
+
+func (c *conn) fatal(code, msg string) error {
+	c.send(&pgproto3.ErrorResponse{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+	c.flush()
+	return errors.New(msg)
+}
+
+func defaultParams() map[string]string {
+	return map[string]string{
+		"server_version": "15.0", "server_version_num": "150000", "server_encoding": "UTF8", "client_encoding": "UTF8",
+		"datestyle": "ISO, YMD", "timezone": "Asia/Shanghai", "integer_datetimes": "on", "standard_conforming_strings": "on",
+		"intervalstyle": "postgres", "is_superuser": "off", "application_name": "", "search_path": "raw, marts, catalog, main",
+		"transaction_isolation": "read committed", "default_transaction_isolation": "read committed",
+		"transaction_read_only": "on", "default_transaction_read_only": "on", "max_identifier_length": "63",
+		"lc_collate": "C.UTF-8", "lc_ctype": "C.UTF-8", "extra_float_digits": "1", "statement_timeout": "0",
+		"client_min_messages": "notice", "bytea_output": "hex", "lc_messages": "C", "lc_monetary": "C", "lc_numeric": "C", "lc_time": "C",
+	}
+}
+
+// reported are the parameters sent as ParameterStatus after login.
+var reported = []string{"server_version", "server_encoding", "client_encoding", "datestyle", "timezone", "integer_datetimes",
+	"standard_conforming_strings", "intervalstyle", "is_superuser", "application_name", "session_authorization"}
+
+var reportedNames = map[string]string{"datestyle": "DateStyle", "timezone": "TimeZone", "intervalstyle": "IntervalStyle"}
+
+func (c *conn) serve(ctx context.Context) error {
+	c.be = pgproto3.NewBackend(c.nc, c.nc)
+	var startup *pgproto3.StartupMessage
+	for startup == nil {
+		msg, err := c.be.ReceiveStartupMessage()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.SSLRequest:
+			if c.srv.TLS == nil {
+				if _, err := c.nc.Write([]byte("N")); err != nil {
+					return err
+				}
+				continue
+			}
+			if _, err := c.nc.Write([]byte("S")); err != nil {
+				return err
+			}
+			tc := tls.Server(c.nc, c.srv.TLS)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				return fmt.Errorf("tls: %w", err)
+			}
+			c.nc = tc
+			c.be = pgproto3.NewBackend(c.nc, c.nc)
+		case *pgproto3.GSSEncRequest:
+			if _, err := c.nc.Write([]byte("N")); err != nil {
+				return err
+			}
+		case *pgproto3.CancelRequest:
+			c.srv.cancelQuery(m.ProcessID, m.SecretKey)
+			return nil
+		case *pgproto3.StartupMessage:
+			startup = m
+		default:
+			return fmt.Errorf("unexpected startup message %T", msg)
+		}
+	}
+	user := startup.Parameters["user"]
+	if user == "" {
+		return c.fatal("28000", "no user name given / 缺少用户名: connect with -U <user>")
+	}
+	u, err := c.scram(user)
+	if err != nil {
+		if errors.Is(err, errBadLogin) {
+			c.srv.Log.Info("pgwire login failed", "user", user, "client", c.nc.RemoteAddr().String())
+			return c.fatal("28P01", fmt.Sprintf("password authentication failed for user %q / 用户名或密码错误 (ask an admin: citybrain users passwd %s)", user, user))
+		}
+		return c.fatal("08P01", err.Error())
+	}
+	c.sess, err = c.srv.Access.Open(ctx, u, "pgwire", c.nc.RemoteAddr().String())
+	if err != nil {
+		return c.fatal("XX000", "cannot open the SQL sandbox: "+err.Error())
+	}
+	defer c.sess.Close()
+	c.enc = encoder{loc: shanghai, m: pgtype.NewMap()}
+	c.srv.register(c)
+	defer c.srv.unregister(c)
+	defer func() {
+		for _, p := range c.portals {
+			if p.rows != nil {
+				p.rows.Close(errors.New("connection closed"))
+			}
+		}
+		for _, p := range c.stmts {
+			p.close()
+		}
+	}()
+	if v := startup.Parameters["application_name"]; v != "" {
+		c.params["application_name"] = v
+	}
+	c.params["session_authorization"] = user
+	c.send(&pgproto3.AuthenticationOk{})
+	for _, k := range reported {
+		name := k
+		if n, ok := reportedNames[k]; ok {
+			name = n
+		}
+		c.send(&pgproto3.ParameterStatus{Name: name, Value: c.params[k]})
+	}
+	c.send(&pgproto3.BackendKeyData{ProcessID: c.pid, SecretKey: c.secret})
+	c.send(&pgproto3.ReadyForQuery{TxStatus: c.tx})
+	if err := c.flush(); err != nil {
+		return err
+	}
+	for {
+		msg, err := c.be.Receive()
+		if err != nil {
+			return err
+		}
+		if c.skip {
+			switch msg.(type) {
+			case *pgproto3.Sync:
+				c.skip = false
+			case *pgproto3.Terminate:
+				return nil
+			default:
+				continue
+			}
+		}
+		switch m := msg.(type) {
+		case *pgproto3.Query:
+			c.simpleQuery(ctx, m.String)
+			c.send(&pgproto3.ReadyForQuery{TxStatus: c.tx})
+			if err := c.flush(); err != nil {
+				return err
+			}
+		case *pgproto3.Parse:
+			c.extended(c.parse(ctx, m))
+		case *pgproto3.Bind:
+			c.extended(c.bind(m))
+		case *pgproto3.Describe:
+			c.extended(c.describe(m))
+		case *pgproto3.Execute:
+			c.extended(c.execute(ctx, m))
+		case *pgproto3.Close:
+			if m.ObjectType == 'S' {
+				if p := c.stmts[m.Name]; p != nil {
+					p.close()
+					delete(c.stmts, m.Name)
+				}
+			} else if p := c.portals[m.Name]; p != nil {
+				if p.rows != nil {
+					p.rows.Close(nil)
+				}
+				delete(c.portals, m.Name)
+			}
+			c.send(&pgproto3.CloseComplete{})
+		case *pgproto3.Sync:
+			c.closeUnnamedPortal()
+			c.send(&pgproto3.ReadyForQuery{TxStatus: c.tx})
+			if err := c.flush(); err != nil {
+				return err
+			}
+		case *pgproto3.Flush:
+			if err := c.flush(); err != nil {
+				return err
+			}
+		case *pgproto3.Terminate:
+			return nil
+		case *pgproto3.CopyData, *pgproto3.CopyDone, *pgproto3.CopyFail:
+			// Not in COPY FROM mode (refused); ignore stray copy messages.
+		default:
+			c.sendError(&sqlaccess.Error{Code: "0A000", Msg: fmt.Sprintf("unsupported message %T", msg)})
+			c.flush()
+		}
+	}
+}
+
+func (c *conn) closeUnnamedPortal() {
+	if p := c.portals[""]; p != nil && p.rows != nil {
+		p.rows.Close(nil)
+		p.rows = nil
+	}
+}
+
+func (c *conn) extended(err error) {
+	if err == nil {
+		return
+	}
+	c.sendError(err)
+	c.failTx()
+	c.skip = true
+}
+
+func (c *conn) failTx() {
+	if c.tx == 'T' {
+		c.tx = 'E'
+	}
+}
+
+// stmtContext is the context one statement runs under; a CancelRequest
+// cancels it.
+func (c *conn) stmtContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	var cancel context.CancelFunc
+	if c.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+	} else {
+		ctx, cancel = context.WithCancel(ctx)
+	}
+	c.cancelMu.Lock()
+	c.cancel = cancel
+	c.cancelMu.Unlock()
+	return ctx, func() {
+		c.cancelMu.Lock()
+		c.cancel = nil
+		c.cancelMu.Unlock()
+		cancel()
+	}
+}
+
+var errAborted = &sqlaccess.Error{Code: "25P02", Msg: "current transaction is aborted, commands ignored until end of transaction block / 事务已中止，请先 ROLLBACK"}
+
+// prepare turns one statement into a prepared one.
+func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared, error) {
+	p := &prepared{sql: q}
+	if l := c.local(q); l != nil {
+		p.local = l
+		for range l.cols {
+			p.cols = append(p.cols, pgType{oid: oidText, size: -1, typmod: -1})
+		}
+		return p, nil
+	}
+	if c.tx == 'E' {
+		return nil, errAborted
+	}
+	inner := q
+	if m := copyOutRE.FindStringSubmatch(q); m != nil {
+		p.copyOut = true
+		inner = m[1]
+		opts := strings.ToUpper(m[2])
+		p.copyCSV = strings.Contains(opts, "CSV")
+		p.copyHdr = strings.Contains(opts, "HEADER")
+	}
+	st, err := c.sess.Prepare(ctx, compat(inner))
+	if err != nil {
+		return nil, err
+	}
+	p.st = st
+	for i, t := range st.Params {
+		oid := paramOID(t)
+		if i < len(oids) && oids[i] != 0 {
+			oid = oids[i]
+		}
+		p.paramOIDs = append(p.paramOIDs, oid)
+	}
+	for _, col := range st.Cols {
+		p.cols = append(p.cols, mapType(col.Type))
+	}
+	return p, nil
+}
+
+func (c *conn) rowDescription(p *prepared, formats []int16) *pgproto3.RowDescription {
+	rd := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(p.cols))}
+	names := p.local.columns()
+	if p.st != nil {
+		names = nil
+		for _, col := range p.st.Cols {
+			names = append(names, col.Name)
+		}
+	}
+	for i, t := range p.cols {
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(names[i]), DataTypeOID: t.oid, DataTypeSize: t.size,
+			TypeModifier: t.typmod, Format: formatOf(formats, i)}
+	}
+	return rd
+}
+
+func formatOf(formats []int16, i int) int16 {
+	switch len(formats) {
+	case 0:
+		return 0
+	case 1:
+		return formats[0]
+	}
+	if i < len(formats) {
+		return formats[i]
+	}
+	return 0
+}
+
+func (c *conn) simpleQuery(ctx context.Context, q string) {
+	stmts := splitStatements(q)
+	if len(stmts) == 0 {
+		c.send(&pgproto3.EmptyQueryResponse{})
+		return
+	}
+	for _, s := range stmts {
+		p, err := c.prepare(ctx, s, nil)
+		if err != nil {
+			c.sendError(err)
+			c.failTx()
+			return
+		}
+		pt := &portal{p: p}
+		if p.st != nil && !p.copyOut && len(p.cols) > 0 {
+			c.send(c.rowDescription(p, nil))
+		}
+		err = c.run(ctx, pt, 0)
+		p.close()
+		if err != nil {
+			c.sendError(err)
+			c.failTx()
+			return
+		}
+	}
+}
+
+func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
+	if old := c.stmts[m.Name]; old != nil {
+		if m.Name != "" {
+			return &sqlaccess.Error{Code: "42P05", Msg: fmt.Sprintf("prepared statement %q already exists", m.Name)}
+		}
+		old.close()
+		delete(c.stmts, m.Name)
+	}
+	p, err := c.prepare(ctx, m.Query, m.ParameterOIDs)
+	if err != nil {
+		return err
+	}
+	c.stmts[m.Name] = p
+	c.send(&pgproto3.ParseComplete{})
+	return nil
+}
+
+func (c *conn) bind(m *pgproto3.Bind) error {
+	p := c.stmts[m.PreparedStatement]
+	if p == nil {
+		return &sqlaccess.Error{Code: "26000", Msg: fmt.Sprintf("prepared statement %q does not exist", m.PreparedStatement)}
+	}
+	if len(m.Parameters) != len(p.paramOIDs) {
+		return &sqlaccess.Error{Code: "08P01", Msg: fmt.Sprintf("bind message supplies %d parameters, but prepared statement requires %d", len(m.Parameters), len(p.paramOIDs))}
+	}
+	args := make([]any, len(m.Parameters))
+	for i, data := range m.Parameters {
+		f := formatOf(m.ParameterFormatCodes, i)
+		v, err := decodeParam(c.enc.m, p.paramOIDs[i], f, data, p.st.Params[i])
+		if err != nil {
+			return &sqlaccess.Error{Code: "22P02", Msg: fmt.Sprintf("parameter $%d: %v", i+1, err)}
+		}
+		args[i] = v
+	}
+	if old := c.portals[m.DestinationPortal]; old != nil && old.rows != nil {
+		old.rows.Close(nil)
+	}
+	c.portals[m.DestinationPortal] = &portal{p: p, args: args, formats: m.ResultFormatCodes}
+	c.send(&pgproto3.BindComplete{})
+	return nil
+}
+
+func (c *conn) describe(m *pgproto3.Describe) error {
+	if m.ObjectType == 'S' {
+		p := c.stmts[m.Name]
+		if p == nil {
+			return &sqlaccess.Error{Code: "26000", Msg: fmt.Sprintf("prepared statement %q does not exist", m.Name)}
+		}
+		c.send(&pgproto3.ParameterDescription{ParameterOIDs: p.paramOIDs})
+		if len(p.cols) == 0 || p.copyOut {
+			c.send(&pgproto3.NoData{})
+		} else {
+			c.send(c.rowDescription(p, nil))
+		}
+		return nil
+	}
+	pt := c.portals[m.Name]
+	if pt == nil {
+		return &sqlaccess.Error{Code: "34000", Msg: fmt.Sprintf("portal %q does not exist", m.Name)}
+	}
+	if len(pt.p.cols) == 0 || pt.p.copyOut {
+		c.send(&pgproto3.NoData{})
+	} else {
+		c.send(c.rowDescription(pt.p, pt.formats))
+	}
+	return nil
+}
+
+func (c *conn) execute(ctx context.Context, m *pgproto3.Execute) error {
+	pt := c.portals[m.Portal]
+	if pt == nil {
+		return &sqlaccess.Error{Code: "34000", Msg: fmt.Sprintf("portal %q does not exist", m.Portal)}
+	}
+	return c.run(ctx, pt, int64(m.MaxRows))
+}
+
+// run executes a portal (or resumes a suspended one), sending up to max
+// rows (0: all) and the completion.
+func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
+	p := pt.p
+	if p.local != nil {
+		if p.local.err != nil {
+			return p.local.err
+		}
+		if p.local.apply != nil {
+			if err := p.local.apply(c); err != nil {
+				return err
+			}
+		}
+		for _, r := range p.local.rows {
+			vals := make([][]byte, len(r))
+			for i, v := range r {
+				vals[i] = []byte(v)
+			}
+			c.send(&pgproto3.DataRow{Values: vals})
+		}
+		if p.local.tag == "" {
+			c.send(&pgproto3.EmptyQueryResponse{})
+		} else {
+			c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.local.tag)})
+		}
+		return nil
+	}
+	if p.st.Empty {
+		c.send(&pgproto3.EmptyQueryResponse{})
+		return nil
+	}
+	sctx, done := c.stmtContext(ctx)
+	defer done()
+	if pt.rows == nil {
+		rows, err := p.st.Query(sctx, pt.args)
+		if err != nil {
+			return err
+		}
+		pt.rows, pt.sent = rows, 0
+		if p.copyOut {
+			c.send(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: make([]uint16, len(p.cols))})
+			if p.copyHdr {
+				var line []byte
+				for i, col := range p.st.Cols {
+					if i > 0 {
+						line = append(line, ',')
+					}
+					line = append(line, col.Name...)
+				}
+				c.send(&pgproto3.CopyData{Data: append(line, '\n')})
+			}
+		}
+	}
+	rows := pt.rows
+	dest := make([]driver.Value, len(p.cols))
+	formats := make([]int16, len(p.cols))
+	for i := range formats {
+		formats[i] = formatOf(pt.formats, i)
+	}
+	var n int64
+	for {
+		if max > 0 && n >= max {
+			c.send(&pgproto3.PortalSuspended{})
+			return nil
+		}
+		if err := rows.Next(dest); err != nil {
+			if err == io.EOF || err.Error() == "EOF" {
+				break
+			}
+			rows.Close(err)
+			pt.rows = nil
+			return err
+		}
+		var err error
+		if p.copyOut {
+			c.wbuf, err = c.appendCopyRow(c.wbuf, dest, p)
+		} else {
+			c.wbuf, err = c.appendDataRow(c.wbuf, dest, p.cols, formats)
+		}
+		if err == nil {
+			err = c.maybeFlush()
+		}
+		if err != nil {
+			rows.Close(err)
+			pt.rows = nil
+			return err
+		}
+		n++
+		pt.sent++
+	}
+	total := pt.sent
+	rows.Close(nil)
+	pt.rows = nil
+	if p.copyOut {
+		c.send(&pgproto3.CopyDone{})
+		c.send(&pgproto3.CommandComplete{CommandTag: []byte("COPY " + strconv.FormatInt(total, 10))})
+		return nil
+	}
+	c.send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.FormatInt(total, 10))})
+	return nil
+}
+
+// appendDataRow writes a DataRow message by hand (the hot path).
+func (c *conn) appendDataRow(dst []byte, vals []driver.Value, cols []pgType, formats []int16) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 'D', 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(vals)))
+	for i, v := range vals {
+		if v == nil {
+			dst = binary.BigEndian.AppendUint32(dst, 0xffffffff)
+			continue
+		}
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		var err error
+		if formats[i] == 1 {
+			dst, err = c.enc.appendBinary(dst, v, &cols[i])
+			if err != nil {
+				return dst[:start], &sqlaccess.Error{Code: "XX000", Msg: fmt.Sprintf("encode column %d: %v", i+1, err)}
+			}
+		} else {
+			dst = c.enc.appendText(dst, v, &cols[i])
+		}
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst, nil
+}
+
+// appendCopyRow writes one CopyData message: text format (tab-separated,
+// \N for NULL) or CSV.
+func (c *conn) appendCopyRow(dst []byte, vals []driver.Value, p *prepared) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 'd', 0, 0, 0, 0)
+	for i, v := range vals {
+		if i > 0 {
+			if p.copyCSV {
+				dst = append(dst, ',')
+			} else {
+				dst = append(dst, '\t')
+			}
+		}
+		if v == nil {
+			if !p.copyCSV {
+				dst = append(dst, `\N`...)
+			}
+			continue
+		}
+		s := c.enc.appendText(nil, v, &p.cols[i])
+		if p.copyCSV {
+			if strings.ContainsAny(string(s), ",\"\n\r") {
+				dst = append(dst, '"')
+				dst = append(dst, strings.ReplaceAll(string(s), `"`, `""`)...)
+				dst = append(dst, '"')
+			} else {
+				dst = append(dst, s...)
+			}
+			continue
+		}
+		for _, b := range s {
+			switch b {
+			case '\\':
+				dst = append(dst, '\\', '\\')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			default:
+				dst = append(dst, b)
+			}
+		}
+	}
+	dst = append(dst, '\n')
+	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
+	return dst, nil
+}

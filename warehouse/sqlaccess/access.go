@@ -1,0 +1,652 @@
+// Package sqlaccess is the analysts' SQL sandbox, shared by the PostgreSQL
+// wire server (warehouse/pgwire) and the HTTP SQL API: every statement is
+// checked by DuckDB's own parser (one read-only statement, no file access,
+// no table outside the user's scope), runs in a DuckDB database that holds
+// only the views the user's scope allows (filtered to the department's rows,
+// mobile-signal counts below k hidden) with external access limited to the
+// lake and the configuration locked, under a statement timeout and memory
+// cap, and is appended to the audit table audit.queries.
+//
+// Why one DuckDB database per scope (admin, everyone else with all tables,
+// one per department) and not one shared database: then information_schema,
+// duckdb_tables(), SHOW ALL TABLES and pg_catalog show only what the user
+// may read, and DuckDB's allowed_directories holds only those tables'
+// directories, so a mistake in the statement guard still cannot read
+// another department's files.
+package sqlaccess
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/duckdb/duckdb-go/v2"
+
+	"citybrain/internal/auth"
+	"citybrain/schemas"
+	"citybrain/warehouse"
+)
+
+// suppressed lists the count columns hidden below auth's k outside the
+// admin role.
+var suppressed = map[string][]string{"raw.mobile_signal": {"people_count"}}
+
+// Access is the sandboxed SQL service.
+type Access struct {
+	cfg   Config
+	eng   *warehouse.Engine
+	lake  *warehouse.Lake
+	reg   *schemas.Registry
+	users *auth.Store
+	log   *slog.Logger
+	// Audit receives one entry per statement (nil: not audited).
+	Audit *Auditor
+
+	umu    sync.Mutex
+	ucfg   auth.Config
+	udir   string
+	upath  string
+	umtime time.Time
+	fresh  *auth.Store
+
+	mu     sync.Mutex
+	boxes  map[string]*sandbox
+	active sync.WaitGroup // open sessions
+}
+
+// WaitIdle waits up to d for every open session to close.
+func (a *Access) WaitIdle(d time.Duration) {
+	done := make(chan struct{})
+	go func() { a.active.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// New returns the service; sandboxes are opened on first use.
+func New(cfg Config, eng *warehouse.Engine, lake *warehouse.Lake, reg *schemas.Registry, users *auth.Store, log *slog.Logger) *Access {
+	return &Access{cfg: cfg, eng: eng, lake: lake, reg: reg, users: users, log: log, boxes: map[string]*sandbox{}}
+}
+
+// ReloadUsers makes Users re-read the users file when it changes (users
+// added or passwords changed with citybrain users while serve runs).
+func (a *Access) ReloadUsers(cfg auth.Config, dataDir string) {
+	p := cfg.UsersFile
+	if p == "" {
+		p = "users.json"
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dataDir, p)
+	}
+	a.umu.Lock()
+	defer a.umu.Unlock()
+	a.ucfg, a.udir, a.upath = cfg, dataDir, p
+	if fi, err := os.Stat(p); err == nil {
+		a.umtime = fi.ModTime()
+	}
+}
+
+// Users is the user store for logins: the file's current content.
+func (a *Access) Users() *auth.Store {
+	a.umu.Lock()
+	defer a.umu.Unlock()
+	if a.upath == "" {
+		return a.users
+	}
+	fi, err := os.Stat(a.upath)
+	if err == nil && !fi.ModTime().Equal(a.umtime) {
+		if s, err := auth.Open(a.ucfg, a.udir); err == nil {
+			a.fresh, a.umtime = s, fi.ModTime()
+		} else {
+			a.log.Warn("users file changed but cannot be read; keeping the previous users", "err", err)
+		}
+	}
+	if a.fresh != nil {
+		return a.fresh
+	}
+	return a.users
+}
+
+// Close closes every sandbox.
+func (a *Access) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, b := range a.boxes {
+		b.db.Close()
+		delete(a.boxes, k)
+	}
+}
+
+func boxKey(u auth.User) string {
+	switch u.Role {
+	case auth.RoleAdmin:
+		return "admin"
+	case auth.RoleDepartment:
+		return "dept:" + u.Department
+	}
+	return "all"
+}
+
+func (a *Access) box(ctx context.Context, u auth.User) (*sandbox, error) {
+	key := boxKey(u)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if b, ok := a.boxes[key]; ok {
+		return b, nil
+	}
+	b, err := a.openBox(ctx, key, a.users.ScopeOf(u), u.Role == auth.RoleAdmin)
+	if err != nil {
+		return nil, err
+	}
+	a.boxes[key] = b
+	return b, nil
+}
+
+// Refresh rebuilds a table's view (and the catalog) in every open sandbox;
+// citybrain serve calls it on each lake commit.
+func (a *Access) Refresh(ctx context.Context, table string) {
+	a.mu.Lock()
+	boxes := make([]*sandbox, 0, len(a.boxes))
+	for _, b := range a.boxes {
+		boxes = append(boxes, b)
+	}
+	a.mu.Unlock()
+	if err := a.eng.Refresh(ctx, table); err != nil && !errors.Is(err, warehouse.ErrNoTable) {
+		a.log.Warn("refresh view", "table", table, "err", err)
+		return
+	}
+	for _, b := range boxes {
+		if err := b.refresh(ctx, table, !strings.HasPrefix(table, "audit.")); err != nil {
+			a.log.Warn("refresh sandbox view", "table", table, "sandbox", b.key, "err", err)
+		}
+	}
+}
+
+// sandbox is one DuckDB database holding the views of one scope.
+type sandbox struct {
+	a     *Access
+	key   string
+	scope auth.Scope
+	admin bool
+	db    *sql.DB
+	conn  *duckdb.Connector
+
+	mu    sync.Mutex
+	views map[string]bool // visible tables whose view exists
+	dirs  []string
+}
+
+func (b *sandbox) visible(table string) bool {
+	table = strings.ToLower(table)
+	ns, _, _ := strings.Cut(table, ".")
+	if ns == "catalog" {
+		return table == "catalog.tables" || table == "catalog.columns"
+	}
+	if ns == "audit" && !b.admin {
+		return false
+	}
+	if _, ok := b.scope.Allows(table); !ok {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.views[table]
+}
+
+func (b *sandbox) mayRead(table string) bool {
+	ns, _, _ := strings.Cut(table, ".")
+	if ns == "audit" && !b.admin {
+		return false
+	}
+	_, ok := b.scope.Allows(table)
+	return ok
+}
+
+func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func quoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }
+
+func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admin bool) (*sandbox, error) {
+	b := &sandbox{a: a, key: key, scope: scope, admin: admin, views: map[string]bool{}}
+	tables, err := a.lake.Tables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	lakeDir := a.lake.Dir()
+	dirs := map[string]bool{}
+	switch {
+	case admin:
+		dirs[lakeDir] = true
+	case scope.All:
+		for _, t := range tables {
+			if ns, _, _ := strings.Cut(t.Name, "."); ns != "audit" {
+				dirs[filepath.Join(lakeDir, ns)] = true
+			}
+		}
+		dirs[filepath.Join(lakeDir, "raw")], dirs[filepath.Join(lakeDir, "marts")] = true, true
+	default:
+		for t := range scope.Tables {
+			ns, name, _ := strings.Cut(t, ".")
+			dirs[filepath.Join(lakeDir, ns, name)] = true
+		}
+	}
+	for _, t := range tables {
+		if !b.mayRead(t.Name) {
+			continue
+		}
+		if tt, err := a.lake.Load(ctx, t.Name); err == nil {
+			dirs[warehouse.LocalPath(tt.Location())] = true
+		}
+	}
+	for d := range dirs {
+		b.dirs = append(b.dirs, strings.TrimSuffix(d, "/")+"/")
+	}
+	sort.Strings(b.dirs)
+	connector, err := duckdb.NewConnector("", nil)
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox: %w", err)
+	}
+	b.conn = connector
+	b.db = sql.OpenDB(connector)
+	setup := []string{"SET GLOBAL TimeZone = 'Asia/Shanghai'"}
+	if a.cfg.MemoryLimit != "" {
+		setup = append(setup, "SET GLOBAL memory_limit = "+quoteString(a.cfg.MemoryLimit))
+	}
+	if a.cfg.Threads > 0 {
+		setup = append(setup, fmt.Sprintf("SET GLOBAL threads = %d", a.cfg.Threads))
+	}
+	quoted := make([]string, len(b.dirs))
+	for i, d := range b.dirs {
+		quoted[i] = quoteString(d)
+	}
+	setup = append(setup,
+		"SET GLOBAL autoinstall_known_extensions = false",
+		"SET GLOBAL allowed_directories = ["+strings.Join(quoted, ", ")+"]",
+		"SET GLOBAL enable_external_access = false",
+		"CREATE SCHEMA catalog",
+		"SET GLOBAL lock_configuration = true",
+	)
+	setup = append(setup, pgCompat...)
+	for _, s := range setup {
+		if _, err := b.db.ExecContext(ctx, s); err != nil {
+			b.db.Close()
+			return nil, fmt.Errorf("sandbox %s: %s: %w", key, s, err)
+		}
+	}
+	for _, t := range tables {
+		if err := b.refresh(ctx, t.Name, false); err != nil {
+			a.log.Warn("sandbox view", "table", t.Name, "sandbox", key, "err", err)
+		}
+	}
+	if err := b.buildCatalog(ctx); err != nil {
+		b.db.Close()
+		return nil, err
+	}
+	a.log.Debug("sandbox opened", "sandbox", key, "tables", len(b.views), "dirs", b.dirs)
+	return b, nil
+}
+
+// engineBody is the SELECT of the engine's view of a table.
+func (a *Access) engineBody(ctx context.Context, table string) (string, error) {
+	ns, name, _ := strings.Cut(table, ".")
+	var def string
+	err := a.eng.DB().QueryRowContext(ctx, "SELECT sql FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2", ns, name).Scan(&def)
+	if errors.Is(err, sql.ErrNoRows) {
+		if err := a.eng.Refresh(ctx, table); err != nil {
+			return "", err
+		}
+		err = a.eng.DB().QueryRowContext(ctx, "SELECT sql FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2", ns, name).Scan(&def)
+	}
+	if err != nil {
+		return "", fmt.Errorf("view of %s: %w", table, err)
+	}
+	i := strings.Index(def, " AS ")
+	if i < 0 {
+		return "", fmt.Errorf("view of %s: unexpected definition", table)
+	}
+	return strings.TrimSuffix(strings.TrimSpace(def[i+4:]), ";"), nil
+}
+
+// wrap applies the scope (row filter, suppression) to a table's source
+// (a FROM item with its alias).
+func (b *sandbox) wrap(table, from string) string {
+	proj := "*"
+	if k := b.scope.Suppress; k > 0 && !b.admin {
+		var reps []string
+		for _, c := range suppressed[table] {
+			reps = append(reps, fmt.Sprintf("CASE WHEN %s < %d THEN NULL ELSE %s END AS %s", quoteIdent(c), k, quoteIdent(c), quoteIdent(c)))
+		}
+		if len(reps) > 0 {
+			proj = "* REPLACE (" + strings.Join(reps, ", ") + ")"
+		}
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s", proj, from)
+	if f, _ := b.scope.Allows(table); f != "" {
+		q += " WHERE (" + f + ")"
+	}
+	return q
+}
+
+func (b *sandbox) refresh(ctx context.Context, table string, catalog bool) error {
+	table = strings.ToLower(table)
+	if !b.mayRead(table) {
+		return nil
+	}
+	body, err := b.a.engineBody(ctx, table)
+	if err != nil {
+		return err
+	}
+	ns, name, _ := strings.Cut(table, ".")
+	stmts := []string{
+		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ns),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS %s", quoteIdent(ns), quoteIdent(name), b.wrap(table, "("+body+") AS "+quoteIdent(name))),
+	}
+	for _, s := range stmts {
+		if _, err := b.db.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("sandbox view %s: %w", table, err)
+		}
+	}
+	b.mu.Lock()
+	b.views[table] = true
+	b.mu.Unlock()
+	if catalog {
+		return b.buildCatalog(ctx)
+	}
+	return nil
+}
+
+// atRE finds time-travel references (the engine's syntax).
+var atRE = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s+AT\s*\(\s*(VERSION|TIMESTAMP)\s*=>\s*('[^']*'|[0-9]+)\s*\)`)
+
+// rewrite turns time-travel references into the files of the snapshot
+// they name, with the scope applied.
+func (b *sandbox) rewrite(ctx context.Context, q string) (string, error) {
+	var rerr error
+	out := atRE.ReplaceAllStringFunc(q, func(m string) string {
+		if rerr != nil {
+			return m
+		}
+		g := atRE.FindStringSubmatch(m)
+		table := strings.ToLower(g[1] + "." + g[2])
+		if !b.visible(table) {
+			rerr = &Error{Code: "42501", err: ErrRefused, Msg: fmt.Sprintf("无权访问表 %s，或该表不存在 (table %s does not exist or is outside your scope)", table, table)}
+			return m
+		}
+		src, err := b.a.eng.Rewrite(ctx, m)
+		if err != nil {
+			rerr = &Error{Code: "22023", Msg: err.Error(), err: err}
+			return m
+		}
+		return "(" + b.wrap(table, src) + ") AS " + quoteIdent(g[2])
+	})
+	return out, rerr
+}
+
+// Session is one user's connection to their sandbox (a PostgreSQL wire
+// connection, or one HTTP request). It is not safe for concurrent use.
+type Session struct {
+	a      *Access
+	box    *sandbox
+	conn   *sql.Conn
+	User   auth.User
+	Iface  string // pgwire | http
+	Client string
+	closed bool
+}
+
+// Open starts a session for an authenticated user.
+func (a *Access) Open(ctx context.Context, u auth.User, iface, client string) (*Session, error) {
+	b, err := a.box(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := b.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.active.Add(1)
+	return &Session{a: a, box: b, conn: conn, User: u, Iface: iface, Client: client}, nil
+}
+
+// Close releases the session's connection.
+func (s *Session) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.a.active.Done()
+	return s.conn.Close()
+}
+
+// StatementTimeout is the configured limit per statement.
+func (s *Session) StatementTimeout() time.Duration { return s.a.cfg.StatementTimeout }
+
+// Column is a result column.
+type Column struct {
+	Name string
+	Type duckdb.TypeInfo
+}
+
+// Stmt is a checked, prepared statement.
+type Stmt struct {
+	s      *Session
+	SQL    string // as the user wrote it
+	raw    *duckdb.Stmt
+	Empty  bool
+	Params []duckdb.Type
+	Cols   []Column
+}
+
+// Prepare checks q against the sandbox and prepares it. Refusals are
+// audited here; executions when their rows are closed.
+func (s *Session) Prepare(ctx context.Context, q string) (*Stmt, error) {
+	st := &Stmt{s: s, SQL: q}
+	if strings.TrimSpace(strings.Trim(leadingRE.ReplaceAllString(q, ""), "; \t\r\n")) == "" {
+		st.Empty = true
+		return st, nil
+	}
+	err := guard(ctx, s.conn, s.box, q)
+	var rq string
+	if err == nil {
+		rq, err = s.box.rewrite(ctx, q)
+	}
+	if err == nil {
+		err = s.conn.Raw(func(dc any) error {
+			c, ok := dc.(*duckdb.Conn)
+			if !ok {
+				return fmt.Errorf("unexpected driver connection %T", dc)
+			}
+			ps, err := c.PrepareContext(ctx, rq)
+			if err != nil {
+				return err
+			}
+			st.raw = ps.(*duckdb.Stmt)
+			return nil
+		})
+	}
+	if err == nil {
+		err = st.describe()
+	}
+	if err != nil {
+		err = classify(ctx, err)
+		s.audit(q, time.Now(), 0, 0, err)
+		if st.raw != nil {
+			st.raw.Close()
+		}
+		return nil, err
+	}
+	return st, nil
+}
+
+func (st *Stmt) describe() error {
+	n := st.raw.NumInput()
+	for i := 1; i <= n; i++ {
+		t, err := st.raw.ParamType(i)
+		if err != nil {
+			t = duckdb.TYPE_INVALID
+		}
+		st.Params = append(st.Params, t)
+	}
+	nc, err := st.raw.ColumnCount()
+	if err != nil {
+		return err
+	}
+	for i := 0; i < nc; i++ {
+		name, err := st.raw.ColumnName(i)
+		if err != nil {
+			return err
+		}
+		ti, err := st.raw.ColumnTypeInfo(i)
+		if err != nil {
+			return err
+		}
+		st.Cols = append(st.Cols, Column{Name: name, Type: ti})
+	}
+	return nil
+}
+
+// Close releases the prepared statement.
+func (st *Stmt) Close() {
+	if st.raw != nil {
+		st.raw.Close()
+		st.raw = nil
+	}
+}
+
+// Rows is a running statement's result; Close ends it and audits it.
+type Rows struct {
+	st      *Stmt
+	rows    driver.Rows
+	cancel  context.CancelFunc
+	ctx     context.Context
+	start   time.Time
+	n       int64
+	err     error
+	closed  bool // no rows to read (empty statement)
+	done    bool
+	Columns []Column
+}
+
+// Query runs the statement with args (nil for NULL), under the statement
+// timeout. The context cancels it (a PostgreSQL CancelRequest, a closed
+// HTTP connection).
+func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
+	start := time.Now()
+	if st.Empty {
+		return &Rows{st: st, start: start, closed: true}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, st.s.a.cfg.StatementTimeout)
+	named := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	rows, err := st.raw.QueryContext(ctx, named)
+	if err != nil {
+		err = classify(ctx, err)
+		cancel()
+		st.s.audit(st.SQL, start, 0, time.Since(start), err)
+		return nil, err
+	}
+	return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: st.Cols}, nil
+}
+
+// Next fills dest with the next row; io.EOF at the end.
+func (r *Rows) Next(dest []driver.Value) error {
+	if r.closed {
+		return errEOF
+	}
+	if err := r.rows.Next(dest); err != nil {
+		if err.Error() != "EOF" {
+			r.err = classify(r.ctx, err)
+			return r.err
+		}
+		return err
+	}
+	r.n++
+	return nil
+}
+
+// Count is how many rows were read.
+func (r *Rows) Count() int64 { return r.n }
+
+// Close ends the statement and writes its audit entry; fail records an
+// error that happened while sending the rows (nil: none).
+func (r *Rows) Close(fail error) {
+	if r.done {
+		return
+	}
+	r.done = true
+	if r.rows != nil {
+		r.rows.Close()
+		r.cancel()
+	}
+	if r.st.Empty {
+		return
+	}
+	err := r.err
+	if err == nil {
+		err = fail
+	}
+	r.st.s.audit(r.st.SQL, r.start, r.n, time.Since(r.start), err)
+}
+
+var errEOF = errors.New("EOF")
+
+// classify gives DuckDB errors their SQLSTATE and explains timeouts.
+func classify(ctx context.Context, err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &Error{Code: "57014", Msg: "查询超时 statement timeout: the query ran longer than sql_access.statement_timeout; narrow it (where, limit) or ask an admin", err: err}
+	case errors.Is(ctx.Err(), context.Canceled) || strings.Contains(msg, "INTERRUPT") || strings.Contains(msg, "Interrupted"):
+		return &Error{Code: "57014", Msg: "查询已取消 canceling statement due to user request", err: err}
+	case strings.Contains(msg, "Permission Error") || strings.Contains(msg, "file system operations are disabled"):
+		return &Error{Code: "42501", Msg: "拒绝执行 refused: 不能访问该文件 (file access outside your tables is not allowed): " + msg, err: ErrRefused}
+	case strings.Contains(msg, "Out of Memory") || strings.Contains(msg, "memory limit"):
+		return &Error{Code: "53200", Msg: "内存不足 out of memory: the query needs more than sql_access.memory_limit; aggregate or filter it: " + msg, err: err}
+	case strings.Contains(msg, "Catalog Error") && strings.Contains(msg, "does not exist"):
+		return &Error{Code: "42P01", Msg: msg + "\n提示 hint: select * from catalog.tables lists the tables you may query", err: err}
+	case strings.Contains(msg, "Parser Error"):
+		return &Error{Code: "42601", Msg: msg, err: err}
+	case strings.Contains(msg, "Binder Error"):
+		return &Error{Code: "42703", Msg: msg, err: err}
+	case strings.Contains(msg, "Conversion Error") || strings.Contains(msg, "Invalid Input"):
+		return &Error{Code: "22P02", Msg: msg, err: err}
+	}
+	return &Error{Code: "XX000", Msg: msg, err: err}
+}
+
+func (s *Session) audit(q string, start time.Time, rows int64, d time.Duration, err error) {
+	if s.a.Audit == nil {
+		return
+	}
+	e := Entry{At: start, User: s.User.Name, Role: string(s.User.Role), Department: s.User.Department,
+		Interface: s.Iface, Client: s.Client, SQL: q, Rows: rows, Duration: d, Outcome: "ok"}
+	if err != nil {
+		e.Error = err.Error()
+		var se *Error
+		switch {
+		case errors.Is(err, ErrRefused):
+			e.Outcome = "refused"
+		case errors.As(err, &se) && se.Code == "57014":
+			e.Outcome = "cancelled"
+		default:
+			e.Outcome = "error"
+		}
+	}
+	s.a.Audit.Add(e)
+}

@@ -1,0 +1,272 @@
+package sqlaccess_test
+
+import (
+	"bufio"
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"citybrain/warehouse/sqlaccess"
+	"citybrain/warehouse/sqlaccess/sqltest"
+)
+
+// Escapes reads testdata/escapes.sql with ${TMP} and ${LAKE} filled in.
+func escapes(t *testing.T, tmp, lake string) []string {
+	f, err := os.Open("testdata/escapes.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		out = append(out, strings.NewReplacer("${TMP}", tmp, "${LAKE}", lake).Replace(l))
+	}
+	return out
+}
+
+// run prepares and runs q as user, returning the rows.
+func run(t *testing.T, f *sqltest.Fixture, user, q string, args ...any) ([][]any, error) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := f.Access.Open(ctx, f.User(t, user), "http", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st, err := s.Prepare(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	rows, err := st.Query(ctx, args)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]any
+	dest := make([]driver.Value, len(rows.Columns))
+	for {
+		if err := rows.Next(dest); err != nil {
+			rows.Close(nil)
+			if err == io.EOF || err.Error() == "EOF" {
+				return out, nil
+			}
+			return out, err
+		}
+		r := make([]any, len(dest))
+		for i, v := range dest {
+			r[i] = v
+		}
+		out = append(out, r)
+	}
+}
+
+func TestEscapeCorpusRefused(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	tmp := t.TempDir()
+	corpus := escapes(t, tmp, f.Lake.Dir())
+	if len(corpus) < 30 {
+		t.Fatalf("corpus has %d attempts, want ≥ 30", len(corpus))
+	}
+	for _, user := range []string{"analyst", "dept_water"} {
+		for _, q := range corpus {
+			t.Run(user+"/"+q, func(t *testing.T) {
+				_, err := run(t, f, user, q)
+				var se *sqlaccess.Error
+				if !errors.As(err, &se) || se.Code != "42501" {
+					t.Fatalf("not refused (want SQLSTATE 42501): %v", err)
+				}
+				if !strings.ContainsAny(se.Msg, "拒无") || len(se.Msg) < 20 {
+					t.Errorf("message is not clear (zh + en): %q", se.Msg)
+				}
+			})
+		}
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
+		t.Errorf("an escape wrote %d file(s) to %s", len(ents), tmp)
+	}
+	// The views still work after all that.
+	rows, err := run(t, f, "analyst", "select count(*) from raw.weather")
+	if err != nil || rows[0][0] != int64(24) {
+		t.Fatalf("raw.weather after the corpus: %v %v", rows, err)
+	}
+}
+
+func TestReadOnlyQueriesAllowed(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	for _, q := range []string{
+		"select 1",
+		"  -- a comment\nselect count(*) from raw.weather",
+		"with w as (select * from raw.weather) select count(*) from w",
+		"select * from range(3)",
+		"select unnest([1,2,3])",
+		"describe raw.weather",
+		"show tables",
+		"summarize raw.weather",
+		"explain select * from raw.weather",
+		"select table_name from information_schema.tables",
+		"select * from catalog.columns",
+		"(select 1) union all (select 2)",
+		"values (1, 'a')",
+		"from raw.weather limit 1",
+	} {
+		if _, err := run(t, f, "analyst", q); err != nil {
+			t.Errorf("%q: %v", q, err)
+		}
+	}
+}
+
+func TestDepartmentScope(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	// dept_water: raw.weather (all rows) and marts.warnings where kind is
+	// rainstorm, waterlogging or lifeline; not raw.mobile_signal.
+	rows, err := run(t, f, "dept_water", "select kind, count(*) from marts.warnings group by kind order by kind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, r := range rows {
+		got += r[0].(string) + ","
+	}
+	if got != "lifeline,rainstorm,waterlogging," {
+		t.Errorf("dept_water sees kinds %q", got)
+	}
+	all, _ := run(t, f, "analyst", "select count(*) from marts.warnings")
+	if all[0][0] != int64(len(sqltest.WarningKinds)) {
+		t.Errorf("analyst sees %v warnings", all[0][0])
+	}
+	if _, err := run(t, f, "dept_water", "select count(*) from raw.mobile_signal"); err == nil || !strings.Contains(err.Error(), "无权访问") {
+		t.Errorf("dept_water read raw.mobile_signal: %v", err)
+	}
+	// The department's database does not even list other tables.
+	rows, err = run(t, f, "dept_water", "select table_schema || '.' || table_name from information_schema.tables where table_schema in ('raw', 'marts', 'audit') order by 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range rows {
+		names = append(names, r[0].(string))
+	}
+	if strings.Join(names, " ") != "marts.warnings raw.weather" {
+		t.Errorf("dept_water's information_schema lists %v", names)
+	}
+	rows, _ = run(t, f, "dept_water", "select table_name from catalog.tables order by 1")
+	if len(rows) != 2 {
+		t.Errorf("dept_water's catalog.tables: %v", rows)
+	}
+	// Time travel keeps the filter and the scope.
+	rows, err = run(t, f, "dept_water", "select count(*) from marts.warnings AT (TIMESTAMP => '2099-01-01 00:00:00')")
+	if err != nil || rows[0][0] != int64(3) {
+		t.Errorf("time-travel through the filter: %v %v", rows, err)
+	}
+	if _, err := run(t, f, "dept_water", "select count(*) from raw.mobile_signal AT (VERSION => 1)"); err == nil {
+		t.Error("time travel reached a table outside the scope")
+	}
+}
+
+func TestSuppression(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	// people_count runs 0..49: the ten below k=10 are hidden except for admins.
+	for user, want := range map[string]int64{"analyst": 10, "leader": 10, "admin": 0} {
+		rows, err := run(t, f, user, "select count(*) filter (where people_count is null) from raw.mobile_signal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows[0][0] != want {
+			t.Errorf("%s: %v NULL counts, want %d", user, rows[0][0], want)
+		}
+	}
+	rows, err := run(t, f, "analyst", "select count(*) filter (where people_count is null), count(*) from raw.mobile_signal AT (VERSION => "+fmtInt(f.Snapshots[0])+")")
+	if err != nil || rows[0][0] != int64(10) || rows[0][1] != int64(30) {
+		t.Errorf("suppression in time travel: %v %v", rows, err)
+	}
+}
+
+func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestTimeTravel(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	for i, want := range []int64{30, 50} {
+		rows, err := run(t, f, "analyst", "select count(*) from raw.mobile_signal AT (VERSION => "+fmtInt(f.Snapshots[i])+")")
+		if err != nil || rows[0][0] != want {
+			t.Errorf("snapshot %d: %v %v, want %d", i, rows, err, want)
+		}
+	}
+	rows, err := run(t, f, "analyst", "select count(*) from raw.mobile_signal AT (TIMESTAMP => '1999-01-01 00:00:00')")
+	if err == nil {
+		t.Errorf("a time before the first snapshot answered %v", rows)
+	}
+}
+
+func TestAuditAdminOnly(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	if _, err := run(t, f, "analyst", "select count(*) from raw.weather"); err != nil {
+		t.Fatal(err)
+	}
+	run(t, f, "analyst", "COPY raw.weather TO '/tmp/never.csv'")
+	if err := f.Auditor.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := run(t, f, "admin", "select user_name, outcome, rows, sql from audit.queries order by started_at")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var okRow, refusedRow bool
+	for _, r := range rows {
+		if r[0] == "analyst" && r[1] == "ok" && r[2] == int64(1) && strings.Contains(r[3].(string), "count(*) from raw.weather") {
+			okRow = true
+		}
+		if r[0] == "analyst" && r[1] == "refused" && strings.HasPrefix(r[3].(string), "COPY") {
+			refusedRow = true
+		}
+	}
+	if !okRow || !refusedRow {
+		t.Errorf("audit rows: %v", rows)
+	}
+	for _, u := range []string{"analyst", "leader", "dept_water"} {
+		if _, err := run(t, f, u, "select count(*) from audit.queries"); err == nil {
+			t.Errorf("%s read audit.queries", u)
+		}
+	}
+}
+
+func TestStatementTimeout(t *testing.T) {
+	cfg := sqlaccess.DefaultConfig()
+	cfg.StatementTimeout = 300 * time.Millisecond
+	f := sqltest.New(t, cfg)
+	start := time.Now()
+	_, err := run(t, f, "analyst", "select count(*) from range(10000000000) a")
+	var se *sqlaccess.Error
+	if !errors.As(err, &se) || se.Code != "57014" {
+		t.Fatalf("want a timeout (57014), got %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("timeout took %s", d)
+	}
+}
+
+func TestCatalogDescriptions(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	rows, err := run(t, f, "analyst", "select description_zh, description_en from catalog.columns where table_name = 'raw.mobile_signal' and column_name = 'people_count'")
+	if err != nil || len(rows) != 1 || rows[0][0] != "时段内人数" || rows[0][1] != "People in the cell" {
+		t.Fatalf("catalog.columns: %v %v", rows, err)
+	}
+	rows, err = run(t, f, "analyst", "select description_zh, description_en, \"rows\" from catalog.tables where table_name = 'marts.warnings'")
+	if err != nil || len(rows) != 1 || rows[0][0] != "预警" || rows[0][1] != "Warnings" || rows[0][2] != int64(6) {
+		t.Fatalf("catalog.tables: %v %v", rows, err)
+	}
+	cat, err := f.Access.Catalog(context.Background(), f.User(t, "dept_water"))
+	if err != nil || len(cat.Tables) != 2 {
+		t.Fatalf("dept catalog: %+v %v", cat.Tables, err)
+	}
+}

@@ -1,0 +1,228 @@
+package sqlaccess
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// ErrRefused: the sandbox refused a statement (match with errors.Is).
+var ErrRefused = errors.New("refused by the SQL sandbox")
+
+// Error is a statement error with its PostgreSQL SQLSTATE, so the wire
+// server reports the same class of error PostgreSQL would.
+type Error struct {
+	// Code is the SQLSTATE: 42501 refused, 42601 syntax, 42P01 no table,
+	// 57014 cancelled or timed out, 53200 out of memory, XX000 other.
+	Code string
+	Msg  string
+	err  error
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.err }
+
+// SQLState is the error's SQLSTATE.
+func (e *Error) SQLState() string { return e.Code }
+
+func refused(format string, a ...any) error {
+	return &Error{Code: "42501", Msg: "拒绝执行 refused: " + fmt.Sprintf(format, a...), err: ErrRefused}
+}
+
+// refusedKeywords say why a statement kind is refused.
+var refusedKeywords = map[string]string{
+	"COPY":              "COPY 导出/导入文件不允许 (COPY … TO/FROM files is not allowed; use /api/sql?format=csv or \\copy on the client side)",
+	"ATTACH":            "ATTACH 其他数据库不允许 (attaching databases is not allowed)",
+	"DETACH":            "DETACH 不允许 (not allowed)",
+	"INSTALL":           "INSTALL 扩展不允许 (installing extensions is not allowed)",
+	"LOAD":              "LOAD 扩展不允许 (loading extensions is not allowed)",
+	"FORCE":             "INSTALL 扩展不允许 (installing extensions is not allowed)",
+	"SET":               "SET 修改设置不允许 (changing settings is not allowed)",
+	"RESET":             "RESET 修改设置不允许 (changing settings is not allowed)",
+	"PRAGMA":            "PRAGMA 不允许 (PRAGMA statements are not allowed)",
+	"EXPORT":            "EXPORT DATABASE 不允许 (exporting is not allowed)",
+	"IMPORT":            "IMPORT DATABASE 不允许 (importing is not allowed)",
+	"CALL":              "CALL 不允许 (CALL is not allowed)",
+	"CREATE":            "只读：不能创建对象 (read-only: CREATE is not allowed)",
+	"INSERT":            "只读：不能写入 (read-only: INSERT is not allowed)",
+	"UPDATE":            "只读：不能修改 (read-only: UPDATE is not allowed)",
+	"DELETE":            "只读：不能删除 (read-only: DELETE is not allowed)",
+	"DROP":              "只读：不能删除对象 (read-only: DROP is not allowed)",
+	"ALTER":             "只读：不能修改对象 (read-only: ALTER is not allowed)",
+	"TRUNCATE":          "只读：不能清空 (read-only: TRUNCATE is not allowed)",
+	"MERGE":             "只读：不能写入 (read-only: MERGE is not allowed)",
+	"USE":               "USE 不允许 (switching databases is not allowed)",
+	"CHECKPOINT":        "CHECKPOINT 不允许 (not allowed)",
+	"VACUUM":            "VACUUM 不允许 (not allowed)",
+	"ANALYZE":           "ANALYZE 不允许 (not allowed)",
+	"PREPARE":           "SQL 级 PREPARE 不允许 (use your driver's prepared statements)",
+	"EXECUTE":           "SQL 级 EXECUTE 不允许 (use your driver's prepared statements)",
+	"DEALLOCATE":        "SQL 级 DEALLOCATE 不允许",
+	"UPDATE_EXTENSIONS": "不允许 (not allowed)",
+	"DO":                "DO 不允许 (not allowed)",
+	"GRANT":             "GRANT 不允许 (not allowed)",
+	"REVOKE":            "REVOKE 不允许 (not allowed)",
+	"COMMENT":           "只读：COMMENT 不允许 (read-only)",
+}
+
+// allowedTableFunctions are the only table functions analyst SQL may call:
+// they compute, they do not read files or the database's internals.
+var allowedTableFunctions = map[string]bool{
+	"range": true, "generate_series": true, "unnest": true, "json_each": true, "json_tree": true,
+	"generate_subscripts": true,
+}
+
+// deniedFunctions are scalar functions refused outright (environment,
+// dynamic SQL, file reads).
+var deniedFunctions = map[string]bool{
+	"getenv": true, "query": true, "query_table": true, "read_text": true, "read_blob": true, "glob": true,
+	"current_setting": false,
+}
+
+var leadingRE = regexp.MustCompile(`(?s)^(\s+|--[^\n]*\n?|/\*.*?\*/)+`)
+
+// FirstKeyword is the statement's first word in upper case ("(" for a
+// parenthesised query), after comments and blanks.
+func FirstKeyword(q string) string {
+	q = leadingRE.ReplaceAllString(q, "")
+	if strings.HasPrefix(q, "(") {
+		return "("
+	}
+	end := strings.IndexFunc(q, func(r rune) bool {
+		return !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})
+	if end < 0 {
+		end = len(q)
+	}
+	return strings.ToUpper(q[:end])
+}
+
+var explainRE = regexp.MustCompile(`(?is)^\s*EXPLAIN\s+(ANALYZE\s+)?`)
+
+// visibility answers whether a lake table may be read.
+type visibility interface {
+	visible(table string) bool
+}
+
+// guard checks that q is one read-only statement that reads only visible
+// tables and no files. conn parses with DuckDB's own parser
+// (json_serialize_sql), so what is checked is what DuckDB will run.
+func guard(ctx context.Context, conn *sql.Conn, vis visibility, q string) error {
+	body := leadingRE.ReplaceAllString(q, "")
+	if strings.TrimSpace(strings.Trim(body, "; \t\r\n")) == "" {
+		return nil
+	}
+	kw := FirstKeyword(body)
+	if kw == "EXPLAIN" {
+		body = explainRE.ReplaceAllString(body, "")
+		kw = FirstKeyword(body)
+	}
+	if why, ok := refusedKeywords[kw]; ok {
+		return refused("%s", why)
+	}
+	var raw string
+	if err := conn.QueryRowContext(ctx, "SELECT CAST(json_serialize_sql(CAST($1 AS VARCHAR)) AS VARCHAR)", body).Scan(&raw); err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	var tree struct {
+		Error      bool              `json:"error"`
+		ErrorType  string            `json:"error_type"`
+		ErrorMsg   string            `json:"error_message"`
+		Statements []json.RawMessage `json:"statements"`
+	}
+	if err := json.Unmarshal([]byte(raw), &tree); err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	if tree.Error {
+		if strings.Contains(tree.ErrorMsg, "Only SELECT") {
+			return refused("只允许只读查询 SELECT / SHOW / DESCRIBE / EXPLAIN (only read-only queries are allowed, not %s)", kw)
+		}
+		return &Error{Code: "42601", Msg: "语法错误 syntax error: " + tree.ErrorMsg}
+	}
+	if len(tree.Statements) != 1 {
+		return refused("一次只能执行一条语句 (one statement at a time, got %d)", len(tree.Statements))
+	}
+	var node any
+	if err := json.Unmarshal(tree.Statements[0], &node); err != nil {
+		return fmt.Errorf("parse: %w", err)
+	}
+	return walk(node, vis)
+}
+
+func walk(n any, vis visibility) error {
+	switch x := n.(type) {
+	case []any:
+		for _, e := range x {
+			if err := walk(e, vis); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		typ, _ := x["type"].(string)
+		switch typ {
+		case "BASE_TABLE":
+			if err := checkTable(x, vis); err != nil {
+				return err
+			}
+		case "TABLE_FUNCTION":
+			name := ""
+			if f, ok := x["function"].(map[string]any); ok {
+				name, _ = f["function_name"].(string)
+			}
+			if !allowedTableFunctions[strings.ToLower(name)] {
+				return refused("表函数 %s 不允许；只能查询数据湖中的表 (table function %s is not allowed: query the lake's tables, e.g. select * from raw.weather)", name, name)
+			}
+		}
+		if cls, _ := x["class"].(string); cls == "FUNCTION" {
+			name, _ := x["function_name"].(string)
+			ln := strings.ToLower(name)
+			if deniedFunctions[ln] || strings.HasPrefix(ln, "read_") {
+				return refused("函数 %s 不允许 (function %s is not allowed)", name, name)
+			}
+		}
+		for _, v := range x {
+			if err := walk(v, vis); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkTable(x map[string]any, vis visibility) error {
+	catalog, _ := x["catalog_name"].(string)
+	schema, _ := x["schema_name"].(string)
+	name, _ := x["table_name"].(string)
+	switch strings.ToLower(catalog) {
+	case "", "memory":
+	case "system", "temp":
+		if schema == "" {
+			return nil
+		}
+	default:
+		return refused("不能访问数据库 %s (database %q is not available: query raw.*, marts.*, catalog.*)", catalog, catalog)
+	}
+	if schema == "" {
+		// A CTE, a system view (pg_class …) or a bare name. A file path
+		// here would be a replacement scan reading the file: refused.
+		if strings.ContainsAny(name, "/\\.:*?$~") {
+			return refused("不能直接读取文件 %q，只能查询数据湖中的表 (reading files is not allowed: query the lake's tables)", name)
+		}
+		return nil
+	}
+	ls := strings.ToLower(schema)
+	switch ls {
+	case "pg_catalog", "information_schema", "main", "pgcompat":
+		return nil
+	}
+	full := ls + "." + strings.ToLower(name)
+	if !vis.visible(full) {
+		return &Error{Code: "42501", err: ErrRefused,
+			Msg: fmt.Sprintf("无权访问表 %s，或该表不存在 (table %s does not exist or is outside your scope; list yours with: select * from catalog.tables)", full, full)}
+	}
+	return nil
+}

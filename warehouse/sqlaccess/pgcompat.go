@@ -1,0 +1,67 @@
+package sqlaccess
+
+// pgCompat is what PostgreSQL clients' catalog queries need beyond
+// DuckDB's own pg_catalog: psql's \dt lists relkind 'r' (the lake's
+// tables are views here), and \d, DBeaver and SQLAlchemy read catalogs
+// DuckDB does not have (empty here: no inheritance, policies, triggers,
+// publications). The wire server rewrites pg_catalog.<these> to
+// pgcompat.<these>; they live in every sandbox database.
+var pgCompat = []string{
+	"CREATE SCHEMA pgcompat",
+	`CREATE VIEW pgcompat.pg_class AS SELECT * REPLACE (CASE WHEN relkind = 'v' AND relnamespace IN
+		(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('main', 'pg_catalog', 'information_schema', 'pgcompat'))
+		THEN 'r' ELSE relkind END AS relkind, NULL::VARCHAR[] AS reloptions, NULL::VARCHAR[] AS relacl), false AS relforcerowsecurity FROM pg_catalog.pg_class
+		WHERE relnamespace NOT IN (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgcompat')`,
+	`CREATE VIEW pgcompat.pg_database AS SELECT 1::BIGINT AS oid, 'citybrain' AS datname, 10::BIGINT AS datdba, 6 AS encoding, 'C.UTF-8' AS datcollate,
+		'C.UTF-8' AS datctype, NULL::VARCHAR AS daticulocale, 'c' AS datlocprovider, NULL::VARCHAR[] AS datacl, false AS datistemplate,
+		true AS datallowconn, -1 AS datconnlimit, 0::BIGINT AS dattablespace`,
+	`CREATE VIEW pgcompat.pg_inherits AS SELECT NULL::BIGINT AS inhrelid, NULL::BIGINT AS inhparent, NULL::INTEGER AS inhseqno, false AS inhdetachpending WHERE false`,
+	`CREATE VIEW pgcompat.pg_policy AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS polname, NULL::BIGINT AS polrelid, NULL::VARCHAR AS polcmd,
+		NULL::BOOLEAN AS polpermissive, NULL::BIGINT[] AS polroles, NULL::VARCHAR AS polqual, NULL::VARCHAR AS polwithcheck WHERE false`,
+	`CREATE VIEW pgcompat.pg_statistic_ext AS SELECT NULL::BIGINT AS oid, NULL::BIGINT AS stxrelid, NULL::VARCHAR AS stxname, NULL::BIGINT AS stxnamespace,
+		NULL::BIGINT AS stxowner, NULL::INTEGER AS stxstattarget, NULL::INTEGER[] AS stxkeys, NULL::VARCHAR[] AS stxkind, NULL::VARCHAR AS stxexprs WHERE false`,
+	`CREATE VIEW pgcompat.pg_publication AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS pubname, NULL::BIGINT AS pubowner, false AS puballtables,
+		false AS pubinsert, false AS pubupdate, false AS pubdelete, false AS pubtruncate, false AS pubviaroot WHERE false`,
+	`CREATE VIEW pgcompat.pg_publication_rel AS SELECT NULL::BIGINT AS oid, NULL::BIGINT AS prpubid, NULL::BIGINT AS prrelid, NULL::VARCHAR AS prqual, NULL::INTEGER[] AS prattrs WHERE false`,
+	`CREATE VIEW pgcompat.pg_publication_namespace AS SELECT NULL::BIGINT AS oid, NULL::BIGINT AS pnpubid, NULL::BIGINT AS pnnspid WHERE false`,
+	`CREATE VIEW pgcompat.pg_trigger AS SELECT NULL::BIGINT AS oid, NULL::BIGINT AS tgrelid, NULL::BIGINT AS tgparentid, NULL::VARCHAR AS tgname,
+		NULL::VARCHAR AS tgenabled, false AS tgisinternal, NULL::BIGINT AS tgconstraint WHERE false`,
+	`CREATE VIEW pgcompat.pg_rewrite AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS rulename, NULL::BIGINT AS ev_class, NULL::VARCHAR AS ev_type,
+		NULL::VARCHAR AS ev_enabled, false AS is_instead WHERE false`,
+	`CREATE VIEW pgcompat.pg_foreign_table AS SELECT NULL::BIGINT AS ftrelid, NULL::BIGINT AS ftserver, NULL::VARCHAR[] AS ftoptions WHERE false`,
+	`CREATE VIEW pgcompat.pg_partitioned_table AS SELECT NULL::BIGINT AS partrelid, NULL::VARCHAR AS partstrat, NULL::INTEGER AS partnatts WHERE false`,
+	`CREATE VIEW pgcompat.pg_roles AS SELECT 10::BIGINT AS oid, 'citybrain' AS rolname, false AS rolsuper, false AS rolinherit, false AS rolcreaterole,
+		false AS rolcreatedb, true AS rolcanlogin, false AS rolreplication, -1 AS rolconnlimit, NULL::TIMESTAMPTZ AS rolvaliduntil, false AS rolbypassrls, NULL::VARCHAR[] AS rolconfig`,
+	`CREATE VIEW pgcompat.pg_user AS SELECT 'citybrain' AS usename, 10::BIGINT AS usesysid, false AS usecreatedb, false AS usesuper`,
+	`CREATE VIEW pgcompat.pg_auth_members AS SELECT NULL::BIGINT AS roleid, NULL::BIGINT AS member, NULL::BIGINT AS grantor, false AS admin_option WHERE false`,
+	`CREATE VIEW pgcompat.pg_event_trigger AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS evtname WHERE false`,
+	`CREATE VIEW pgcompat.pg_extension AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS extname, NULL::BIGINT AS extnamespace, NULL::VARCHAR AS extversion WHERE false`,
+	`CREATE VIEW pgcompat.pg_foreign_server AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS srvname WHERE false`,
+	`CREATE VIEW pgcompat.pg_foreign_data_wrapper AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS fdwname WHERE false`,
+	`CREATE VIEW pgcompat.pg_range AS SELECT NULL::BIGINT AS rngtypid, NULL::BIGINT AS rngsubtype WHERE false`,
+	`CREATE VIEW pgcompat.pg_matviews AS SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS matviewname WHERE false`,
+	`CREATE VIEW pgcompat.pg_stat_activity AS SELECT NULL::BIGINT AS pid, NULL::VARCHAR AS usename, NULL::VARCHAR AS query WHERE false`,
+	`CREATE MACRO main.pg_get_userbyid(id) AS 'citybrain'`,
+	`CREATE MACRO main.pg_get_expr(expr, rel) AS NULL::VARCHAR, (expr, rel, pretty) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_get_statisticsobjdef_columns(id) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_relation_is_publishable(id) AS false`,
+	`CREATE MACRO main.array_upper(arr, dim) AS len(arr)`,
+	`CREATE MACRO main.array_lower(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END`,
+	`CREATE MACRO main.pg_get_triggerdef(id) AS NULL::VARCHAR, (id, pretty) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_get_ruledef(id) AS NULL::VARCHAR, (id, pretty) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_get_partkeydef(id) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_get_partition_constraintdef(id) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_encoding_to_char(id) AS 'UTF8'`,
+	`CREATE MACRO main.pg_tablespace_location(id) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_relation_size(id) AS 0::BIGINT, (id, fork) AS 0::BIGINT`,
+	`CREATE MACRO main.pg_total_relation_size(id) AS 0::BIGINT`,
+	`CREATE MACRO main.pg_table_size(id) AS 0::BIGINT`,
+	`CREATE MACRO main.shobj_description(id, cat) AS NULL::VARCHAR`,
+	`CREATE MACRO main.pg_get_function_identity_arguments(id) AS ''`,
+	`CREATE MACRO main.pg_get_function_result(id) AS ''`,
+	`CREATE MACRO main.pg_get_function_arguments(id) AS ''`,
+	`CREATE MACRO main.pg_backend_pid() AS 0`,
+	`CREATE MACRO main.pg_is_in_recovery() AS false`,
+	`CREATE MACRO main.pg_postmaster_start_time() AS NULL::TIMESTAMPTZ`,
+	`CREATE MACRO main.txid_current() AS 0::BIGINT`,
+}

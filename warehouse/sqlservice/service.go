@@ -1,0 +1,135 @@
+// Package sqlservice runs the analysts' SQL access inside citybrain serve:
+// the sandbox (warehouse/sqlaccess), the PostgreSQL wire server
+// (warehouse/pgwire), the HTTP SQL API (/api/sql, /api/catalog) with its
+// OpenAPI document (/api/openapi.json), and the audit log's flusher.
+package sqlservice
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"citybrain/internal/app"
+	"citybrain/warehouse/pgwire"
+	"citybrain/warehouse/sqlaccess"
+)
+
+func init() {
+	app.RegisterService(30, func(rt *app.Runtime) (app.Service, error) {
+		cfg := rt.App.Cfg.SQLAccess
+		if !cfg.Enabled {
+			return nil, nil
+		}
+		return &Service{cfg: cfg}, nil
+	})
+}
+
+// Service is the SQL access service.
+type Service struct {
+	cfg    sqlaccess.Config
+	access *sqlaccess.Access
+	audit  *sqlaccess.Auditor
+	ln     net.Listener
+	srv    *pgwire.Server
+	rt     *app.Runtime
+}
+
+var _ app.Service = (*Service)(nil)
+
+// Name is "sql".
+func (s *Service) Name() string { return "sql" }
+
+// Start opens the sandbox and the audit table, listens for the wire
+// protocol and mounts the HTTP API.
+func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
+	s.rt = rt
+	a := rt.App
+	s.access = sqlaccess.New(s.cfg, rt.Engine, a.Lake, a.Reg, rt.Auth, a.Log)
+	s.access.ReloadUsers(rt.Auth.Config(), a.Cfg.DataDir)
+	var err error
+	s.audit, err = sqlaccess.NewAuditor(ctx, s.cfg.Audit, a.Lake, a.Log, func(table string, snap int64) {
+		rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
+	})
+	if err != nil {
+		return fmt.Errorf("audit table: %w", err)
+	}
+	s.access.Audit = s.audit
+	if s.cfg.PGWire.Listen != "" {
+		var tc *tls.Config
+		if s.cfg.PGWire.TLSCert != "" {
+			cert, err := tls.LoadX509KeyPair(s.cfg.PGWire.TLSCert, s.cfg.PGWire.TLSKey)
+			if err != nil {
+				return fmt.Errorf("sql_access.pgwire tls_cert/tls_key: %w", err)
+			}
+			tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		s.ln, err = net.Listen("tcp", s.cfg.PGWire.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w (set sql_access.pgwire.listen to another port, or empty to turn the wire server off)", s.cfg.PGWire.Listen, err)
+		}
+		s.srv = &pgwire.Server{Access: s.access, TLS: tc, Log: a.Log}
+		host, port, _ := net.SplitHostPort(s.ln.Addr().String())
+		ssl := ""
+		if tc != nil {
+			ssl = " (TLS: sslmode=require)"
+		}
+		rt.Banner(fmt.Sprintf("PostgreSQL 分析接口:          psql -h %s -p %s -U analyst citybrain%s", host, port, ssl))
+	}
+	h := &Handler{Access: s.access, Auth: rt.Auth, RowCap: s.cfg.ConsoleRowCap}
+	h.Mount(rt.Mux)
+	rt.Banner("SQL API:                     /api/sql (JSON, CSV, Arrow)  /api/catalog  /api/openapi.json")
+	return nil
+}
+
+// Run serves until ctx is done, then commits the remaining audit entries.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	commits := s.rt.Commits.Subscribe()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-commits:
+				s.access.Refresh(ctx, c.Table)
+			}
+		}
+	}()
+	var serr error
+	srvDone := make(chan struct{})
+	go func() {
+		defer close(srvDone)
+		if s.srv != nil {
+			serr = s.srv.Serve(ctx, s.ln)
+		}
+	}()
+	aerr := s.audit.Run(ctx)
+	<-srvDone
+	wg.Wait()
+	// Statements still finishing (HTTP requests being shut down) are
+	// audited too: wait for their sessions, then commit what is left.
+	s.access.WaitIdle(5 * time.Second)
+	if err := s.audit.Flush(context.Background()); err != nil && aerr == nil {
+		aerr = err
+	}
+	s.access.Close()
+	if serr != nil {
+		return serr
+	}
+	return aerr
+}
+
+// Mount registers the HTTP API on mux.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/sql", h.serveSQL)
+	mux.HandleFunc("POST /api/sql", h.serveSQL)
+	mux.HandleFunc("GET /api/catalog", h.serveCatalog)
+	mux.HandleFunc("GET /api/openapi.json", serveOpenAPI)
+	mux.HandleFunc("POST /api/token", h.serveToken)
+}
