@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/segmentio/kafka-go"
+
+	"citybrain/connectors"
 	"citybrain/dashboards"
 	"citybrain/internal/auth"
 )
@@ -246,5 +249,45 @@ func TestCockpitNumbersAndCache(t *testing.T) {
 	c.json("/api/dash/health", &health)
 	if n := health.Tables["raw.city_events"]["rows_today"]; n != float64(1) {
 		t.Errorf("raw.city_events rows today = %v, want 1 (%v)", n, health.Tables["raw.city_events"])
+	}
+}
+
+// TestDataHealthRejects reads dead letters from a real (embedded) Kafka
+// broker: the health page lists their reasons per source.
+func TestDataHealthRejects(t *testing.T) {
+	e := newEnvWith(t, true)
+	w := e.rt.App.Client.Writer(connectors.DLQTopic("city_management"))
+	defer w.Close()
+	msg := func(reason string) kafka.Message {
+		return kafka.Message{Value: []byte("bad,row"), Headers: []kafka.Header{{Key: connectors.HeaderReason, Value: []byte(reason)}}}
+	}
+	if err := w.WriteMessages(e.ctx, msg("requested_at: 无法解析时间 / cannot parse time"), msg("requested_at: 无法解析时间 / cannot parse time"), msg("status 缺失 / missing")); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.login("leader")
+	var h struct {
+		Sources section
+		Rejects map[string][]struct {
+			Reason string
+			Count  int
+		}
+	}
+	c.json("/api/dash/health", &h)
+	var rejects float64 = -1
+	for _, r := range h.Sources.Rows {
+		if r["source"] == "city_management" {
+			rejects = r["rejects"].(float64)
+		}
+	}
+	if rejects != 3 {
+		t.Errorf("city_management rejects = %v, want 3 (%+v)", rejects, h.Sources)
+	}
+	got := map[string]int{}
+	for _, r := range h.Rejects["city_management"] {
+		got[r.Reason] = r.Count
+	}
+	if got["requested_at: 无法解析时间 / cannot parse time"] != 2 || got["status 缺失 / missing"] != 1 {
+		t.Errorf("reject reasons %v", h.Rejects)
 	}
 }

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"citybrain/internal/auth"
 )
 
 // BenchReport is what TestCockpitBench writes for make bench
@@ -117,5 +115,4 @@ func TestCockpitBench(t *testing.T) {
 	if err := os.WriteFile(out, bs, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_ = auth.SessionCookie
 }

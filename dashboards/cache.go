@@ -7,7 +7,7 @@ import (
 // cache keeps encoded API answers until a table they read is committed.
 // Concurrent misses of one key compute it once.
 type cache struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	gen     uint64
 	entries map[string]*entry
 	pending map[string]*call
@@ -32,6 +32,12 @@ func newCache() *cache {
 // returns the body and the tables it read) and keeps it unless a table
 // was committed meanwhile.
 func (c *cache) get(key string, fn func() ([]byte, []string, error)) ([]byte, error) {
+	c.mu.RLock()
+	e, ok := c.entries[key]
+	c.mu.RUnlock()
+	if ok {
+		return e.body, nil
+	}
 	c.mu.Lock()
 	if e, ok := c.entries[key]; ok {
 		c.mu.Unlock()
@@ -76,11 +82,4 @@ func (c *cache) invalidate(table string) {
 			}
 		}
 	}
-}
-
-// size is the number of cached answers.
-func (c *cache) size() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
 }

@@ -13,10 +13,12 @@ import (
 
 	"github.com/apache/iceberg-go"
 
+	"citybrain/connectors"
 	"citybrain/connectors/sources"
 	"citybrain/dashboards/service"
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
+	"citybrain/internal/broker"
 	"citybrain/internal/config"
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -114,7 +116,11 @@ func (e *env) day(n int, h float64) time.Time {
 	return time.Date(y, m, d, 0, 0, 0, 0, shanghai).AddDate(0, 0, -n).Add(time.Duration(h * float64(time.Hour)))
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, false) }
+
+// newEnvWith starts the embedded Kafka broker too when withBroker is set
+// (data health: offsets and dead letters).
+func newEnvWith(t *testing.T, withBroker bool) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -152,6 +158,19 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	a := &app.App{Cfg: cfg, Log: log, Reg: reg, Lake: lake}
+	if withBroker {
+		emb, err := broker.StartEmbedded(dir, 0, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(emb.Close)
+		a.Embedded, a.Client = emb, broker.NewClient([]string{emb.Addr()}, cfg.Broker)
+		for _, d := range cfg.Defs {
+			if err := a.Client.EnsureTopics(ctx, connectors.RawTopic(d.Name), connectors.DLQTopic(d.Name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	mux := http.NewServeMux()
 	a.Mount(mux, eng)
 	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus()}

@@ -52,13 +52,6 @@ func (h *hub) publish(name string, v any) {
 	}
 }
 
-// clients is the number of open streams.
-func (h *hub) clients() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
-}
-
 // liveStream is GET /api/dash/live: server-sent events "warning" (one
 // warning transition, as in marts.warnings) and "refresh" (tables changed:
 // {"tables": [...]}), with a comment every 20 s to keep proxies open.

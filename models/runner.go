@@ -483,7 +483,7 @@ func (r *Runner) runModel(ctx context.Context, s *session, m *Model, opts RunOpt
 		}
 		s.viewed[full] = true
 		return r.commit(ctx, s, m, rep, res, warehouse.MaterializeSpec{Table: full, Mode: warehouse.MaterializeReplace,
-			Query: "SELECT * FROM " + qname, Doc: m.Doc.String()}, opts.DryRun)
+			Query: "SELECT * FROM " + qname, Doc: m.Doc.String(), Reread: true}, opts.DryRun)
 	}
 	// incremental
 	key := m.partitionKey()
@@ -493,7 +493,7 @@ func (r *Runner) runModel(ctx context.Context, s *session, m *Model, opts RunOpt
 	}
 	defer s.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+newT)
 	spec := warehouse.MaterializeSpec{Table: full, Mode: warehouse.MaterializeReplace, PartitionBy: key,
-		Query: "SELECT * FROM " + newT, Doc: m.Doc.String()}
+		Query: "SELECT * FROM " + newT, Doc: m.Doc.String(), Reread: true}
 	var merged string
 	if incremental {
 		spec.Mode = warehouse.MaterializeOverwritePartitions

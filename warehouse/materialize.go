@@ -59,6 +59,10 @@ type MaterializeSpec struct {
 	PartitionBy string
 	// Doc is the table's comment (zh / en), set on every commit.
 	Doc string
+	// Reread says Query only reads a stored DuckDB table, so it is read
+	// again for each step instead of being copied into a temporary table
+	// first (the copy pays off only for queries that compute).
+	Reread bool
 	// Summary is added to the snapshot summary (model name, the snapshot
 	// ids of the inputs …), so a snapshot says what produced it.
 	Summary map[string]string
@@ -151,10 +155,14 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 	// The result is computed once into a temporary table: partitioned
 	// writes read it once per partition, and the row count comes free.
 	tmp := "__materialize_" + randHex(6)
-	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TEMP TABLE %s AS SELECT %s FROM (%s) AS q", tmp, castList(cols), spec.Query)); err != nil {
+	kind := "TABLE"
+	if spec.Reread {
+		kind = "VIEW"
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE TEMP %s %s AS SELECT %s FROM (%s) AS q", kind, tmp, castList(cols), spec.Query)); err != nil {
 		return res, fmt.Errorf("materialize %s: run query: %w", spec.Table, err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+tmp)
+	defer conn.ExecContext(context.WithoutCancel(ctx), "DROP "+kind+" IF EXISTS "+tmp)
 
 	var parts []sql.NullTime
 	if spec.PartitionBy != "" {

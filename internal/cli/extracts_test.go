@@ -70,7 +70,14 @@ extracts:
 	if err := json.Unmarshal([]byte(out), &m1); err != nil || m1.Rows != 24 || m1.Snapshots["raw.weather"] != snap1 {
 		t.Fatalf("manifest %s (%v)", out, err)
 	}
-	manifest := filepath.Join(dataDir, "extracts", "weather_daily", m1.File+".manifest.json")
+	// Keep the first manifest: the next run of the same period replaces the
+	// file and the manifest beside it.
+	manifest := filepath.Join(tmp, "first.manifest.json")
+	mb, err := os.ReadFile(filepath.Join(dataDir, "extracts", "weather_daily", m1.File+".manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(manifest, mb, 0o644)
 	fill(24, 9) // new data: a new snapshot
 	lake.Close()
 	out, _, err = run("extracts", "run", "weather_daily", "--period", "2026-11-28T06:00:00+08:00", "--json")
@@ -125,5 +132,19 @@ extracts:
 		if out, _, err := run(args...); err != nil || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: %v", args, err)
 		}
+	}
+}
+
+func TestParsePeriod(t *testing.T) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	want := time.Date(2026, 11, 28, 6, 0, 0, 0, sh)
+	for _, s := range []string{"2026-11-27 22:00:00+00:00", "2026-11-27T22:00:00Z", "2026-11-28T06:00:00+08:00", "2026-11-28 06:00", "2026-11-28 06:00:00", "2026-11-27 22:00:00.000000+00:00"} {
+		got, err := parsePeriod(s, sh)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q: %s %v", s, got, err)
+		}
+	}
+	if _, err := parsePeriod("None", sh); err == nil {
+		t.Error("None accepted")
 	}
 }

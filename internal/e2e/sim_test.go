@@ -47,7 +47,8 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 	for _, r := range [][2]string{
 		{"addr: 127.0.0.1:8080", fmt.Sprintf("addr: 127.0.0.1:%d", httpPort)},
 		{"embedded_port: 19092", "embedded_port: 0"},
-		{"backfill_days: 7", "backfill_days: 1"},
+		{"data_dir: data", "data_dir: " + filepath.Join(dir, "data")},
+		{"backfill_days: 7", "backfill_days: 2"},
 		{"out_dir: data/sim", "out_dir: data/sim\n  weather_file: " + weatherCSV() + fmt.Sprintf("\n  mqtt: {addr: \"127.0.0.1:%d\"}", mqttPort)},
 		{"(MQTT, embedded broker)\n    enabled: true", fmt.Sprintf("(MQTT, embedded broker)\n    enabled: true\n    mqtt: {broker: \"tcp://127.0.0.1:%d\"}", mqttPort)},
 	} {
@@ -160,8 +161,26 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gt) == 0 {
-		t.Error("ground truth is empty after a simulated day")
+	var surge *sim.Incident
+	for i := range gt {
+		if gt[i].Kind == sim.KindCrowdSurge && surge == nil {
+			surge = &gt[i]
+		}
+	}
+	if surge == nil {
+		t.Fatalf("no crowd surge in the ground truth of two simulated days: %+v", gt)
+	}
+	// the injected surge is in the lake: people in the venue's cells at its peak
+	q := fmt.Sprintf("select coalesce(sum(people_count), 0) from raw.mobile_signal where window_start = '%s'::timestamptz and grid_cell_id in ('%s')",
+		surge.Peak.Truncate(5*time.Minute).Format(time.RFC3339), strings.Join(surge.GridCellIDs, "','"))
+	var got int64
+	for end := time.Now().Add(4 * time.Minute); time.Now().Before(end); time.Sleep(3 * time.Second) {
+		if got = sqlInt(q); got > 0 {
+			break
+		}
+	}
+	if d := float64(got-int64(surge.PeakPeople)) / float64(surge.PeakPeople); d > 0.12 || d < -0.12 {
+		t.Errorf("%s: %d people in the lake at the peak, ground truth says %d", surge.ID, got, surge.PeakPeople)
 	}
 	// Open311: the endpoint answers GeoReport v2 JSON
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s?page_size=2", httpPort, sim.Open311Path))

@@ -92,13 +92,19 @@ func (w *Workspace) python(ctx context.Context, script string, args ...string) (
 	return out.String(), err
 }
 
+// Timing is how long a dbt process took: wall clock and CPU (user + system,
+// DuckDB's threads included: they run inside the dbt process).
+type Timing struct {
+	Wall, CPU time.Duration
+}
+
 // Run runs `dbt run` with the vars (YAML) and extra arguments
-// (--full-refresh, --select …) and returns its wall time and output.
-func (w *Workspace) Run(ctx context.Context, vars map[string]any, extra ...string) (time.Duration, string, error) {
+// (--full-refresh, --select …) and returns its timing and output.
+func (w *Workspace) Run(ctx context.Context, vars map[string]any, extra ...string) (Timing, string, error) {
 	dbtBin := filepath.Join(filepath.Dir(w.Python), "dbt")
 	vb, err := json.Marshal(vars)
 	if err != nil {
-		return 0, "", err
+		return Timing{}, "", err
 	}
 	args := append([]string{"run", "--project-dir", filepath.Join(w.Dir, "project"), "--profiles-dir", w.Dir, "--vars", string(vb)}, extra...)
 	cmd := exec.CommandContext(ctx, dbtBin, args...)
@@ -109,7 +115,10 @@ func (w *Workspace) Run(ctx context.Context, vars map[string]any, extra ...strin
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
 	err = cmd.Run()
-	took := time.Since(start)
+	took := Timing{Wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		took.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	if err != nil {
 		return took, out.String(), fmt.Errorf("dbt run: %v\n%s", err, tail(out.String(), 30))
 	}

@@ -183,6 +183,8 @@ extracts:
 		"AIRFLOW__API__HOST=127.0.0.1",
 		"AIRFLOW__API__PORT="+strconv.Itoa(port),
 		// Task runners reach the API server's execution API here (default :8080).
+		// A busy 2-core machine answers slower than the 5 s default.
+		"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=60",
 		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL="+fmt.Sprintf("http://127.0.0.1:%d/execution/", port),
 		// The log servers default to fixed ports on every interface.
 		"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="+strconv.Itoa(freePort(t)),

@@ -46,9 +46,8 @@ func ExtractsDagID(cron, tz string) string {
 	if tz == "" {
 		tz = scheduler.DefaultTimezone
 	}
-	s := strings.ToLower(cron + " " + tz)
-	s = strings.NewReplacer("*", "x", "@", "at_", "/", "_every_", ",", "_and_", "-", "_to_").Replace(s)
-	s = nonIdent.ReplaceAllString(s, "_")
+	c := strings.NewReplacer("*", "x", "@", "at_", "/", "_every_", ",", "_and_", "-", "_to_").Replace(strings.ToLower(cron))
+	s := nonIdent.ReplaceAllString(c+"_"+strings.ToLower(tz), "_")
 	return "citybrain_extracts_" + strings.Trim(s, "_")
 }
 

@@ -170,7 +170,7 @@ func TestCrowdForecastRaisesPredicted(t *testing.T) {
 	e := newTestEngine(t, cfg, "")
 	e.LoadReference(context.Background(), testReference())
 	// A quiet day (3,000 people every interval) builds the baseline …
-	week := make([]int64, 24*12)
+	week := make([]int64, 60)
 	for i := range week {
 		week[i] = 3000
 	}

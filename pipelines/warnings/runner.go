@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"citybrain/internal/broker"
 	"citybrain/schemas"
+	"citybrain/warehouse"
 )
 
 // RunnerStats are the runner's running totals.
@@ -335,4 +337,42 @@ func DefaultTopics() []TopicInput {
 		out = append(out, TopicInput{Topic: "raw." + in, Schema: in})
 	}
 	return out
+}
+
+// Local is one process's warning engine: the engine over its state file,
+// the Kafka runner, the sink into marts.warnings and the notifier.
+type Local struct {
+	Eng      *Engine
+	Runner   *Runner
+	Sink     *Sink
+	Notifier *Notifier
+	Hub      *Hub
+}
+
+// NewLocal opens the engine's state in dir and wires the parts.
+func NewLocal(ctx context.Context, cfg Config, dir string, lake *warehouse.Lake, client *broker.Client, reg *schemas.Registry, inputs []TopicInput, log *slog.Logger) (*Local, error) {
+	eng, err := Open(ctx, cfg, filepath.Join(dir, "state.duckdb"), reg, log, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	sink, err := NewSink(eng, lake, reg)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	l := &Local{Eng: eng, Sink: sink, Hub: NewHub(), Notifier: NewNotifier(eng, cfg, filepath.Join(dir, "dead_letters.jsonl"), log)}
+	l.Runner = &Runner{Eng: eng, Client: client, Reg: reg, Inputs: inputs, Log: log, Hub: l.Hub, Sink: sink, Notifier: l.Notifier}
+	return l, nil
+}
+
+// Run reads, evaluates, commits and notifies until ctx is done, then closes the engine.
+func (l *Local) Run(ctx context.Context) error {
+	defer l.Eng.Close()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); l.Runner.RunSink(ctx) }()
+	go func() { defer wg.Done(); l.Notifier.Run(ctx) }()
+	err := l.Runner.Run(ctx)
+	wg.Wait()
+	return err
 }

@@ -51,6 +51,8 @@ var (
 	setRE      = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?([a-z_][a-z0-9_.]*)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$`)
 	setTZRE    = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?TIME\s+ZONE\s+(.*?)\s*;?\s*$`)
 	setTxRE    = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b`)
+	showIsoRE  = regexp.MustCompile(`(?is)^\s*SHOW\s+TRANSACTION\s+ISOLATION\s+LEVEL\s*;?\s*$`)
+	showTZRE   = regexp.MustCompile(`(?is)^\s*SHOW\s+TIME\s+ZONE\s*;?\s*$`)
 	showRE     = regexp.MustCompile(`(?is)^\s*SHOW\s+([a-z_][a-z0-9_.]*)\s*;?\s*$`)
 	resetRE    = regexp.MustCompile(`(?is)^\s*RESET\s+([a-z_][a-z0-9_.]*|ALL)\s*;?\s*$`)
 	copyOutRE  = regexp.MustCompile(`(?is)^\s*COPY\s*\((.*)\)\s*TO\s+STDOUT\b\s*(.*?)\s*;?\s*$`)
@@ -151,6 +153,12 @@ func (c *conn) local(q string) *localResult {
 			}
 			return nil
 		}}
+	}
+	if showIsoRE.MatchString(body) {
+		return &localResult{tag: "SHOW", cols: []string{"transaction_isolation"}, rows: [][]string{{c.params["transaction_isolation"]}}}
+	}
+	if showTZRE.MatchString(body) {
+		return &localResult{tag: "SHOW", cols: []string{"TimeZone"}, rows: [][]string{{c.params["timezone"]}}}
 	}
 	if m := showRE.FindStringSubmatch(body); m != nil {
 		name := strings.ToLower(m[1])

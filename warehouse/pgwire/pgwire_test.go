@@ -360,6 +360,8 @@ func TestPsql(t *testing.T) {
 		{[]string{"-c", `\dt`}, []string{"raw     | weather", "raw     | mobile_signal", "marts   | warnings", "catalog | tables", "table"}},
 		{[]string{"-c", `\d raw.weather`}, []string{`Table "raw.weather"`, "observed_at", "timestamptz", "temperature_c", "float8"}},
 		{[]string{"-c", `\d+ marts.warnings`}, []string{"kind", "level", "int4"}},
+		{[]string{"-c", `\d+ raw.mobile_signal`}, []string{"时段内人数 (People in the cell)"}},
+		{[]string{"-c", `\dt+ raw.*`}, []string{"手机信令网格人数 (Mobile-signal people count per grid cell)"}},
 		{[]string{"-c", `\l`}, []string{"citybrain"}},
 		{[]string{"-c", `\dn`}, []string{"raw", "marts"}},
 		{[]string{"-At", "-c", "select count(*) from raw.mobile_signal AT (VERSION => " + strconv.FormatInt(e.f.Snapshots[0], 10) + ")"}, []string{"30"}},
@@ -422,7 +424,49 @@ func TestPsql(t *testing.T) {
 	}
 }
 
-const psycopgVersion = "3.2.10"
+// pythonRequirements: psycopg 3 (the Python driver) and SQLAlchemy, whose
+// PostgreSQL dialect is what Superset introspects with.
+var pythonRequirements = []string{"psycopg[binary]==3.2.10", "SQLAlchemy==2.1.9"}
+
+func pythonVenv(t *testing.T, ctx context.Context) string {
+	py, err := testenv.PythonVenv(ctx, "psycopg", pythonRequirements...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return py
+}
+
+func TestSQLAlchemyIntrospection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Python venv with psycopg and SQLAlchemy")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	py := pythonVenv(t, ctx)
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	host, port, _ := net.SplitHostPort(e.addr)
+	script := `
+import sys, sqlalchemy as sa
+eng = sa.create_engine(sys.argv[1])
+insp = sa.inspect(eng)
+print("schemas", sorted(s for s in insp.get_schema_names() if s in ("raw", "marts", "catalog")))
+print("tables", sorted(insp.get_table_names(schema="raw")))
+cols = insp.get_columns("weather", schema="raw")
+print("columns", [(c["name"], str(c["type"])) for c in cols][:2])
+with eng.connect() as c:
+    print("count", c.execute(sa.text("select count(*) from raw.weather where rain_mm > :r"), {"r": 10.0}).scalar())
+`
+	cmd := exec.CommandContext(ctx, py, "-c", script, "postgresql+psycopg://analyst:"+sqltest.Password+"@"+host+":"+port+"/citybrain")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sqlalchemy: %v\n%s", err, out)
+	}
+	for _, w := range []string{"schemas ['catalog', 'marts', 'raw']", "tables ['mobile_signal', 'weather']", "('station', 'VARCHAR')", "count 14"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("sqlalchemy output lacks %q:\n%s", w, out)
+		}
+	}
+}
 
 func TestPsycopg(t *testing.T) {
 	if testing.Short() {
@@ -430,10 +474,7 @@ func TestPsycopg(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	py, err := testenv.PythonVenv(ctx, "psycopg", "psycopg[binary]=="+psycopgVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
+	py := pythonVenv(t, ctx)
 	e := start(t, sqlaccess.DefaultConfig(), nil)
 	host, port, _ := net.SplitHostPort(e.addr)
 	script := `

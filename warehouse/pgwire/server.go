@@ -506,7 +506,7 @@ func (c *conn) simpleQuery(ctx context.Context, q string) {
 			return
 		}
 		pt := &portal{p: p}
-		if p.st != nil && !p.copyOut && len(p.cols) > 0 {
+		if !p.copyOut && len(p.cols) > 0 {
 			c.send(c.rowDescription(p, nil))
 		}
 		err = c.run(ctx, pt, 0)

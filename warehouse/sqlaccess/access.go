@@ -356,6 +356,17 @@ func (b *sandbox) refresh(ctx context.Context, table string, catalog bool) error
 			return fmt.Errorf("sandbox view %s: %w", table, err)
 		}
 	}
+	// Descriptions for tools that show them (psql \d+, DBeaver).
+	d := b.a.docs(ctx, table)
+	if d.doc.ZH != "" {
+		b.db.ExecContext(ctx, fmt.Sprintf("COMMENT ON VIEW %s.%s IS %s", quoteIdent(ns), quoteIdent(name), quoteString(d.doc.String())))
+	}
+	for col, doc := range d.cols {
+		if doc.ZH != "" {
+			// A column the view lacks (schema drift) fails harmlessly.
+			b.db.ExecContext(ctx, fmt.Sprintf("COMMENT ON COLUMN %s.%s.%s IS %s", quoteIdent(ns), quoteIdent(name), quoteIdent(col), quoteString(doc.String())))
+		}
+	}
 	b.mu.Lock()
 	b.views[table] = true
 	b.mu.Unlock()

@@ -7,6 +7,7 @@ package sqlservice
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -58,8 +59,8 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		return fmt.Errorf("audit table: %w", err)
 	}
 	s.access.Audit = s.audit
+	var tc *tls.Config
 	if s.cfg.PGWire.Listen != "" {
-		var tc *tls.Config
 		if s.cfg.PGWire.TLSCert != "" {
 			cert, err := tls.LoadX509KeyPair(s.cfg.PGWire.TLSCert, s.cfg.PGWire.TLSKey)
 			if err != nil {
@@ -69,8 +70,17 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		}
 		s.ln, err = net.Listen("tcp", s.cfg.PGWire.Listen)
 		if err != nil {
-			return fmt.Errorf("listen on %s: %w (set sql_access.pgwire.listen to another port, or empty to turn the wire server off)", s.cfg.PGWire.Listen, err)
+			msg := fmt.Sprintf("listen on %s: %v (set sql_access.pgwire.listen to another port, or empty to turn the wire server off)", s.cfg.PGWire.Listen, err)
+			if s.cfg.PGWire.Listen != sqlaccess.DefaultConfig().PGWire.Listen {
+				return errors.New(msg)
+			}
+			// The default port is taken (another serve, a PostgreSQL):
+			// run without the wire server rather than not at all.
+			a.Log.Error("PostgreSQL wire server not started", "err", msg)
+			rt.Banner("PostgreSQL 分析接口 NOT started 未启动: " + msg)
 		}
+	}
+	if s.ln != nil {
 		s.srv = &pgwire.Server{Access: s.access, TLS: tc, Log: a.Log}
 		host, port, _ := net.SplitHostPort(s.ln.Addr().String())
 		ssl := ""

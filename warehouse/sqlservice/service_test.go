@@ -39,12 +39,12 @@ func newAPI(t *testing.T, rowCap int) (*sqltest.Fixture, *httptest.Server) {
 }
 
 type result struct {
-	Columns []struct{ Name, Type string } `json:"columns"`
-	Rows      [][]any `json:"rows"`
-	RowCount  int     `json:"row_count"`
-	Truncated bool    `json:"truncated"`
-	Error     string  `json:"error"`
-	Code      string  `json:"code"`
+	Columns   []struct{ Name, Type string } `json:"columns"`
+	Rows      [][]any                       `json:"rows"`
+	RowCount  int                           `json:"row_count"`
+	Truncated bool                          `json:"truncated"`
+	Error     string                        `json:"error"`
+	Code      string                        `json:"code"`
 }
 
 func do(t *testing.T, req *http.Request) (*http.Response, []byte) {

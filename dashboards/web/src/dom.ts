@@ -25,12 +25,13 @@ export function text(v: unknown): string {
 export function fmtTime(v: unknown): string {
   if (!v) return "";
   // The server sends times in Beijing time (+08:00): show them as such, whatever the browser's zone.
-  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)/.exec(String(v));
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::[\d.]+)?\+08:00$/.exec(String(v));
   if (m) return m[1] + " " + m[2];
   const d = new Date(String(v));
   if (isNaN(d.getTime())) return String(v);
+  const b = new Date(d.getTime() + 8 * 3600000); // Beijing time, read through the UTC getters
   const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+  return `${b.getUTCFullYear()}-${p(b.getUTCMonth() + 1)}-${p(b.getUTCDate())} ${p(b.getUTCHours())}:${p(b.getUTCMinutes())}`;
 }
 export function table(cols: { key: string; label: string; num?: boolean; render?: (row: any) => Node | string }[], rows: any[], onRow?: (row: any) => void): HTMLElement {
   const thead = h("thead", null, h("tr", null, ...cols.map((c) => h("th", null, c.label))));

@@ -24,7 +24,7 @@ export async function sqlPage(el: HTMLElement) {
       const names = res.columns.map((c) => typeof c === "string" ? c : c.name);
       last = res.rows.map((r) => Object.fromEntries(names.map((c, i) => [c, r[i]])));
       clear(out);
-      out.appendChild(h("p", { class: "muted", id: "sql-count" }, `${res.rows.length} ${t("rows")}${res.truncated ? " (truncated)" : ""}${res.elapsed_ms != null ? " · " + res.elapsed_ms + " ms" : ""}`));
+      out.appendChild(h("p", { class: "muted", id: "sql-count" }, `${res.rows.length} ${t("sql_rows")}${res.truncated ? " (truncated)" : ""}${res.elapsed_ms != null ? " · " + res.elapsed_ms + " ms" : ""}`));
       if (res.error) out.appendChild(h("p", { class: "error", id: "sql-error" }, res.error));
       out.appendChild(table(names.map((c) => ({ key: c, label: c })), last));
     } catch (e) { clear(out); out.appendChild(h("p", { class: "error", id: "sql-error" }, (e as Error).message)); }

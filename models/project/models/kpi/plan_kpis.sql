@@ -14,19 +14,24 @@ with p as (
            (date_diff('day', date '1970-01-01', cast(day as date)) + 1) * 86400000000 - 28800000000 as cutoff_us
     from d
 ),
--- 1: departments whose data the platform shares (eight feeds).
-t1 as (
+-- 1: departments whose data the platform shares (eight feeds): a feed counts
+-- from its first record on.
+firsts as (
+    select (select min(received_at) from {{ source('raw', 'incidents') }}) as f1,
+           (select min(issued_at) from {{ source('raw', 'building_permits') }}) as f2,
+           (select min(occurred_at) from {{ source('raw', 'traffic_collisions') }}) as f3,
+           (select min(occurred_at) from {{ source('raw', 'police_cases') }}) as f4,
+           (select min(observed_at) from {{ source('raw', 'water_telemetry') }}) as f5,
+           (select min(requested_at) from {{ source('raw', 'city_events') }}) as f6,
+           (select min(observed_at) from {{ source('raw', 'weather') }}) as f7,
+           (select min(window_start) from {{ source('raw', 'mobile_signal') }}) as f8
+), t1 as (
     select dd.tag,
-           (select count(*) > 0 from {{ source('raw', 'incidents') }} where epoch_us(received_at) < dd.cutoff_us)::int
-         + (select count(*) > 0 from {{ source('raw', 'building_permits') }} where epoch_us(issued_at) < dd.cutoff_us)::int
-         + (select count(*) > 0 from {{ source('raw', 'traffic_collisions') }})::int
-         + (select count(*) > 0 from {{ source('raw', 'police_cases') }} where epoch_us(occurred_at) < dd.cutoff_us)::int
-         + (select count(*) > 0 from {{ source('raw', 'water_telemetry') }})::int
-         + (select count(*) > 0 from {{ source('raw', 'city_events') }} where epoch_us(requested_at) < dd.cutoff_us)::int
-         + (select count(*) > 0 from {{ source('raw', 'weather') }} where epoch_us(observed_at) < dd.cutoff_us)::int
-         + (select count(*) > 0 from {{ source('raw', 'mobile_signal') }} where epoch_us(window_start) < dd.cutoff_us)::int as figure,
-           1 as has_data
-    from dd
+           coalesce((epoch_us(f1) < dd.cutoff_us)::int, 0) + coalesce((epoch_us(f2) < dd.cutoff_us)::int, 0)
+         + coalesce((epoch_us(f3) < dd.cutoff_us)::int, 0) + coalesce((epoch_us(f4) < dd.cutoff_us)::int, 0)
+         + coalesce((epoch_us(f5) < dd.cutoff_us)::int, 0) + coalesce((epoch_us(f6) < dd.cutoff_us)::int, 0)
+         + coalesce((epoch_us(f7) < dd.cutoff_us)::int, 0) + coalesce((epoch_us(f8) < dd.cutoff_us)::int, 0) as figure
+    from dd, firsts
 ),
 -- 2: command HQs and streets whose plan was revised within the plan period (2021–).
 t2 as (

@@ -50,17 +50,22 @@ with params as (
 ), insp as (
     select d.as_of_date, i.enterprise_id, count(*) as failed
     from days as d
-    join {{ source('raw', 'inspections') }} as i
-      on i.result = 'fail'
+    join (select enterprise_id, inspected_at from {{ source('raw', 'inspections') }}
+          where result = 'fail' and inspected_at >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - ({{ var('inspection_window_days') }} + 1) as timestamptz) and inspected_at < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)) as i
+      on true
      and epoch_us(i.inspected_at) < d.cutoff_us
      and epoch_us(i.inspected_at) >= d.cutoff_us - {{ var('inspection_window_days') }} * 86400000000
     group by all
 ), ev as (
+    -- The constant bounds only let DuckDB skip row groups; the windows are exact below.
     select 'call' as kind, longitude, latitude, epoch_us(received_at) as t from {{ source('raw', 'incidents') }}
+    where received_at >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - ({{ var('nearby_window_days') }} + 1) as timestamptz) and received_at < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)
     union all
     select 'police', longitude, latitude, epoch_us(occurred_at) from {{ source('raw', 'police_cases') }}
+    where occurred_at >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - ({{ var('nearby_window_days') }} + 1) as timestamptz) and occurred_at < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)
     union all
     select 'complaint', longitude, latitude, epoch_us(requested_at) from {{ source('raw', 'city_events') }}
+    where requested_at >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - ({{ var('nearby_window_days') }} + 1) as timestamptz) and requested_at < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)
 ), ev_cells as (
     select d.as_of_date, ev.kind,
            cast(floor(ev.longitude / {{ var('cell_lon_deg') }}) as bigint) as cx,
@@ -88,7 +93,8 @@ with params as (
 ), crowd as (
     select d.as_of_date, c.community_code, max(m.people_count) as peak
     from days as d
-    join {{ source('raw', 'mobile_signal') }} as m
+    join (select grid_cell_id, window_start, people_count from {{ source('raw', 'mobile_signal') }}
+          where window_start >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - ({{ var('crowd_window_days') }} + 1) as timestamptz) and window_start < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)) as m
       on epoch_us(m.window_start) < d.cutoff_us
      and epoch_us(m.window_start) >= d.cutoff_us - {{ var('crowd_window_days') }} * 86400000000
     join cells as c on c.grid_cell_id = m.grid_cell_id
@@ -96,7 +102,8 @@ with params as (
 ), wx as (
     select d.as_of_date, max(w.rain_mm) as max_rain_mm, max(w.temperature_c) as max_temperature_c
     from days as d
-    join {{ source('raw', 'weather') }} as w
+    join (select observed_at, rain_mm, temperature_c from {{ source('raw', 'weather') }}
+          where observed_at >= cast(least(coalesce(try_cast('{{ var("start_date") }}' as date), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date)), coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) - {{ var('max_catchup_days') }}) - (2 + 1) as timestamptz) and observed_at < cast(coalesce(try_cast('{{ var("as_of_date") }}' as date), current_date) + 2 as timestamptz)) as w
       on epoch_us(w.observed_at) < d.cutoff_us
      and epoch_us(w.observed_at) >= d.cutoff_us - {{ var('weather_window_hours') }} * 3600000000
     group by all
@@ -146,6 +153,33 @@ with params as (
     select *,
            case when {{ var('floor_at_inherent') }} = 1 then greatest(score_rank, inherent_rank) else score_rank end as level_rank
     from levelled
+), factors as (
+    select as_of_date, enterprise_id, 10 as k, p_inherent as p, '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '') as zh, 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '') as en from final where p_inherent > 0
+    union all
+    select as_of_date, enterprise_id, 9 as k, p_overdue_major as p, '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项' as zh, overdue_major_hazards || ' overdue major hazard(s)' as en from final where p_overdue_major > 0
+    union all
+    select as_of_date, enterprise_id, 8 as k, p_open_hazards as p, '未整改隐患 ' || open_hazards || ' 项' as zh, open_hazards || ' open hazard(s)' as en from final where p_open_hazards > 0
+    union all
+    select as_of_date, enterprise_id, 7 as k, p_failed_inspections as p, '检查不合格 ' || failed_inspections || ' 次' as zh, failed_inspections || ' failed inspection(s)' as en from final where p_failed_inspections > 0
+    union all
+    select as_of_date, enterprise_id, 6 as k, p_emergency_calls as p, '周边警情 ' || emergency_calls_nearby || ' 起' as zh, emergency_calls_nearby || ' emergency call(s) nearby' as en from final where p_emergency_calls > 0
+    union all
+    select as_of_date, enterprise_id, 5 as k, p_police_cases as p, '周边治安案件 ' || police_cases_nearby || ' 起' as zh, police_cases_nearby || ' police case(s) nearby' as en from final where p_police_cases > 0
+    union all
+    select as_of_date, enterprise_id, 4 as k, p_complaints as p, '周边12345诉求 ' || complaints_nearby || ' 件' as zh, complaints_nearby || ' 12345 complaint(s) nearby' as en from final where p_complaints > 0
+    union all
+    select as_of_date, enterprise_id, 3 as k, p_no_insurance as p, '未投保安全生产责任险' as zh, 'no safety liability insurance' as en from final where p_no_insurance > 0
+    union all
+    select as_of_date, enterprise_id, 2 as k, p_crowd as p, '周边人员密集（峰值 ' || crowd_peak_people || ' 人）' as zh, 'crowded area (peak ' || crowd_peak_people || ' people)' as en from final where p_crowd > 0
+    union all
+    select as_of_date, enterprise_id, 1 as k, p_weather as p, '不利天气' as zh, 'adverse weather' as en from final where p_weather > 0
+), top as (
+    select as_of_date, enterprise_id,
+           string_agg(zh || ' +' || p, '；' order by p desc, k desc) as top_factors_zh,
+           string_agg(en || ' +' || p, '; ' order by p desc, k desc) as top_factors_en
+    from (select *, row_number() over (partition by as_of_date, enterprise_id order by p desc, k desc) as r from factors) as f
+    where r <= 3
+    group by as_of_date, enterprise_id
 )
 select as_of_date, enterprise_id, enterprise_name, street_code, community_code, industry, longitude, latitude,
        risk_sources, max_lec_d,
@@ -163,30 +197,8 @@ select as_of_date, enterprise_id, enterprise_name, street_code, community_code, 
        level_rank,
        case level_rank when 4 then 'red' when 3 then 'orange' when 2 then 'yellow' else 'blue' end as level,
        case level_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end as level_zh,
-       array_to_string(list_transform(list_slice(list_reverse_sort(list_filter([
-           {'p': p_inherent, 'k': 10, 'zh': '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', ''),
-                             'en': 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')},
-           {'p': p_overdue_major, 'k': 9, 'zh': '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项', 'en': overdue_major_hazards || ' overdue major hazard(s)'},
-           {'p': p_open_hazards, 'k': 8, 'zh': '未整改隐患 ' || open_hazards || ' 项', 'en': open_hazards || ' open hazard(s)'},
-           {'p': p_failed_inspections, 'k': 7, 'zh': '检查不合格 ' || failed_inspections || ' 次', 'en': failed_inspections || ' failed inspection(s)'},
-           {'p': p_emergency_calls, 'k': 6, 'zh': '周边警情 ' || emergency_calls_nearby || ' 起', 'en': emergency_calls_nearby || ' emergency call(s) nearby'},
-           {'p': p_police_cases, 'k': 5, 'zh': '周边治安案件 ' || police_cases_nearby || ' 起', 'en': police_cases_nearby || ' police case(s) nearby'},
-           {'p': p_complaints, 'k': 4, 'zh': '周边12345诉求 ' || complaints_nearby || ' 件', 'en': complaints_nearby || ' 12345 complaint(s) nearby'},
-           {'p': p_no_insurance, 'k': 3, 'zh': '未投保安全生产责任险', 'en': 'no safety liability insurance'},
-           {'p': p_crowd, 'k': 2, 'zh': '周边人员密集（峰值 ' || crowd_peak_people || ' 人）', 'en': 'crowded area (peak ' || crowd_peak_people || ' people)'},
-           {'p': p_weather, 'k': 1, 'zh': '不利天气', 'en': 'adverse weather'}
-       ], lambda f: f.p > 0)), 1, 3), lambda f: f.zh || ' +' || f.p), '；') as top_factors_zh,
-       array_to_string(list_transform(list_slice(list_reverse_sort(list_filter([
-           {'p': p_inherent, 'k': 10, 'en': 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')},
-           {'p': p_overdue_major, 'k': 9, 'en': overdue_major_hazards || ' overdue major hazard(s)'},
-           {'p': p_open_hazards, 'k': 8, 'en': open_hazards || ' open hazard(s)'},
-           {'p': p_failed_inspections, 'k': 7, 'en': failed_inspections || ' failed inspection(s)'},
-           {'p': p_emergency_calls, 'k': 6, 'en': emergency_calls_nearby || ' emergency call(s) nearby'},
-           {'p': p_police_cases, 'k': 5, 'en': police_cases_nearby || ' police case(s) nearby'},
-           {'p': p_complaints, 'k': 4, 'en': complaints_nearby || ' 12345 complaint(s) nearby'},
-           {'p': p_no_insurance, 'k': 3, 'en': 'no safety liability insurance'},
-           {'p': p_crowd, 'k': 2, 'en': 'crowded area (peak ' || crowd_peak_people || ' people)'},
-           {'p': p_weather, 'k': 1, 'en': 'adverse weather'}
-       ], lambda f: f.p > 0)), 1, 3), lambda f: f.en || ' +' || f.p), '; ') as top_factors_en,
+       coalesce(t.top_factors_zh, '') as top_factors_zh,
+       coalesce(t.top_factors_en, '') as top_factors_en,
        '{{ var("risk_config_version") }}' as risk_config_version
 from final
+left join top as t using (as_of_date, enterprise_id)
