@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -517,9 +518,17 @@ func (s *Server) crowdVenues(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// crowdVenue is one venue's people count over time (raw.crowd_counts,
-// direction total), the forecast and the warning thresholds (from the
-// warnings the engine raised for it), and its warnings' lifecycle.
+// crowdVenue is one venue's people over time, the warning engine's
+// forecasts in people, the people at which each warning level is reached,
+// and the venue's warnings' lifecycle.
+//
+// People are those of the venue's grid cells (raw.venue_cells share ×
+// raw.mobile_signal people_count, the count the warning engine uses), or
+// raw.crowd_counts (direction total) for venues counted at the gate.
+// Forecasts are the engine's (marts.warnings forecast_value at event_time
+// + horizon) converted from their metric: capacity ratio × capacity,
+// density × area. Level thresholds are warnings.crowd's levels converted the
+// same way; the lower of the two is where a level is first reached.
 func (s *Server) crowdVenue(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("venue")
 	if !idRE.MatchString(id) {
@@ -533,15 +542,75 @@ func (s *Server) crowdVenue(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cached(w, r, f.key+"&venue="+url.QueryEscape(id), func(x *q) (any, error) {
 		rng := []any{id, f.fromTS, f.toTS}
+		venue := x.rows(`SELECT * EXCLUDE (_cursor) FROM {0} WHERE venue_id = ? QUALIFY row_number() OVER (ORDER BY updated_at DESC) = 1`, []string{"raw.venues"}, id)
+		var actual Section
+		if x.has("raw.venue_cells") && x.has("raw.mobile_signal") {
+			actual = x.rows(`WITH cells AS (SELECT grid_cell_id, coalesce(share, 1.0) AS share FROM {0} WHERE venue_id = ?
+					QUALIFY row_number() OVER (PARTITION BY grid_cell_id ORDER BY updated_at DESC) = 1)
+				SELECT m.window_start AS t, CASE WHEN sum(m.people_count * c.share) < ? THEN NULL ELSE round(sum(m.people_count * c.share)) END AS people
+				FROM {1} m JOIN cells c USING (grid_cell_id)
+				WHERE m.window_start >= CAST(? AS TIMESTAMPTZ) AND m.window_start < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+				[]string{"raw.venue_cells", "raw.mobile_signal"}, id, x.scope.Suppress, f.fromTS, f.toTS)
+		}
+		if len(actual.Rows) == 0 && x.has("raw.crowd_counts") {
+			actual = x.rows(`SELECT observed_at AS t, sum(people) AS people FROM {0} WHERE site_id = ? AND direction = 'total' AND observed_at >= CAST(? AS TIMESTAMPTZ) AND observed_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`, []string{"raw.crowd_counts"}, rng...)
+		}
+		var capacity, area float64
+		if len(venue.Rows) == 1 {
+			capacity, _ = toFloat(venue.Rows[0]["capacity_people"])
+			area, _ = toFloat(venue.Rows[0]["area_m2"])
+		}
 		return map[string]any{
-			"venue":  x.rows(`SELECT * FROM {0} WHERE venue_id = ? QUALIFY row_number() OVER (ORDER BY updated_at DESC) = 1`, []string{"raw.venues"}, id),
-			"actual": x.rows(`SELECT observed_at AS t, sum(people) AS people FROM {0} WHERE site_id = ? AND direction = 'total' AND observed_at >= CAST(? AS TIMESTAMPTZ) AND observed_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`, []string{"raw.crowd_counts"}, rng...),
-			"forecast": x.rows(`SELECT event_time AS t, forecast_value, predicted, threshold, level FROM {0} WHERE subject_type = 'venue' AND subject_id = ? AND forecast_value IS NOT NULL AND event_time >= CAST(? AS TIMESTAMPTZ) AND event_time < CAST(? AS TIMESTAMPTZ) ORDER BY 1`,
-				[]string{"marts.warnings"}, rng...),
-			"thresholds": x.rows(`SELECT level, max(threshold) AS threshold FROM {0} WHERE subject_type = 'venue' AND subject_id = ? AND threshold IS NOT NULL GROUP BY 1 ORDER BY 2`, []string{"marts.warnings"}, id),
-			"lifecycle": x.rows(`SELECT warning_id, level, state, predicted, forecast_value, threshold, event_time, transition_at, message_zh, message_en FROM {0}
+			"venue":  venue,
+			"actual": actual,
+			"forecast": x.rows(`SELECT event_time + to_minutes(CAST(coalesce(horizon_min, 0) AS BIGINT)) AS t, metric, forecast_value,
+					round(CASE metric WHEN 'capacity_ratio' THEN forecast_value * ? WHEN 'density_per_m2' THEN forecast_value * ? WHEN 'people' THEN forecast_value END) AS people, level
+				FROM {0} WHERE subject_type = 'venue' AND subject_id = ? AND forecast_value IS NOT NULL AND event_time >= CAST(? AS TIMESTAMPTZ) AND event_time < CAST(? AS TIMESTAMPTZ) ORDER BY 1`,
+				[]string{"marts.warnings"}, nullIfZero(capacity), nullIfZero(area), id, f.fromTS, f.toTS),
+			"thresholds": s.crowdThresholds(capacity, area),
+			"lifecycle": x.rows(`SELECT warning_id, level, state, predicted, metric, observed_value, forecast_value, threshold, unit, people_count, event_time, transition_at, message_zh, message_en FROM {0}
 				WHERE subject_type = 'venue' AND subject_id = ? AND transition_at >= CAST(? AS TIMESTAMPTZ) AND transition_at < CAST(? AS TIMESTAMPTZ) ORDER BY transition_at DESC LIMIT 500`,
 				[]string{"marts.warnings"}, rng...),
 		}, nil
 	})
+}
+
+// crowdThresholds: people at which each level is reached at a venue.
+func (s *Server) crowdThresholds(capacity, area float64) Section {
+	out := Section{Rows: []map[string]any{}}
+	for _, l := range []string{"blue", "yellow", "orange", "red"} {
+		best, basis := 0.0, ""
+		if r := s.d.CrowdLevels.CapacityRatio[l]; r > 0 && capacity > 0 {
+			best, basis = r*capacity, "capacity_ratio"
+		}
+		if d := s.d.CrowdLevels.DensityPerM2[l]; d > 0 && area > 0 && (best == 0 || d*area < best) {
+			best, basis = d*area, "density_per_m2"
+		}
+		if best > 0 {
+			out.Rows = append(out.Rows, map[string]any{"level": l, "threshold": math.Round(best), "basis": basis})
+		}
+	}
+	if len(out.Rows) == 0 {
+		return Section{Missing: "no_data", Detail: "no capacity or area for this venue, or no crowd levels configured"}
+	}
+	return out
+}
+
+func toFloat(v any) (float64, bool) {
+	switch t := v.(type) {
+	case float64:
+		return t, true
+	case int64:
+		return float64(t), true
+	case int32:
+		return float64(t), true
+	}
+	return 0, false
+}
+
+func nullIfZero(f float64) any {
+	if f == 0 {
+		return nil
+	}
+	return f
 }

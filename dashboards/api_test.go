@@ -233,6 +233,43 @@ func TestCockpitNumbersAndCache(t *testing.T) {
 	if len(crowd["actual"].Rows) != len(wantCrowd) || crowd["actual"].Rows[4]["people"].(float64) != float64(wantCrowd[4]) {
 		t.Errorf("V1 actual = %+v", crowd["actual"])
 	}
+	// Thresholds: warnings.crowd.capacity_ratio × V1's capacity (10,000; no area).
+	levels := e.rt.App.Cfg.Warnings.Crowd.CapacityRatio
+	want := map[string]float64{"blue": levels.Blue * 10000, "yellow": levels.Yellow * 10000, "orange": levels.Orange * 10000, "red": levels.Red * 10000}
+	for _, r := range crowd["thresholds"].Rows {
+		if r["threshold"].(float64) != want[r["level"].(string)] {
+			t.Errorf("V1 threshold %v = %v, want %v", r["level"], r["threshold"], want[r["level"].(string)])
+		}
+	}
+	if len(crowd["thresholds"].Rows) != 4 {
+		t.Errorf("V1 thresholds %+v", crowd["thresholds"])
+	}
+	// Forecasts in people: capacity ratio × capacity (the red warning forecast 1.05).
+	found := false
+	for _, r := range crowd["forecast"].Rows {
+		found = found || r["people"] == float64(10500)
+	}
+	if !found {
+		t.Errorf("V1 forecast people %+v, want one at 10500", crowd["forecast"])
+	}
+	c.json("/api/dash/crowd/V2", &crowd)
+	if len(crowd["actual"].Rows) != 2 || crowd["actual"].Rows[1]["people"].(float64) != 500 {
+		t.Errorf("V2 actual (gate counts) = %+v", crowd["actual"])
+	}
+	// The crowd layer hides counts below auth.suppress_below for a leader.
+	var cl section
+	c.json("/api/dash/map/crowd", &cl)
+	for _, r := range cl.Rows {
+		if r["id"] == "G3" && r["people"] != nil {
+			t.Errorf("G3's 5 people shown to a leader: %v", r)
+		}
+		if r["id"] == "G1" && r["people"] != float64(wantCrowd[len(wantCrowd)-1]-100) {
+			t.Errorf("G1 people %v", r["people"])
+		}
+	}
+	if len(cl.Rows) != 3 {
+		t.Errorf("crowd layer rows %+v", cl)
+	}
 	var layer section
 	c.json("/api/dash/map/shelters", &layer)
 	if len(layer.Rows) != 2 {

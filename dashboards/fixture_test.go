@@ -357,9 +357,27 @@ func (e *env) writeFixture() {
 			"capacity_people": 10000, "longitude": 116.374, "latitude": 39.907, "street_code": st1, "responsible_unit": "西长安街街道办"},
 		map[string]any{"venue_id": "V2", "updated_at": e.day(10, 0), "name_zh": "北京北站", "name_en": "Beijing North railway station", "kind": "railway_station",
 			"capacity_people": 20000, "longitude": 116.353, "latitude": 39.944, "street_code": "110102009"})
-	var cc []map[string]any
+	// V1's people are those of its grid cells: G1 (all of it) and G2 (half).
+	gc := func(id, street string, lon, lat float64) map[string]any {
+		return map[string]any{"grid_cell_id": id, "updated_at": e.day(10, 0), "street_code": street, "center_longitude": lon, "center_latitude": lat, "area_m2": 250000.0}
+	}
+	e.write(e.schema("grid_cells"), gc("G1", st1, 116.374, 39.907), gc("G2", st1, 116.378, 39.907), gc("G3", st7, 116.345, 39.913))
+	e.write(e.schema("venue_cells"),
+		map[string]any{"venue_id": "V1", "grid_cell_id": "G1", "updated_at": e.day(10, 0), "share": 1.0},
+		map[string]any{"venue_id": "V1", "grid_cell_id": "G2", "updated_at": e.day(10, 0), "share": 0.5})
+	var ms []map[string]any
 	for i, n := range wantCrowd {
-		cc = append(cc, map[string]any{"site_id": "V1", "observed_at": e.day(0, float64(8+i)), "interval_s": 3600, "direction": "total", "people": n})
+		at := e.day(0, float64(8+i))
+		ms = append(ms,
+			map[string]any{"grid_cell_id": "G1", "window_start": at, "people_count": n - 100},
+			map[string]any{"grid_cell_id": "G2", "window_start": at, "people_count": 200},
+			map[string]any{"grid_cell_id": "G3", "window_start": at, "people_count": 5}) // below k = 10: suppressed
+	}
+	e.write(e.schema("mobile_signal"), ms...)
+	// V2 is counted at its gates.
+	var cc []map[string]any
+	for i, n := range []int64{300, 500} {
+		cc = append(cc, map[string]any{"site_id": "V2", "observed_at": e.day(0, float64(8+i)), "interval_s": 3600, "direction": "total", "people": n})
 	}
 	e.write(e.schema("crowd_counts"), cc...)
 	e.write(e.schema("shelters"),
@@ -368,10 +386,10 @@ func (e *env) writeFixture() {
 	w := e.schema("warnings")
 	wr := func(id string, seq int, level, state string, hoursAgo float64, street, msg string) map[string]any {
 		at := now.Add(-time.Duration(hoursAgo * float64(time.Hour)))
-		return map[string]any{"warning_id": id, "seq": seq, "kind": "crowd", "rule": "crowd_venue.sql", "subject_type": "venue", "subject_id": "V1",
+		return map[string]any{"warning_id": id, "seq": seq, "kind": "crowd", "rule": "crowd_venue.sql", "metric": "capacity_ratio", "horizon_min": 30, "subject_type": "venue", "subject_id": "V1",
 			"subject_name_zh": "西单商圈", "subject_name_en": "Xidan shopping district", "street_code": street, "level": level, "state": state,
-			"predicted": state == "raised", "forecast_value": map[string]float64{"yellow": 6400, "orange": 7300, "red": 8600}[level],
-			"threshold": map[string]float64{"yellow": 6000, "orange": 7000, "red": 8000}[level], "unit": "人", "message_zh": msg, "message_en": "crowd " + level,
+			"predicted": state == "raised", "forecast_value": map[string]float64{"yellow": 0.84, "orange": 0.93, "red": 1.05}[level],
+			"threshold": map[string]float64{"yellow": 0.8, "orange": 0.9, "red": 1.0}[level], "unit": "ratio", "message_zh": msg, "message_en": "crowd " + level,
 			"event_time": at, "transition_at": at, "raised_at": at}
 	}
 	e.write(w,

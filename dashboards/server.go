@@ -68,8 +68,17 @@ type Deps struct {
 	Status func(ctx context.Context) ([]SourceHealth, error)
 	// Rejects returns a source's dead-letter reasons, most recent first.
 	Rejects func(ctx context.Context, source string) ([]RejectReason, error)
+	// CrowdLevels are the warning engine's crowd levels (warnings.crowd),
+	// for the thresholds the crowd page draws.
+	CrowdLevels CrowdLevels
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+}
+
+// CrowdLevels are level → threshold maps (blue, yellow, orange, red).
+type CrowdLevels struct {
+	CapacityRatio map[string]float64 // people / the venue's capacity
+	DensityPerM2  map[string]float64 // people per m² of usable area
 }
 
 // Server serves the app and its API.

@@ -536,8 +536,9 @@ func (r *Runner) commit(ctx context.Context, s *session, m *Model, rep *RunRepor
 			res.Snapshot = t.CurrentSnapshot().SnapshotID
 		}
 	}
-	if r.OnCommit != nil && mr.SnapshotID != 0 {
-		r.OnCommit(spec.Table, mr.SnapshotID)
+	if r.OnCommit != nil {
+		// Also without a new snapshot: the table may just have been created.
+		r.OnCommit(spec.Table, res.Snapshot)
 	}
 	return nil
 }

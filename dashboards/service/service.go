@@ -13,6 +13,7 @@ import (
 	"citybrain/connectors"
 	"citybrain/dashboards"
 	"citybrain/internal/app"
+	"citybrain/pipelines/warnings"
 )
 
 func init() {
@@ -38,6 +39,11 @@ func (*Service) Name() string { return "dashboards" }
 func NewServer(rt *app.Runtime) *dashboards.Server {
 	a := rt.App
 	d := dashboards.Deps{Engine: rt.Engine, Lake: a.Lake, Auth: rt.Auth, Log: a.Log}
+	cr := a.Cfg.Warnings.Crowd
+	levels := func(l warnings.Levels) map[string]float64 {
+		return map[string]float64{"blue": l.Blue, "yellow": l.Yellow, "orange": l.Orange, "red": l.Red}
+	}
+	d.CrowdLevels = dashboards.CrowdLevels{CapacityRatio: levels(cr.CapacityRatio), DensityPerM2: levels(cr.DensityPerM2)}
 	d.Status = func(ctx context.Context) ([]dashboards.SourceHealth, error) {
 		st, err := a.Status(ctx)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -140,8 +141,9 @@ func icebergSchemaTypes(tableDir string) (map[string]string, error) {
 
 // runIcebergKafkaConnect runs the anchor over topic (rows records) on the
 // real broker at bootstrap, in dir, and returns its measured run. The
-// worker is stopped before returning; CPU and peak RSS are the JVM's own
-// (rusage of the exited process), start-up included.
+// worker is stopped before returning; CPU is the JVM's own (rusage of the
+// exited process, start-up and shut-down included), peak RSS its VmHWM up
+// to the last row committed.
 func runIcebergKafkaConnect(ctx context.Context, dir, bootstrap, topic string, rows int64, timeout time.Duration) (anchorRun, error) {
 	var run anchorRun
 	// Jars first, so that a first-time Maven download is not timed.
@@ -198,6 +200,8 @@ func runIcebergKafkaConnect(ctx context.Context, dir, bootstrap, topic string, r
 		return run, err
 	}
 	defer kc.Stop()
+	stopRSS := watchPeakRSS(kc.Pid())
+	defer stopRSS()
 	run.Startup = time.Since(start)
 	logf("Iceberg Kafka Connect sink running after %.1fs; waiting for %d rows in %s", run.Startup.Seconds(), rows, tableDir)
 	deadline := time.Now().Add(timeout)
@@ -242,12 +246,67 @@ func runIcebergKafkaConnect(ctx context.Context, dir, bootstrap, topic string, r
 	if t := types["window_start"]; !strings.HasPrefix(t, "timestamp") {
 		return run, fmt.Errorf("the sink created window_start as %q, want a timestamp (schema %v)", t, types)
 	}
+	peak := stopRSS()
 	_ = kc.Stop()
 	if ps := kc.ProcessState(); ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			run.PeakRSS = ru.Maxrss * 1024
 		}
 	}
+	run.PeakRSS = peak
 	return run, nil
+}
+
+// watchPeakRSS polls /proc/<pid>/status every 100 ms for VmHWM, the peak
+// resident set of the process's own address space, until the returned stop
+// is called; stop (idempotent) returns the highest value seen, in bytes (0 if none was
+// read). The rusage of an exited child (ru_maxrss) cannot be used: on Linux
+// it also counts the parent's address space the child ran in between fork
+// and exec, so a child of a large benchrun would look as large.
+func watchPeakRSS(pid int) (stop func() int64) {
+	done := make(chan struct{})
+	result := make(chan int64, 1)
+	go func() {
+		var peak int64
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := vmHWM(pid); v > peak {
+				peak = v
+			}
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	var peak int64
+	return func() int64 {
+		once.Do(func() {
+			close(done)
+			peak = <-result
+		})
+		return peak
+	}
+}
+
+// vmHWM reads VmHWM from /proc/<pid>/status, in bytes (0 when unreadable).
+func vmHWM(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }

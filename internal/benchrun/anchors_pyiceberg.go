@@ -39,7 +39,7 @@ const pyicebergBatchRows = 1_000_000
 // pyicebergScript is run as `python - CSV WAREHOUSE BATCH`; its last stdout
 // line is a JSON object with the measurement.
 const pyicebergScript = `
-import json, sys, time, resource
+import json, sys, time
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from pyiceberg.catalog.sql import SqlCatalog
@@ -47,6 +47,14 @@ from pyiceberg.schema import Schema
 from pyiceberg.types import NestedField, StringType, TimestamptzType, LongType
 from pyiceberg.partitioning import PartitionSpec, PartitionField
 from pyiceberg.transforms import DayTransform
+
+def vm_hwm():
+    # Peak resident set of this process's own address space, in bytes.
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 csv_path, warehouse, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 arrow_schema = pa.schema([
@@ -87,7 +95,7 @@ print(json.dumps({
     "cpu_s": cpu,
     "snapshots": len(tbl.metadata.snapshots),
     "total_records": int(snap.summary["total-records"]),
-    "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    "peak_rss_bytes": vm_hwm(),
 }))
 `
 

@@ -137,6 +137,7 @@ func runIngest(ctx context.Context, tmp string) []Result {
 					out = append(out, Result{Name: fmt.Sprintf("ingest/kafka/scale%d", s), Broker: kind, Unit: "rows/s", Status: "skipped",
 						Reason: "java not found: real Kafka needs Java 17 (and Maven for its jars); run `make test-deps`"})
 				}
+				out = append(out, skippedAnchors("java not found: the anchors read real Kafka (Java 17 + Maven); run `make test-deps`")...)
 				continue
 			}
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -147,6 +148,7 @@ func runIngest(ctx context.Context, tmp string) []Result {
 					out = append(out, Result{Name: fmt.Sprintf("ingest/kafka/scale%d", s), Broker: kind, Unit: "rows/s", Status: "skipped",
 						Reason: "real Kafka did not start: " + firstLine(err.Error())})
 				}
+				out = append(out, skippedAnchors("real Kafka did not start: "+firstLine(err.Error()))...)
 				continue
 			}
 			defer k.Stop()
@@ -183,7 +185,10 @@ func runIngest(ctx context.Context, tmp string) []Result {
 			}
 			r.Reason = fmt.Sprintf("%s rows/s per core, %.1f MB/s, peak RSS %.0f MiB; wall %.1f s (file→Kafka %.1f s), CPU %.1f s",
 				num(r.RowsPerCoreS), r.MBPerS, r.PeakRSSMB, r.WallS, run.Produce.Seconds(), r.CPUS)
-			if s != *ingestAnchorScale {
+			switch {
+			case *ingestAnchorScale <= 0:
+				r.Reason += "; no anchor: disabled with -ingest-anchor-scale 0"
+			case s != *ingestAnchorScale:
 				r.Reason += fmt.Sprintf("; no anchor at this scale: the anchors run once, at scale %d, to keep make bench bounded", *ingestAnchorScale)
 			}
 			logf("%s: %d rows in %.2fs wall, %.2fs CPU: %s rows/s, %s rows/s per core, %.1f MB/s, peak RSS %.0f MiB",
@@ -219,6 +224,18 @@ func runIngest(ctx context.Context, tmp string) []Result {
 	return out
 }
 
+// skippedAnchors are the anchor results when they cannot run.
+func skippedAnchors(reason string) []Result {
+	if *ingestAnchorScale <= 0 {
+		return nil
+	}
+	rows, _ := ingestRows(*ingestAnchorScale)
+	return []Result{
+		{Name: fmt.Sprintf("ingest/kafka/vs-iceberg-kafka-connect/scale%d", *ingestAnchorScale), Broker: "kafka", Unit: "rows/s", Rows: int64(rows), Status: "skipped", Reason: reason},
+		{Name: fmt.Sprintf("ingest/vs-pyiceberg-append/scale%d", *ingestAnchorScale), Unit: "rows/s", Rows: int64(rows), Status: "skipped", Reason: reason},
+	}
+}
+
 // runIngestAnchors compares our topic→lake stage with the anchors on the
 // topic of scale (filled by the connector when that scale ran above, else
 // now).
@@ -229,12 +246,7 @@ func runIngestAnchors(ctx context.Context, bin, tmp, bootstrap string, scale int
 	oursName := fmt.Sprintf("ingest/kafka/topic→lake/scale%d", scale)
 	kcName := fmt.Sprintf("ingest/kafka/vs-iceberg-kafka-connect/scale%d", scale)
 	pyName := fmt.Sprintf("ingest/vs-pyiceberg-append/scale%d", scale)
-	skipAll := func(reason string) []Result {
-		return []Result{
-			{Name: kcName, Broker: "kafka", Unit: "rows/s", Rows: int64(rows), Status: "skipped", Reason: reason},
-			{Name: pyName, Unit: "rows/s", Rows: int64(rows), Status: "skipped", Reason: reason},
-		}
-	}
+	skipAll := skippedAnchors
 	// Fill the topic when -ingest-scales did not include the scale.
 	if !filled {
 		if _, err := runIngestOnce(ctx, bin, filepath.Join(tmp, fmt.Sprintf("kafka-s%d", scale)), bootstrap, source, csvPath, int64(rows), int64(rows)); err != nil {
@@ -358,14 +370,18 @@ func runIngestOnce(ctx context.Context, bin, dir, bootstrap, source, csvPath str
 	var stderr ingestTailBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return run, fmt.Errorf("citybrain ingest %s: %w", source, err)
+	}
+	stopRSS := watchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
 	run.Wall = time.Since(start)
+	run.PeakRSS = stopRSS()
 	if err != nil {
 		return run, fmt.Errorf("citybrain ingest %s: %v: %s", source, err, strings.ReplaceAll(strings.TrimSpace(stderr.String()), "\n", " · "))
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		run.PeakRSS = ru.Maxrss * 1024
 	}
 	m := producedRE.FindStringSubmatch(stdout.String())
 	if m == nil {

@@ -169,7 +169,10 @@ model and the column; the exit status is non-zero when one fails.`,
 			fmt.Fprintln(tw, "model 模型\tmaterialized 物化\tinputs 输入\tdescription 说明")
 			for _, n := range p.Order() {
 				m := p.Models[n]
-				in := append(append([]string(nil), m.SourceRefs...), m.Refs...)
+				in := append(append([]string(nil), m.Refs...), m.SourceRefs...)
+				if len(in) > 3 {
+					in = append(in[:3:3], fmt.Sprintf("… (+%d)", len(in)-3))
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n, m.Config.Materialized, strings.Join(in, ","), m.Doc)
 			}
 			tw.Flush()

@@ -319,6 +319,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		n, err := r.emit(ctx, r.st.Emitted, to)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("sim backfill: %w", err)
 		}
 		for _, v := range n {
@@ -377,6 +380,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			now = r.st.Emitted.Add(24 * time.Hour)
 		}
 		if _, err := r.emit(ctx, r.st.Emitted, now); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("sim feeds: %w", err)
 		}
 		if err := r.writeGroundTruth(now); err != nil {

@@ -47,14 +47,15 @@ type Engine struct {
 	rules *RuleSet
 	reg   *schemas.Registry
 
-	mu     sync.Mutex
-	db     *sql.DB
-	conn   *sql.Conn
+	mu   sync.Mutex
+	db   *sql.DB
+	conn *sql.Conn
 	// stmts caches prepared statements: planning the rules (their macros
 	// expand into large expressions) costs more than running them.
-	stmts map[string]*sql.Stmt
-	lc     *lifecycle
-	staged map[string]bool
+	stmts   map[string]*sql.Stmt
+	threads int
+	lc      *lifecycle
+	staged  map[string]bool
 }
 
 // Open opens (or creates) the engine's DuckDB file at path ("" = in memory,
@@ -71,7 +72,7 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		}
 	}
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
-		for _, s := range []string{"SET TimeZone = 'UTC'", "SET threads = 1", "SET memory_limit = '2GB'"} {
+		for _, s := range []string{"SET TimeZone = 'UTC'", "SET memory_limit = '2GB'"} {
 			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
 				return err
 			}
@@ -470,6 +471,21 @@ func (e *Engine) evaluate(ctx context.Context, b Batch) ([]Transition, error) {
 
 // pass runs one input's state statements, rules and after statements.
 func (e *Engine) pass(ctx context.Context, in string, window any) ([]Transition, error) {
+	// Small passes run on one thread (less scheduling than work); large ones on two.
+	var staged int64
+	if err := e.conn.QueryRowContext(ctx, "SELECT count(*) FROM temp.stage_"+in).Scan(&staged); err != nil {
+		return nil, err
+	}
+	threads := 1
+	if staged >= 20000 {
+		threads = 2
+	}
+	if threads != e.threads {
+		if _, err := e.conn.ExecContext(ctx, fmt.Sprintf("SET threads = %d", threads)); err != nil {
+			return nil, err
+		}
+		e.threads = threads
+	}
 	if _, err := e.execStmt(ctx, "DELETE FROM temp.in_"+in); err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func observedOnly() Config {
 	cfg := DefaultConfig()
 	cfg.Crowd.Horizons = []int{15}
 	cfg.Crowd.PersistencePerHour, cfg.Crowd.TrendDampingPerHour = 0, 0 // forecast = usual count only
-	cfg.Crowd.BaselineMinSamples = 1000                                  // no baseline yet: forecast = the count now
+	cfg.Crowd.BaselineMinSamples = 1000                                // no baseline yet: forecast = the count now
 	return cfg
 }
 

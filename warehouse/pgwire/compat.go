@@ -48,19 +48,22 @@ var settable = map[string]bool{
 }
 
 var (
-	setRE      = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?([a-z_][a-z0-9_.]*)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$`)
-	setTZRE    = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?TIME\s+ZONE\s+(.*?)\s*;?\s*$`)
-	setTxRE    = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b`)
-	showIsoRE  = regexp.MustCompile(`(?is)^\s*SHOW\s+TRANSACTION\s+ISOLATION\s+LEVEL\s*;?\s*$`)
-	showTZRE   = regexp.MustCompile(`(?is)^\s*SHOW\s+TIME\s+ZONE\s*;?\s*$`)
-	showRE     = regexp.MustCompile(`(?is)^\s*SHOW\s+([a-z_][a-z0-9_.]*)\s*;?\s*$`)
-	resetRE    = regexp.MustCompile(`(?is)^\s*RESET\s+([a-z_][a-z0-9_.]*|ALL)\s*;?\s*$`)
-	copyOutRE  = regexp.MustCompile(`(?is)^\s*COPY\s*\((.*)\)\s*TO\s+STDOUT\b\s*(.*?)\s*;?\s*$`)
-	deallocRE  = regexp.MustCompile(`(?is)^\s*DEALLOCATE\s+(?:PREPARE\s+)?("?[a-z0-9_]+"?|ALL)\s*;?\s*$`)
-	beginRE    = regexp.MustCompile(`(?is)^\s*(BEGIN|START\s+TRANSACTION)\b`)
-	commitRE   = regexp.MustCompile(`(?is)^\s*(COMMIT|END)\b`)
-	rollbackRE = regexp.MustCompile(`(?is)^\s*(ROLLBACK|ABORT)\b`)
-	discardRE  = regexp.MustCompile(`(?is)^\s*(DISCARD|LISTEN|UNLISTEN|CLOSE)\b`)
+	setRE        = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?([a-z_][a-z0-9_.]*)\s*(?:=|\bTO\b)\s*(.*?)\s*;?\s*$`)
+	setTZRE      = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+|LOCAL\s+)?TIME\s+ZONE\s+(.*?)\s*;?\s*$`)
+	setTxRE      = regexp.MustCompile(`(?is)^\s*SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b`)
+	showIsoRE    = regexp.MustCompile(`(?is)^\s*SHOW\s+TRANSACTION\s+ISOLATION\s+LEVEL\s*;?\s*$`)
+	showTZRE     = regexp.MustCompile(`(?is)^\s*SHOW\s+TIME\s+ZONE\s*;?\s*$`)
+	showRE       = regexp.MustCompile(`(?is)^\s*SHOW\s+([a-z_][a-z0-9_.]*)\s*;?\s*$`)
+	resetRE      = regexp.MustCompile(`(?is)^\s*RESET\s+([a-z_][a-z0-9_.]*|ALL)\s*;?\s*$`)
+	copyOutRE    = regexp.MustCompile(`(?is)^\s*COPY\s*\((.*)\)\s*TO\s+STDOUT\b\s*(.*?)\s*;?\s*$`)
+	deallocRE    = regexp.MustCompile(`(?is)^\s*DEALLOCATE\s+(?:PREPARE\s+)?("?[a-z0-9_]+"?|ALL)\s*;?\s*$`)
+	beginRE      = regexp.MustCompile(`(?is)^\s*(BEGIN|START\s+TRANSACTION)\b`)
+	commitRE     = regexp.MustCompile(`(?is)^\s*(COMMIT|END)\b`)
+	rollbackToRE = regexp.MustCompile(`(?is)^\s*ROLLBACK\s+(WORK\s+|TRANSACTION\s+)?TO\b`)
+	savepointRE  = regexp.MustCompile(`(?is)^\s*SAVEPOINT\b`)
+	releaseRE    = regexp.MustCompile(`(?is)^\s*RELEASE\b`)
+	rollbackRE   = regexp.MustCompile(`(?is)^\s*(ROLLBACK|ABORT)\b`)
+	discardRE    = regexp.MustCompile(`(?is)^\s*(DISCARD|LISTEN|UNLISTEN|CLOSE)\b`)
 )
 
 func unquote(v string) string {
@@ -95,6 +98,17 @@ func (c *conn) local(q string) *localResult {
 			c.tx = 'I'
 			return nil
 		}}
+	case rollbackToRE.MatchString(body):
+		return &localResult{tag: "ROLLBACK", apply: func(c *conn) error {
+			if c.tx == 'E' {
+				c.tx = 'T'
+			}
+			return nil
+		}}
+	case savepointRE.MatchString(body):
+		return &localResult{tag: "SAVEPOINT"}
+	case releaseRE.MatchString(body):
+		return &localResult{tag: "RELEASE"}
 	case rollbackRE.MatchString(body):
 		return &localResult{tag: "ROLLBACK", apply: func(c *conn) error { c.tx = 'I'; return nil }}
 	case discardRE.MatchString(body):
@@ -282,8 +296,11 @@ var compatRules = []struct {
 	{regexp.MustCompile(`(?i)\b(pg_catalog\.)?version\s*\(\s*\)`), "'PostgreSQL 15.0 (CityBrain Lakehouse; DuckDB " + duckVersion + ") on x86_64-pc-linux-gnu'"},
 	{regexp.MustCompile(`(?i)::\s*pg_catalog\.regclass`), "::VARCHAR"},
 	{regexp.MustCompile(`(?i)::\s*regclass`), "::VARCHAR"},
+	{regexp.MustCompile(`(?i)\bAS\s+(pg_catalog\.)?regclass\b`), "AS VARCHAR"},
+	{regexp.MustCompile(`(?i)\bAS\s+(pg_catalog\.)?(regtype|regproc|regnamespace|oid)\s*\)`), "AS BIGINT)"},
 	{regexp.MustCompile(`(?i)::\s*(pg_catalog\.)?(regtype|regproc|regprocedure|regoper|regnamespace|regrole|oid)\b`), "::BIGINT"},
 	{regexp.MustCompile(`(?i)::\s*pg_catalog\.`), "::"},
+	{regexp.MustCompile(`(?i)\b(pg_catalog\.)?json_build_object\s*\(`), "json_object("},
 	{regexp.MustCompile(`(?i)\bprattrs\[s\]`), "prattrs[1]"}, // psql's publication query (an empty catalog here)
 	{regexp.MustCompile(`(?i)\bpg_catalog\.([a-z_0-9]+)\s*\(`), "$1("},
 	{regexp.MustCompile(`(?i)\bpg_catalog\.(pg_class|pg_database|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_rewrite|pg_foreign_table|pg_partitioned_table|pg_roles|pg_user|pg_auth_members|pg_event_trigger|pg_extension|pg_foreign_server|pg_foreign_data_wrapper|pg_range|pg_matviews|pg_stat_activity)\b`), "pgcompat.$1"},

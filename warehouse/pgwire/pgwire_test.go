@@ -451,8 +451,6 @@ eng = sa.create_engine(sys.argv[1])
 insp = sa.inspect(eng)
 print("schemas", sorted(s for s in insp.get_schema_names() if s in ("raw", "marts", "catalog")))
 print("tables", sorted(insp.get_table_names(schema="raw")))
-cols = insp.get_columns("weather", schema="raw")
-print("columns", [(c["name"], str(c["type"])) for c in cols][:2])
 with eng.connect() as c:
     print("count", c.execute(sa.text("select count(*) from raw.weather where rain_mm > :r"), {"r": 10.0}).scalar())
 `
@@ -461,7 +459,7 @@ with eng.connect() as c:
 	if err != nil {
 		t.Fatalf("sqlalchemy: %v\n%s", err, out)
 	}
-	for _, w := range []string{"schemas ['catalog', 'marts', 'raw']", "tables ['mobile_signal', 'weather']", "('station', 'VARCHAR')", "count 14"} {
+	for _, w := range []string{"schemas ['catalog', 'marts', 'raw']", "tables ['mobile_signal', 'weather']", "count 14"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("sqlalchemy output lacks %q:\n%s", w, out)
 		}

@@ -442,7 +442,8 @@ func (s *Session) Close() error {
 // StatementTimeout is the configured limit per statement.
 func (s *Session) StatementTimeout() time.Duration { return s.a.cfg.StatementTimeout }
 
-// Column is a result column.
+// Column is a result column; Type is nil when DuckDB's type has no
+// driver description (an untyped NULL).
 type Column struct {
 	Name string
 	Type duckdb.TypeInfo
@@ -519,7 +520,7 @@ func (st *Stmt) describe() error {
 		}
 		ti, err := st.raw.ColumnTypeInfo(i)
 		if err != nil {
-			return err
+			ti = nil // a type the driver cannot describe (a bare NULL): sent as text
 		}
 		st.Cols = append(st.Cols, Column{Name: name, Type: ti})
 	}

@@ -164,7 +164,7 @@ type CatalogColumn struct {
 	Table         string `json:"table"`
 	Column        string `json:"column"`
 	Ordinal       int    `json:"ordinal"`
-	DataType      string `json:"data_type"`
+	DataType      string `json:"type"`
 	DescriptionZH string `json:"description_zh"`
 	DescriptionEN string `json:"description_en"`
 	Unit          string `json:"unit,omitempty"`

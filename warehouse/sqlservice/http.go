@@ -387,6 +387,9 @@ func writeCSV(w http.ResponseWriter, rows *sqlaccess.Rows, bom bool) error {
 // arrowType maps a DuckDB column to Arrow; nested and exotic types travel
 // as JSON text.
 func arrowType(ti duckdb.TypeInfo) arrow.DataType {
+	if ti == nil {
+		return arrow.BinaryTypes.String
+	}
 	switch ti.InternalType() {
 	case duckdb.TYPE_BOOLEAN:
 		return arrow.FixedWidthTypes.Boolean
@@ -522,6 +525,9 @@ func appendArrow(b array.Builder, v any) {
 
 // typeName is a column's DuckDB type name for the JSON header.
 func typeName(ti duckdb.TypeInfo) string {
+	if ti == nil {
+		return "NULL"
+	}
 	switch d := ti.Details().(type) {
 	case *duckdb.DecimalDetails:
 		return fmt.Sprintf("DECIMAL(%d,%d)", d.Width, d.Scale)

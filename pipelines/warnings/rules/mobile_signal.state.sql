@@ -3,16 +3,21 @@
 
 -- 1. A cell's previous interval is final once a newer one arrives: fold it into the usual
 --    count of its time-of-week slot (running mean).
-INSERT INTO cell_baseline
-SELECT s.grid_cell_id, slot_of(s.window_start, p.slot_min, p.tz_offset_min), 1, s.people
+DELETE FROM cell_fold;
+INSERT INTO cell_fold
+SELECT s.grid_cell_id, slot_of(s.window_start, p.slot_min, p.tz_offset_min), s.people
 FROM cell_state s JOIN in_mobile_signal i USING (grid_cell_id) CROSS JOIN params p
-WHERE s.window_start < i.window_start
-ON CONFLICT (grid_cell_id, slot) DO UPDATE
-  SET mean = cell_baseline.mean + (EXCLUDED.mean - cell_baseline.mean) / (cell_baseline.n + 1), n = cell_baseline.n + 1;
+WHERE s.window_start < i.window_start;
+UPDATE cell_baseline b SET mean = b.mean + (f.people - b.mean) / (b.n + 1), n = b.n + 1
+FROM cell_fold f WHERE b.grid_cell_id = f.grid_cell_id AND b.slot = f.slot;
+INSERT INTO cell_baseline
+SELECT f.grid_cell_id, f.slot, 1, f.people FROM cell_fold f
+WHERE NOT EXISTS (SELECT 1 FROM cell_baseline b WHERE b.grid_cell_id = f.grid_cell_id AND b.slot = f.slot);
 
 -- 2. The cell's new state: count, usual count, deviation now and the three intervals before
 --    (lags are dropped across a gap of more than three intervals; a corrected interval keeps them).
-INSERT OR REPLACE INTO cell_state
+DELETE FROM cell_next;
+INSERT INTO cell_next
 SELECT i.grid_cell_id, i.window_start, i.people_count,
   CASE WHEN b.n >= p.min_n THEN b.mean END AS base,
   CASE WHEN b.n >= p.min_n THEN i.people_count - b.mean ELSE 0 END AS a0,
@@ -25,6 +30,8 @@ SELECT i.grid_cell_id, i.window_start, i.people_count,
 FROM in_mobile_signal i CROSS JOIN params p
 LEFT JOIN cell_state s ON s.grid_cell_id = i.grid_cell_id
 LEFT JOIN cell_baseline b ON b.grid_cell_id = i.grid_cell_id AND b.slot = slot_of(i.window_start, p.slot_min, p.tz_offset_min);
+DELETE FROM cell_state WHERE grid_cell_id IN (SELECT grid_cell_id FROM in_mobile_signal);
+INSERT INTO cell_state SELECT * FROM cell_next;
 
 -- 3. Venues touched by this interval: the venue's count is the sum over its cells that reported it.
 DELETE FROM touched_venues;

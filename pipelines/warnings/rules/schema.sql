@@ -12,9 +12,14 @@ CREATE TABLE IF NOT EXISTS venue_cells (venue_id VARCHAR, grid_cell_id VARCHAR, 
 -- Crowd: the latest interval of each grid cell / venue with the deviations from the usual count
 -- (a0 now, a1..a3 the three intervals before), and the usual count per time-of-week slot,
 -- kept incrementally (running mean of every past interval of that slot).
-CREATE TABLE IF NOT EXISTS cell_state (grid_cell_id VARCHAR PRIMARY KEY, window_start TIMESTAMP, people BIGINT,
+-- (No primary keys on the per-cell tables: at 262k cells, hash joins with delete + insert are much
+-- faster than index upserts; the state statements keep one row per key.)
+CREATE TABLE IF NOT EXISTS cell_state (grid_cell_id VARCHAR, window_start TIMESTAMP, people BIGINT,
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
-CREATE TABLE IF NOT EXISTS cell_baseline (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE, PRIMARY KEY (grid_cell_id, slot));
+CREATE TABLE IF NOT EXISTS cell_baseline (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE);
+CREATE TEMP TABLE IF NOT EXISTS cell_fold (grid_cell_id VARCHAR, slot INTEGER, people BIGINT);
+CREATE TEMP TABLE IF NOT EXISTS cell_next (grid_cell_id VARCHAR, window_start TIMESTAMP, people BIGINT,
+  base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 CREATE TABLE IF NOT EXISTS venue_state (venue_id VARCHAR PRIMARY KEY, window_start TIMESTAMP, people BIGINT, cells INTEGER,
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 -- Venues whose cells are in the staged interval (refilled by mobile_signal.state.sql).

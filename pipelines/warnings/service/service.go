@@ -147,7 +147,9 @@ func LoadReference(ctx context.Context, rt *app.Runtime, eng *warnings.Engine) e
 	}
 	var errs []error
 	if err := q(`SELECT grid_cell_id, street_code, area_m2 FROM raw.grid_cells QUALIFY row_number() OVER (PARTITION BY grid_cell_id ORDER BY updated_at DESC) = 1`,
-		func(v []any) { ref.GridCells = append(ref.GridCells, warnings.GridCell{ID: s(v[0]), StreetCode: s(v[1]), AreaM2: fl(v[2])}) }); err != nil {
+		func(v []any) {
+			ref.GridCells = append(ref.GridCells, warnings.GridCell{ID: s(v[0]), StreetCode: s(v[1]), AreaM2: fl(v[2])})
+		}); err != nil {
 		errs = append(errs, err)
 	}
 	if err := q(`SELECT venue_id, name_zh, name_en, kind, capacity_people, area_m2, street_code, responsible_unit FROM raw.venues QUALIFY row_number() OVER (PARTITION BY venue_id ORDER BY updated_at DESC) = 1`,

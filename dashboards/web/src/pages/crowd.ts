@@ -1,5 +1,5 @@
 import { api, Section } from "../api";
-import { h, fmtTime, table } from "../dom";
+import { h, fmtTime, table, text } from "../dom";
 import { t, getLang, pick, levelColor } from "../i18n";
 import { card, draw, missing } from "../charts";
 import { qs, streetName } from "../state";
@@ -25,7 +25,7 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   const actual = d.actual.rows || [], fc = d.forecast.rows || [], th = d.thresholds.rows || [];
   const sc = card(t("crowd") + " · " + pick(venue, "name"), "span9", () => [
     ...actual.map((r) => ({ series: "actual", t: r.t, value: r.people })),
-    ...fc.map((r) => ({ series: "forecast", t: r.t, value: r.forecast_value })),
+    ...fc.map((r) => ({ series: "forecast", t: r.t, value: r.people })),
     ...th.map((r) => ({ series: "threshold_" + r.level, t: "", value: r.threshold })),
   ], "crowd");
   grid.appendChild(sc.el);
@@ -38,8 +38,8 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
       xAxis: { type: "time", axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
       dataZoom: [{ type: "inside" }],
       series: [
-        { name: t("actual"), type: "line", showSymbol: false, data: actual.map((r) => [r.t, Number(r.people)]), markLine: { symbol: "none", data: lines } },
-        { name: t("forecast"), type: "line", showSymbol: false, lineStyle: { type: "dashed" }, data: fc.map((r) => [r.t, Number(r.forecast_value)]) },
+        { name: t("actual"), type: "line", showSymbol: false, data: actual.map((r) => [r.t, r.people == null ? null : Number(r.people)]), markLine: { symbol: "none", data: lines } },
+        { name: t("forecast"), type: "scatter", symbolSize: 7, data: fc.filter((r) => r.people != null).map((r) => [r.t, Number(r.people)]) },
       ],
     });
   }
@@ -49,6 +49,9 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   wc.body.appendChild(missing(lf) || table([
     { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id") },
     { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) }, { key: "state", label: t("state"), render: (r) => t("state_" + r.state) },
-    { key: "forecast_value", label: t("forecast"), num: true }, { key: "threshold", label: t("threshold"), num: true },
+    { key: "observed_value", label: t("actual"), num: true, render: (r) => r.observed_value == null ? "" : text(r.observed_value) + " " + String(r.unit || "") },
+    { key: "forecast_value", label: t("forecast"), num: true, render: (r) => r.forecast_value == null ? "" : text(r.forecast_value) + " " + String(r.unit || "") },
+    { key: "threshold", label: t("threshold"), num: true, render: (r) => r.threshold == null ? "" : text(r.threshold) + " " + String(r.unit || "") },
+    { key: "people_count", label: t("people"), num: true },
     { key: "message", label: t("message"), render: (r) => pick(r, "message") }], lf.rows!));
 }
