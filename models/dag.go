@@ -106,9 +106,7 @@ func findCycle(ms map[string]*Model, indeg map[string]int) string {
 func (p *Project) Select(selectors []string) ([]string, error) {
 	var sel []string
 	for _, s := range selectors {
-		for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-			sel = append(sel, f)
-		}
+		sel = append(sel, strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if len(sel) == 0 {
 		return p.Order(), nil

@@ -401,7 +401,7 @@ type propSource struct {
 }
 
 func docOf(desc string, m propMeta) Doc {
-	d := Doc{Zh: m.Zh, En: m.En}
+	d := Doc(m)
 	if d.Zh == "" && d.En == "" {
 		d.En = desc
 	}

@@ -122,7 +122,10 @@ type session struct {
 
 func (r *Runner) open(ctx context.Context, pins map[string]int64) (*session, error) {
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
-		stmts := []string{"SET TimeZone = 'Asia/Shanghai'"}
+		// Row order of model outputs carries no meaning (reproduction
+		// compares them as multisets), and without it DuckDB builds and
+		// writes tables in parallel.
+		stmts := []string{"SET TimeZone = 'Asia/Shanghai'", "SET preserve_insertion_order = false"}
 		if r.MemoryLimit != "" {
 			stmts = append(stmts, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(r.MemoryLimit, "'", "")))
 		}
@@ -494,20 +497,23 @@ func (r *Runner) runModel(ctx context.Context, s *session, m *Model, opts RunOpt
 	defer s.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+newT)
 	spec := warehouse.MaterializeSpec{Table: full, Mode: warehouse.MaterializeReplace, PartitionBy: key,
 		Query: "SELECT * FROM " + newT, Doc: m.Doc.String(), Reread: true}
-	var merged string
-	if incremental {
-		spec.Mode = warehouse.MaterializeOverwritePartitions
-		merged = fmt.Sprintf("SELECT * FROM %s WHERE %s NOT IN (SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL) UNION ALL BY NAME SELECT * FROM %s",
-			qname, quoteIdent(key), quoteIdent(key), newT, quoteIdent(key), newT)
-	} else {
-		merged = "SELECT * FROM " + newT
-	}
 	// The session's copy of the model becomes what the lake will hold, for
 	// downstream models and for comparison when reproducing.
-	tmp := MartsNamespace + "." + quoteIdent(m.Name+"__merged")
-	if err := s.exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s AS %s; %s ALTER TABLE %s RENAME TO %s",
-		tmp, tmp, merged, drop, tmp, quoteIdent(m.Name))); err != nil {
-		return err
+	if incremental {
+		spec.Mode = warehouse.MaterializeOverwritePartitions
+		merged := fmt.Sprintf("SELECT * FROM %s WHERE %s NOT IN (SELECT DISTINCT %s FROM %s WHERE %s IS NOT NULL) UNION ALL BY NAME SELECT * FROM %s",
+			qname, quoteIdent(key), quoteIdent(key), newT, quoteIdent(key), newT)
+		tmp := MartsNamespace + "." + quoteIdent(m.Name+"__merged")
+		if err := s.exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s AS %s; %s ALTER TABLE %s RENAME TO %s",
+			tmp, tmp, merged, drop, tmp, quoteIdent(m.Name))); err != nil {
+			return err
+		}
+	} else {
+		// A full build: the new rows are the model (no copy).
+		if err := s.exec(ctx, fmt.Sprintf("%s ALTER TABLE %s RENAME TO %s", drop, newT, quoteIdent(m.Name))); err != nil {
+			return err
+		}
+		spec.Query = "SELECT * FROM " + qname
 	}
 	s.viewed[full] = true
 	return r.commit(ctx, s, m, rep, res, spec, opts.DryRun)
@@ -571,7 +577,7 @@ func (r *Runner) record(ctx context.Context, s *session, rep *RunReport) error {
 		if m.Err != nil {
 			msg = m.Err.Error()
 		}
-		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %d, %d, %t, %d, %s::TIMESTAMPTZ, %s::TIMESTAMPTZ, %s, %s, %s)",
+		rows = append(rows, fmt.Sprintf("(%s, %s, %s, %s, %d::BIGINT, %d::BIGINT, %t, %d::BIGINT, %s::TIMESTAMPTZ, %s::TIMESTAMPTZ, %s, %s, %s)",
 			quoteString(rep.RunID), quoteString(m.Model), quoteString(m.Materialized), quoteString(m.Status), m.Rows, m.Snapshot,
 			m.Incremental, m.Took.Milliseconds(), quoteString(rep.Started.UTC().Format(time.RFC3339Nano)),
 			quoteString(rep.Finished.UTC().Format(time.RFC3339Nano)), quoteString(string(ib)), quoteString(string(vb)), quoteString(msg)))

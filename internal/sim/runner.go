@@ -33,6 +33,7 @@ type Runner struct {
 	// WallNow is the wall clock (time.Now unless a test sets it).
 	WallNow func() time.Time
 
+	stMu      sync.Mutex // guards st between the feed loop and the water publisher
 	st        state
 	wallStart time.Time
 	simStart  time.Time // simulated time at wallStart
@@ -106,14 +107,17 @@ func (r *Runner) Start() time.Time { return r.st.Start }
 
 // Now is the simulated time.
 func (r *Runner) Now() time.Time {
-	if r.wallStart.IsZero() {
-		return r.st.Emitted
+	r.stMu.Lock()
+	wallStart, simStart, emitted := r.wallStart, r.simStart, r.st.Emitted
+	r.stMu.Unlock()
+	if wallStart.IsZero() {
+		return emitted
 	}
-	el := r.WallNow().Sub(r.wallStart)
+	el := r.WallNow().Sub(wallStart)
 	if r.Cfg.Clock == ClockAccelerated {
 		el = time.Duration(float64(el) * r.Cfg.Speed)
 	}
-	return r.simStart.Add(el)
+	return simStart.Add(el)
 }
 
 // Served is how far the HTTP feeds show records.
@@ -125,6 +129,21 @@ func (r *Runner) Served() time.Time {
 
 // Ready is closed once the history has been backfilled.
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// setState updates the state under its lock and saves it.
+func (r *Runner) setState(fn func(*state)) error {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	fn(&r.st)
+	return r.saveState()
+}
+
+// State is a copy of the runner's state.
+func (r *Runner) state() state {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	return r.st
+}
 
 func (r *Runner) saveState() error {
 	b, _ := json.MarshalIndent(r.st, "", "  ")
@@ -223,8 +242,7 @@ func (r *Runner) emit(ctx context.Context, from, to time.Time) (RowCounts, error
 	r.mu.Unlock()
 	n[FeedCity] += len(evs)
 	n[FeedCalls] += len(calls)
-	r.st.Emitted = to
-	return n, r.saveState()
+	return n, r.setState(func(st *state) { st.Emitted = to })
 }
 
 func (r *Runner) insertPolice(ctx context.Context, rows [][]string) error {
@@ -252,7 +270,8 @@ VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) ON CONFLICT (case_id) DO NOTHING`)
 // publishWater publishes the water readings of intervals ending in
 // (WaterUntil, until].
 func (r *Runner) publishWater(ctx context.Context, until time.Time) error {
-	if r.pub == nil || !until.After(r.st.WaterUntil) {
+	from := r.state().WaterUntil
+	if r.pub == nil || !until.After(from) {
 		return nil
 	}
 	if len(r.Sim.W.Sensors) > 0 {
@@ -267,11 +286,10 @@ func (r *Runner) publishWater(ctx context.Context, until time.Time) error {
 			return err
 		}
 		batch = batch[:0]
-		r.st.WaterUntil = upTo
-		return r.saveState()
+		return r.setState(func(st *state) { st.WaterUntil = upTo })
 	}
 	var err error
-	eachEnd(r.st.WaterUntil, until, d, func(t time.Time) {
+	eachEnd(from, until, d, func(t time.Time) {
 		if err != nil {
 			return
 		}
@@ -361,7 +379,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	signal(r.st.Emitted)
 	// live
+	r.stMu.Lock()
 	r.wallStart, r.simStart = r.WallNow(), r.st.Emitted
+	r.stMu.Unlock()
 	step := min(r.Cfg.Rates.MobileInterval, r.Cfg.Rates.TrafficInterval, r.Cfg.Rates.WaterInterval)
 	tick := time.NewTicker(r.Cfg.Tick)
 	defer tick.Stop()
@@ -565,9 +585,10 @@ func (r *Runner) serveCalls(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Runner) serveStatus(w http.ResponseWriter, _ *http.Request) {
+	st := r.state()
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(map[string]any{
-		"now": ts(r.Now()), "epoch": ts(r.st.Epoch), "start": ts(r.st.Start), "emitted": ts(r.st.Emitted),
+		"now": ts(r.Now()), "epoch": ts(st.Epoch), "start": ts(st.Start), "emitted": ts(st.Emitted), "water_until": ts(st.WaterUntil),
 		"clock": r.Cfg.Clock, "speed": r.Cfg.Speed, "seed": r.Cfg.Seed, "scale": r.Cfg.Scale, "out_dir": r.Dir,
 		"cells": len(r.Sim.W.Cells), "sensors": len(r.Sim.W.Sensors),
 	})

@@ -357,7 +357,7 @@ func (kc *KafkaConnect) Failed(ctx context.Context) error {
 func (kc *KafkaConnect) waitRunning(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, kafkaConnectStartTimeout)
 	defer cancel()
-	var last error = errors.New("no answer yet")
+	var last error
 	for {
 		select {
 		case <-kc.done:

@@ -60,7 +60,9 @@ type status struct {
 	Models   []modelStatus    `json:"models"`
 	Tests    []testStatus     `json:"tests,omitempty"`
 	Inputs   map[string]int64 `json:"inputs"`
-	Error    string           `json:"error,omitempty"`
+	// Freshness is each declared source's status after the run.
+	Freshness []freshStatus `json:"freshness,omitempty"`
+	Error     string        `json:"error,omitempty"`
 }
 
 type modelStatus struct {
@@ -70,6 +72,12 @@ type modelStatus struct {
 	Snapshot int64  `json:"snapshot"`
 	Millis   int64  `json:"ms"`
 	Error    string `json:"error,omitempty"`
+}
+
+type freshStatus struct {
+	Source string    `json:"source"`
+	Status string    `json:"status"`
+	Newest time.Time `json:"newest"`
 }
 
 type testStatus struct {
@@ -188,6 +196,17 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 		}
 		if terr != nil && ctx.Err() == nil {
 			log.Warn("data tests failed / 数据测试未通过", "err", terr)
+		}
+	}
+	if fr, err := s.runner.Freshness(ctx); err == nil {
+		for _, f := range fr {
+			switch f.Status {
+			case "warn":
+				log.Warn("source is getting stale / 数据源更新滞后", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
+			case "error":
+				log.Error("source is stale: check its connector (citybrain status) / 数据源超时未更新", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
+			}
+			st.Freshness = append(st.Freshness, freshStatus{Source: f.Source, Status: f.Status, Newest: f.Latest})
 		}
 	}
 	s.mu.Lock()

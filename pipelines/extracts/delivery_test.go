@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"citybrain/internal/testenv"
+	"citybrain/pipelines/scheduler"
 )
 
 // readerRequirements are the independent readers of the outputs and the
@@ -326,5 +327,56 @@ func TestDeliverMail(t *testing.T) {
 	os.WriteFile(p, attached, 0o644)
 	if x := pyRead(t, py, "xlsx", p); len(x.Rows) != 251 {
 		t.Errorf("attachment has %d rows", len(x.Rows))
+	}
+}
+
+// TestScheduledRetryUntilDelivered: the department's endpoint is down for
+// the first two scheduled attempts; the scheduler retries the extract with
+// backoff (fake clock) and the third attempt delivers. One file, one
+// successful delivery, the failures in the history.
+func TestScheduledRetryUntilDelivered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an HTTP server")
+	}
+	var mu sync.Mutex
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls <= 2 {
+			http.Error(w, "maintenance", http.StatusBadGateway)
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	d := incidentsDef("retry", "west", "csv", "gb18030")
+	d.Delivery = []Delivery{{Type: "http", URL: srv.URL}}
+	r := e.runner(t, d)
+	clk := scheduler.NewFakeClock(time.Date(2026, 11, 27, 21, 0, 0, 0, time.UTC))
+	cfg := scheduler.DefaultConfig()
+	cfg.MaxRetries, cfg.Backoff = 3, time.Minute
+	s := scheduler.New(cfg, r.Ledger(), clk, nil)
+	jobs, _ := r.Jobs()
+	s.Add(jobs[0])
+	ctx := context.Background()
+	s.Tick(ctx)
+	clk.Set(time.Date(2026, 11, 27, 22, 0, 30, 0, time.UTC)) // 06:00:30 Beijing
+	runs, err := s.Tick(ctx)
+	if err != nil || len(runs) != 1 || runs[0].Status != "ok" || runs[0].Attempts != 3 {
+		t.Fatalf("runs %+v %v: want ok after 3 attempts", runs, err)
+	}
+	if w := clk.Waits(); len(w) != 2 || w[0] != time.Minute || w[1] != 2*time.Minute {
+		t.Errorf("backoff waits %v, want [1m 2m]", w)
+	}
+	h, _ := r.History("retry", 0)
+	if len(h) != 3 || h[0].Status != "ok" || h[1].Status != "failed" || !strings.Contains(h[1].Error, "502") {
+		t.Errorf("history %d entries: %+v", len(h), h)
+	}
+	files, _ := filepath.Glob(filepath.Join(e.out, "retry", "*.csv"))
+	if len(files) != 1 || filepath.Base(files[0]) != "retry_20261128T0600.csv" {
+		t.Errorf("files %v", files)
 	}
 }

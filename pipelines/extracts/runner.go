@@ -340,31 +340,71 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		tmp.Close()
 		return err
 	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	// Two stages on two goroutines: scanning DuckDB's result (the
+	// driver's conversions) and rendering (normalise, PII, format). Batches
+	// of rows are recycled, so memory stays bounded whatever the size.
+	scanned := make(chan *rowBatch, 2)
+	free := make(chan *rowBatch, 4)
+	for range 4 {
+		free <- newRowBatch(len(cols))
 	}
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			tmp.Close()
-			return err
+	scanCtx, stopScan := context.WithCancel(ctx)
+	defer stopScan()
+	var scanErr error
+	go func() {
+		defer close(scanned)
+		for {
+			var b *rowBatch
+			select {
+			case b = <-free:
+			case <-scanCtx.Done():
+				return
+			}
+			b.n = 0
+			for b.n < len(b.rows) && rows.Next() {
+				if err := rows.Scan(b.ptrs[b.n]...); err != nil {
+					scanErr = err
+					return
+				}
+				b.n++
+			}
+			if b.n > 0 {
+				scanned <- b
+			}
+			if b.n < len(b.rows) {
+				scanErr = rows.Err()
+				return
+			}
 		}
-		for i, v := range vals {
-			vals[i] = normalize(v)
+	}()
+	var writeErr error
+	for b := range scanned {
+		if writeErr != nil {
+			continue // drain so the scanner can finish
 		}
-		if err := w.Row(tf.apply(vals)); err != nil {
-			tmp.Close()
-			return fmt.Errorf("extract %q: write %s: %w", d.Name, d.Format, err)
+		for _, vals := range b.rows[:b.n] {
+			for i, v := range vals {
+				vals[i] = normalize(v)
+			}
+			if err := w.Row(tf.apply(vals)); err != nil {
+				writeErr = fmt.Errorf("extract %q: write %s: %w", d.Name, d.Format, err)
+				stopScan()
+				break
+			}
+			m.Rows++
+			if o.Progress != nil && m.Rows%8192 == 0 {
+				o.Progress(m.Rows, total)
+			}
 		}
-		m.Rows++
-		if o.Progress != nil && m.Rows%8192 == 0 {
-			o.Progress(m.Rows, total)
-		}
+		free <- b
 	}
-	if err := rows.Err(); err != nil {
+	if writeErr != nil {
 		tmp.Close()
-		return fmt.Errorf("extract %q: query: %w", d.Name, err)
+		return writeErr
+	}
+	if scanErr != nil {
+		tmp.Close()
+		return fmt.Errorf("extract %q: query: %w", d.Name, scanErr)
 	}
 	if err := w.Close(); err != nil {
 		tmp.Close()
@@ -379,6 +419,27 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 	m.Bytes, m.SHA256 = cw.n, hex.EncodeToString(h.Sum(nil))
 	// Named by the period: a re-run of the period replaces the file.
 	return os.Rename(tmp.Name(), r.filePath(d.Name, m.File))
+}
+
+// rowBatch is a slab of scanned rows passed from the scanner to the
+// renderer.
+type rowBatch struct {
+	rows [][]any
+	ptrs [][]any
+	n    int
+}
+
+func newRowBatch(cols int) *rowBatch {
+	const size = 1024
+	b := &rowBatch{rows: make([][]any, size), ptrs: make([][]any, size)}
+	for i := range b.rows {
+		b.rows[i] = make([]any, cols)
+		b.ptrs[i] = make([]any, cols)
+		for j := range b.rows[i] {
+			b.ptrs[i][j] = &b.rows[i][j]
+		}
+	}
+	return b
 }
 
 type countWriter struct {

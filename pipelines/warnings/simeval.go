@@ -117,9 +117,11 @@ type Detection struct {
 // EvaluateDetection runs the engine (same rules, in-memory state) over the
 // venue cells from `from` to `to`, and scores the venue crowd warnings
 // raised from testFrom on against the surges starting in [testFrom, to).
-// A surge is detected when a warning of its venue is raised between 60 min
-// before its start and its end; a warning episode is correct when it
-// overlaps a surge of its venue (from 60 min before the start to the end).
+// A surge is detected when a warning of its venue is raised or escalated
+// between 60 min before its start and its end (lead: from the end of the
+// interval that made it to the peak); a warning episode (raised → cleared)
+// is correct when it overlaps a surge of its venue (from 60 min before the
+// start to the end).
 func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testFrom, to time.Time, progress func(done, total int)) (Detection, error) {
 	reg, err := schemas.Builtin()
 	if err != nil {
@@ -140,6 +142,13 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 		matched     bool
 	}
 	var eps []*episode
+	type alert struct {
+		venue     string
+		at        time.Time
+		predicted bool
+		state     string
+	}
+	var alerts []alert // raised and escalated
 	open := map[string]*episode{}
 	total := int(to.Sub(from) / w.Interval)
 	i := 0
@@ -151,6 +160,9 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 		for _, tr := range ts {
 			if tr.SubjectType != "venue" {
 				continue
+			}
+			if tr.State == "raised" || tr.State == "escalated" {
+				alerts = append(alerts, alert{tr.SubjectID, tr.EventTime.Add(w.Interval), tr.Predicted, tr.State})
 			}
 			switch tr.State {
 			case "raised":
@@ -182,28 +194,27 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 			continue
 		}
 		d.Surges++
-		var first *episode
 		for _, ep := range eps {
-			if ep.venue != in.VenueID || ep.raised.Before(in.Start.Add(-time.Hour)) || ep.raised.After(in.End) {
-				if ep.venue == in.VenueID && !ep.raised.After(in.End) && ep.end.After(in.Start.Add(-time.Hour)) {
-					ep.matched = true // raised earlier and still open during the surge
-				}
-				continue
+			if ep.venue == in.VenueID && !ep.raised.After(in.End) && ep.end.After(in.Start.Add(-time.Hour)) {
+				ep.matched = true
 			}
-			ep.matched = true
-			if first == nil || ep.raised.Before(first.raised) {
-				first = ep
+		}
+		var first *alert
+		for i := range alerts {
+			a := &alerts[i]
+			if a.venue == in.VenueID && !a.at.Before(in.Start.Add(-time.Hour)) && !a.at.After(in.End) && (first == nil || a.at.Before(first.at)) {
+				first = a
 			}
 		}
 		if first != nil {
 			d.Detected++
-			lead := in.Peak.Sub(first.raised).Minutes()
+			lead := in.Peak.Sub(first.at).Minutes()
 			d.LeadsMin = append(d.LeadsMin, lead)
 			if first.predicted {
 				d.Predicted++
 			}
-			d.Details = append(d.Details, fmt.Sprintf("%s %s start %s peak %s: first warning %s (%s), lead %.0f min", in.ID, in.VenueID,
-				in.Start.In(Beijing).Format("01-02 15:04"), in.Peak.In(Beijing).Format("15:04"), first.raised.In(Beijing).Format("15:04"), map[bool]string{true: "predicted", false: "observed"}[first.predicted], lead))
+			d.Details = append(d.Details, fmt.Sprintf("%s %s start %s peak %s: first warning %s %s (%s), lead %.0f min", in.ID, in.VenueID,
+				in.Start.In(Beijing).Format("01-02 15:04"), in.Peak.In(Beijing).Format("15:04"), first.state, first.at.In(Beijing).Format("15:04"), map[bool]string{true: "predicted", false: "observed"}[first.predicted], lead))
 		} else {
 			d.Details = append(d.Details, fmt.Sprintf("%s %s start %s peak %s: MISSED", in.ID, in.VenueID, in.Start.In(Beijing).Format("01-02 15:04"), in.Peak.In(Beijing).Format("15:04")))
 		}

@@ -19,33 +19,28 @@ func simConfig(t *testing.T) sim.Config {
 	return c
 }
 
-func TestSimForecastAndDetection(t *testing.T) {
+// TestSimForecastTarget: on the simulator's venues (default seed), two weeks
+// of history and one held-out week, the forecaster's RMSE at 30 min is at
+// most 0.7× the historical-average baseline's (the target).
+// Detection quality needs the full replay: citybrain warnings backtest --source sim.
+func TestSimForecastTarget(t *testing.T) {
 	if testing.Short() {
-		t.Skip("long: replays simulated weeks")
+		t.Skip("simulates three weeks")
 	}
-	ctx := context.Background()
 	epoch := time.Date(2026, 10, 5, 0, 0, 0, 0, sim.Shanghai)
 	w, err := NewSimWorld(simConfig(t), epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("venues %d, venue cells %d", len(w.Ref.Venues), len(w.cells))
-	from, testFrom, to := epoch, epoch.AddDate(0, 0, 14), epoch.AddDate(0, 0, 21)
-	start := time.Now()
-	pts := w.VenueSeries(from, to)
-	t.Logf("series %d points in %v", len(pts), time.Since(start))
-	cfg := DefaultConfig()
-	sc, err := Backtest(ctx, cfg, pts, []int{15, 30, 60}, testFrom)
+	pts := w.VenueSeries(epoch, epoch.AddDate(0, 0, 21))
+	sc, err := Backtest(context.Background(), DefaultConfig(), pts, []int{15, 30, 60}, epoch.AddDate(0, 0, 14))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range sc {
 		t.Logf("%+v", s)
+		if s.HorizonMin == 30 && !(s.Ratio <= 0.7) {
+			t.Errorf("RMSE at 30 min is %.3f× the baseline's, want ≤ 0.7", s.Ratio)
+		}
 	}
-	start = time.Now()
-	d, err := EvaluateDetection(ctx, cfg, w, from, testFrom, to, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("detection in %v: %+v", time.Since(start), d)
 }

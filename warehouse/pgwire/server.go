@@ -445,7 +445,7 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 		p.copyCSV = strings.Contains(opts, "CSV")
 		p.copyHdr = strings.Contains(opts, "HEADER")
 	}
-	st, err := c.sess.Prepare(ctx, compat(inner))
+	st, err := c.sess.PrepareAs(ctx, q, compat(inner))
 	if err != nil {
 		return nil, err
 	}

@@ -162,12 +162,12 @@ func (a *Access) Refresh(ctx context.Context, table string) {
 		boxes = append(boxes, b)
 	}
 	a.mu.Unlock()
-	if err := a.eng.Refresh(ctx, table); err != nil && !errors.Is(err, warehouse.ErrNoTable) {
+	if err := a.eng.Refresh(ctx, table); err != nil && !errors.Is(err, warehouse.ErrNoTable) && ctx.Err() == nil {
 		a.log.Warn("refresh view", "table", table, "err", err)
 		return
 	}
 	for _, b := range boxes {
-		if err := b.refresh(ctx, table, !strings.HasPrefix(table, "audit.")); err != nil {
+		if err := b.refresh(ctx, table, !strings.HasPrefix(table, "audit.")); err != nil && ctx.Err() == nil {
 			a.log.Warn("refresh sandbox view", "table", table, "sandbox", b.key, "err", err)
 		}
 	}
@@ -462,7 +462,13 @@ type Stmt struct {
 // Prepare checks q against the sandbox and prepares it. Refusals are
 // audited here; executions when their rows are closed.
 func (s *Session) Prepare(ctx context.Context, q string) (*Stmt, error) {
-	st := &Stmt{s: s, SQL: q}
+	return s.PrepareAs(ctx, q, q)
+}
+
+// PrepareAs is Prepare of q (what runs: a client's statement after the
+// wire server's catalog rewrites) audited as orig (what the client sent).
+func (s *Session) PrepareAs(ctx context.Context, orig, q string) (*Stmt, error) {
+	st := &Stmt{s: s, SQL: orig}
 	if strings.TrimSpace(strings.Trim(leadingRE.ReplaceAllString(q, ""), "; \t\r\n")) == "" {
 		st.Empty = true
 		return st, nil
@@ -491,7 +497,7 @@ func (s *Session) Prepare(ctx context.Context, q string) (*Stmt, error) {
 	}
 	if err != nil {
 		err = classify(ctx, err)
-		s.audit(q, time.Now(), 0, 0, err)
+		s.audit(orig, time.Now(), 0, 0, err)
 		if st.raw != nil {
 			st.raw.Close()
 		}

@@ -80,7 +80,6 @@ var allowedTableFunctions = map[string]bool{
 // dynamic SQL, file reads).
 var deniedFunctions = map[string]bool{
 	"getenv": true, "query": true, "query_table": true, "read_text": true, "read_blob": true, "glob": true,
-	"current_setting": false,
 }
 
 var leadingRE = regexp.MustCompile(`(?s)^(\s+|--[^\n]*\n?|/\*.*?\*/)+`)

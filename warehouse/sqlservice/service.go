@@ -53,7 +53,9 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	s.access.ReloadUsers(rt.Auth.Config(), a.Cfg.DataDir)
 	var err error
 	s.audit, err = sqlaccess.NewAuditor(ctx, s.cfg.Audit, a.Lake, a.Log, func(table string, snap int64) {
-		rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
+		if ctx.Err() == nil { // the last flush at shutdown refreshes no views
+			rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("audit table: %w", err)

@@ -38,7 +38,7 @@ const dict: Record<string, [string, string]> = {
   state: ["状态", "State"], time: ["时间", "Time"], message: ["内容", "Message"], name: ["名称", "Name"], address: ["地址", "Address"],
   export_csv: ["导出 CSV", "CSV"], export_png: ["导出图片", "PNG"], target: ["目标", "Target"], value: ["当前", "Value"],
   new_warning: ["新预警", "New warning"], updated: ["更新于", "Updated"], id: ["编号", "Id"], category: ["类别", "Category"], status: ["状态", "Status"], description: ["描述", "Description"],
-  age: ["距今", "Age"], people: ["人数", "People"], sql_rows: ["行", "rows"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
+  age: ["距今", "Age"], observed: ["实测值", "Observed"], forecast_value: ["预测值", "Forecast"], people: ["人数", "People"], sql_rows: ["行", "rows"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
 };
 export function t(key: string): string { const e = dict[key]; return e ? (lang === "zh" ? e[0] : e[1]) : key; }
 /** pick the zh or en of a row's field pair (name_zh/name_en, message_zh/message_en …). */

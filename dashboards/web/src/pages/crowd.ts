@@ -31,8 +31,10 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   grid.appendChild(sc.el);
   if (!actual.length && !fc.length) sc.body.appendChild(missing(d.actual.missing ? d.actual : d.forecast)!);
   else {
-    const lines: any[] = th.map((r) => ({ yAxis: Number(r.threshold), name: t("threshold") + " " + t(r.level), lineStyle: { color: levelColor[r.level] || "#888" }, label: { color: "#e6eefb", formatter: t(r.level) } }));
-    if (venue.capacity_people) lines.push({ yAxis: Number(venue.capacity_people), name: t("capacity"), lineStyle: { color: "#fff", type: "dashed" }, label: { color: "#e6eefb", formatter: t("capacity") } });
+    const cap = Number(venue.capacity_people || 0);
+    const lines: any[] = th.map((r) => ({ yAxis: Number(r.threshold), name: t("threshold") + " " + t(r.level), lineStyle: { color: levelColor[r.level] || "#888" },
+      label: { color: "#e6eefb", formatter: t(r.level) + (Number(r.threshold) === cap ? " = " + t("capacity") : "") } }));
+    if (cap && !th.some((r) => Number(r.threshold) === cap)) lines.push({ yAxis: Number(venue.capacity_people), name: t("capacity"), lineStyle: { color: "#fff", type: "dashed" }, label: { color: "#e6eefb", formatter: t("capacity") } });
     draw(sc, {
       legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 60, right: 60, top: 30, bottom: 50 }, tooltip: { trigger: "axis", renderMode: "richText" },
       xAxis: { type: "time", axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
@@ -49,8 +51,8 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   wc.body.appendChild(missing(lf) || table([
     { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id") },
     { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) }, { key: "state", label: t("state"), render: (r) => t("state_" + r.state) },
-    { key: "observed_value", label: t("actual"), num: true, render: (r) => r.observed_value == null ? "" : text(r.observed_value) + " " + String(r.unit || "") },
-    { key: "forecast_value", label: t("forecast"), num: true, render: (r) => r.forecast_value == null ? "" : text(r.forecast_value) + " " + String(r.unit || "") },
+    { key: "observed_value", label: t("observed"), num: true, render: (r) => r.observed_value == null ? "" : text(r.observed_value) + " " + String(r.unit || "") },
+    { key: "forecast_value", label: t("forecast_value"), num: true, render: (r) => r.forecast_value == null ? "" : text(r.forecast_value) + " " + String(r.unit || "") },
     { key: "threshold", label: t("threshold"), num: true, render: (r) => r.threshold == null ? "" : text(r.threshold) + " " + String(r.unit || "") },
     { key: "people_count", label: t("people"), num: true },
     { key: "message", label: t("message"), render: (r) => pick(r, "message") }], lf.rows!));

@@ -1,7 +1,7 @@
 import streetsGeo from "../../../../internal/geo/data/xicheng_streets.geojson";
 import { api, Section } from "../api";
 import { h, clear, text, fmtTime } from "../dom";
-import { t, getLang, levelColor } from "../i18n";
+import { t, getLang, levelColor, levelOrder } from "../i18n";
 import { card, draw, echarts, missing } from "../charts";
 import { qs, streetName, state } from "../state";
 import { setFilter } from "../filters";
@@ -56,15 +56,25 @@ export async function mapPage(el: HTMLElement) {
   grid.appendChild(side);
   grid.appendChild(mc.el);
 
-  const series = () => layerDefs.filter((l) => enabled[l.id] && data[l.id]?.rows).map((l) => {
+  // Large layers are drawn in ECharts' large mode (one colour per series):
+  // enterprises become one series per risk level.
+  const seriesRows: Record<string, Record<string, any>[]> = {};
+  const series = () => layerDefs.filter((l) => enabled[l.id] && data[l.id]?.rows).flatMap((l) => {
     const rows = data[l.id].rows!;
     const maxPeople = l.id === "crowd" ? Math.max(1, ...rows.map((r) => Number(r.people || 0))) : 0;
-    return {
-      id: l.id, name: t("layer_" + l.id), type: "scatter", coordinateSystem: "geo", symbol: l.symbol,
-      symbolSize: l.id === "crowd" ? 14 : l.id === "venues" ? 14 : 9, z: l.id === "crowd" ? 1 : 3,
-      data: rows.map((r) => ({ name: String(r.name_zh ?? r.name ?? r.id ?? ""), value: [Number(r.lon), Number(r.lat), Number(r.people ?? r.score ?? 0)], row: r,
-        itemStyle: { color: pointColor(l.id, r, l.color, maxPeople) } })),
-    };
+    const point = (r: Record<string, any>, color?: string) => ({ name: String(r.name_zh ?? r.name ?? r.id ?? ""), value: [Number(r.lon), Number(r.lat), Number(r.people ?? r.score ?? 0)], row: r,
+      itemStyle: color ? undefined : { color: pointColor(l.id, r, l.color, maxPeople) } });
+    const common = { type: "scatter", coordinateSystem: "geo", symbol: l.symbol, symbolSize: l.id === "crowd" || l.id === "venues" ? 14 : 8, z: l.id === "crowd" ? 1 : l.id === "enterprises" ? 2 : 3 };
+    if (l.id === "enterprises") {
+      return [...levelOrder, ""].map((lv) => {
+        const id = "enterprises:" + (lv || "none"), mine = rows.filter((r) => (r.level || "") === lv);
+        seriesRows[id] = mine;
+        return { ...common, id, name: t("layer_enterprises") + (lv ? " · " + t(lv) : ""), large: true, largeThreshold: 2000,
+          itemStyle: { color: lv ? levelColor[lv] : l.color }, data: mine.map((r) => point(r, "series")) };
+      }).filter((s) => s.data.length);
+    }
+    seriesRows[l.id] = rows;
+    return [{ ...common, id: l.id, name: t("layer_" + l.id), data: rows.map((r) => point(r)) }];
   });
   const chart = draw(mc, {
     tooltip: { trigger: "item", renderMode: "richText" },
@@ -75,17 +85,19 @@ export async function mapPage(el: HTMLElement) {
   }, true);
   chart.on("click", (p: any) => {
     if (p.componentType === "geo") { setFilter({ street: String(p.name) }, render); return; }
-    const row = p.data?.row as Record<string, unknown> | undefined;
+    // In large mode ECharts keeps no data objects: find the row by index.
+    const row = (p.data?.row ?? seriesRows[String(p.seriesId)]?.[p.dataIndex]) as Record<string, unknown> | undefined;
     if (!row) return;
+    const layer = String(p.seriesId || "").split(":")[0];
     clear(detail);
-    detail.appendChild(h("b", { id: "feature-title" }, t("layer_" + p.seriesId) + " · " + String(row.name_zh ?? row.name ?? row.id ?? "")));
+    detail.appendChild(h("b", { id: "feature-title" }, t("layer_" + layer) + " · " + String(row.name_zh ?? row.name ?? row.id ?? "")));
     for (const [k, v] of Object.entries(row)) {
       if (v === null || v === "" || k === "lon" || k === "lat") continue;
       const val = k === "street_code" ? streetName(String(v), getLang()) : /_at$|window_start/.test(k) ? fmtTime(v) : text(v);
       detail.appendChild(h("div", null, h("span", { class: "muted" }, k + "："), val));
     }
-    if (p.seriesId === "enterprises") detail.appendChild(h("a", { href: "#/enterprise/" + encodeURIComponent(String(row.id)), id: "feature-link" }, t("risk") + " →"));
-    if (p.seriesId === "venues") detail.appendChild(h("a", { href: "#/crowd/" + encodeURIComponent(String(row.id)) }, t("crowd") + " →"));
+    if (layer === "enterprises") detail.appendChild(h("a", { href: "#/enterprise/" + encodeURIComponent(String(row.id)), id: "feature-link" }, t("risk") + " →"));
+    if (layer === "venues") detail.appendChild(h("a", { href: "#/crowd/" + encodeURIComponent(String(row.id)) }, t("crowd") + " →"));
   });
 
   const label = (id: string) => {
