@@ -30,10 +30,7 @@ func TestSmokeRunning(t *testing.T) {
 		if n := eval[int](b, `document.querySelectorAll("#page-error").length`); n > 0 {
 			t.Errorf("%s: %s", p, b.text("#page-error"))
 		}
-		var missing []string
-		for _, m := range eval[[]string](b, `[...document.querySelectorAll("[data-missing]")].map(e => e.closest("[data-card]")?.dataset.card + ": " + e.dataset.missing + " " + e.title)`) {
-			missing = append(missing, m)
-		}
+		missing := eval[[]string](b, `[...document.querySelectorAll("[data-missing]")].map(e => e.closest("[data-card]")?.dataset.card + ": " + e.dataset.missing + " " + e.title)`)
 		if len(missing) > 0 {
 			t.Logf("%s: sections without data: %s", p, strings.Join(missing, "; "))
 		}

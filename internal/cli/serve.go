@@ -144,7 +144,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 			}
 			fmt.Fprintf(g.out, `
 CityBrain Lakehouse is running / 城市大脑数据平台已启动
-  HTTP query layer 查询接口:  http://%s/api/status   http://%s/api/sql?q=select+count(*)+from+raw.weather
+  HTTP query layer 查询接口:  http://%s/api/status   curl -u analyst:PASSWORD 'http://%s/api/sql?q=select+count(*)+from+raw.weather'
   Kafka broker 消息队列:      %s
   Lake 数据湖 (Iceberg):      %s  (catalog: %s)
   Sources 数据源:             %[6]v

@@ -168,7 +168,7 @@ a restart with the same DIR continues the same timeline.`,
 			if err != nil {
 				return err
 			}
-			if c.MQTT.Broker == "" && (c.MQTT.Embedded == nil || *c.MQTT.Embedded) {
+			if c.EmbeddedMQTT() {
 				b, err := sim.StartBroker(c.MQTT.Addr, log)
 				if err != nil {
 					return err

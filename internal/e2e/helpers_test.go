@@ -66,6 +66,7 @@ broker: {embedded_port: 0}
 lake_writer: {flush_rows: 100000, flush_interval: 2s, idle_flush: 300ms}
 warehouse:
   maintenance: {interval: 0s}
+sql_access: {pgwire: {listen: "127.0.0.1:0"}}
 %s`, filepath.Join(dir, "data"), extra)
 	path := filepath.Join(dir, "citybrain.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {

@@ -197,4 +197,7 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) embeddedMQTT() bool { return c.MQTT.Embedded == nil || *c.MQTT.Embedded }
+// EmbeddedMQTT reports whether the simulator starts its own MQTT broker.
+func (c Config) EmbeddedMQTT() bool {
+	return c.MQTT.Broker == "" && (c.MQTT.Embedded == nil || *c.MQTT.Embedded)
+}

@@ -21,7 +21,6 @@ var (
 func ts(t time.Time) string { return t.In(Shanghai).Format(time.RFC3339) }
 
 func f2(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) }
-func f3(v float64) string { return strconv.FormatFloat(math.Round(v*1000)/1000, 'f', -1, 64) }
 
 // slot is the index of the interval starting at t (since the Unix epoch), so
 // sequence numbers keep increasing across restarts.

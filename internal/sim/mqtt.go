@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -141,5 +140,3 @@ func waitAll(ctx context.Context, toks []paho.Token) error {
 }
 
 func (p *publisher) close() { p.client.Disconnect(250) }
-
-var errStopped = errors.New("sim stopped")

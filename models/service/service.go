@@ -75,9 +75,9 @@ type modelStatus struct {
 }
 
 type freshStatus struct {
-	Source string    `json:"source"`
-	Status string    `json:"status"`
-	Newest time.Time `json:"newest"`
+	Source string     `json:"source"`
+	Status string     `json:"status"`
+	Newest *time.Time `json:"newest,omitempty"`
 }
 
 type testStatus struct {
@@ -206,7 +206,12 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 			case "error":
 				log.Error("source is stale: check its connector (citybrain status) / 数据源超时未更新", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
 			}
-			st.Freshness = append(st.Freshness, freshStatus{Source: f.Source, Status: f.Status, Newest: f.Latest})
+			fs := freshStatus{Source: f.Source, Status: f.Status}
+			if !f.Latest.IsZero() {
+				latest := f.Latest
+				fs.Newest = &latest
+			}
+			st.Freshness = append(st.Freshness, fs)
 		}
 	}
 	s.mu.Lock()

@@ -114,8 +114,6 @@ func TestServiceRunsAtStartAndOnCommit(t *testing.T) {
 	if n := runs(); n != 2 {
 		t.Errorf("a burst of 5 commits gave %d runs, want 1", n-1)
 	}
-	rec := httptest.NewRecorder()
-	rt.Mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/models", nil))
 	var st struct {
 		Models  int `json:"models"`
 		LastRun struct {
@@ -125,8 +123,17 @@ func TestServiceRunsAtStartAndOnCommit(t *testing.T) {
 			} `json:"models"`
 		} `json:"last_run"`
 	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
-		t.Fatal(err)
+	// The status is updated once the run's tests and freshness checks are done.
+	var rec *httptest.ResponseRecorder
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		rec = httptest.NewRecorder()
+		rt.Mux.ServeHTTP(rec, httptest.NewRequest("GET", "/api/models", nil))
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.LastRun.Trigger == "commit" {
+			break
+		}
 	}
 	if st.LastRun.Trigger != "commit" || len(st.LastRun.Models) != st.Models || st.Models == 0 {
 		t.Errorf("/api/models: %s", rec.Body.String())

@@ -422,7 +422,7 @@ func (g *orderedGroup) Fields() []parquet.Field {
 
 type parquetWriter struct {
 	out   io.Writer
-	w     *parquet.Writer
+	w     *parquet.GenericWriter[any]
 	kinds []kind
 	rows  []parquet.Row
 	vals  []parquet.Value
@@ -461,7 +461,7 @@ func (p *parquetWriter) Header(cols []Column) error {
 		g.nodes = append(g.nodes, parquet.Optional(n))
 	}
 	schema := parquet.NewSchema("extract", g)
-	p.w = parquet.NewWriter(p.out, schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("citybrain", "1", ""),
+	p.w = parquet.NewGenericWriter[any](p.out, schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("citybrain", "1", ""),
 		parquet.PageBufferSize(256<<10))
 	p.rows = make([]parquet.Row, parquetBatch)
 	p.vals = make([]parquet.Value, parquetBatch*len(cols))

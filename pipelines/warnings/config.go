@@ -31,6 +31,9 @@ type CrowdConfig struct {
 	CapacityRatio Levels `yaml:"capacity_ratio"`
 	// BaselineRatio are levels of people / the usual count for that time of week.
 	BaselineRatio Levels `yaml:"baseline_ratio"`
+	// ExcessRatio are levels of (people − the usual count) / the venue's capacity:
+	// a surge above the usual crowd, whatever else the venue's cells hold.
+	ExcessRatio Levels `yaml:"excess_ratio"`
 	// BaselineMinPeople: the baseline ratio counts only from this many people (small counts vary a lot).
 	BaselineMinPeople int64 `yaml:"baseline_min_people"`
 	// BaselineMinSamples: weeks of history a time-of-week slot needs before its baseline is used.
@@ -150,6 +153,7 @@ func DefaultConfig() Config {
 			DensityPerM2:        Levels{1, 2, 3, 4},
 			CapacityRatio:       Levels{0.7, 0.8, 0.9, 1.0},
 			BaselineRatio:       Levels{2, 3, 4, 5},
+			ExcessRatio:         Levels{0.3, 0.5, 0.7, 0.9},
 			BaselineMinPeople:   500,
 			BaselineMinSamples:  1,
 			SlotMinutes:         15,
@@ -196,7 +200,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("warnings.lower_after must not be negative"))
 	}
 	for name, l := range map[string]Levels{"crowd.density_per_m2": c.Crowd.DensityPerM2, "crowd.capacity_ratio": c.Crowd.CapacityRatio,
-		"crowd.baseline_ratio": c.Crowd.BaselineRatio, "lifeline.out_of_band": c.Lifeline.OutOfBand, "lifeline.drop": c.Lifeline.Drop,
+		"crowd.baseline_ratio": c.Crowd.BaselineRatio, "crowd.excess_ratio": c.Crowd.ExcessRatio, "lifeline.out_of_band": c.Lifeline.OutOfBand, "lifeline.drop": c.Lifeline.Drop,
 		"lifeline.gas_lel": c.Lifeline.GasLEL, "lifeline.water_depth_m": c.Lifeline.WaterDepthM,
 		"traffic.congestion_index": c.Traffic.CongestionIndex, "traffic.collisions": c.Traffic.Collisions} {
 		errs = append(errs, l.validate(name))

@@ -229,6 +229,7 @@ func (e *Engine) paramsSQL() []string {
 	lv("cd", cr.DensityPerM2)
 	lv("cc", cr.CapacityRatio)
 	lv("cb", cr.BaselineRatio)
+	lv("cx", cr.ExcessRatio)
 	for _, r := range []struct {
 		p string
 		l RainLevel

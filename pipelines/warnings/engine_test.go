@@ -194,7 +194,7 @@ func TestCrowdForecastRaisesPredicted(t *testing.T) {
 		t.Fatal("no warning")
 	}
 	observedAt := testT0.Add(24*time.Hour + 10*5*time.Minute) // 3000+400×10 = 7000 = 0.7 × capacity
-	if !first.Predicted || first.HorizonMin == 0 || !first.EventTime.Before(observedAt) || first.ForecastValue == nil || *first.ForecastValue < 0.7 {
+	if !first.Predicted || first.HorizonMin == 0 || !first.EventTime.Before(observedAt) || first.ForecastValue == nil || first.Threshold == nil || *first.ForecastValue < *first.Threshold {
 		t.Errorf("first warning %s predicted=%v horizon=%d forecast=%v; want a prediction before %s", first.EventTime, first.Predicted, first.HorizonMin, fmtVal(first.ForecastValue), observedAt)
 	}
 	t.Logf("warned at %s, %v before the count reached blue: %s", first.EventTime.Format("15:04"), observedAt.Sub(first.EventTime), first.MessageEn)

@@ -185,12 +185,12 @@ func (lc *lifecycle) transition(k string, a *Active, s *Signal, state string, fr
 var kindZh = map[string]string{"crowd": "大客流", "rainstorm": "暴雨", "waterlogging": "内涝", "lifeline": "生命线", "traffic": "交通"}
 var stateZh = map[string]string{"raised": "发布", "escalated": "升级", "lowered": "降级", "cleared": "解除"}
 var metricZh = map[string]string{
-	"density": "人员密度", "capacity_ratio": "承载率", "baseline_ratio": "与常态人数之比",
+	"density": "人员密度", "capacity_ratio": "承载率", "baseline_ratio": "与常态人数之比", "excess_ratio": "超出常态人数占承载量之比",
 	"water_depth": "积水深度", "pressure_band": "水压越限幅度", "pressure_burst": "水压骤降幅度", "flow_burst": "流量突增幅度",
 	"gas_lel": "燃气浓度", "congestion_index": "拥堵指数", "collisions": "事故数",
 }
 var metricEn = map[string]string{
-	"density": "density", "capacity_ratio": "ratio to capacity", "baseline_ratio": "ratio to the usual count",
+	"density": "density", "capacity_ratio": "ratio to capacity", "baseline_ratio": "ratio to the usual count", "excess_ratio": "excess over the usual count / capacity",
 	"water_depth": "water depth", "pressure_band": "pressure outside its band", "pressure_burst": "sudden pressure drop",
 	"flow_burst": "sudden flow rise", "gas_lel": "gas concentration", "congestion_index": "congestion index", "collisions": "collisions",
 }

@@ -27,18 +27,3 @@ func TestSplitStatements(t *testing.T) {
 		}
 	}
 }
-
-// FuzzSplitStatements: splitting never panics, and every piece is a
-// trimmed, non-empty substring of the input.
-func FuzzSplitStatements(f *testing.F) {
-	for _, s := range []string{"select 1; select 2", "select ';'", "/* x", "$a$;", "'unterminated", "--", `"a;"b`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, p := range splitStatements(s) {
-			if p == "" || p != strings.TrimSpace(p) || !strings.Contains(s, p) {
-				t.Fatalf("piece %q of %q", p, s)
-			}
-		}
-	})
-}

@@ -63,7 +63,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	if err != nil {
 		return err
 	}
-	if s.cfg.MQTT.Broker == "" && (s.cfg.MQTT.Embedded == nil || *s.cfg.MQTT.Embedded) {
+	if s.cfg.EmbeddedMQTT() {
 		b, err := sim.StartBroker(s.cfg.MQTT.Addr, log)
 		if err != nil {
 			return err

@@ -1,7 +1,7 @@
 -- 大客流预警（场所）/ Crowd warning per venue.
 -- For the interval just staged: people now and forecast 15/30/60 min ahead (crowd_forecast),
--- each turned into density (people/m²), ratio to capacity and ratio to the usual count for
--- that time of week; the level is the highest any metric reaches at any horizon, the observed
+-- each turned into density (people/m²), ratio to capacity, ratio to the usual count for
+-- that time of week and excess over the usual count as a share of capacity; the level is the highest any metric reaches at any horizon, the observed
 -- one winning ties. A level reached only by a forecast is flagged predicted.
 WITH v AS (
   SELECT s.*, vn.name_zh, vn.name_en, vn.capacity_people, vn.area_m2, vn.street_code, vn.responsible_unit
@@ -26,15 +26,19 @@ m AS (
     level_of(people_h / nullif(area_m2, 0), p.cd_b, p.cd_y, p.cd_o, p.cd_r) AS l_density,
     level_of(people_h / nullif(capacity_people, 0), p.cc_b, p.cc_y, p.cc_o, p.cc_r) AS l_cap,
     level_of(CASE WHEN people_h >= p.base_min_people AND base_h > 0 THEN people_h / base_h END, p.cb_b, p.cb_y, p.cb_o, p.cb_r) AS l_base,
+    (people_h - base_h) / nullif(capacity_people, 0) AS excess,
+    level_of((people_h - base_h) / nullif(capacity_people, 0), p.cx_b, p.cx_y, p.cx_o, p.cx_r) AS l_excess,
     greatest(hold_of(people_h / nullif(area_m2, 0), p.cd_b, p.cd_y, p.cd_o, p.cd_r, p.hyst),
              hold_of(people_h / nullif(capacity_people, 0), p.cc_b, p.cc_y, p.cc_o, p.cc_r, p.hyst),
-             hold_of(CASE WHEN people_h >= p.base_min_people * (1 - p.hyst) AND base_h > 0 THEN people_h / base_h END, p.cb_b, p.cb_y, p.cb_o, p.cb_r, p.hyst)) AS hold_h
+             hold_of(CASE WHEN people_h >= p.base_min_people * (1 - p.hyst) AND base_h > 0 THEN people_h / base_h END, p.cb_b, p.cb_y, p.cb_o, p.cb_r, p.hyst),
+             hold_of((people_h - base_h) / nullif(capacity_people, 0), p.cx_b, p.cx_y, p.cx_o, p.cx_r, p.hyst)) AS hold_h
   FROM h CROSS JOIN params p
 ),
 l AS MATERIALIZED (
-  SELECT m.*, greatest(l_density, l_cap, l_base) AS level_h,
-    CASE WHEN l_cap >= greatest(l_density, l_base) AND l_cap > 0 THEN 'capacity_ratio'
-         WHEN l_density >= l_base AND l_density > 0 THEN 'density'
+  SELECT m.*, greatest(l_density, l_cap, l_base, l_excess) AS level_h,
+    CASE WHEN l_cap >= greatest(l_density, l_base, l_excess) AND l_cap > 0 THEN 'capacity_ratio'
+         WHEN l_density >= greatest(l_base, l_excess) AND l_density > 0 THEN 'density'
+         WHEN l_excess >= l_base AND l_excess > 0 THEN 'excess_ratio'
          WHEN l_base > 0 THEN 'baseline_ratio' ELSE 'capacity_ratio' END AS metric
   FROM m
 ),
@@ -46,10 +50,11 @@ SELECT 'crowd' AS kind, l.metric, 'venue' AS subject_type, l.venue_id AS subject
   l.name_zh AS subject_name_zh, l.name_en AS subject_name_en, l.street_code, l.responsible_unit,
   l.window_start AS event_time, l.level_h AS level, greatest(best.hold_level, l.level_h) AS hold_level,
   l.horizon_min > 0 AS predicted, l.horizon_min,
-  CASE l.metric WHEN 'density' THEN cur.density WHEN 'baseline_ratio' THEN cur.base_ratio ELSE cur.cap_ratio END AS observed_value,
-  CASE WHEN l.horizon_min > 0 THEN CASE l.metric WHEN 'density' THEN l.density WHEN 'baseline_ratio' THEN l.base_ratio ELSE l.cap_ratio END END AS forecast_value,
+  CASE l.metric WHEN 'density' THEN cur.density WHEN 'baseline_ratio' THEN cur.base_ratio WHEN 'excess_ratio' THEN cur.excess ELSE cur.cap_ratio END AS observed_value,
+  CASE WHEN l.horizon_min > 0 THEN CASE l.metric WHEN 'density' THEN l.density WHEN 'baseline_ratio' THEN l.base_ratio WHEN 'excess_ratio' THEN l.excess ELSE l.cap_ratio END END AS forecast_value,
   CASE l.metric WHEN 'density' THEN threshold_of(l.level_h, p.cd_b, p.cd_y, p.cd_o, p.cd_r)
                 WHEN 'baseline_ratio' THEN threshold_of(l.level_h, p.cb_b, p.cb_y, p.cb_o, p.cb_r)
+                WHEN 'excess_ratio' THEN threshold_of(l.level_h, p.cx_b, p.cx_y, p.cx_o, p.cx_r)
                 ELSE threshold_of(l.level_h, p.cc_b, p.cc_y, p.cc_o, p.cc_r) END AS threshold,
   CASE l.metric WHEN 'density' THEN '人/m²' ELSE 'ratio' END AS unit,
   l.people AS people_count, round(l.people_h) AS forecast_people, l.base AS baseline_value

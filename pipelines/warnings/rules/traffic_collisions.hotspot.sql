@@ -8,7 +8,7 @@ WITH s AS (
   FROM collision_history h JOIN in_traffic_collisions i ON i.id = h.id CROSS JOIN params p
 )
 SELECT 'traffic' AS kind, 'collisions' AS metric, 'segment' AS subject_type, 'spot:' || spot AS subject_id,
-  '事故多发点 ' || coalesce(trim(street), spot) AS subject_name_zh, 'Collision hot spot ' || coalesce(trim(street), spot) AS subject_name_en,
+  '事故多发点 ' || coalesce(nullif(trim(street), ''), spot) AS subject_name_zh, 'Collision hot spot ' || coalesce(nullif(trim(street), ''), spot) AS subject_name_en,
   street_code, 'district:traffic' AS responsible_unit, occurred_at AS event_time,
   level_of(n, p.col_b, p.col_y, p.col_o, p.col_r) AS level, hold_of(n, p.col_b, p.col_y, p.col_o, p.col_r, p.hyst) AS hold_level,
   false AS predicted, 0 AS horizon_min, n AS observed_value, NULL AS forecast_value,
