@@ -102,6 +102,18 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 		}
 		return m
 	}
+	// status opens the embedded broker's log itself when no serve runs yet:
+	// wait for serve's banner so that the two never open it at once
+	for end := time.Now().Add(2 * time.Minute); !strings.Contains(logTail(), "Stop with Ctrl-C"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("serve did not start:\n%s", logTail())
+		}
+		select {
+		case <-done:
+			t.Fatalf("serve exited:\n%s", logTail())
+		default:
+		}
+	}
 	eight := []string{"weather", "emergency", "planning", "traffic", "police", "city_management", "water", "mobile_signal"}
 	start := time.Now()
 	deadline := start.Add(6 * time.Minute)

@@ -98,6 +98,21 @@ func NewRunner(cfg Config, dir string, log *slog.Logger) (*Runner, error) {
 	return r, nil
 }
 
+// RewindWater makes the water feed publish again from t (when earlier than
+// where it stands): the embedded broker keeps no messages across a restart,
+// so serve rewinds to what the lake already holds; the connector's cursor
+// (seq) drops what it has seen.
+func (r *Runner) RewindWater(t time.Time) {
+	r.stMu.Lock()
+	defer r.stMu.Unlock()
+	if t.Before(r.st.Epoch) {
+		t = r.st.Epoch
+	}
+	if t.Before(r.st.WaterUntil) {
+		r.st.WaterUntil = t
+	}
+}
+
 // Epoch is the first instant of simulated history; Start is where live
 // feeds begin.
 func (r *Runner) Epoch() time.Time { return r.st.Epoch }

@@ -308,8 +308,12 @@ func (x *xlsxWriter) Header(cols []Column) error {
 		return err
 	}
 	x.styles = map[kind]int{}
-	for k, f := range map[kind]string{kTimestampTZ: "yyyy-mm-dd hh:mm:ss", kTimestamp: "yyyy-mm-dd hh:mm:ss", kDate: "yyyy-mm-dd"} {
-		fmtStr := f
+	// In a fixed order: style ids are part of the bytes.
+	for _, ks := range []struct {
+		k kind
+		f string
+	}{{kTimestampTZ, "yyyy-mm-dd hh:mm:ss"}, {kTimestamp, "yyyy-mm-dd hh:mm:ss"}, {kDate, "yyyy-mm-dd"}} {
+		k, fmtStr := ks.k, ks.f
 		id, err := x.f.NewStyle(&excelize.Style{CustomNumFmt: &fmtStr})
 		if err != nil {
 			return err

@@ -78,6 +78,22 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		return err
 	}
 	s.runner = r
+	if s.broker != nil {
+		// the embedded broker lost whatever it had not delivered when the
+		// last serve stopped: publish again from what the lake holds
+		var last *time.Time
+		if rows, err := rt.Engine.Query(ctx, "select max(observed_at) from raw.water_telemetry"); err == nil {
+			if rows.Next() {
+				rows.Scan(&last)
+			}
+			rows.Close()
+		}
+		if last != nil {
+			r.RewindWater(*last)
+		} else {
+			r.RewindWater(r.Epoch())
+		}
+	}
 	r.Mount(rt.Mux)
 	rt.Banner(fmt.Sprintf("Simulator 西城模拟器:     %s … (clock %s ×%g, history from %s, live from %s)",
 		s.dir, s.cfg.Clock, speed(s.cfg), r.Epoch().Format("2006-01-02 15:04"), r.Start().Format("2006-01-02 15:04")))
