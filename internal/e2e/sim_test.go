@@ -104,7 +104,8 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 	}
 	// status opens the embedded broker's log itself when no serve runs yet:
 	// wait for serve's banner so that the two never open it at once
-	for end := time.Now().Add(2 * time.Minute); !strings.Contains(logTail(), "Stop with Ctrl-C"); time.Sleep(200 * time.Millisecond) {
+	started := func() bool { b, _ := os.ReadFile(logPath); return bytes.Contains(b, []byte("Stop with Ctrl-C")) }
+	for end := time.Now().Add(2 * time.Minute); !started(); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("serve did not start:\n%s", logTail())
 		}

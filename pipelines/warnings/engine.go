@@ -151,19 +151,9 @@ func (e *Engine) Close() error {
 // Config is the engine's configuration.
 func (e *Engine) Config() Config { return e.cfg }
 
-var timing map[string]time.Duration
-
 func (e *Engine) exec(ctx context.Context, what string, stmts ...string) error {
 	for _, s := range stmts {
-		st := time.Now()
 		_, err := e.execStmt(ctx, s)
-		if timing != nil {
-			k := s
-			if len(k) > 60 {
-				k = k[:60]
-			}
-			timing[k] += time.Since(st)
-		}
 		if err != nil {
 			return fmt.Errorf("%s: %w\n-- statement:\n%s", what, err, s)
 		}
@@ -509,11 +499,7 @@ QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil 
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		st := time.Now()
 		ss, err := e.signals(ctx, in+"."+n, e.rules.Rules[in][n])
-		if timing != nil {
-			timing[n] += time.Since(st)
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -525,10 +511,6 @@ QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil 
 		if t := e.lc.apply(&sigs[i]); t != nil {
 			out = append(out, *t)
 		}
-	}
-	st := time.Now()
-	if timing != nil {
-		defer func() { timing["sync"] += time.Since(st) }()
 	}
 	if err := e.syncActive(ctx); err != nil {
 		return nil, err
