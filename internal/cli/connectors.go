@@ -45,7 +45,8 @@ func connectorsCmd(g *globals) *cobra.Command {
 		Long: `check validates each source definition (schema, mapping, transport settings)
 and asks the transport whether the source can be reached (files exist and
 their header matches the mapping, an API answers, a database accepts the
-login), without reading any data. It exits non-zero if any source fails.`,
+login), without reading any data. It exits non-zero if any enabled source
+fails; disabled sources are listed but checked only when named with --source.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, _, err := g.load(cmd)
@@ -65,6 +66,10 @@ login), without reading any data. It exits non-zero if any source fails.`,
 			failed := 0
 			for _, d := range cfg.Defs {
 				if source != "" && d.Name != source {
+					continue
+				}
+				if source == "" && !d.IsEnabled() {
+					fmt.Fprintf(g.out, "%-20s %s\n", d.Name, "disabled 已停用 (enable it in the config to check it)")
 					continue
 				}
 				status := "ok 正常"
