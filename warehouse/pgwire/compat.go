@@ -303,7 +303,7 @@ var compatRules = []struct {
 	{regexp.MustCompile(`(?i)\b(pg_catalog\.)?json_build_object\s*\(`), "json_object("},
 	{regexp.MustCompile(`(?i)\bprattrs\[s\]`), "prattrs[1]"}, // psql's publication query (an empty catalog here)
 	{regexp.MustCompile(`(?i)\bpg_catalog\.([a-z_0-9]+)\s*\(`), "$1("},
-	{regexp.MustCompile(`(?i)\bpg_catalog\.(pg_class|pg_database|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_rewrite|pg_foreign_table|pg_partitioned_table|pg_roles|pg_user|pg_auth_members|pg_event_trigger|pg_extension|pg_foreign_server|pg_foreign_data_wrapper|pg_range|pg_matviews|pg_stat_activity)\b`), "pgcompat.$1"},
+	{regexp.MustCompile(`(?i)\bpg_catalog\.(pg_class|pg_database|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_rewrite|pg_foreign_table|pg_partitioned_table|pg_roles|pg_user|pg_auth_members|pg_event_trigger|pg_extension|pg_foreign_server|pg_foreign_data_wrapper|pg_range|pg_matviews|pg_stat_activity|pg_collation)\b`), "pgcompat.$1"},
 }
 
 const duckVersion = "v1.5"

@@ -82,6 +82,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() {
+				// A bug on one connection must not take serve down.
+				if r := recover(); r != nil {
+					s.Log.Error("pgwire connection panicked; closing it", "client", nc.RemoteAddr().String(), "panic", r)
+					nc.Close()
+				}
+			}()
 			c := &conn{srv: s, nc: nc, params: defaultParams(), stmts: map[string]*prepared{}, portals: map[string]*portal{}, tx: 'I'}
 			if err := c.serve(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.Log.Debug("pgwire connection ended", "client", nc.RemoteAddr().String(), "err", err)

@@ -575,6 +575,16 @@ func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
 		st.s.audit(st.SQL, start, 0, time.Since(start), err)
 		return nil, err
 	}
+	if got := len(rows.Columns()); got != len(st.Cols) {
+		// DuckDB re-bound the statement to another shape (a catalog query
+		// whose types depend on its parameters): refuse rather than read
+		// a row into the wrong number of columns.
+		rows.Close()
+		cancel()
+		err := fmt.Errorf("statement returned %d columns where it was prepared with %d; run it without preparing / 语句结果列数与预备时不一致", got, len(st.Cols))
+		st.s.audit(st.SQL, start, 0, time.Since(start), err)
+		return nil, err
+	}
 	return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: st.Cols}, nil
 }
 

@@ -40,6 +40,7 @@ var pgCompat = []string{
 	`CREATE VIEW pgcompat.pg_foreign_data_wrapper AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS fdwname WHERE false`,
 	`CREATE VIEW pgcompat.pg_range AS SELECT NULL::BIGINT AS rngtypid, NULL::BIGINT AS rngsubtype WHERE false`,
 	`CREATE VIEW pgcompat.pg_matviews AS SELECT NULL::VARCHAR AS schemaname, NULL::VARCHAR AS matviewname WHERE false`,
+	`CREATE VIEW pgcompat.pg_collation AS SELECT NULL::BIGINT AS oid, NULL::VARCHAR AS collname, NULL::BIGINT AS collnamespace, NULL::VARCHAR AS collprovider WHERE false`,
 	`CREATE VIEW pgcompat.pg_stat_activity AS SELECT NULL::BIGINT AS pid, NULL::VARCHAR AS usename, NULL::VARCHAR AS query WHERE false`,
 	`CREATE MACRO main.pg_get_userbyid(id) AS 'citybrain'`,
 	`CREATE MACRO main.col_description(rel, num) AS (SELECT comment FROM duckdb_columns() WHERE table_oid = rel AND column_index = num LIMIT 1)`,
