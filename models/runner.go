@@ -277,34 +277,12 @@ func emptySelect(name string, declared []SourceColumn) (string, error) {
 func emptyOf(sc *iceberg.Schema) (string, error) {
 	var cols []string
 	for _, f := range sc.Fields() {
-		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", duckTypeOf(f.Type), quoteIdent(f.Name)))
+		cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", warehouse.DuckType(f.Type), quoteIdent(f.Name)))
 	}
 	if len(cols) == 0 {
 		return "", fmt.Errorf("empty schema")
 	}
 	return "SELECT " + strings.Join(cols, ", ") + " WHERE false", nil
-}
-
-func duckTypeOf(t iceberg.Type) string {
-	switch t.(type) {
-	case iceberg.Int32Type:
-		return "INTEGER"
-	case iceberg.Int64Type:
-		return "BIGINT"
-	case iceberg.Float64Type:
-		return "DOUBLE"
-	case iceberg.Float32Type:
-		return "FLOAT"
-	case iceberg.BooleanType:
-		return "BOOLEAN"
-	case iceberg.TimestampTzType:
-		return "TIMESTAMPTZ"
-	case iceberg.TimestampType:
-		return "TIMESTAMP"
-	case iceberg.DateType:
-		return "DATE"
-	}
-	return "VARCHAR"
 }
 
 func quoteIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

@@ -187,6 +187,9 @@ func SnapshotFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([
 	return files, nil
 }
 
+// DuckType is the DuckDB type the query layer gives a column of Iceberg type t.
+func DuckType(t iceberg.Type) string { return duckType(t) }
+
 func duckType(t iceberg.Type) string {
 	switch t.(type) {
 	case iceberg.StringType:
