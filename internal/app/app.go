@@ -60,7 +60,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, mode BrokerM
 		return nil, err
 	}
 	a := &App{Cfg: cfg, Log: log, Reg: reg}
+	if mode == OwnBroker {
+		// citybrain serve: take the data directory before anything else, so a
+		// CLI command started meanwhile attaches to this serve instead of
+		// opening the embedded broker's log itself.
+		if err := a.LockServe(); err != nil {
+			return nil, err
+		}
+	}
 	if a.Lake, err = warehouse.Open(ctx, cfg.Warehouse, cfg.DataDir, log); err != nil {
+		a.Close()
 		return nil, err
 	}
 	if mode == NoBroker {
@@ -106,6 +115,9 @@ func lockPath(dataDir string) string { return filepath.Join(dataDir, "serve.lock
 // LockServe takes the data directory's serve lock: one serve per data
 // directory. The lock is released by Close or by the process dying.
 func (a *App) LockServe() error {
+	if a.lock != nil {
+		return nil
+	}
 	f, err := os.OpenFile(lockPath(a.Cfg.DataDir), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -60,6 +61,7 @@ type Embedded struct {
 	cluster *kfake.Cluster
 	addr    string
 	dir     string
+	lock    *os.File
 }
 
 // StartEmbedded starts kfake on 127.0.0.1 with its log in dataDir/broker. The
@@ -71,6 +73,18 @@ func StartEmbedded(dataDir string, port int, log *slog.Logger) (*Embedded, error
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
+	// One process at a time owns the log: a short CLI command (status,
+	// ingest) that opened it finishes within seconds, so wait for it.
+	lock, err := lockLogDir(dir, embeddedLockWait, log)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	idFile := filepath.Join(dir, "cluster.id")
 	id, err := os.ReadFile(idFile)
 	if errors.Is(err, os.ErrNotExist) {
@@ -101,7 +115,37 @@ func StartEmbedded(dataDir string, port int, log *slog.Logger) (*Embedded, error
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
 	log.Info("embedded broker started", "addr", addr, "cluster", strings.TrimSpace(string(id)), "dir", dir)
-	return &Embedded{cluster: c, addr: addr, dir: dir}, nil
+	ok = true
+	return &Embedded{cluster: c, addr: addr, dir: dir, lock: lock}, nil
+}
+
+// embeddedLockWait is how long StartEmbedded waits for another process that
+// holds the embedded broker's log.
+var embeddedLockWait = 60 * time.Second
+
+// lockLogDir takes an exclusive lock on the broker directory, waiting up to
+// wait for another citybrain process to release it.
+func lockLogDir(dir string, wait time.Duration, log *slog.Logger) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "broker.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
+	deadline := time.Now().Add(wait)
+	for warned := false; ; {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("内置消息代理日志被另一个 citybrain 进程占用 / the embedded broker's log in %s is held by another citybrain process (%v); wait for it to finish or stop it, then start again", dir, err)
+		}
+		if !warned {
+			log.Warn("waiting for another citybrain process that holds the embedded broker's log", "dir", dir)
+			warned = true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // Addr is the broker's host:port.
@@ -111,6 +155,7 @@ func (e *Embedded) Addr() string { return e.addr }
 func (e *Embedded) Close() {
 	e.cluster.Close()
 	_ = os.Remove(filepath.Join(e.dir, "address"))
+	e.lock.Close()
 }
 
 // RunningEmbeddedAddr returns the address of an embedded broker that another
