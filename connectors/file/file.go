@@ -125,17 +125,10 @@ type Source struct {
 
 	mu       sync.Mutex
 	detected map[string]string     // base name → encoding detected (auto)
-	bounds   map[string]boundEntry // jsonl/parquet header signature → binding
+	bounds   *mapping.BindCache // jsonl/parquet header signature → binding
 }
 
-type boundEntry struct {
-	b   *mapping.Bound
-	err error
-}
 
-// maxBounds caps the cache of header bindings (files whose records vary in
-// keys wildly still work, only unbounded caching stops).
-const maxBounds = 1024
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -157,7 +150,7 @@ func New(cfg Config, m *mapping.Mapper) (*Source, error) {
 		cfg.MaxRecordBytes = DefaultMaxRecordBytes
 	}
 	cfg.Format = normFormat(cfg.Format)
-	return &Source{cfg: cfg, mapper: m, detected: map[string]string{}, bounds: map[string]boundEntry{}}, nil
+	return &Source{cfg: cfg, mapper: m, detected: map[string]string{}, bounds: mapping.NewBindCache(m)}, nil
 }
 
 // Format is the format the source reads (csv, jsonl, xlsx or parquet).
@@ -303,27 +296,6 @@ func (s *Source) noteDetected(path, enc string) {
 	}
 }
 
-// bindRow returns the mapping bound to a row's own header, cached per
-// distinct header.
-func (s *Source) bindRow(header []string) (*mapping.Bound, error) {
-	sig := strings.Join(header, "\x00")
-	s.mu.Lock()
-	e, ok := s.bounds[sig]
-	s.mu.Unlock()
-	if ok {
-		return e.b, e.err
-	}
-	b, err := s.mapper.Bind(header)
-	if err != nil {
-		err = fmt.Errorf("record keys do not fit the mapping / 字段与映射不符: %w", err)
-	}
-	s.mu.Lock()
-	if len(s.bounds) < maxBounds {
-		s.bounds[sig] = boundEntry{b, err}
-	}
-	s.mu.Unlock()
-	return b, err
-}
 
 func (s *Source) readFile(ctx context.Context, path string, from connectors.Positions, emit connectors.Emit, progress func(int64)) (int64, error) {
 	stream := filepath.Base(path)
@@ -395,9 +367,9 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 		} else {
 			b := bound
 			if r.header != nil {
-				b, err = s.bindRow(r.header)
+				b, err = s.bounds.Bind(r.header)
 			} else if b == nil {
-				b, err = s.bindRow(nil)
+				b, err = s.bounds.Bind(nil)
 			}
 			if err == nil {
 				rec.Values, err = b.Map(r.cells)

@@ -90,7 +90,7 @@ func (s *Source) bind(path string) (*mapping.Bound, error) {
 		if r.err != nil || r.header == nil {
 			continue
 		}
-		b, err := s.bindRow(r.header)
+		b, err := s.bounds.Bind(r.header)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s line %d: %v", connectors.ErrPermanent, path, r.pos, err)
 		}
@@ -116,7 +116,7 @@ func (s *Source) Reparse(raw []byte, stream string) (schemas.Record, error) {
 		if header == nil {
 			header = []string{}
 		}
-		b, err := s.bindRow(header)
+		b, err := s.bounds.Bind(header)
 		if err != nil {
 			return nil, err
 		}

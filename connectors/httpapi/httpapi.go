@@ -80,18 +80,11 @@ type Source struct {
 	now    func() time.Time // the present, for since windows (tests set it)
 
 	mu     sync.Mutex
-	bounds map[string]boundEntry // header signature → binding
+	bounds *mapping.BindCache // header signature → binding
 	next   time.Time             // rate limiter: earliest next request
 }
 
-type boundEntry struct {
-	b   *mapping.Bound
-	err error
-}
 
-// maxBounds caps the cache of header bindings (APIs whose records vary in
-// keys wildly still work, only unbounded caching stops).
-const maxBounds = 1024
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -112,7 +105,7 @@ func New(cfg Config, m *mapping.Mapper) (*Source, error) {
 		stream: u.Scheme + "://" + u.Host + u.Path,
 		client: &http.Client{Timeout: cfg.Timeout},
 		now:    time.Now,
-		bounds: map[string]boundEntry{},
+		bounds: mapping.NewBindCache(m),
 	}
 	if env := cfg.Auth.TokenEnv; env != "" {
 		s.token = os.Getenv(env)
@@ -288,7 +281,7 @@ func (s *Source) Read(ctx context.Context, from connectors.Positions, emit conne
 					rec.Err = ferr
 				default:
 					var b *mapping.Bound
-					if b, rec.Err = s.bind(header); rec.Err == nil {
+					if b, rec.Err = s.bounds.Bind(header); rec.Err == nil {
 						rec.Values, rec.Err = b.Map(row)
 					}
 				}
@@ -464,26 +457,6 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// bind returns the mapping bound to a header, cached per distinct header.
-func (s *Source) bind(header []string) (*mapping.Bound, error) {
-	sig := strings.Join(header, "\x00")
-	s.mu.Lock()
-	e, ok := s.bounds[sig]
-	s.mu.Unlock()
-	if ok {
-		return e.b, e.err
-	}
-	b, err := s.mapper.Bind(header)
-	if err != nil {
-		err = fmt.Errorf("record keys do not fit the mapping / 字段与映射不符: %w", err)
-	}
-	s.mu.Lock()
-	if len(s.bounds) < maxBounds {
-		s.bounds[sig] = boundEntry{b, err}
-	}
-	s.mu.Unlock()
-	return b, err
-}
 
 // request builds the URL and body of the request for st's page.
 func (s *Source) request(st *state) (string, string) {

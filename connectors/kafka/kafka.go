@@ -733,7 +733,7 @@ func (s *Source) mapMessage(stream string, m message) (connectors.Record, bool) 
 	} else {
 		var header []string
 		if header, row, err = mqtt.Flatten(m.value); err == nil {
-			header, row = s.pad(header, row)
+			header, row = s.mapper.PadSorted(header, row)
 			bd, ok := s.bindings[signature(header)]
 			if !ok {
 				bd.b, bd.err = s.mapper.Bind(header)
@@ -761,41 +761,6 @@ func (s *Source) mapMessage(stream string, m message) (connectors.Record, bool) 
 
 func signature(header []string) string { return strings.Join(header, "\x00") }
 
-// pad adds the mapping's columns a message lacks, as missing values, when
-// the mapper can list them (so an optional field absent from a message is
-// null rather than a reject). The header stays sorted.
-func (s *Source) pad(header, row []string) ([]string, []string) {
-	lister, ok := any(s.mapper).(interface{ Columns() []string })
-	if !ok {
-		return header, row
-	}
-	have := make(map[string]bool, len(header))
-	for _, h := range header {
-		have[h] = true
-	}
-	var missing []string
-	for _, c := range lister.Columns() {
-		if !have[c] {
-			have[c] = true
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		return header, row
-	}
-	idx := make([]int, 0, len(header)+len(missing))
-	keys := append(append([]string(nil), header...), missing...)
-	vals := append(append([]string(nil), row...), make([]string, len(missing))...)
-	for i := range keys {
-		idx = append(idx, i)
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return keys[idx[a]] < keys[idx[b]] })
-	h, r := make([]string, len(idx)), make([]string, len(idx))
-	for i, j := range idx {
-		h[i], r[i] = keys[j], vals[j]
-	}
-	return h, r
-}
 
 var errEmpty = errors.New("empty message")
 

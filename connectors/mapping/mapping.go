@@ -192,6 +192,9 @@ type Mapper struct {
 	latIdx    int
 	streetIdx int // schema position of street.field; -1 unset
 	streets   *geo.Streets
+
+	colsOnce sync.Once // cols: Columns, for PadSorted
+	cols     []string
 }
 
 // loadStreets parses the embedded street polygons once per process; the

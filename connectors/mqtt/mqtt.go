@@ -63,7 +63,6 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -657,7 +656,7 @@ func (s *Source) record(topic string, payload []byte, last map[string]int64) (co
 		return connectors.Record{}, false
 	}
 	last[topic] = pos
-	header, row = s.pad(header, row)
+	header, row = s.mapper.PadSorted(header, row)
 	bd, ok := s.bindings[signature(header)]
 	if !ok {
 		bd.b, bd.err = s.mapper.Bind(header)
@@ -702,29 +701,3 @@ func (s *Source) pos(header, row []string) (int64, error) {
 	return t.UnixMicro(), nil
 }
 
-// pad adds the mapping's columns a payload lacks, as missing values, when
-// the mapper can list them (so an optional field absent from a message is
-// null rather than a reject). Header order stays sorted.
-func (s *Source) pad(header, row []string) ([]string, []string) {
-	lister, ok := any(s.mapper).(interface{ Columns() []string })
-	if !ok {
-		return header, row
-	}
-	have := make(map[string]bool, len(header))
-	for _, h := range header {
-		have[h] = true
-	}
-	var missing []string
-	for _, c := range lister.Columns() {
-		if !have[c] {
-			have[c] = true
-			missing = append(missing, c)
-		}
-	}
-	if len(missing) == 0 {
-		return header, row
-	}
-	f := flattener{keys: append(header, missing...), vals: append(row, make([]string, len(missing))...)}
-	sort.Stable(&f)
-	return f.keys, f.vals
-}
