@@ -124,11 +124,9 @@ type Source struct {
 	Emitted atomic.Int64
 
 	mu       sync.Mutex
-	detected map[string]string     // base name → encoding detected (auto)
+	detected map[string]string  // base name → encoding detected (auto)
 	bounds   *mapping.BindCache // jsonl/parquet header signature → binding
 }
-
-
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -295,7 +293,6 @@ func (s *Source) noteDetected(path, enc string) {
 		s.OnDetect(path, enc)
 	}
 }
-
 
 func (s *Source) readFile(ctx context.Context, path string, from connectors.Positions, emit connectors.Emit, progress func(int64)) (int64, error) {
 	stream := filepath.Base(path)

@@ -81,10 +81,8 @@ type Source struct {
 
 	mu     sync.Mutex
 	bounds *mapping.BindCache // header signature → binding
-	next   time.Time             // rate limiter: earliest next request
+	next   time.Time          // rate limiter: earliest next request
 }
-
-
 
 var _ connectors.Source = (*Source)(nil)
 
@@ -456,7 +454,6 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
-
 
 // request builds the URL and body of the request for st's page.
 func (s *Source) request(st *state) (string, string) {

@@ -761,7 +761,6 @@ func (s *Source) mapMessage(stream string, m message) (connectors.Record, bool) 
 
 func signature(header []string) string { return strings.Join(header, "\x00") }
 
-
 var errEmpty = errors.New("empty message")
 
 // DecodeCSV splits one message holding one delimited line (RFC 4180

@@ -700,4 +700,3 @@ func (s *Source) pos(header, row []string) (int64, error) {
 	}
 	return t.UnixMicro(), nil
 }
-
