@@ -3,6 +3,8 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -61,7 +63,7 @@ func PythonVenv(ctx context.Context, name string, requirements ...string) (pytho
 	cache := CacheDir()
 	venv := filepath.Join(cache, "venv-"+name)
 	python = filepath.Join(venv, "bin", "python")
-	stamp := fmt.Sprintf("# %s\n%s\n", strings.TrimSpace(string(verOut)), strings.Join(requirements, "\n"))
+	stamp := fmt.Sprintf("# %s\n%s\n", strings.TrimSpace(string(verOut)), strings.Join(stampRequirements(requirements), "\n"))
 
 	unlock, err := flockWait(ctx, filepath.Join(cache, "venv-"+name+".lock"))
 	if err != nil {
@@ -152,4 +154,26 @@ func tailOfString(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stampRequirements names a constraint or requirement file by its content
+// rather than its path, so checkouts in different directories (a CI clone,
+// the working tree) share one venv.
+func stampRequirements(reqs []string) []string {
+	out := make([]string, len(reqs))
+	for i, r := range reqs {
+		out[i] = r
+		for _, flag := range []string{"--constraint=", "--requirement=", "-c", "-r"} {
+			path, ok := strings.CutPrefix(r, flag)
+			if !ok || path == "" {
+				continue
+			}
+			if b, err := os.ReadFile(path); err == nil {
+				sum := sha256.Sum256(b)
+				out[i] = flag + filepath.Base(path) + "@sha256:" + hex.EncodeToString(sum[:])
+			}
+			break
+		}
+	}
+	return out
 }

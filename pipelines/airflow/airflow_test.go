@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,39 @@ import (
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	binErr    error
+)
+
+// buildCitybrain builds the citybrain binary once for all the tests of the
+// package (TestMain removes it).
+func buildCitybrain(t *testing.T) string {
+	buildOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "citybrain-airflow-bin-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "citybrain")
+		if out, err := exec.Command("go", "build", "-o", binPath, "citybrain/cmd/citybrain").CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // AirflowVersion is the Apache Airflow the integration test installs from
 // PyPI. Its dependencies are pinned by testdata/airflow-constraints.txt
@@ -79,6 +113,70 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// airflowFlavour is what differs between the Airflow generations the
+// integration test runs: how to start it, where it answers, how to log in.
+type airflowFlavour struct {
+	version     string
+	constraints string // testdata file pinning the dependencies
+	api         API
+	// env is the standalone's environment beyond AIRFLOW_HOME and the dags
+	// folder; port is the API server's (Airflow 3) or webserver's (Airflow 2).
+	env    func(t *testing.T, home string, port int) []string
+	health string // path answering 200 once the server is up
+	// password returns the admin password once the server is up.
+	password func(home string) (string, error)
+}
+
+const airflow3Password = "citybrain-airflow-test"
+
+var airflow3 = airflowFlavour{
+	version: AirflowVersion, constraints: "testdata/airflow-constraints.txt", api: APIv2,
+	env: func(t *testing.T, home string, port int) []string {
+		pwFile := filepath.Join(home, "passwords.json")
+		os.WriteFile(pwFile, []byte(`{"admin": "`+airflow3Password+`"}`), 0o600)
+		return []string{
+			"AIRFLOW__API__HOST=127.0.0.1",
+			"AIRFLOW__API__PORT=" + strconv.Itoa(port),
+			// Task runners reach the API server's execution API here (default :8080).
+			// A busy 2-core machine answers slower than the 5 s default.
+			"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=60",
+			"AIRFLOW__CORE__EXECUTION_API_SERVER_URL=" + fmt.Sprintf("http://127.0.0.1:%d/execution/", port),
+			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin",
+			"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=" + pwFile,
+			"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=3",
+			"AIRFLOW__CORE__EXECUTOR=LocalExecutor",
+		}
+	},
+	health:   "/api/v2/monitor/health",
+	password: func(string) (string, error) { return airflow3Password, nil },
+}
+
+// Airflow2Version is the Airflow 2 release the test also runs (the /api/v1
+// path of the client, with basic auth); testdata/airflow2-constraints.txt
+// pins its dependencies the same way.
+const Airflow2Version = "2.11.2"
+
+var airflow2 = airflowFlavour{
+	version: Airflow2Version, constraints: "testdata/airflow2-constraints.txt", api: APIv1,
+	env: func(t *testing.T, home string, port int) []string {
+		return []string{
+			"AIRFLOW__WEBSERVER__WEB_SERVER_HOST=127.0.0.1",
+			"AIRFLOW__WEBSERVER__WEB_SERVER_PORT=" + strconv.Itoa(port),
+			// The stable REST API with basic auth (Airflow 2 denies it by default).
+			"AIRFLOW__API__AUTH_BACKENDS=airflow.api.auth.backend.basic_auth",
+			"AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL=3",
+			"AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL=3",
+			// SQLite allows only the sequential executor on Airflow 2.
+		}
+	},
+	health: "/api/v1/health",
+	// airflow standalone makes the admin user and writes its password here.
+	password: func(home string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(home, "standalone_admin_password.txt"))
+		return strings.TrimSpace(string(b)), err
+	},
+}
+
 // TestAirflowRunsExtract installs Apache Airflow from PyPI (cached venv),
 // starts it on 127.0.0.1 (airflow standalone: API server, scheduler, DAG
 // processor, triggerer; SQLite; the simple auth manager with a known
@@ -91,14 +189,27 @@ func TestAirflowRunsExtract(t *testing.T) {
 	if testing.Short() {
 		t.Skip("installs and starts Apache Airflow (skipped with -short)")
 	}
+	runAirflowExtract(t, airflow3)
+}
+
+// TestAirflow2RunsExtract does the same on Airflow 2 (webserver, /api/v1,
+// basic auth, the sequential executor on SQLite).
+func TestAirflow2RunsExtract(t *testing.T) {
+	if testing.Short() {
+		t.Skip("installs and starts Apache Airflow 2 (skipped with -short)")
+	}
+	runAirflowExtract(t, airflow2)
+}
+
+func runAirflowExtract(t *testing.T, fl airflowFlavour) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start := time.Now()
-	constraints, err := filepath.Abs("testdata/airflow-constraints.txt")
+	constraints, err := filepath.Abs(fl.constraints)
 	if err != nil {
 		t.Fatal(err)
 	}
-	py, err := testenv.PythonVenv(ctx, "airflow-"+AirflowVersion, "apache-airflow=="+AirflowVersion, "--constraint="+constraints)
+	py, err := testenv.PythonVenv(ctx, "airflow-"+fl.version, "apache-airflow=="+fl.version, "--constraint="+constraints)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +217,7 @@ func TestAirflowRunsExtract(t *testing.T) {
 	start = time.Now()
 
 	tmp := t.TempDir()
-	binary := filepath.Join(tmp, "citybrain")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", binary, "citybrain/cmd/citybrain").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	binary := buildCitybrain(t)
 	t.Logf("citybrain built in %s", time.Since(start).Round(time.Second))
 	start = time.Now()
 
@@ -169,10 +277,7 @@ extracts:
 
 	// Airflow standalone on a free loopback port.
 	port := freePort(t)
-	const password = "citybrain-airflow-test"
 	os.MkdirAll(home, 0o755)
-	pwFile := filepath.Join(home, "passwords.json")
-	os.WriteFile(pwFile, []byte(`{"admin": "`+password+`"}`), 0o600)
 	venvBin := filepath.Dir(py)
 	cmd := exec.Command(filepath.Join(venvBin, "airflow"), "standalone")
 	cmd.Env = append(os.Environ(),
@@ -180,21 +285,12 @@ extracts:
 		"AIRFLOW_HOME="+home,
 		"AIRFLOW__CORE__DAGS_FOLDER="+dags,
 		"AIRFLOW__CORE__LOAD_EXAMPLES=False",
-		"AIRFLOW__API__HOST=127.0.0.1",
-		"AIRFLOW__API__PORT="+strconv.Itoa(port),
-		// Task runners reach the API server's execution API here (default :8080).
-		// A busy 2-core machine answers slower than the 5 s default.
-		"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=60",
-		"AIRFLOW__CORE__EXECUTION_API_SERVER_URL="+fmt.Sprintf("http://127.0.0.1:%d/execution/", port),
 		// The log servers default to fixed ports on every interface.
 		"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT="+strconv.Itoa(freePort(t)),
 		"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT="+strconv.Itoa(freePort(t)),
-		"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=admin:admin",
-		"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE="+pwFile,
-		"AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=3",
 		"AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC=1",
-		"AIRFLOW__CORE__EXECUTOR=LocalExecutor",
 	)
+	cmd.Env = append(cmd.Env, fl.env(t, home, port)...)
 	logPath := filepath.Join(tmp, "airflow.log")
 	logFile, _ := os.Create(logPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -212,7 +308,16 @@ extracts:
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
 		}
+		// Stragglers of the group (Airflow 2's gunicorn workers) may still
+		// write logs into home for a moment after the standalone exits.
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		logFile.Close()
+		for i := 0; i < 40; i++ {
+			if os.RemoveAll(home) == nil {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
 	}()
 	logTail := func() string {
 		b, _ := os.ReadFile(logPath)
@@ -223,7 +328,7 @@ extracts:
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	for {
-		resp, err := http.Get(base + "/api/v2/monitor/health")
+		resp, err := http.Get(base + fl.health)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -237,11 +342,15 @@ extracts:
 	}
 	t.Logf("airflow up after %s", time.Since(start).Round(time.Second))
 
+	password, err := fl.password(home)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c, err := NewClient(base, "admin", password, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad, _ := NewClient(base, "admin", "wrong", APIv2)
+	bad, _ := NewClient(base, "admin", "wrong", fl.api)
 	if _, err := bad.DAG(ctx, dagID); !errors.Is(err, ErrAuth) {
 		t.Errorf("wrong password: %v, want ErrAuth", err)
 	}
@@ -249,7 +358,7 @@ extracts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if api, _ := c.API(ctx); api != APIv2 || v.Version != AirflowVersion {
+	if api, _ := c.API(ctx); api != fl.api || v.Version != fl.version {
 		t.Errorf("api %s version %s", api, v.Version)
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
@@ -258,14 +367,16 @@ extracts:
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logTail())
 	}
-	if !d.IsPaused || d.HasImportError || d.TimetableSummary != "0 6 * * *" {
+	if !d.IsPaused || d.HasImportError || d.Schedule() != "0 6 * * *" {
 		t.Errorf("DAG as parsed: %+v", d)
 	}
 	if d, err = c.SetPaused(ctx, dagID, false); err != nil || d.IsPaused {
 		t.Fatalf("unpause: %+v %v", d, err)
 	}
 	shanghai, _ := time.LoadLocation("Asia/Shanghai")
-	period := time.Date(2026, 11, 28, 6, 0, 0, 0, shanghai)
+	// A period before the one the scheduler runs itself on unpausing (the
+	// latest with catchup off): Airflow 2 allows one run per logical date.
+	period := time.Date(2026, 11, 27, 6, 0, 0, 0, shanghai)
 	run, err := c.Trigger(ctx, dagID, TriggerRequest{RunID: "citybrain_test_" + strconv.FormatInt(time.Now().UnixNano(), 36), LogicalDate: &period})
 	if err != nil {
 		t.Fatal(err)
@@ -286,7 +397,7 @@ extracts:
 	t.Logf("run states: %v", states)
 
 	// The delivered extract and its manifest, named by the scheduled time.
-	file := filepath.Join(delivered, "water_weather_daily_20261128T0600.csv")
+	file := filepath.Join(delivered, "water_weather_daily_20261127T0600.csv")
 	b, err := os.ReadFile(file)
 	if err != nil {
 		ls, _ := os.ReadDir(delivered)

@@ -83,8 +83,27 @@ type DAG struct {
 	Tags           []DAGTag `json:"tags"`
 	// TimetableSummary is the schedule ("0 6 * * *").
 	TimetableSummary string `json:"timetable_summary"`
-	// ScheduleInterval is Airflow 2's schedule field.
-	ScheduleInterval any `json:"schedule_interval,omitempty"`
+	// ScheduleInterval is Airflow 2's schedule field: for a cron schedule
+	// {"__type": "CronExpression", "value": "0 6 * * *"}.
+	ScheduleInterval *ScheduleInterval `json:"schedule_interval,omitempty"`
+}
+
+// ScheduleInterval is Airflow 2's typed schedule.
+type ScheduleInterval struct {
+	Type  string `json:"__type"`
+	Value string `json:"value"`
+}
+
+// Schedule is the DAG's cron schedule, from whichever field the server's
+// generation fills ("" when it has none).
+func (d DAG) Schedule() string {
+	if d.TimetableSummary != "" {
+		return d.TimetableSummary
+	}
+	if d.ScheduleInterval != nil {
+		return d.ScheduleInterval.Value
+	}
+	return ""
 }
 
 // DAGTag is a DAG's tag.
@@ -332,19 +351,36 @@ func (c *Client) TaskInstances(ctx context.Context, dagID, runID string) ([]Task
 	return out.TaskInstances, err
 }
 
+// watchMaxFailures is how many failed polls in a row end a Watch.
+const watchMaxFailures = 5
+
 // Watch polls a run until it succeeds or fails (or ctx ends), calling
 // progress whenever the run's or a task's state changes.
 func (c *Client) Watch(ctx context.Context, dagID, runID string, poll time.Duration, progress func(DAGRun, []TaskInstance)) (DAGRun, error) {
 	last := ""
+	failures := 0
 	for {
 		r, err := c.Run(ctx, dagID, runID)
-		if err != nil {
-			return r, err
+		var tis []TaskInstance
+		if err == nil {
+			tis, err = c.TaskInstances(ctx, dagID, runID)
 		}
-		tis, err := c.TaskInstances(ctx, dagID, runID)
 		if err != nil {
-			return r, err
+			// A busy API server may time out or answer 5xx for a moment: keep
+			// watching through a few failed polls in a row, not through a
+			// refused login or a run that does not exist.
+			failures++
+			if errors.Is(err, ErrAuth) || errors.Is(err, ErrNotFound) || failures >= watchMaxFailures || ctx.Err() != nil {
+				return r, err
+			}
+			select {
+			case <-ctx.Done():
+				return r, err
+			case <-time.After(poll):
+			}
+			continue
 		}
+		failures = 0
 		sig := r.State
 		for _, t := range tis {
 			sig += "|" + t.TaskID + "=" + t.StateString()
