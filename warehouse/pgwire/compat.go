@@ -27,13 +27,6 @@ type localResult struct {
 	err   error
 }
 
-func (l *localResult) columns() []string {
-	if l == nil {
-		return nil
-	}
-	return l.cols
-}
-
 // settable are the session parameters clients set on their own; they
 // change what this server reports (or nothing), never DuckDB's settings.
 var settable = map[string]bool{
@@ -294,6 +287,11 @@ var compatRules = []struct {
 	{regexp.MustCompile(`(?i)OPERATOR\s*\(\s*pg_catalog\.([~!=<>]+\*?)\s*\)`), " $1 "},
 	{regexp.MustCompile(`(?i)\s+COLLATE\s+pg_catalog\."?default"?`), ""},
 	{regexp.MustCompile(`(?i)\b(pg_catalog\.)?version\s*\(\s*\)`), "'PostgreSQL 15.0 (CityBrain Lakehouse; DuckDB " + duckVersion + ") on x86_64-pc-linux-gnu'"},
+	// A relation named by a string or a parameter: its oid (what
+	// pg_description.classoid and the like are compared with).
+	{regexp.MustCompile(`(?i)('(?:[^']|'')*'|\$\d+)\s*::\s*(?:pg_catalog\.)?regclass\b`), "regclass_oid($1)"},
+	{regexp.MustCompile(`(?i)'(?:pg_catalog\.)?array_in'\s*::\s*(?:pg_catalog\.)?regproc\b`), "'array_in'"},
+	{regexp.MustCompile(`(?i)\binformation_schema\._pg_expandarray\s*\(`), "_pg_expandarray("},
 	{regexp.MustCompile(`(?i)::\s*pg_catalog\.regclass`), "::VARCHAR"},
 	{regexp.MustCompile(`(?i)::\s*regclass`), "::VARCHAR"},
 	{regexp.MustCompile(`(?i)\bAS\s+(pg_catalog\.)?regclass\b`), "AS VARCHAR"},
@@ -303,18 +301,166 @@ var compatRules = []struct {
 	{regexp.MustCompile(`(?i)\b(pg_catalog\.)?json_build_object\s*\(`), "json_object("},
 	{regexp.MustCompile(`(?i)\bprattrs\[s\]`), "prattrs[1]"}, // psql's publication query (an empty catalog here)
 	{regexp.MustCompile(`(?i)\bpg_catalog\.([a-z_0-9]+)\s*\(`), "$1("},
-	{regexp.MustCompile(`(?i)\bpg_catalog\.(pg_class|pg_database|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_rewrite|pg_foreign_table|pg_partitioned_table|pg_roles|pg_user|pg_auth_members|pg_event_trigger|pg_extension|pg_foreign_server|pg_foreign_data_wrapper|pg_range|pg_matviews|pg_stat_activity|pg_collation)\b`), "pgcompat.$1"},
+	// PostgreSQL's settings, by a name that may be a parameter (DuckDB's
+	// current_setting takes only a constant, and has its own settings).
+	{regexp.MustCompile(`(?i)\bcurrent_setting\s*\(`), "pg_setting("},
+	{regexp.MustCompile(`(?i)\bpg_catalog\.(pg_class|pg_database|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_rewrite|pg_foreign_table|pg_partitioned_table|pg_roles|pg_user|pg_auth_members|pg_event_trigger|pg_extension|pg_foreign_server|pg_foreign_data_wrapper|pg_range|pg_matviews|pg_stat_activity|pg_collation|pg_attribute|pg_type|pg_namespace|pg_description|pg_index|pg_opclass|pg_settings|pg_stat_user_tables)\b`), "pgcompat.$1"},
+	{regexp.MustCompile(`(?i)\binformation_schema\.(columns|tables)\b`), "pgcompat.information_schema_$1"},
 }
 
 const duckVersion = "v1.5"
 
+// regexOpRE finds PostgreSQL's regular-expression operators with a
+// column or a literal on the left and a literal pattern on the right (psql's
+// "n.nspname !~ '^pg_'"). PostgreSQL's ~ matches anywhere in the string,
+// DuckDB's only the whole string, so they become regexp_matches.
+var regexOpRE = regexp.MustCompile(`('(?:[^']|'')*'|\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*(!?)~(\*?)\s*('(?:[^']|'')*')`)
+
+// unqualifiedRE finds the catalogs served from pgcompat when a client
+// names them without pg_catalog (Metabase: "FROM pg_stat_user_tables").
+var unqualifiedRE = regexp.MustCompile(`(?i)(^|[^.\w"$])(pg_class|pg_attribute|pg_type|pg_namespace|pg_description|pg_index|pg_opclass|pg_settings|pg_stat_user_tables|pg_database|pg_roles|pg_user|pg_inherits|pg_trigger|pg_rewrite|pg_collation|pg_extension|pg_matviews|pg_stat_activity)\b`)
+
+// pgFormatRE finds PostgreSQL's format() with a %-style template (%s,
+// %I, %L); DuckDB's format takes {} and its printf takes %s.
+var pgFormatRE = regexp.MustCompile(`(?i)\bformat\s*\(\s*('(?:[^']|'')*%(?:[^']|'')*')`)
+
+// regclassCastRE ends a CAST(… AS regclass).
+var regclassCastRE = regexp.MustCompile(`(?i)\bAS\s+(?:pg_catalog\.)?regclass\s*\)`)
+
 // compat rewrites a statement for DuckDB.
 func compat(q string) string {
-	if !strings.Contains(strings.ToLower(q), "pg_") && !strings.Contains(strings.ToLower(q), "version") && !strings.Contains(q, "::") {
-		return q
+	lq := strings.ToLower(q)
+	if strings.Contains(lq, "regclass") {
+		q = castRegclass(q)
 	}
-	for _, r := range compatRules {
-		q = r.re.ReplaceAllString(q, r.repl)
+	if strings.Contains(lq, "pg_") || strings.Contains(lq, "version") || strings.Contains(lq, "regclass") ||
+		strings.Contains(lq, "information_schema") || strings.Contains(q, "::") {
+		for _, r := range compatRules {
+			q = r.re.ReplaceAllString(q, r.repl)
+		}
+		q = outsideLiterals(q, func(s string) string { return unqualifiedRE.ReplaceAllString(s, "${1}pgcompat.$2") })
+	}
+	if strings.Contains(lq, "format") {
+		q = pgFormatRE.ReplaceAllStringFunc(q, func(m string) string {
+			g := pgFormatRE.FindStringSubmatch(m)
+			return "printf(" + strings.NewReplacer("%I", "%s", "%L", "'%s'").Replace(g[1])
+		})
+	}
+	if strings.Contains(q, "~") {
+		q = rewriteRegexOps(q)
 	}
 	return q
+}
+
+// literalMask tells which bytes of q are inside a string literal (the
+// opening quote excluded, the closing one included).
+func literalMask(q string) []bool {
+	in := make([]bool, len(q))
+	open := false
+	for i := 0; i < len(q); i++ {
+		if q[i] == '\'' {
+			if open && i+1 < len(q) && q[i+1] == '\'' {
+				in[i], in[i+1] = true, true
+				i++
+				continue
+			}
+			in[i] = open
+			open = !open
+			continue
+		}
+		in[i] = open
+	}
+	return in
+}
+
+// outsideLiterals applies f to the parts of q outside string literals.
+func outsideLiterals(q string, f func(string) string) string {
+	in := literalMask(q)
+	var b strings.Builder
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i == len(q) || (i > start && in[i] != in[start]) {
+			part := q[start:i]
+			if !in[start] {
+				// A literal's opening quote belongs to the outside part.
+				part = f(part)
+			}
+			b.WriteString(part)
+			start = i
+		}
+	}
+	return b.String()
+}
+
+// castRegclass turns CAST(expr AS regclass) into regclass_oid(expr): the
+// relation's oid, as PostgreSQL compares it (SQLAlchemy's classoid
+// filter, Metabase's CAST(format('%I.%I', …) AS regclass)).
+func castRegclass(q string) string {
+	for {
+		in := literalMask(q)
+		loc := regclassCastRE.FindStringIndex(q)
+		for loc != nil && in[loc[0]] {
+			next := regclassCastRE.FindStringIndex(q[loc[1]:])
+			if next == nil {
+				loc = nil
+				break
+			}
+			loc = []int{loc[1] + next[0], loc[1] + next[1]}
+		}
+		if loc == nil {
+			return q
+		}
+		// Walk back to the parenthesis this CAST opened.
+		depth, open := 0, -1
+		for i := loc[0] - 1; i >= 0; i-- {
+			if in[i] || q[i] == '\'' {
+				continue
+			}
+			if q[i] == ')' {
+				depth++
+			} else if q[i] == '(' {
+				if depth == 0 {
+					open = i
+					break
+				}
+				depth--
+			}
+		}
+		kw := strings.TrimRight(q[:max(open, 0)], " \t\r\n")
+		if open < 0 || len(kw) < 4 || !strings.EqualFold(kw[len(kw)-4:], "CAST") {
+			return q // not a CAST(…): left to the rules below
+		}
+		q = kw[:len(kw)-4] + "regclass_oid(" + strings.TrimSpace(q[open+1:loc[0]]) + ")" + q[loc[1]:]
+	}
+}
+
+// rewriteRegexOps applies regexOpRE where a match starts outside string
+// literals (a ~ inside a literal is data).
+func rewriteRegexOps(q string) string {
+	ms := regexOpRE.FindAllStringSubmatchIndex(q, -1)
+	if ms == nil {
+		return q
+	}
+	inLit := literalMask(q)
+	var b strings.Builder
+	last := 0
+	for _, m := range ms {
+		if inLit[m[0]] || m[0] > 0 && (q[m[0]-1] == ':' || q[m[0]-1] == '.') {
+			continue // data, or a cast's type name (x::text ~ 'a')
+		}
+		g := func(k int) string { return q[m[2*k]:m[2*k+1]] }
+		call := "regexp_matches(" + g(1) + ", " + g(4)
+		if g(3) == "*" {
+			call += ", 'i'"
+		}
+		call += ")"
+		if g(2) == "!" {
+			call = "NOT " + call
+		}
+		b.WriteString(q[last:m[0]])
+		b.WriteString("(" + call + ")")
+		last = m[1]
+	}
+	b.WriteString(q[last:])
+	return b.String()
 }

@@ -168,7 +168,46 @@ type prepared struct {
 	copyHdr   bool
 	local     *localResult
 	paramOIDs []uint32
-	cols      []pgType
+	shape     // as prepared; empty when deferred
+	// deferred: DuckDB binds the statement only with its parameters'
+	// values (sqlaccess.Stmt.Deferred), so each portal's shape is what
+	// its execution returns.
+	deferred bool
+	// described is the last RowDescription sent for a deferred statement
+	// (by Describe of it or of one of its portals): clients that cache it
+	// execute later portals without describing them, and get rows in
+	// that shape or an error, never rows of another shape.
+	described *shape
+}
+
+// shape is a result's columns as the wire presents them.
+type shape struct {
+	names []string
+	cols  []pgType
+}
+
+func shapeOf(cols []sqlaccess.Column) shape {
+	var sh shape
+	for _, col := range cols {
+		sh.names = append(sh.names, col.Name)
+		sh.cols = append(sh.cols, mapType(col.Type))
+	}
+	return sh
+}
+
+// fits tells whether rows of shape got can be sent as described by d:
+// the same columns, each of the same type or described as text (any
+// value has a text form).
+func (d *shape) fits(got shape) bool {
+	if len(d.cols) != len(got.cols) {
+		return false
+	}
+	for i, t := range d.cols {
+		if t.oid != oidText && t.oid != got.cols[i].oid {
+			return false
+		}
+	}
+	return true
 }
 
 type portal struct {
@@ -177,6 +216,8 @@ type portal struct {
 	formats []int16
 	rows    *sqlaccess.Rows
 	sent    int64
+	// shape of the rows being sent; set when the rows start.
+	shape shape
 }
 
 func (p *prepared) close() {
@@ -350,7 +391,7 @@ func (c *conn) serve(ctx context.Context) error {
 		case *pgproto3.Bind:
 			c.extended(c.bind(m))
 		case *pgproto3.Describe:
-			c.extended(c.describe(m))
+			c.extended(c.describe(ctx, m))
 		case *pgproto3.Execute:
 			c.extended(c.execute(ctx, m))
 		case *pgproto3.Close:
@@ -436,6 +477,7 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 	p := &prepared{sql: q}
 	if l := c.local(q); l != nil {
 		p.local = l
+		p.names = l.cols
 		for range l.cols {
 			p.cols = append(p.cols, pgType{oid: oidText, size: -1, typmod: -1})
 		}
@@ -454,6 +496,7 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 	}
 	st, err := c.sess.PrepareAs(ctx, q, compat(inner))
 	if err != nil {
+		c.srv.Log.Debug("pgwire statement refused or failed", "sql", q, "err", err)
 		return nil, err
 	}
 	p.st = st
@@ -464,23 +507,15 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 		}
 		p.paramOIDs = append(p.paramOIDs, oid)
 	}
-	for _, col := range st.Cols {
-		p.cols = append(p.cols, mapType(col.Type))
-	}
+	p.shape = shapeOf(st.Cols)
+	p.deferred = st.Deferred
 	return p, nil
 }
 
-func (c *conn) rowDescription(p *prepared, formats []int16) *pgproto3.RowDescription {
-	rd := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(p.cols))}
-	names := p.local.columns()
-	if p.st != nil {
-		names = nil
-		for _, col := range p.st.Cols {
-			names = append(names, col.Name)
-		}
-	}
-	for i, t := range p.cols {
-		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(names[i]), DataTypeOID: t.oid, DataTypeSize: t.size,
+func rowDescription(sh shape, formats []int16) *pgproto3.RowDescription {
+	rd := &pgproto3.RowDescription{Fields: make([]pgproto3.FieldDescription, len(sh.cols))}
+	for i, t := range sh.cols {
+		rd.Fields[i] = pgproto3.FieldDescription{Name: []byte(sh.names[i]), DataTypeOID: t.oid, DataTypeSize: t.size,
 			TypeModifier: t.typmod, Format: formatOf(formats, i)}
 	}
 	return rd
@@ -513,10 +548,19 @@ func (c *conn) simpleQuery(ctx context.Context, q string) {
 			return
 		}
 		pt := &portal{p: p}
-		if !p.copyOut && len(p.cols) > 0 {
-			c.send(c.rowDescription(p, nil))
+		sh := p.shape
+		if p.deferred && !p.copyOut {
+			// The shape is known once it runs (rare without parameters:
+			// DuckDB defers for parameters' types).
+			err = c.start(ctx, pt, true)
+			sh = pt.shape
 		}
-		err = c.run(ctx, pt, 0)
+		if err == nil && !p.copyOut && len(sh.cols) > 0 {
+			c.send(rowDescription(sh, nil))
+		}
+		if err == nil {
+			err = c.run(ctx, pt, 0)
+		}
 		p.close()
 		if err != nil {
 			c.sendError(err)
@@ -568,17 +612,35 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 	return nil
 }
 
-func (c *conn) describe(m *pgproto3.Describe) error {
+func (c *conn) describe(ctx context.Context, m *pgproto3.Describe) error {
 	if m.ObjectType == 'S' {
 		p := c.stmts[m.Name]
 		if p == nil {
 			return &sqlaccess.Error{Code: "26000", Msg: fmt.Sprintf("prepared statement %q does not exist", m.Name)}
 		}
+		sh := p.shape
+		if p.deferred && !p.copyOut {
+			// Without the parameters' values only the columns are known
+			// (probed with NULLs); their types depend on the values, so
+			// they are described as text, which every value can be sent
+			// as, and a portal's own Describe gives the exact types.
+			sctx, done := c.stmtContext(ctx)
+			cols, err := p.st.Shape(sctx, make([]any, len(p.paramOIDs)))
+			done()
+			if err != nil {
+				return err
+			}
+			sh = shapeOf(cols)
+			for i := range sh.cols {
+				sh.cols[i] = pgType{oid: oidText, size: -1, typmod: -1}
+			}
+			p.described = &sh
+		}
 		c.send(&pgproto3.ParameterDescription{ParameterOIDs: p.paramOIDs})
-		if len(p.cols) == 0 || p.copyOut {
+		if len(sh.cols) == 0 || p.copyOut {
 			c.send(&pgproto3.NoData{})
 		} else {
-			c.send(c.rowDescription(p, nil))
+			c.send(rowDescription(sh, nil))
 		}
 		return nil
 	}
@@ -586,10 +648,61 @@ func (c *conn) describe(m *pgproto3.Describe) error {
 	if pt == nil {
 		return &sqlaccess.Error{Code: "34000", Msg: fmt.Sprintf("portal %q does not exist", m.Name)}
 	}
-	if len(pt.p.cols) == 0 || pt.p.copyOut {
+	sh := pt.p.shape
+	if pt.p.deferred && !pt.p.copyOut {
+		// The portal's rows are the description: run it now and describe
+		// what it returned; Execute then sends those rows.
+		if pt.rows == nil {
+			if err := c.start(ctx, pt, true); err != nil {
+				return err
+			}
+		}
+		sh = pt.shape
+		pt.p.described = &sh
+	}
+	if len(sh.cols) == 0 || pt.p.copyOut {
 		c.send(&pgproto3.NoData{})
 	} else {
-		c.send(c.rowDescription(pt.p, pt.formats))
+		c.send(rowDescription(sh, pt.formats))
+	}
+	return nil
+}
+
+// start runs a portal's statement and sets the shape its rows are sent
+// in; describing: the portal is being described, so its rows are sent in
+// the shape they have (else in the one last described for the
+// statement).
+func (c *conn) start(ctx context.Context, pt *portal, describing bool) error {
+	p := pt.p
+	sctx, done := c.stmtContext(ctx)
+	defer done()
+	rows, err := p.st.Query(sctx, pt.args)
+	if err != nil {
+		c.srv.Log.Debug("pgwire statement failed", "sql", p.sql, "err", err)
+		return err
+	}
+	pt.rows, pt.sent = rows, 0
+	if !p.deferred {
+		pt.shape = p.shape
+		return nil
+	}
+	got := shapeOf(rows.Columns)
+	pt.shape = got
+	if d := p.described; d != nil && !describing {
+		if !d.fits(got) {
+			rows.Close(nil)
+			pt.rows = nil
+			return &sqlaccess.Error{Code: "0A000", Msg: fmt.Sprintf("this execution returns %d columns of other types than the %d described for the statement; describe the portal (Describe P) before executing it / 结果与已描述的列不一致", len(got.cols), len(d.cols))}
+		}
+		// Sent as described: where that is text, in the text form of
+		// the type the values have (a timestamptz keeps its zone).
+		sh := shape{names: d.names, cols: append([]pgType(nil), got.cols...)}
+		for i := range sh.cols {
+			if d.cols[i].oid == oidText && got.cols[i].oid != oidText {
+				sh.cols[i].asText = true
+			}
+		}
+		pt.shape = sh
 	}
 	return nil
 }
@@ -633,31 +746,28 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 		c.send(&pgproto3.EmptyQueryResponse{})
 		return nil
 	}
-	sctx, done := c.stmtContext(ctx)
-	defer done()
 	if pt.rows == nil {
-		rows, err := p.st.Query(sctx, pt.args)
-		if err != nil {
+		if err := c.start(ctx, pt, false); err != nil {
 			return err
 		}
-		pt.rows, pt.sent = rows, 0
 		if p.copyOut {
-			c.send(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: make([]uint16, len(p.cols))})
+			c.send(&pgproto3.CopyOutResponse{OverallFormat: 0, ColumnFormatCodes: make([]uint16, len(pt.shape.cols))})
 			if p.copyHdr {
 				var line []byte
-				for i, col := range p.st.Cols {
+				for i, name := range pt.shape.names {
 					if i > 0 {
 						line = append(line, ',')
 					}
-					line = append(line, col.Name...)
+					line = append(line, name...)
 				}
 				c.send(&pgproto3.CopyData{Data: append(line, '\n')})
 			}
 		}
 	}
 	rows := pt.rows
-	dest := make([]driver.Value, len(p.cols))
-	formats := make([]int16, len(p.cols))
+	cols := pt.shape.cols
+	dest := make([]driver.Value, len(cols))
+	formats := make([]int16, len(cols))
 	for i := range formats {
 		formats[i] = formatOf(pt.formats, i)
 	}
@@ -677,9 +787,9 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 		}
 		var err error
 		if p.copyOut {
-			c.wbuf, err = c.appendCopyRow(c.wbuf, dest, p)
+			c.wbuf, err = c.appendCopyRow(c.wbuf, dest, p.copyCSV, cols)
 		} else {
-			c.wbuf, err = c.appendDataRow(c.wbuf, dest, p.cols, formats)
+			c.wbuf, err = c.appendDataRow(c.wbuf, dest, cols, formats)
 		}
 		if err == nil {
 			err = c.maybeFlush()
@@ -717,7 +827,7 @@ func (c *conn) appendDataRow(dst []byte, vals []driver.Value, cols []pgType, for
 		lenAt := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
 		var err error
-		if formats[i] == 1 {
+		if formats[i] == 1 && !cols[i].asText {
 			dst, err = c.enc.appendBinary(dst, v, &cols[i])
 			if err != nil {
 				return dst[:start], &sqlaccess.Error{Code: "XX000", Msg: fmt.Sprintf("encode column %d: %v", i+1, err)}
@@ -733,25 +843,25 @@ func (c *conn) appendDataRow(dst []byte, vals []driver.Value, cols []pgType, for
 
 // appendCopyRow writes one CopyData message: text format (tab-separated,
 // \N for NULL) or CSV.
-func (c *conn) appendCopyRow(dst []byte, vals []driver.Value, p *prepared) ([]byte, error) {
+func (c *conn) appendCopyRow(dst []byte, vals []driver.Value, csv bool, cols []pgType) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, 'd', 0, 0, 0, 0)
 	for i, v := range vals {
 		if i > 0 {
-			if p.copyCSV {
+			if csv {
 				dst = append(dst, ',')
 			} else {
 				dst = append(dst, '\t')
 			}
 		}
 		if v == nil {
-			if !p.copyCSV {
+			if !csv {
 				dst = append(dst, `\N`...)
 			}
 			continue
 		}
-		s := c.enc.appendText(nil, v, &p.cols[i])
-		if p.copyCSV {
+		s := c.enc.appendText(nil, v, &cols[i])
+		if csv {
 			if strings.ContainsAny(string(s), ",\"\n\r") {
 				dst = append(dst, '"')
 				dst = append(dst, strings.ReplaceAll(string(s), `"`, `""`)...)

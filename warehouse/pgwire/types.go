@@ -57,6 +57,10 @@ type pgType struct {
 	elem   *pgType // arrays
 	duck   duckdb.Type
 	scale  int
+	// asText: announced as text (a deferred statement described before
+	// its types were known), so sent in this type's text form in either
+	// format.
+	asText bool
 }
 
 var arrayOf = map[uint32]uint32{

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -453,10 +454,17 @@ type Column struct {
 type Stmt struct {
 	s      *Session
 	SQL    string // as the user wrote it
+	run    string // what DuckDB prepared (after the time-travel rewrite)
 	raw    *duckdb.Stmt
 	Empty  bool
 	Params []duckdb.Type
-	Cols   []Column
+	// Cols is the result's shape as prepared. When Deferred, DuckDB could
+	// not bind the statement without its parameters' values (a catalog
+	// query whose types depend on them) and Cols is nil: the shape is
+	// known only once the statement runs (Rows.Columns) or is probed
+	// (Shape).
+	Cols     []Column
+	Deferred bool
 }
 
 // Prepare checks q against the sandbox and prepares it. Refusals are
@@ -489,6 +497,7 @@ func (s *Session) PrepareAs(ctx context.Context, orig, q string) (*Stmt, error) 
 				return err
 			}
 			st.raw = ps.(*duckdb.Stmt)
+			st.run = rq
 			return nil
 		})
 	}
@@ -518,6 +527,12 @@ func (st *Stmt) describe() error {
 	nc, err := st.raw.ColumnCount()
 	if err != nil {
 		return err
+	}
+	if t, _ := st.raw.ColumnType(0); nc == 1 && t == duckdb.TYPE_INVALID {
+		// DuckDB reports one INVALID column when it must see the
+		// parameters' values before it can bind the statement.
+		st.Deferred = true
+		return nil
 	}
 	for i := 0; i < nc; i++ {
 		name, err := st.raw.ColumnName(i)
@@ -575,6 +590,9 @@ func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
 		st.s.audit(st.SQL, start, 0, time.Since(start), err)
 		return nil, err
 	}
+	if st.Deferred {
+		return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: resultColumns(rows)}, nil
+	}
 	if got := len(rows.Columns()); got != len(st.Cols) {
 		// DuckDB re-bound the statement to another shape (a catalog query
 		// whose types depend on its parameters): refuse rather than read
@@ -586,6 +604,111 @@ func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
 		return nil, err
 	}
 	return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: st.Cols}, nil
+}
+
+// Shape is the result's shape with args bound (nil for NULL), without
+// reading any row: the statement runs under LIMIT 0. It is how a
+// Deferred statement is described before it is executed; the column
+// names and count hold for any arguments, the types only for arguments
+// of the same types.
+func (st *Stmt) Shape(ctx context.Context, args []any) ([]Column, error) {
+	if !st.Deferred {
+		return st.Cols, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, st.s.a.cfg.StatementTimeout)
+	defer cancel()
+	body := strings.TrimRight(strings.TrimSpace(st.run), "; \t\r\n")
+	q := "SELECT * FROM (\n" + body + "\n) AS shape LIMIT 0"
+	var cols []Column
+	err := st.s.conn.Raw(func(dc any) error {
+		c, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return fmt.Errorf("unexpected driver connection %T", dc)
+		}
+		ps, err := c.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		defer ps.Close()
+		named := make([]driver.NamedValue, len(args))
+		for i, v := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+		}
+		rows, err := ps.(*duckdb.Stmt).QueryContext(ctx, named)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols = resultColumns(rows)
+		return nil
+	})
+	if err != nil {
+		return nil, classify(ctx, err)
+	}
+	return cols, nil
+}
+
+// resultColumns is the shape of an executed result: its names, and its
+// types read back from DuckDB's type names (the driver gives a result's
+// types only as names).
+func resultColumns(rows driver.Rows) []Column {
+	names := rows.Columns()
+	cols := make([]Column, len(names))
+	tn, _ := rows.(driver.RowsColumnTypeDatabaseTypeName)
+	for i, n := range names {
+		cols[i].Name = n
+		if tn != nil {
+			cols[i].Type = typeFromName(tn.ColumnTypeDatabaseTypeName(i))
+		}
+	}
+	return cols
+}
+
+// typeNames are DuckDB's names of its primitive types.
+var typeNames = map[string]duckdb.Type{
+	"BOOLEAN": duckdb.TYPE_BOOLEAN, "TINYINT": duckdb.TYPE_TINYINT, "SMALLINT": duckdb.TYPE_SMALLINT,
+	"INTEGER": duckdb.TYPE_INTEGER, "BIGINT": duckdb.TYPE_BIGINT, "UTINYINT": duckdb.TYPE_UTINYINT,
+	"USMALLINT": duckdb.TYPE_USMALLINT, "UINTEGER": duckdb.TYPE_UINTEGER, "UBIGINT": duckdb.TYPE_UBIGINT,
+	"FLOAT": duckdb.TYPE_FLOAT, "DOUBLE": duckdb.TYPE_DOUBLE, "TIMESTAMP": duckdb.TYPE_TIMESTAMP,
+	"DATE": duckdb.TYPE_DATE, "TIME": duckdb.TYPE_TIME, "INTERVAL": duckdb.TYPE_INTERVAL,
+	"HUGEINT": duckdb.TYPE_HUGEINT, "UHUGEINT": duckdb.TYPE_UHUGEINT, "VARCHAR": duckdb.TYPE_VARCHAR,
+	"BLOB": duckdb.TYPE_BLOB, "TIMESTAMP_S": duckdb.TYPE_TIMESTAMP_S, "TIMESTAMP_MS": duckdb.TYPE_TIMESTAMP_MS,
+	"TIMESTAMP_NS": duckdb.TYPE_TIMESTAMP_NS, "UUID": duckdb.TYPE_UUID, "BIT": duckdb.TYPE_BIT,
+	"TIMETZ": duckdb.TYPE_TIME_TZ, "TIMESTAMPTZ": duckdb.TYPE_TIMESTAMP_TZ,
+	"ENUM": duckdb.TYPE_VARCHAR, // an ENUM's values are strings
+}
+
+var decimalNameRE = regexp.MustCompile(`^DECIMAL\((\d+),(\d+)\)$`)
+var arrayNameRE = regexp.MustCompile(`^(.*)\[(\d*)\]$`)
+
+// typeFromName reads a DuckDB type name back into a TypeInfo; nil for
+// what has no description here (STRUCT, MAP, UNION, JSON, NULL), which
+// is then sent as text.
+func typeFromName(name string) duckdb.TypeInfo {
+	if t, ok := typeNames[name]; ok {
+		ti, _ := duckdb.NewTypeInfo(t)
+		return ti
+	}
+	if m := decimalNameRE.FindStringSubmatch(name); m != nil {
+		w, _ := strconv.Atoi(m[1])
+		s, _ := strconv.Atoi(m[2])
+		ti, _ := duckdb.NewDecimalInfo(uint8(w), uint8(s))
+		return ti
+	}
+	if m := arrayNameRE.FindStringSubmatch(name); m != nil {
+		child := typeFromName(m[1])
+		if child == nil {
+			return nil
+		}
+		if m[2] == "" {
+			ti, _ := duckdb.NewListInfo(child)
+			return ti
+		}
+		n, _ := strconv.ParseUint(m[2], 10, 64)
+		ti, _ := duckdb.NewArrayInfo(child, n)
+		return ti
+	}
+	return nil
 }
 
 // Next fills dest with the next row; io.EOF at the end.
