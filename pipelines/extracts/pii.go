@@ -7,15 +7,16 @@ import (
 	"strings"
 )
 
-// transform is what happens to a row between the query and the writer:
-// dropped columns, masked or hashed values, suppressed small counts.
+// rowTransform is what happens to a batch between the query and the
+// writer: dropped columns, masked or hashed values, suppressed small counts.
 type rowTransform struct {
 	keep     []int          // source column index per output column
 	mask     map[int]bool   // by source index
 	hash     map[int]string // source index → salt
 	suppress map[int]bool   // by source index
 	k        int64          // suppress below
-	out      []any
+	out      colBatch
+	own      []colVec // per output column: buffers of transformed columns
 }
 
 func newTransform(d Definition, cols []Column, k int) (*rowTransform, []Column, error) {
@@ -63,7 +64,7 @@ func newTransform(d Definition, cols []Column, k int) (*rowTransform, []Column, 
 		t.keep = append(t.keep, i)
 		out = append(out, c)
 	}
-	t.out = make([]any, len(t.keep))
+	t.own = make([]colVec, len(t.keep))
 	return t, out, nil
 }
 
@@ -75,32 +76,56 @@ func colNames(cols []Column) string {
 	return strings.Join(n, ", ")
 }
 
-// apply maps a normalised source row to the output row (reused buffer).
-func (t *rowTransform) apply(row []any) []any {
+// apply maps a batch to the output columns (the result is reused by the
+// next call). Masked and hashed cells take the text of the value as
+// database/sql gives it (fmt.Sprint), as they always have.
+func (t *rowTransform) apply(b *colBatch) *colBatch {
+	t.out.n = b.n
+	t.out.cols = t.out.cols[:0]
 	for o, i := range t.keep {
-		v := row[i]
+		src := &b.cols[i]
 		switch {
-		case v == nil:
-		case t.mask[i]:
-			v = Mask(fmt.Sprint(v))
-		case t.hash[i] != "":
-			sum := sha256.Sum256([]byte(t.hash[i] + fmt.Sprint(v)))
-			v = hex.EncodeToString(sum[:])
-		case t.suppress[i]:
-			switch n := v.(type) {
-			case int64:
-				if n < t.k {
-					v = nil
-				}
-			case float64:
-				if n < float64(t.k) {
-					v = nil
+		case t.mask[i] || t.hash[i] != "":
+			dst := &t.own[o]
+			dst.reset(kString, b.n)
+			for r := range b.n {
+				v := src.value(r)
+				switch {
+				case v == nil:
+					dst.setNull(r, b.n)
+				case t.mask[i]:
+					dst.strs[r] = Mask(fmt.Sprint(v))
+				default:
+					sum := sha256.Sum256([]byte(t.hash[i] + fmt.Sprint(v)))
+					dst.strs[r] = hex.EncodeToString(sum[:])
 				}
 			}
+			t.out.cols = append(t.out.cols, *dst)
+		case t.suppress[i] && (src.k == kInt || src.k == kFloat):
+			dst := &t.own[o]
+			valid := dst.valid[:0]
+			*dst = *src
+			dst.valid = valid
+			if src.valid != nil {
+				dst.valid = append(dst.valid, src.valid...)
+			}
+			for r := range b.n {
+				if src.null(r) {
+					continue
+				}
+				if _, ok := src.over[r]; ok {
+					continue
+				}
+				if src.k == kInt && src.ints[r] < t.k || src.k == kFloat && src.floats[r] < float64(t.k) {
+					dst.setNull(r, b.n)
+				}
+			}
+			t.out.cols = append(t.out.cols, *dst)
+		default:
+			t.out.cols = append(t.out.cols, *src)
 		}
-		t.out[o] = v
 	}
-	return t.out
+	return &t.out
 }
 
 // Mask hides the middle of a value: 13812345678 → 138****5678 (8 or more

@@ -1,7 +1,6 @@
 package extracts
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -10,14 +9,14 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
 	"github.com/xuri/excelize/v2"
-	"golang.org/x/text/encoding/simplifiedchinese"
-	"golang.org/x/text/transform"
 )
 
 // Column is one output column: its name and DuckDB type name.
@@ -65,9 +64,8 @@ type totaler interface{ SetTotal(n int64) }
 type rowWriter interface {
 	// Header starts the output with the columns.
 	Header(cols []Column) error
-	// Row writes one row of normalised values (nil, int64, float64, bool,
-	// string, time.Time).
-	Row(vals []any) error
+	// Batch writes a batch of rows (it does not keep it).
+	Batch(b *colBatch) error
 	// Close finishes the output (it does not close the underlying writer).
 	Close() error
 }
@@ -168,30 +166,28 @@ func text(v any, k kind, loc *time.Location, buf []byte) []byte {
 
 // ---- CSV ----
 
+// csvFlush is how much rendered text the CSV writer gathers per write.
+const csvFlush = 256 << 10
+
 type csvWriter struct {
-	w     *bufio.Writer
-	enc   io.WriteCloser // GB18030 transformer, or nil
+	w     io.Writer
+	gb    bool // GB18030 (else UTF-8 with BOM)
 	kinds []kind
 	loc   *time.Location
 	buf   []byte
-	cell  []byte
+	enc   []byte // GB18030 bytes of buf
 }
 
 func newCSV(w io.Writer, d Definition) rowWriter {
-	c := &csvWriter{loc: d.Location()}
-	if d.Encoding == "gb18030" {
-		c.enc = transform.NewWriter(w, simplifiedchinese.GB18030.NewEncoder())
-		c.w = bufio.NewWriterSize(c.enc, 256<<10)
-	} else {
-		c.w = bufio.NewWriterSize(w, 256<<10)
-		c.w.WriteString("\ufeff") // UTF-8 byte order mark: Excel then reads UTF-8
+	c := &csvWriter{w: w, loc: d.Location(), gb: d.Encoding == "gb18030", buf: make([]byte, 0, csvFlush+64<<10)}
+	if !c.gb {
+		c.buf = append(c.buf, "\ufeff"...) // UTF-8 byte order mark: Excel then reads UTF-8
 	}
 	return c
 }
 
 func (c *csvWriter) Header(cols []Column) error {
 	c.kinds = make([]kind, len(cols))
-	c.buf = c.buf[:0]
 	for i, col := range cols {
 		c.kinds[i] = kindOf(col.Type)
 		if i > 0 {
@@ -200,33 +196,167 @@ func (c *csvWriter) Header(cols []Column) error {
 		c.buf = appendCSVField(c.buf, []byte(col.Name), false)
 	}
 	c.buf = append(c.buf, '\r', '\n')
-	_, err := c.w.Write(c.buf)
-	return err
-}
-
-func (c *csvWriter) Row(vals []any) error {
-	c.buf = c.buf[:0]
-	for i, v := range vals {
-		if i > 0 {
-			c.buf = append(c.buf, ',')
-		}
-		c.cell = text(v, c.kinds[i], c.loc, c.cell[:0])
-		_, isStr := v.(string)
-		c.buf = appendCSVField(c.buf, c.cell, isStr)
-	}
-	c.buf = append(c.buf, '\r', '\n')
-	_, err := c.w.Write(c.buf)
-	return err
-}
-
-func (c *csvWriter) Close() error {
-	if err := c.w.Flush(); err != nil {
-		return err
-	}
-	if c.enc != nil {
-		return c.enc.Close()
-	}
 	return nil
+}
+
+// Batch renders row by row from the columns, straight into one buffer.
+func (c *csvWriter) Batch(b *colBatch) error {
+	buf := c.buf
+	for r := range b.n {
+		for j := range b.cols {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			v := &b.cols[j]
+			if v.valid != nil && !v.valid[r] {
+				continue
+			}
+			if v.over != nil {
+				if s, ok := v.over[r]; ok {
+					buf = appendCSVText(buf, s)
+					continue
+				}
+			}
+			switch v.k {
+			case kString:
+				buf = appendCSVText(buf, v.strs[r])
+			case kInt:
+				buf = strconv.AppendInt(buf, v.ints[r], 10)
+			case kFloat:
+				buf = appendFloat(buf, v.floats[r])
+			case kBool:
+				buf = strconv.AppendBool(buf, v.bools[r])
+			case kTimestamp:
+				buf = appendMicros(buf, v.ints[r], time.UTC)
+			case kTimestampTZ:
+				buf = appendMicros(buf, v.ints[r], c.loc)
+			case kDate:
+				buf = appendDate(buf, v.ints[r])
+			}
+		}
+		buf = append(buf, '\r', '\n')
+		if len(buf) >= csvFlush {
+			c.buf = buf
+			if err := c.flush(); err != nil {
+				return err
+			}
+			buf = c.buf
+		}
+	}
+	c.buf = buf
+	return nil
+}
+
+func (c *csvWriter) flush() error {
+	out := c.buf
+	if c.gb {
+		c.enc = appendGB18030(c.enc[:0], c.buf)
+		out = c.enc
+	}
+	_, err := c.w.Write(out)
+	c.buf = c.buf[:0]
+	return err
+}
+
+func (c *csvWriter) Close() error { return c.flush() }
+
+// appendFloat renders a double as text() does: shortest, without an
+// exponent unless very large or small.
+func appendFloat(buf []byte, x float64) []byte {
+	if a := math.Abs(x); a != 0 && (a < 1e-6 || a >= 1e15) {
+		return strconv.AppendFloat(buf, x, 'g', -1, 64)
+	}
+	return strconv.AppendFloat(buf, x, 'f', -1, 64)
+}
+
+// appendMicros renders a timestamp (µs since 1970) in loc as
+// 2006-01-02 15:04:05[.999999], as text() does.
+func appendMicros(buf []byte, us int64, loc *time.Location) []byte {
+	t := time.UnixMicro(us).In(loc)
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		if t.Nanosecond() != 0 {
+			return t.AppendFormat(buf, "2006-01-02 15:04:05.999999")
+		}
+		return t.AppendFormat(buf, "2006-01-02 15:04:05")
+	}
+	h, mi, sec := t.Clock()
+	buf = appendYMD(buf, y, int(mo), d)
+	buf = append(buf, ' ', byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':', byte('0'+sec/10), byte('0'+sec%10))
+	if frac := t.Nanosecond() / 1000; frac != 0 {
+		var f [7]byte
+		f[0] = '.'
+		for i := 6; i >= 1; i-- {
+			f[i] = byte('0' + frac%10)
+			frac /= 10
+		}
+		n := 7
+		for f[n-1] == '0' {
+			n--
+		}
+		buf = append(buf, f[:n]...)
+	}
+	return buf
+}
+
+// appendDate renders a date (days since 1970) as 2006-01-02.
+func appendDate(buf []byte, days int64) []byte {
+	t := time.Unix(days*86400, 0).UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(buf, "2006-01-02")
+	}
+	return appendYMD(buf, y, int(mo), d)
+}
+
+func appendYMD(buf []byte, y, mo, d int) []byte {
+	return append(buf, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
+// appendCSVText is appendCSVField for a text cell, without copying it
+// first.
+func appendCSVText(buf []byte, s string) []byte {
+	if len(s) == 0 {
+		return buf
+	}
+	guard := false
+	switch s[0] {
+	case '=', '+', '@', '\t', '\r':
+		guard = true
+	case '-':
+		guard = len(s) > 1 && (s[1] < '0' || s[1] > '9') && s[1] != '.'
+	}
+	quote := s[0] == ' ' || s[len(s)-1] == ' '
+	if !quote {
+		for i := 0; i < len(s); i++ {
+			if b := s[i]; b <= ',' && (b == ',' || b == '"' || b == '\n' || b == '\r') {
+				quote = true
+				break
+			}
+		}
+	}
+	if !quote {
+		if guard {
+			buf = append(buf, '\'')
+		}
+		return append(buf, s...)
+	}
+	buf = append(buf, '"')
+	if guard {
+		buf = append(buf, '\'')
+	}
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		buf = append(buf, s[:i+1]...)
+		buf = append(buf, '"')
+		s = s[i+1:]
+	}
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 // appendCSVField quotes per RFC 4180 when needed. Text that a spreadsheet
@@ -350,31 +480,37 @@ func (x *xlsxWriter) Header(cols []Column) error {
 	return x.sw.SetRow("A1", head)
 }
 
-func (x *xlsxWriter) Row(vals []any) error {
-	if x.row > MaxXLSXRows {
-		return ErrTooManyRows
-	}
-	x.row++
-	for i, v := range vals {
-		switch t := v.(type) {
-		case time.Time:
-			if x.kinds[i] == kTimestampTZ {
-				t = t.In(x.loc)
-			} else {
-				t = t.UTC()
+func (x *xlsxWriter) Batch(b *colBatch) error {
+	for r := range b.n {
+		if x.row > MaxXLSXRows {
+			return ErrTooManyRows
+		}
+		x.row++
+		for i := range b.cols {
+			v := b.cols[i].value(r)
+			switch t := v.(type) {
+			case time.Time:
+				if x.kinds[i] == kTimestampTZ {
+					t = t.In(x.loc)
+				} else {
+					t = t.UTC()
+				}
+				// Excel has no zones: store the wall-clock time.
+				wall := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+				x.cells[i] = excelize.Cell{StyleID: x.styles[x.kinds[i]], Value: wall}
+			default:
+				x.cells[i] = v
 			}
-			// Excel has no zones: store the wall-clock time.
-			wall := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
-			x.cells[i] = excelize.Cell{StyleID: x.styles[x.kinds[i]], Value: wall}
-		default:
-			x.cells[i] = v
+		}
+		cell, err := excelize.CoordinatesToCellName(1, x.row)
+		if err != nil {
+			return err
+		}
+		if err := x.sw.SetRow(cell, x.cells); err != nil {
+			return err
 		}
 	}
-	cell, err := excelize.CoordinatesToCellName(1, x.row)
-	if err != nil {
-		return err
-	}
-	return x.sw.SetRow(cell, x.cells)
+	return nil
 }
 
 func (x *xlsxWriter) Close() error {
@@ -428,13 +564,16 @@ type parquetWriter struct {
 	out   io.Writer
 	w     *parquet.GenericWriter[any]
 	kinds []kind
-	rows  []parquet.Row
-	vals  []parquet.Value
-	n     int
+	vals  [parquetWorkers][]parquet.Value
+	rows  int // in the current row group
 }
 
-// parquetBatch is how many rows are handed to the writer at once.
-const parquetBatch = 4096
+// parquetRowGroup is the rows of a row group (DuckDB's COPY default).
+const parquetRowGroup = 122880
+
+// parquetWorkers is how many goroutines encode a batch's columns (each
+// column has its own writer; the file's bytes do not depend on it).
+const parquetWorkers = 2
 
 func newParquet(w io.Writer, d Definition) rowWriter { return &parquetWriter{out: w} }
 
@@ -465,73 +604,82 @@ func (p *parquetWriter) Header(cols []Column) error {
 		g.nodes = append(g.nodes, parquet.Optional(n))
 	}
 	schema := parquet.NewSchema("extract", g)
+	// Statistics as DuckDB writes them: per column chunk and in the page
+	// index, not again in every page header.
 	p.w = parquet.NewGenericWriter[any](p.out, schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("citybrain", "1", ""),
-		parquet.PageBufferSize(256<<10))
-	p.rows = make([]parquet.Row, parquetBatch)
-	p.vals = make([]parquet.Value, parquetBatch*len(cols))
-	for i := range p.rows {
-		p.rows[i] = p.vals[i*len(cols) : (i+1)*len(cols) : (i+1)*len(cols)]
+		parquet.PageBufferSize(256<<10), parquet.DataPageStatistics(false))
+	return nil
+}
+
+// Batch writes column by column: each column's values go to its column
+// writer in one call, the columns shared out among parquetWorkers
+// goroutines.
+func (p *parquetWriter) Batch(b *colBatch) error {
+	cws := p.w.ColumnWriters()
+	var errs [parquetWorkers]error
+	var wg sync.WaitGroup
+	for w := range parquetWorkers {
+		wg.Go(func() {
+			for j := w; j < len(b.cols); j += parquetWorkers {
+				p.vals[w] = grow(p.vals[w], b.n)
+				if _, err := cws[j].WriteRowValues(parquetValues(p.vals[w], &b.cols[j], j, b.n)); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return err
+	}
+	p.rows += b.n
+	if p.rows >= parquetRowGroup {
+		p.rows = 0
+		return p.w.Flush()
 	}
 	return nil
 }
 
-func (p *parquetWriter) Row(vals []any) error {
-	r := p.rows[p.n]
-	for i, v := range vals {
-		var pv parquet.Value
-		switch x := v.(type) {
-		case nil:
-			r[i] = parquet.NullValue().Level(0, 0, i)
+// parquetValues fills vals with column j's n cells.
+func parquetValues(vals []parquet.Value, v *colVec, j, n int) []parquet.Value {
+	for r := range n {
+		if v.null(r) {
+			vals[r] = parquet.NullValue().Level(0, 0, j)
 			continue
-		case int64:
-			pv = parquet.Int64Value(x)
-		case float64:
-			pv = parquet.DoubleValue(x)
-		case bool:
-			pv = parquet.BooleanValue(x)
-		case string:
-			if p.kinds[i] != kString {
-				r[i] = parquet.NullValue().Level(0, 0, i)
+		}
+		if v.over != nil {
+			if s, ok := v.over[r]; ok {
+				if v.k == kString {
+					vals[r] = parquet.ByteArrayValue([]byte(s)).Level(0, 1, j)
+				} else {
+					vals[r] = parquet.NullValue().Level(0, 0, j) // does not fit the column's type
+				}
 				continue
 			}
-			pv = parquet.ByteArrayValue([]byte(x))
-		case time.Time:
-			if p.kinds[i] == kDate {
-				days := x.UTC().Unix() / 86400
-				if x.UTC().Unix() < 0 && x.UTC().Unix()%86400 != 0 {
-					days--
-				}
-				pv = parquet.Int32Value(int32(days))
-			} else {
-				pv = parquet.Int64Value(x.UnixMicro())
-			}
-		default:
-			pv = parquet.ByteArrayValue([]byte(fmt.Sprint(x)))
 		}
-		r[i] = pv.Level(0, 1, i)
+		var pv parquet.Value
+		switch v.k {
+		case kString:
+			// Not copied here: the column writer copies the bytes.
+			pv = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.strs[r]), len(v.strs[r])))
+		case kInt, kTimestamp, kTimestampTZ:
+			pv = parquet.Int64Value(v.ints[r])
+		case kDate:
+			pv = parquet.Int32Value(int32(v.ints[r]))
+		case kFloat:
+			pv = parquet.DoubleValue(v.floats[r])
+		case kBool:
+			pv = parquet.BooleanValue(v.bools[r])
+		}
+		vals[r] = pv.Level(0, 1, j)
 	}
-	p.n++
-	if p.n == len(p.rows) {
-		return p.flush()
-	}
-	return nil
-}
-
-func (p *parquetWriter) flush() error {
-	if p.n == 0 {
-		return nil
-	}
-	_, err := p.w.WriteRows(p.rows[:p.n])
-	p.n = 0
-	return err
+	return vals[:n]
 }
 
 func (p *parquetWriter) Close() error {
 	if p.w == nil {
 		return errors.New("parquet: no header")
-	}
-	if err := p.flush(); err != nil {
-		return err
 	}
 	return p.w.Close()
 }

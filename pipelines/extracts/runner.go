@@ -303,24 +303,6 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 			o.Progress(0, total)
 		}
 	}
-	rows, err := r.eng.Query(ctx, plan.SQL)
-	if err != nil {
-		return fmt.Errorf("extract %q: query: %w", d.Name, err)
-	}
-	defer rows.Close()
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		return err
-	}
-	cols := make([]Column, len(cts))
-	for i, ct := range cts {
-		cols[i] = Column{Name: ct.Name(), Type: ct.DatabaseTypeName()}
-	}
-	tf, outCols, err := newTransform(d, cols, sc.Suppress)
-	if err != nil {
-		return err
-	}
-	m.Columns = outCols
 	dir := filepath.Join(r.out, d.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -330,81 +312,78 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	// The SHA-256 is computed as the bytes are written, not re-read.
 	h := sha256.New()
 	cw := &countWriter{w: io.MultiWriter(tmp, h)}
 	w := formats[d.Format].open(cw, d)
 	if t, ok := w.(totaler); ok {
 		t.SetTotal(total)
 	}
-	if err := w.Header(outCols); err != nil {
-		tmp.Close()
-		return err
+	// Two stages on two goroutines: reading DuckDB's result in column
+	// batches (readRows) and rendering them (PII rules, format, hash,
+	// file). At most a few batches are in flight, so memory stays bounded
+	// whatever the size.
+	var tf *rowTransform
+	started := false
+	queued := make(chan *colBatch, 4)
+	rendered := make(chan error, 1)
+	readCtx, stopRead := context.WithCancel(ctx)
+	defer stopRead()
+	release := func(b *colBatch) {
+		if b.release != nil {
+			b.release()
+		}
 	}
-	// Two stages on two goroutines: scanning DuckDB's result (the
-	// driver's conversions) and rendering (normalise, PII, format). Batches
-	// of rows are recycled, so memory stays bounded whatever the size.
-	scanned := make(chan *rowBatch, 2)
-	free := make(chan *rowBatch, 4)
-	for range 4 {
-		free <- newRowBatch(len(cols))
-	}
-	scanCtx, stopScan := context.WithCancel(ctx)
-	defer stopScan()
-	var scanErr error
-	go func() {
-		defer close(scanned)
-		for {
-			var b *rowBatch
-			select {
-			case b = <-free:
-			case <-scanCtx.Done():
-				return
-			}
-			b.n = 0
-			for b.n < len(b.rows) && rows.Next() {
-				if err := rows.Scan(b.ptrs[b.n]...); err != nil {
-					scanErr = err
-					return
+	readErr := readRows(readCtx, r.eng, plan.SQL, func(cols []Column) error {
+		var outCols []Column
+		if tf, outCols, err = newTransform(d, cols, sc.Suppress); err != nil {
+			return err
+		}
+		m.Columns = outCols
+		if err := w.Header(outCols); err != nil {
+			return err
+		}
+		started = true
+		go func() {
+			var werr error
+			for b := range queued {
+				if werr == nil && readCtx.Err() == nil {
+					if werr = w.Batch(tf.apply(b)); werr != nil {
+						werr = fmt.Errorf("extract %q: write %s: %w", d.Name, d.Format, werr)
+						stopRead()
+					} else {
+						m.Rows += int64(b.n)
+						if o.Progress != nil && m.Rows/8192 != (m.Rows-int64(b.n))/8192 {
+							o.Progress(m.Rows, total)
+						}
+					}
 				}
-				b.n++
+				release(b)
 			}
-			if b.n > 0 {
-				scanned <- b
-			}
-			if b.n < len(b.rows) {
-				scanErr = rows.Err()
-				return
-			}
+			rendered <- werr
+		}()
+		return nil
+	}, func(b *colBatch) error {
+		select {
+		case queued <- b:
+			return nil
+		case <-readCtx.Done():
+			release(b)
+			return readCtx.Err()
 		}
-	}()
-	var writeErr error
-	for b := range scanned {
-		if writeErr != nil {
-			continue // drain so the scanner can finish
-		}
-		for _, vals := range b.rows[:b.n] {
-			for i, v := range vals {
-				vals[i] = normalize(v)
-			}
-			if err := w.Row(tf.apply(vals)); err != nil {
-				writeErr = fmt.Errorf("extract %q: write %s: %w", d.Name, d.Format, err)
-				stopScan()
-				break
-			}
-			m.Rows++
-			if o.Progress != nil && m.Rows%8192 == 0 {
-				o.Progress(m.Rows, total)
-			}
-		}
-		free <- b
+	})
+	writeErr := error(nil)
+	if started {
+		close(queued)
+		writeErr = <-rendered
 	}
 	if writeErr != nil {
 		tmp.Close()
 		return writeErr
 	}
-	if scanErr != nil {
+	if readErr != nil {
 		tmp.Close()
-		return fmt.Errorf("extract %q: query: %w", d.Name, scanErr)
+		return fmt.Errorf("extract %q: query: %w", d.Name, readErr)
 	}
 	if err := w.Close(); err != nil {
 		tmp.Close()
@@ -419,27 +398,6 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 	m.Bytes, m.SHA256 = cw.n, hex.EncodeToString(h.Sum(nil))
 	// Named by the period: a re-run of the period replaces the file.
 	return os.Rename(tmp.Name(), r.filePath(d.Name, m.File))
-}
-
-// rowBatch is a slab of scanned rows passed from the scanner to the
-// renderer.
-type rowBatch struct {
-	rows [][]any
-	ptrs [][]any
-	n    int
-}
-
-func newRowBatch(cols int) *rowBatch {
-	const size = 1024
-	b := &rowBatch{rows: make([][]any, size), ptrs: make([][]any, size)}
-	for i := range b.rows {
-		b.rows[i] = make([]any, cols)
-		b.ptrs[i] = make([]any, cols)
-		for j := range b.rows[i] {
-			b.ptrs[i][j] = &b.rows[i][j]
-		}
-	}
-	return b
 }
 
 type countWriter struct {

@@ -1,0 +1,92 @@
+package extracts
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+)
+
+// The table-driven GB18030 encoder gives exactly the x/text encoder's
+// bytes: every BMP rune, some beyond it, invalid UTF-8, mixed text.
+func TestGB18030MatchesXText(t *testing.T) {
+	var all []byte
+	for r := rune(0); r < 0x10000; r++ {
+		if r >= 0xD800 && r <= 0xDFFF {
+			continue
+		}
+		all = utf8.AppendRune(all, r)
+	}
+	for _, r := range []rune{0x10000, 0x1F600, 0x20000, 0x2A6D6, 0x10FFFF} {
+		all = utf8.AppendRune(all, r)
+	}
+	all = append(all, "西城区 \xff\xfe 警情 \xe4\xb8"...) // invalid bytes, a cut rune
+	all = append(all, "\x80end"...)
+	want, err := simplifiedchinese.GB18030.NewEncoder().Bytes(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendGB18030(nil, all); !bytes.Equal(got, want) {
+		i := 0
+		for i < len(got) && i < len(want) && got[i] == want[i] {
+			i++
+		}
+		t.Fatalf("GB18030 differs from x/text at byte %d (got %d bytes, want %d)", i, len(got), len(want))
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var s []byte
+		for range rng.IntN(40) {
+			switch rng.IntN(3) {
+			case 0:
+				s = append(s, byte(rng.IntN(128)))
+			case 1:
+				s = utf8.AppendRune(s, rune(0x4E00+rng.IntN(0x5000)))
+			default:
+				s = append(s, byte(rng.IntN(256)))
+			}
+		}
+		want, _ := simplifiedchinese.GB18030.NewEncoder().Bytes(s)
+		if got := appendGB18030(nil, s); !bytes.Equal(got, want) {
+			t.Fatalf("GB18030 of %q: got % x, want % x", s, got, want)
+		}
+	}
+}
+
+// The column renderers write what text() and appendCSVField write.
+func TestCSVCellsMatchText(t *testing.T) {
+	sh, _ := time.LoadLocation("Asia/Shanghai")
+	for _, s := range []string{"", "a", " a", "a ", "a,b", `say "hi"`, "=1+1", "+86", "-5", "-x", "-.5", "@x", "\tx", "\rx",
+		"=a,b", "line\nbreak", "西城区", "-", "'"} {
+		want := appendCSVField(nil, []byte(s), true)
+		if got := appendCSVText(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("cell %q: got %q, want %q", s, got, want)
+		}
+	}
+	for _, us := range []int64{0, 1, -1, 1_700_000_000_123_456, 1_700_000_000_000_000, 1_700_000_000_100_000, -62_135_596_800_000_000, 253_402_300_799_999_999, 4_000_000_000_000_000} {
+		for _, loc := range []*time.Location{time.UTC, sh} {
+			k := kTimestampTZ
+			if loc == time.UTC {
+				k = kTimestamp
+			}
+			want := text(time.UnixMicro(us).UTC(), k, sh, nil)
+			if got := appendMicros(nil, us, loc); !bytes.Equal(got, want) {
+				t.Errorf("timestamp %d in %s: got %q, want %q", us, loc, got, want)
+			}
+		}
+	}
+	for _, days := range []int64{0, -1, 20000, -719162, 2932896} {
+		want := text(time.Unix(days*86400, 0).UTC(), kDate, time.UTC, nil)
+		if got := appendDate(nil, days); !bytes.Equal(got, want) {
+			t.Errorf("date %d: got %q, want %q", days, got, want)
+		}
+	}
+	for _, f := range []float64{0, 1.5, -2.25, 116.30001, 1e-7, 1e15, 123456789012345.6, -0.0} {
+		if got, want := appendFloat(nil, f), text(f, kFloat, time.UTC, nil); !bytes.Equal(got, want) {
+			t.Errorf("float %v: got %q, want %q", f, got, want)
+		}
+	}
+}
