@@ -80,7 +80,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, mode BrokerM
 		if addr, ok := broker.RunningEmbeddedAddr(cfg.DataDir); ok && mode == AttachBroker && ServeRunning(cfg.DataDir) {
 			brokers, a.Attached = []string{addr}, true
 		} else {
-			if ServeRunning(cfg.DataDir) {
+			if mode != OwnBroker && ServeRunning(cfg.DataDir) {
 				a.Close()
 				return nil, fmt.Errorf("citybrain serve is running on %s but its broker does not answer; wait for it to start or stop it", cfg.DataDir)
 			}
