@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sort"
 	"strings"
 	"time"
@@ -53,7 +54,15 @@ type Runner struct {
 	// OnView is called with each view model's rendered SQL (serve creates
 	// the view in the query layer).
 	OnView func(name, sql string)
+
+	// onRetry is told of each commit retried after a conflict (tests).
+	onRetry func(table string, attempt int)
 }
+
+// commitRetries is how often a commit that lost a race to another writer
+// of the same table (`citybrain models run` while serve runs the models,
+// two serves on one catalog) is retried before the model fails.
+var commitRetries = 8
 
 // RunOptions choose what a run does.
 type RunOptions struct {
@@ -85,7 +94,11 @@ type ModelResult struct {
 	// Incremental tells whether the model ran incrementally.
 	Incremental bool
 	Took        time.Duration
-	Err         error
+	// Compute is the time DuckDB spent building the model's table; Write
+	// the time spent writing its Parquet files, Commit the Iceberg commit
+	// (Took also holds setting up views and the run's bookkeeping).
+	Compute, Write, Commit time.Duration
+	Err                    error
 }
 
 // RunReport is what a run did.
@@ -118,6 +131,8 @@ type session struct {
 	inputs map[string]int64
 	pins   map[string]int64
 	viewed map[string]bool
+	// readers counts, per model, the models of this run that read it.
+	readers map[string]int
 }
 
 func (r *Runner) open(ctx context.Context, pins map[string]int64) (*session, error) {
@@ -330,6 +345,12 @@ func (r *Runner) runModels(ctx context.Context, s *session, names []string, opts
 	for _, n := range names {
 		selected[n] = true
 	}
+	s.readers = map[string]int{}
+	for _, n := range names {
+		for _, ref := range r.Project.Models[n].Refs {
+			s.readers[ref]++
+		}
+	}
 	failed := map[string]bool{}
 	// Sources and not-selected models are read from the lake.
 	for _, n := range names {
@@ -397,6 +418,9 @@ func (r *Runner) progress(i, n int, res ModelResult) {
 		line += fmt.Sprintf(" %9d rows", res.Rows)
 	}
 	line += fmt.Sprintf(" %8s", res.Took.Round(time.Millisecond))
+	if res.Status == "ok" && res.Materialized != "view" {
+		line += fmt.Sprintf("  (sql %s, write %s, commit %s)", res.Compute.Round(time.Millisecond), res.Write.Round(time.Millisecond), res.Commit.Round(time.Millisecond))
+	}
 	fmt.Fprintln(r.Progress, line)
 	if res.Err != nil && res.Status == "error" {
 		fmt.Fprintf(r.Progress, "      %v\n", res.Err)
@@ -450,18 +474,30 @@ func (r *Runner) runModel(ctx context.Context, s *session, m *Model, opts RunOpt
 	drop := fmt.Sprintf("DROP VIEW IF EXISTS %s; DROP TABLE IF EXISTS %s; ", qname, qname)
 	switch m.Config.Materialized {
 	case "view":
-		if err := s.exec(ctx, drop+fmt.Sprintf("CREATE VIEW %s AS %s", qname, q)); err != nil {
+		// A view read by two or more models of this run is computed once,
+		// into a table of the run's DuckDB (the inputs are pinned for the
+		// whole run, so it cannot change meanwhile); the lake and the
+		// query layer still get a view.
+		kind := "VIEW"
+		if s.readers[m.Name] >= 2 {
+			kind = "TABLE"
+		}
+		start := time.Now()
+		if err := s.exec(ctx, drop+fmt.Sprintf("CREATE %s %s AS %s", kind, qname, q)); err != nil {
 			return err
 		}
+		res.Compute = time.Since(start)
 		if r.OnView != nil && !opts.DryRun {
 			r.OnView(full, q)
 		}
 		s.viewed[full] = true
 		return nil
 	case "table":
+		start := time.Now()
 		if err := s.exec(ctx, drop+fmt.Sprintf("CREATE TABLE %s AS %s", qname, q)); err != nil {
 			return err
 		}
+		res.Compute = time.Since(start)
 		s.viewed[full] = true
 		return r.commit(ctx, s, m, rep, res, warehouse.MaterializeSpec{Table: full, Mode: warehouse.MaterializeReplace,
 			Query: "SELECT * FROM " + qname, Doc: m.Doc.String(), Reread: true}, opts.DryRun)
@@ -469,9 +505,11 @@ func (r *Runner) runModel(ctx context.Context, s *session, m *Model, opts RunOpt
 	// incremental
 	key := m.partitionKey()
 	newT := MartsNamespace + "." + quoteIdent(m.Name+"__new")
+	start := time.Now()
 	if err := s.exec(ctx, fmt.Sprintf("DROP TABLE IF EXISTS %s; CREATE TABLE %s AS %s", newT, newT, q)); err != nil {
 		return err
 	}
+	res.Compute = time.Since(start)
 	defer s.exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS "+newT)
 	spec := warehouse.MaterializeSpec{Table: full, Mode: warehouse.MaterializeReplace, PartitionBy: key,
 		Query: "SELECT * FROM " + newT, Doc: m.Doc.String(), Reread: true}
@@ -510,11 +548,12 @@ func (r *Runner) commit(ctx context.Context, s *session, m *Model, rep *RunRepor
 	ib, _ := json.Marshal(inputs)
 	vb, _ := json.Marshal(rep.Vars)
 	spec.Summary = map[string]string{SummaryModel: m.Name, SummaryRunID: rep.RunID, SummaryInputs: string(ib), SummaryVars: string(vb)}
-	mr, err := r.Lake.Materialize(ctx, s.db, spec)
+	mr, err := r.materialize(ctx, s, spec)
 	if err != nil {
 		return err
 	}
 	res.Rows, res.Snapshot = mr.Rows, mr.SnapshotID
+	res.Write, res.Commit = mr.Write, mr.Commit
 	if mr.SnapshotID == 0 {
 		if t, err := r.Lake.Load(ctx, spec.Table); err == nil && t.CurrentSnapshot() != nil {
 			res.Snapshot = t.CurrentSnapshot().SnapshotID
@@ -525,6 +564,36 @@ func (r *Runner) commit(ctx context.Context, s *session, m *Model, rep *RunRepor
 		r.OnCommit(spec.Table, res.Snapshot)
 	}
 	return nil
+}
+
+// materialize commits spec, again on a commit conflict: another writer
+// committed the table between this one's read of it and its commit, and
+// nothing of this attempt was kept (its files are removed). The rows are in
+// the session's DuckDB, so a retry only rewrites them against the table's
+// new snapshot: a replace still replaces everything, a partition overwrite
+// the partitions this run computed, an append adds to the other's rows.
+func (r *Runner) materialize(ctx context.Context, s *session, spec warehouse.MaterializeSpec) (warehouse.MaterializeResult, error) {
+	for attempt := 1; ; attempt++ {
+		mr, err := r.Lake.Materialize(ctx, s.db, spec)
+		if err == nil || !errors.Is(err, warehouse.ErrConflict) || attempt > commitRetries {
+			if err != nil && errors.Is(err, warehouse.ErrConflict) {
+				err = fmt.Errorf("%w (another writer kept committing %s: is a second citybrain serve running on this lake? / 其他进程持续写入同一表)", err, spec.Table)
+			}
+			return mr, err
+		}
+		r.log().Info("commit conflict: another writer committed first, retrying / 提交冲突，重试", "table", spec.Table, "attempt", attempt)
+		if r.onRetry != nil {
+			r.onRetry(spec.Table, attempt)
+		}
+		// Back off a little, more each time, with jitter so two runners
+		// do not collide in lockstep.
+		d := time.Duration(attempt*attempt)*20*time.Millisecond + time.Duration(mrand.Int64N(int64(30*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return mr, ctx.Err()
+		case <-time.After(d):
+		}
+	}
 }
 
 // modelInputs are the snapshots of the lake tables a model read (sources,
@@ -564,7 +633,7 @@ func (r *Runner) record(ctx context.Context, s *session, rep *RunReport) error {
 		return nil
 	}
 	q := "SELECT * FROM (VALUES " + strings.Join(rows, ", ") + ") AS t(run_id, model, materialized, status, rows, snapshot_id, incremental, took_ms, started_at, finished_at, inputs, vars, error)"
-	mr, err := r.Lake.Materialize(ctx, s.db, warehouse.MaterializeSpec{Table: RunsTable, Mode: warehouse.MaterializeAppend, Query: q,
+	mr, err := r.materialize(ctx, s, warehouse.MaterializeSpec{Table: RunsTable, Mode: warehouse.MaterializeAppend, Query: q,
 		Doc:     "模型运行记录（输入快照、变量、输出快照） / Model runs: input snapshots, vars, output snapshots",
 		Summary: map[string]string{SummaryRunID: rep.RunID}})
 	if err != nil {

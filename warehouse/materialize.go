@@ -78,6 +78,10 @@ type MaterializeResult struct {
 	Bytes      int64
 	// Removed is how many data files the snapshot replaced.
 	Removed int
+	// Write is the time spent running the query and writing the data
+	// files (with their statistics); Commit the time spent planning the
+	// replaced files and committing the snapshot.
+	Write, Commit time.Duration
 }
 
 // ErrMaterialize: a query result cannot be stored in the table (bad spec,
@@ -186,6 +190,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		parts = []sql.NullTime{{}}
 	}
 
+	writeStart := time.Now()
 	var written []string
 	cleanup := func() {
 		for _, p := range written {
@@ -223,6 +228,8 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		res.Bytes += df.FileSizeBytes()
 	}
 	res.Files = len(news)
+	commitStart := time.Now()
+	res.Write = commitStart.Sub(writeStart)
 
 	var olds []iceberg.DataFile
 	if spec.Mode != MaterializeAppend && t.CurrentSnapshot() != nil {
@@ -250,6 +257,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		if _, err := tx.Commit(ctx); err != nil {
 			return res, fmt.Errorf("materialize %s: %w", spec.Table, err)
 		}
+		res.Commit = time.Since(commitStart)
 		return res, nil
 	}
 	props := iceberg.Properties{"citybrain.materialize": spec.Mode.String()}
@@ -274,6 +282,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		return res, fmt.Errorf("materialize %s: %w", spec.Table, err)
 	}
 	res.SnapshotID = nt.CurrentSnapshot().SnapshotID
+	res.Commit = time.Since(commitStart)
 	l.log.Debug("table materialized", "table", spec.Table, "snapshot", res.SnapshotID, "rows", res.Rows,
 		"files", res.Files, "replaced", res.Removed, "mode", spec.Mode.String())
 	return res, nil

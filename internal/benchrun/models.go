@@ -33,8 +33,10 @@ people counts); scale 10 = 240,000 units and ten times the events (people counts
 into a local-catalog Iceberg lake; ours = citybrain's runner (models.Runner.Run, FullRefresh), wall time
 including the Iceberg commits and the run record. Anchor = dbt-duckdb 1.11.1 (dbt-core 1.11.16, DuckDB 1.5.6,
 profile threads 2) running the same project files unmodified (` + "`dbt run --full-refresh`" + `, same vars) over the same
-Parquet files of the lake's snapshots, wall time of the dbt process, in the same run. Scale 1: median of 3 runs
-each. ratio = ours / dbt (time). Targets: ours ≤ 3 s at scale 1, ratio ≤ 0.5. Both results of
+Parquet files of the lake's snapshots, wall time of the dbt process, in the same run. What each side writes: ours,
+Iceberg tables (zstd Parquet by DuckDB's COPY into the table's data directory, one Iceberg commit per model) and the
+run record; dbt, DuckDB tables in its database file. Both use 2 threads (ours: DuckDB's default on 2 cores). Scale 1:
+median of 3 runs each. ratio = ours / dbt (time). Targets: ours ≤ 3 s at scale 1, ratio ≤ 0.5. Both results of
 marts.enterprise_risk are compared row for row; a difference fails the benchmark.`,
 		Reproduce: "go run ./internal/benchrun -suite models",
 		Run:       runModelsBench,

@@ -104,6 +104,11 @@ backfills from that date up to --as-of (default today, Asia/Shanghai).`,
 				}
 				vars[k] = v
 			}
+			if app.ServeRunning(env.a.Cfg.DataDir) {
+				// Both commit marts.*: the runner retries a commit that
+				// loses the race (models.Runner, "commit conflict").
+				fmt.Fprintln(g.out, "citybrain serve is running too: it also runs the models; a commit that collides with its run is retried / serve 正在运行，提交冲突时自动重试")
+			}
 			started := time.Now()
 			rep, err := env.runner.Run(cmd.Context(), models.RunOptions{Select: sel, FullRefresh: fullRefresh, Vars: vars})
 			if rep != nil {

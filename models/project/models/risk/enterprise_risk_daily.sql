@@ -33,10 +33,6 @@ with params as (
            cast(floor(e.latitude / {{ var('cell_lat_deg') }}) as bigint) as cy
     from {{ ref('stg_enterprises') }} as e
     join {{ ref('enterprise_inherent') }} as i on i.enterprise_id = e.id
-), ent_cells as (
-    select enterprise_id, cx + dx as cx, cy + dy as cy
-    from ent, (values (-1), (0), (1)) as a(dx), (values (-1), (0), (1)) as b(dy)
-    where cx is not null and cy is not null
 ), hz as (
     select d.as_of_date, h.enterprise_id,
            count(*) filter (where h.level = 'major' and (h.deadline < d.as_of_date or (h.deadline is null and h.status = 'overdue'))) as overdue_major,
@@ -75,14 +71,20 @@ with params as (
     join ev on ev.t < d.cutoff_us and ev.t >= d.cutoff_us - {{ var('nearby_window_days') }} * 86400000000
     where ev.longitude is not null and ev.latitude is not null
     group by all
-), near as (
-    select c.as_of_date, ec.enterprise_id,
-           coalesce(sum(c.n) filter (where c.kind = 'call'), 0) as calls,
-           coalesce(sum(c.n) filter (where c.kind = 'police'), 0) as police,
-           coalesce(sum(c.n) filter (where c.kind = 'complaint'), 0) as complaints
-    from ent_cells as ec
-    join ev_cells as c on c.cx = ec.cx and c.cy = ec.cy
+), near_cells as (
+    -- Per grid square: the events in it and in the eight around it (so each
+    -- unit looks up one square instead of joining nine).
+    select c.as_of_date, c.cx + a.dx as cx, c.cy + b.dy as cy,
+           sum(c.n) filter (where c.kind = 'call') as calls,
+           sum(c.n) filter (where c.kind = 'police') as police,
+           sum(c.n) filter (where c.kind = 'complaint') as complaints
+    from ev_cells as c, (values (-1), (0), (1)) as a(dx), (values (-1), (0), (1)) as b(dy)
     group by all
+), near as (
+    select nc.as_of_date, e.enterprise_id,
+           coalesce(nc.calls, 0) as calls, coalesce(nc.police, 0) as police, coalesce(nc.complaints, 0) as complaints
+    from ent as e
+    join near_cells as nc on nc.cx = e.cx and nc.cy = e.cy
 ), cells as (
     select grid_cell_id, community_code
     from (
@@ -153,33 +155,90 @@ with params as (
     select *,
            case when {{ var('floor_at_inherent') }} = 1 then greatest(score_rank, inherent_rank) else score_rank end as level_rank
     from levelled
-), factors as (
-    select as_of_date, enterprise_id, 10 as k, p_inherent as p, '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '') as zh, 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '') as en from final where p_inherent > 0
-    union all
-    select as_of_date, enterprise_id, 9 as k, p_overdue_major as p, '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项' as zh, overdue_major_hazards || ' overdue major hazard(s)' as en from final where p_overdue_major > 0
-    union all
-    select as_of_date, enterprise_id, 8 as k, p_open_hazards as p, '未整改隐患 ' || open_hazards || ' 项' as zh, open_hazards || ' open hazard(s)' as en from final where p_open_hazards > 0
-    union all
-    select as_of_date, enterprise_id, 7 as k, p_failed_inspections as p, '检查不合格 ' || failed_inspections || ' 次' as zh, failed_inspections || ' failed inspection(s)' as en from final where p_failed_inspections > 0
-    union all
-    select as_of_date, enterprise_id, 6 as k, p_emergency_calls as p, '周边警情 ' || emergency_calls_nearby || ' 起' as zh, emergency_calls_nearby || ' emergency call(s) nearby' as en from final where p_emergency_calls > 0
-    union all
-    select as_of_date, enterprise_id, 5 as k, p_police_cases as p, '周边治安案件 ' || police_cases_nearby || ' 起' as zh, police_cases_nearby || ' police case(s) nearby' as en from final where p_police_cases > 0
-    union all
-    select as_of_date, enterprise_id, 4 as k, p_complaints as p, '周边12345诉求 ' || complaints_nearby || ' 件' as zh, complaints_nearby || ' 12345 complaint(s) nearby' as en from final where p_complaints > 0
-    union all
-    select as_of_date, enterprise_id, 3 as k, p_no_insurance as p, '未投保安全生产责任险' as zh, 'no safety liability insurance' as en from final where p_no_insurance > 0
-    union all
-    select as_of_date, enterprise_id, 2 as k, p_crowd as p, '周边人员密集（峰值 ' || crowd_peak_people || ' 人）' as zh, 'crowded area (peak ' || crowd_peak_people || ' people)' as en from final where p_crowd > 0
-    union all
-    select as_of_date, enterprise_id, 1 as k, p_weather as p, '不利天气' as zh, 'adverse weather' as en from final where p_weather > 0
 ), top as (
+    -- The three factors with the most points (ties: the higher k first), in
+    -- words with their points. Per row: a list of (points, k) pairs of the
+    -- factors that have points, sorted, the first three spelt out below (a
+    -- missing one is NULL, which concat_ws skips). No sort or aggregation
+    -- across rows.
     select as_of_date, enterprise_id,
-           string_agg(zh || ' +' || p, '；' order by p desc, k desc) as top_factors_zh,
-           string_agg(en || ' +' || p, '; ' order by p desc, k desc) as top_factors_en
-    from (select *, row_number() over (partition by as_of_date, enterprise_id order by p desc, k desc) as r from factors) as f
-    where r <= 3
-    group by as_of_date, enterprise_id
+           concat_ws('；',
+               case f[1].k
+               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
+               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
+               when 8 then '未整改隐患 ' || open_hazards || ' 项'
+               when 7 then '检查不合格 ' || failed_inspections || ' 次'
+               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
+               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
+               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
+               when 3 then '未投保安全生产责任险'
+               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
+               when 1 then '不利天气' end || ' +' || f[1].p,
+               case f[2].k
+               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
+               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
+               when 8 then '未整改隐患 ' || open_hazards || ' 项'
+               when 7 then '检查不合格 ' || failed_inspections || ' 次'
+               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
+               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
+               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
+               when 3 then '未投保安全生产责任险'
+               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
+               when 1 then '不利天气' end || ' +' || f[2].p,
+               case f[3].k
+               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
+               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
+               when 8 then '未整改隐患 ' || open_hazards || ' 项'
+               when 7 then '检查不合格 ' || failed_inspections || ' 次'
+               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
+               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
+               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
+               when 3 then '未投保安全生产责任险'
+               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
+               when 1 then '不利天气' end || ' +' || f[3].p) as top_factors_zh,
+           concat_ws('; ',
+               case f[1].k
+               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
+               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
+               when 8 then open_hazards || ' open hazard(s)'
+               when 7 then failed_inspections || ' failed inspection(s)'
+               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
+               when 5 then police_cases_nearby || ' police case(s) nearby'
+               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
+               when 3 then 'no safety liability insurance'
+               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
+               when 1 then 'adverse weather' end || ' +' || f[1].p,
+               case f[2].k
+               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
+               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
+               when 8 then open_hazards || ' open hazard(s)'
+               when 7 then failed_inspections || ' failed inspection(s)'
+               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
+               when 5 then police_cases_nearby || ' police case(s) nearby'
+               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
+               when 3 then 'no safety liability insurance'
+               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
+               when 1 then 'adverse weather' end || ' +' || f[2].p,
+               case f[3].k
+               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
+               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
+               when 8 then open_hazards || ' open hazard(s)'
+               when 7 then failed_inspections || ' failed inspection(s)'
+               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
+               when 5 then police_cases_nearby || ' police case(s) nearby'
+               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
+               when 3 then 'no safety liability insurance'
+               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
+               when 1 then 'adverse weather' end || ' +' || f[3].p) as top_factors_en
+    from (
+        select *,
+               list_slice(list_sort(list_filter([
+                   {'p': p_inherent, 'k': 10}, {'p': p_overdue_major, 'k': 9}, {'p': p_open_hazards, 'k': 8},
+                   {'p': p_failed_inspections, 'k': 7}, {'p': p_emergency_calls, 'k': 6}, {'p': p_police_cases, 'k': 5},
+                   {'p': p_complaints, 'k': 4}, {'p': p_no_insurance, 'k': 3}, {'p': p_crowd, 'k': 2}, {'p': p_weather, 'k': 1}
+               ], lambda x: x.p > 0), 'DESC'), 1, 3) as f
+        from final
+    ) as s
 )
 select as_of_date, enterprise_id, enterprise_name, street_code, community_code, industry, longitude, latitude,
        risk_sources, max_lec_d,
