@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ type Section struct {
 	Rows    []map[string]any `json:"rows,omitempty"`
 	Missing string           `json:"missing,omitempty"`
 	Detail  string           `json:"detail,omitempty"`
+	// Totals, for a layer filtered by level, counts every row per level
+	// before that filter ("none": no level), so the map can say "120 of 24,000".
+	Totals map[string]int64 `json:"totals,omitempty"`
 }
 
 // filters are the page-wide filters of a request.
@@ -35,10 +39,14 @@ type filters struct {
 	street       string
 	community    string
 	industry     string
-	key          string // canonical form for cache keys
+	levels       []string // risk levels to show (map layers); empty: all
+	key          string   // canonical form for cache keys
 	fromS, toS   string
 	fromTS, toTS string
 }
+
+// riskLevels are the values of the levels filter ("none": no level computed).
+var riskLevels = []string{"red", "orange", "yellow", "blue", "none"}
 
 var (
 	adcodeRE = regexp.MustCompile(`^[0-9]{9,12}$`)
@@ -92,9 +100,21 @@ func (s *Server) parseFilters(r *http.Request) (filters, error) {
 	if len(f.industry) > 200 {
 		return f, errors.New("industry 过长 / industry too long")
 	}
+	if v := q.Get("levels"); v != "" {
+		for _, l := range strings.Split(v, ",") {
+			if !slices.Contains(riskLevels, l) {
+				return f, fmt.Errorf("levels %q: 等级应为 red、orange、yellow、blue 或 none（逗号分隔）/ want red, orange, yellow, blue or none, comma-separated", v)
+			}
+			if !slices.Contains(f.levels, l) {
+				f.levels = append(f.levels, l)
+			}
+		}
+		slices.Sort(f.levels)
+	}
 	f.fromS, f.toS = f.from.Format(time.DateOnly), f.to.AddDate(0, 0, -1).Format(time.DateOnly)
 	f.fromTS, f.toTS = f.from.Format("2006-01-02 15:04:05-07:00"), f.to.Format("2006-01-02 15:04:05-07:00")
-	f.key = url.Values{"from": {f.fromS}, "to": {f.toS}, "street": {f.street}, "community": {f.community}, "industry": {f.industry}}.Encode()
+	f.key = url.Values{"from": {f.fromS}, "to": {f.toS}, "street": {f.street}, "community": {f.community}, "industry": {f.industry},
+		"levels": {strings.Join(f.levels, ",")}}.Encode()
 	return f, nil
 }
 
@@ -379,14 +399,36 @@ var layers = map[string]func(s *Server, x *q, f filters) Section{
 		return x.rows(`SELECT venue_id AS id, name_zh, name_en, longitude AS lon, latitude AS lat, kind, capacity_people, street_code, NULL AS warning_level
 			FROM {0} WHERE longitude IS NOT NULL`, []string{"raw.venues"})
 	},
+	// Enterprises: the levels filter (the map shows red and orange units
+	// by default: 24,000 points would hide the district) and the totals per
+	// level under the street and industry filters.
 	"enterprises": func(s *Server, x *q, f filters) Section {
 		var a []any
 		cond := f.streetCond("e.street_code", &a) + f.industryCond("e.industry", &a)
+		table, sel := "raw.enterprises", `SELECT e.id, e.name, e.longitude AS lon, e.latitude AS lat, e.industry, e.street_code, NULL AS level FROM {0} e`
 		if x.has("marts.enterprise_risk") {
-			return x.rows(`SELECT e.enterprise_id AS id, e.enterprise_name AS name, e.longitude AS lon, e.latitude AS lat, e.industry, e.street_code, e.level, e.score, e.top_factors_zh, e.top_factors_en
-				FROM {0} e WHERE e.longitude IS NOT NULL`+cond, []string{"marts.enterprise_risk"}, a...)
+			// No factors here (24,000 rows of text): the details panel reads them from /api/dash/enterprise/{id}.
+			table, sel = "marts.enterprise_risk", `SELECT e.enterprise_id AS id, e.enterprise_name AS name, e.longitude AS lon, e.latitude AS lat, e.industry, e.street_code, e.level, e.score
+				FROM {0} e`
 		}
-		return x.rows(`SELECT e.id, e.name, e.longitude AS lon, e.latitude AS lat, e.industry, e.street_code, NULL AS level FROM {0} e WHERE e.longitude IS NOT NULL`+cond, []string{"raw.enterprises"}, a...)
+		totals := x.rows(`SELECT coalesce(`+levelOf(table)+`, 'none') AS level, count(*) AS n FROM {0} e WHERE e.longitude IS NOT NULL`+cond+` GROUP BY 1`, []string{table}, a...)
+		if totals.Missing != "" {
+			return totals
+		}
+		lc := ""
+		if len(f.levels) > 0 {
+			lc = " AND coalesce(" + levelOf(table) + ", 'none') IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(f.levels)), ", ") + ")"
+			for _, l := range f.levels {
+				a = append(a, l)
+			}
+		}
+		out := x.rows(sel+` WHERE e.longitude IS NOT NULL`+cond+lc, []string{table}, a...)
+		out.Totals = map[string]int64{}
+		for _, r := range totals.Rows {
+			n, _ := toFloat(r["n"])
+			out.Totals[fmt.Sprint(r["level"])] = int64(n)
+		}
+		return out
 	},
 	"shelters": func(s *Server, x *q, f filters) Section {
 		return x.rows(`SELECT id, name, longitude AS lon, latitude AS lat, kind, level, capacity_people, area_m2, certified_on, address, street_code FROM {0} WHERE longitude IS NOT NULL`, []string{"raw.shelters"})
@@ -594,6 +636,14 @@ func (s *Server) crowdThresholds(capacity, area float64) Section {
 		return Section{Missing: "no_data", Detail: "no capacity or area for this venue, or no crowd levels configured"}
 	}
 	return out
+}
+
+// levelOf is the level column of an enterprises layer's table (raw.enterprises has none).
+func levelOf(table string) string {
+	if table == "raw.enterprises" {
+		return "CAST(NULL AS VARCHAR)"
+	}
+	return "e.level"
 }
 
 func toFloat(v any) (float64, bool) {

@@ -3,9 +3,11 @@ package dashboards_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"citybrain/connectors"
 	"citybrain/dashboards"
 	"citybrain/internal/auth"
+	"citybrain/internal/config"
 )
 
 type client struct {
@@ -326,5 +329,64 @@ func TestDataHealthRejects(t *testing.T) {
 	}
 	if got["requested_at: 无法解析时间 / cannot parse time"] != 2 || got["status 缺失 / missing"] != 1 {
 		t.Errorf("reject reasons %v", h.Rejects)
+	}
+}
+
+// TestSecureCookies: with auth.secure_cookies the session cookie is Secure
+// (and still HttpOnly, SameSite=Strict), at login and at logout.
+func TestSecureCookies(t *testing.T) {
+	e := newEnvCfg(t, false, func(c *config.Config) { c.Auth.SecureCookies = true })
+	c := e.client()
+	resp, b := c.do("POST", "/api/login", map[string]string{"user": "leader", "password": auth.DemoPassword}, false)
+	if resp.StatusCode != 200 {
+		t.Fatalf("login: %d %s", resp.StatusCode, b)
+	}
+	ck := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"Secure", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(ck, want) {
+			t.Errorf("session cookie %q lacks %s", ck, want)
+		}
+	}
+	// Without secure_cookies (the test client speaks plain HTTP) there is no Secure flag.
+	plain := newEnv(t).client()
+	resp, _ = plain.do("POST", "/api/login", map[string]string{"user": "leader", "password": auth.DemoPassword}, false)
+	if ck := resp.Header.Get("Set-Cookie"); strings.Contains(ck, "Secure") {
+		t.Errorf("cookie %q is Secure without auth.secure_cookies", ck)
+	}
+}
+
+// TestEnterpriseLayerLevels: the map's enterprises layer filtered by level,
+// with the totals per level under the street and industry filters.
+func TestEnterpriseLayerLevels(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	c.login("leader")
+	var l section
+	var full struct {
+		Rows   []map[string]any
+		Totals map[string]int
+	}
+	c.json("/api/dash/map/enterprises?levels=red,orange", &full)
+	ids := map[string]bool{}
+	for _, r := range full.Rows {
+		ids[r["id"].(string)] = true
+	}
+	if len(full.Rows) != 3 || !ids["E1"] || !ids["E2"] || !ids["E5"] {
+		t.Errorf("red and orange units: %v, want E1, E2, E5", ids)
+	}
+	if want := map[string]int{"red": 2, "orange": 1, "yellow": 1, "blue": 1}; fmt.Sprint(full.Totals) != fmt.Sprint(want) {
+		t.Errorf("totals %v, want %v", full.Totals, want)
+	}
+	full.Rows, full.Totals = nil, nil // json.Unmarshal would merge into the old map
+	c.json("/api/dash/map/enterprises?levels=blue&industry="+url.QueryEscape("餐饮")+"&street="+st3, &full)
+	if len(full.Rows) != 1 || full.Rows[0]["id"] != "E4" || fmt.Sprint(full.Totals) != fmt.Sprint(map[string]int{"blue": 1}) {
+		t.Errorf("blue 餐饮 units of %s: %+v", st3, full)
+	}
+	c.json("/api/dash/map/enterprises", &l)
+	if len(l.Rows) != 5 {
+		t.Errorf("all levels: %d rows, want 5", len(l.Rows))
+	}
+	if resp, b := c.do("GET", "/api/dash/map/enterprises?levels=red,purple", nil, false); resp.StatusCode != 400 || !strings.Contains(string(b), "等级") {
+		t.Errorf("bad level: %d %s", resp.StatusCode, b)
 	}
 }

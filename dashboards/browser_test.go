@@ -1,8 +1,11 @@
 package dashboards_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
+	"image/png"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +15,12 @@ import (
 	"testing"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+
+	"citybrain/internal/auth"
+	"citybrain/internal/geo"
 )
 
 // chromiumPath finds Debian's chromium; in -short mode its absence skips,
@@ -127,6 +135,97 @@ func eval[T any](b *browser, expr string) T {
 	return v
 }
 
+// evalAsync evaluates an expression whose value is a promise.
+func evalAsync[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// chartPixel is where a value of a chart is drawn, in the page's viewport
+// (the chart scrolled into view): ECharts' convertToPixel(finder, value)
+// plus the chart's position.
+func (b *browser) chartPixel(card, finder, value string) (x, y float64) {
+	b.t.Helper()
+	p := eval[[]float64](b, `(() => { const c = citybrainChart(`+fmt.Sprintf("%q", card)+`); c.getDom().scrollIntoView({block: "center"});
+		const p = c.convertToPixel(`+finder+`, `+value+`); const r = c.getDom().getBoundingClientRect(); return [r.left + p[0], r.top + p[1]]; })()`)
+	if len(p) != 2 || p[0] <= 0 || p[1] <= 0 {
+		b.t.Fatalf("pixel of %s in chart %s: %v", value, card, p)
+	}
+	return p[0], p[1]
+}
+
+// mapPixel is where a longitude/latitude is drawn on the one map.
+func (b *browser) mapPixel(lon, lat float64) (x, y float64) {
+	b.t.Helper()
+	return b.chartPixel("map", `{geoIndex: 0}`, fmt.Sprintf("[%v, %v]", lon, lat))
+}
+
+// clickAt moves the mouse to (x, y) and clicks there: real input events,
+// as a user's, hit-tested by ECharts on its canvas.
+func (b *browser) clickAt(what string, x, y float64, then ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	b.run(what, append([]chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y), chromedp.Sleep(100 * time.Millisecond), chromedp.MouseClickXY(x, y)}, then...)...)
+}
+
+// wheel turns the mouse wheel n notches at (x, y) (negative dy zooms in;
+// DevTools wants a deltaX, which a zero would leave out).
+func (b *browser) wheel(x, y float64, n int, dy float64) {
+	b.t.Helper()
+	acts := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, x, y)}
+	for range n {
+		acts = append(acts, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseWheel, x, y, func(p *input.DispatchMouseEventParams) { p.DeltaX, p.DeltaY = 1e-6, dy }), chromedp.Sleep(60*time.Millisecond))
+	}
+	b.run("wheel", acts...)
+}
+
+// expectErrors runs fn and drops the console errors it caused that contain
+// want, failing when there was none.
+func (b *browser) expectErrors(want string, fn func()) {
+	b.t.Helper()
+	b.mu.Lock()
+	n := len(b.errors)
+	b.mu.Unlock()
+	fn()
+	time.Sleep(300 * time.Millisecond)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var kept []string
+	found := false
+	for _, e := range b.errors[n:] {
+		if strings.Contains(e, want) {
+			found = true
+			continue
+		}
+		kept = append(kept, e)
+	}
+	b.errors = append(b.errors[:n], kept...)
+	if !found {
+		b.t.Errorf("no console error containing %q", want)
+	}
+}
+
+// download clicks sel and returns the file the page downloaded as name.
+func (b *browser) download(dir, sel, name string) []byte {
+	b.t.Helper()
+	p := filepath.Join(dir, name)
+	os.Remove(p)
+	b.run("download "+name, chromedp.Click(chromedp.CSS(sel)))
+	for range 100 {
+		if data, err := os.ReadFile(p); err == nil && len(data) > 0 {
+			return data
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.t.Fatalf("%s: no file %s downloaded", sel, name)
+	return nil
+}
+
 func (b *browser) text(sel string) string {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
@@ -193,11 +292,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("enterprise chart series %d (%s) = %v, want %v", i, s.Name, s.Data, want[i])
 		}
 	}
-	sum := 0.0
-	for _, v := range ch["trends"][1].Data {
-		sum += v
-	}
-	if sum != 5 {
+	if sum := sumSeries(ch["trends"], 1); sum != 5 {
 		t.Errorf("trend of 12345 events sums to %v, want 5", sum)
 	}
 	// The XSS complaint shows as text and runs nothing.
@@ -212,24 +307,126 @@ func TestBrowser(t *testing.T) {
 	b.shot("01-cockpit")
 	t.Logf("cockpit rendered in %s after login", time.Since(start))
 
+	// Every chart card exports its data as CSV and the chart as PNG.
+	dl := t.TempDir()
+	b.run("downloads", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: dl})
+		return err
+	}))
+	data := b.download(dl, `[data-card="enterprises_by_level_street"] [data-export="csv"]`, "enterprises_by_level_street.csv")
+	if !bytes.HasPrefix(data, []byte("\ufeff")) {
+		t.Errorf("CSV export lacks the UTF-8 BOM (Excel): %q", data)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff")))).ReadAll()
+	if err != nil {
+		t.Fatalf("CSV export: %v: %q", err, data)
+	}
+	col := map[string]int{}
+	for i, c := range recs[0] {
+		col[c] = i
+	}
+	got := map[string]string{}
+	for _, r := range recs[1:] {
+		if len(col) == 3 {
+			got[r[col["street_code"]]+"/"+r[col["level"]]] = r[col["n"]]
+		}
+	}
+	if len(col) != 3 || len(recs) != 6 || got[st1+"/red"] != "1" || got[st1+"/orange"] != "1" || got[st3+"/blue"] != "1" || got[st7+"/red"] != "1" {
+		t.Errorf("CSV export of the enterprise chart: %q", recs)
+	}
+	data = b.download(dl, `[data-card="enterprises_by_level_street"] [data-export="png"]`, "enterprises_by_level_street.png")
+	if img, err := png.Decode(bytes.NewReader(data)); err != nil {
+		t.Errorf("PNG export: %v", err)
+	} else if r := img.Bounds(); r.Dx() < 400 || r.Dy() < 200 {
+		t.Errorf("PNG export is %v", r)
+	}
+
 	// A warning pushed by the engine appears without reload.
+	b.run("mark page", chromedp.Evaluate[chromedp.Void](`void (window.__noReload = "kept")`))
 	e.pushWarning("W9", "red", "北京北站客流预计超过红色阈值（推送测试）")
 	b.run("pushed warning", chromedp.WaitVisible(chromedp.CSS(`#live-warnings [data-warning-id="W9"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-toast="W9"]`)))
 	if txt := b.text(`#live-warnings [data-warning-id="W9"]`); !strings.Contains(txt, "推送测试") {
 		t.Errorf("pushed warning text %q", txt)
 	}
+	if got := eval[string](b, `String(window.__noReload)`); got != "kept" {
+		t.Errorf("the page reloaded to show the pushed warning (marker %q)", got)
+	}
 	b.shot("02-cockpit-pushed-warning")
 
-	// Clicking a chart bar filters the page: the street filter changes.
-	b.run("street filter", chromedp.SetValue(chromedp.CSS(`#f-street`), st3), chromedp.Evaluate[chromedp.Void](`void document.querySelector("#f-street").dispatchEvent(new Event("change"))`),
-		chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+	// Clicking a chart filters the others: a click on 新街口's bar (yellow,
+	// category 1, value 0.5) sets the street filter; the warnings and the
+	// trends follow.
+	x, y := b.chartPixel("enterprises_by_level_street", `{xAxisIndex: 0, yAxisIndex: 0}`, `[1, 0.5]`)
+	b.clickAt("click street bar", x, y, chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+	if got := eval[string](b, `document.querySelector("#f-street").value`); got != st3 {
+		t.Errorf("street filter after clicking 新街口's bar = %q, want %s", got, st3)
+	}
 	if got := b.text(`.lvl[data-level="orange"] .v`); got != "1" {
 		t.Errorf("street %s: orange = %q, want 1", st3, got)
 	}
 	if got := b.text(`.lvl[data-level="red"] .v`); got != "0" {
 		t.Errorf("street %s: red = %q, want 0", st3, got)
 	}
+	if got := sumSeries(b.charts()["trends"], 1); got != 2 {
+		t.Errorf("street %s: 12345 events = %v, want 2 (S3, S5)", st3, got)
+	}
+	b.shot("02b-cockpit-street-clicked")
 	b.run("reset filters", chromedp.Click(chromedp.CSS(`#f-reset`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+
+	// Clicking a day of the trends narrows the time range to it: today's
+	// 12345 events are S1 only.
+	days := eval[[]string](b, `citybrainChart("trends").getOption().xAxis[0].data`)
+	today := e.date(0).Format(time.DateOnly)
+	if len(days) == 0 || days[len(days)-1] != today {
+		t.Fatalf("trend days %v, want the last one %s", days, today)
+	}
+	x, y = b.chartPixel("trends", `{seriesIndex: 1}`, fmt.Sprintf(`[%d, 1]`, len(days)-1))
+	b.clickAt("click today in the trends", x, y, chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+	if from, to := eval[string](b, `document.querySelector("#f-from").value`), eval[string](b, `document.querySelector("#f-to").value`); from != today || to != today {
+		t.Errorf("time range after clicking today = %s…%s, want %s", from, to, today)
+	}
+	if got := sumSeries(b.charts()["trends"], 1); got != 1 {
+		t.Errorf("12345 events today = %v, want 1", got)
+	}
+	b.run("reset filters", chromedp.Click(chromedp.CSS(`#f-reset`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+
+	// The industry filter: 餐饮 units are E2 (orange, 西长安街), E4 (blue,
+	// 新街口) and E5 (red, 月坛); it is kept when going to the map.
+	b.run("industry filter", chromedp.SetValue(chromedp.CSS(`#f-industry`), "餐饮"), chromedp.Evaluate[chromedp.Void](`void document.querySelector("#f-industry").dispatchEvent(new Event("change"))`),
+		chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+	want = [][]float64{{0, 0, 1}, {1, 0, 0}, {0, 0, 0}, {0, 1, 0}}
+	for i, s := range b.charts()["enterprises_by_level_street"] {
+		if fmt.Sprint(s.Data) != fmt.Sprint(want[i]) {
+			t.Errorf("industry 餐饮: enterprise chart series %d (%s) = %v, want %v", i, s.Name, s.Data, want[i])
+		}
+	}
+	b.run("map keeps the filters", chromedp.Click(chromedp.CSS(`[data-nav="map"]`)), chromedp.Sleep(300*time.Millisecond), rendered("map"),
+		chromedp.WaitReady(chromedp.CSS(`#layer-label-enterprises[data-layer-count="2"]`)))
+	if got := b.text(`#layer-label-enterprises`); !strings.Contains(got, "(2 / 3)") {
+		t.Errorf("map with industry 餐饮: enterprises label %q, want (2 / 3): E2, E5 of 3", got)
+	}
+	b.run("back to the cockpit", chromedp.Click(chromedp.CSS(`[data-nav="cockpit"]`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+	if got := eval[string](b, `document.querySelector("#f-industry").value`); got != "餐饮" {
+		t.Errorf("industry filter after going to the map and back: %q", got)
+	}
+	b.run("reset filters", chromedp.Click(chromedp.CSS(`#f-reset`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+
+	// Security in the page: the session cookie is out of script's reach
+	// (HttpOnly); the CSP blocks an injected inline script; a state-changing
+	// request without the CSRF token is refused.
+	if ck := eval[string](b, `document.cookie`); strings.Contains(ck, auth.SessionCookie) {
+		t.Errorf("session cookie readable by script: %q", ck)
+	}
+	b.expectErrors("Content Security Policy", func() {
+		if v := eval[string](b, `(() => { const s = document.createElement("script"); s.textContent = "window.__inline = 1"; document.body.appendChild(s); return String(window.__inline); })()`); v != "undefined" {
+			t.Errorf("an injected inline script ran (CSP not enforced): %s", v)
+		}
+	})
+	b.expectErrors("403", func() {
+		if code := evalAsync[int](b, `fetch("/api/logout", {method: "POST"}).then(r => r.status)`); code != 403 {
+			t.Errorf("POST without the CSRF token: %d, want 403", code)
+		}
+	})
 
 	// English switch.
 	b.run("english", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
@@ -239,15 +436,105 @@ func TestBrowser(t *testing.T) {
 	b.shot("03-cockpit-en")
 	b.run("chinese", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
 
-	// One map: toggle the shelters layer.
-	b.run("map", chromedp.Navigate(base+"/#/map"), rendered("map"))
+	// One map: enterprises show red and orange units by default (E1, E2,
+	// E5 of 5), all levels on demand; toggle the shelters layer; click
+	// features for their details.
+	b.run("map", chromedp.Navigate(base+"/#/map"), rendered("map"), chromedp.WaitReady(chromedp.CSS(`#layer-label-enterprises[data-layer-count="3"]`)))
+	if got := b.text(`#layer-label-enterprises`); !strings.Contains(got, "(3 / 5)") {
+		t.Errorf("enterprises label %q, want (3 / 5)", got)
+	}
+	b.shot("04a-map-default")
+	b.run("all levels", chromedp.Click(chromedp.CSS(`#ent-all-levels`)), chromedp.WaitReady(chromedp.CSS(`#layer-label-enterprises[data-layer-count="5"]`)))
 	b.run("toggle shelters", chromedp.Click(chromedp.CSS(`#layer-shelters`)), chromedp.WaitReady(chromedp.CSS(`#layer-label-shelters[data-layer-count="2"]`)))
 	series := eval[[]string](b, `citybrainChartData().map.map(s => s.name)`)
 	if !strings.Contains(strings.Join(series, ","), "应急避难场所") {
 		t.Errorf("map series after toggling shelters: %v", series)
 	}
+	// A shelter: SH2 人定湖公园, class III, 3,000 people, 新街口.
+	x, y = b.mapPixel(116.378, 39.951)
+	b.clickAt("click shelter SH2", x, y, chromedp.WaitVisible(chromedp.CSS(`#feature-detail[data-id="SH2"]`)))
+	if got := b.text(`#feature-title`); got != "人定湖公园应急避难场所" {
+		t.Errorf("shelter details title %q", got)
+	}
+	for f, want := range map[string]string{"level": "Ⅲ类", "capacity_people": "3,000", "kind": "室外", "street_code": "新街口街道"} {
+		if got := b.text(`#feature-detail [data-field="` + f + `"]`); !strings.HasSuffix(got, want) {
+			t.Errorf("shelter details %s: %q, want …%s", f, got, want)
+		}
+	}
+	b.shot("04b-map-shelter")
+	// A venue: V2 北京北站, with the red warning pushed above.
+	x, y = b.mapPixel(116.353, 39.944)
+	b.clickAt("click venue V2", x, y, chromedp.WaitVisible(chromedp.CSS(`#feature-detail[data-id="V2"]`)))
+	for f, want := range map[string]string{"kind": "火车站", "capacity_people": "20,000", "warning_level": "红色"} {
+		if got := b.text(`#feature-detail [data-field="` + f + `"]`); !strings.HasSuffix(got, want) {
+			t.Errorf("venue details %s: %q, want …%s", f, got, want)
+		}
+	}
 	b.run("toggle venues off", chromedp.Click(chromedp.CSS(`#layer-venues`)), chromedp.WaitReady(chromedp.CSS(`#layer-label-venues[data-layer-count=""]`)))
+	// An enterprise: E1, red, 88; its link opens its risk portrait.
+	x, y = b.mapPixel(116.372, 39.905)
+	b.clickAt("click enterprise E1", x, y, chromedp.WaitVisible(chromedp.CSS(`#feature-detail[data-id="E1"]`)))
+	if got := b.text(`#feature-title`); got != "京西化工仓储有限公司" {
+		t.Errorf("enterprise details title %q", got)
+	}
+	for f, want := range map[string]string{"level": "红色", "score": "88", "industry": "危险化学品", "street_code": "西长安街街道"} {
+		if got := b.text(`#feature-detail [data-field="` + f + `"]`); !strings.HasSuffix(got, want) {
+			t.Errorf("enterprise details %s: %q, want …%s", f, got, want)
+		}
+	}
+	b.run("factors of E1", chromedp.WaitVisible(chromedp.CSS(`#feature-detail [data-field="top_factors"]`)))
+	if got := b.text(`#feature-detail [data-field="top_factors"]`); !strings.Contains(got, "逾期重大隐患 +20") {
+		t.Errorf("enterprise details factors %q", got)
+	}
 	b.shot("04-map")
+	b.run("enterprise from the map", chromedp.Click(chromedp.CSS(`#feature-link`)), rendered("enterprise"))
+	if got := b.text(`#enterprise-score`); got != "88" {
+		t.Errorf("E1 from the map: score %q", got)
+	}
+
+	// Clicking a street on the map filters the page by it (and zooms to it).
+	streets, err := geo.LoadStreets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsh, ok := streets.Locate(116.335, 39.935)
+	if !ok {
+		t.Fatal("116.335, 39.935 is in no street")
+	}
+	b.run("map again", chromedp.Navigate(base+"/#/map"), rendered("map"))
+	x, y = b.mapPixel(116.335, 39.935)
+	b.clickAt("click a street", x, y, chromedp.Sleep(300*time.Millisecond), rendered("map"))
+	if got := eval[string](b, `document.querySelector("#f-street").value`); got != dsh.Adcode {
+		t.Errorf("street filter after clicking %s on the map: %q, want %s", dsh.NameZH, got, dsh.Adcode)
+	}
+	b.run("reset filters", chromedp.Click(chromedp.CSS(`#f-reset`)), chromedp.Sleep(300*time.Millisecond), rendered("map"))
+
+	// Above dashboards' threshold of points (lowered here to 2) the
+	// district view shows enterprises per street; clicking a street's
+	// bubble narrows to that street, zooming in shows the units.
+	b.run("cluster threshold", chromedp.Evaluate[chromedp.Void](`void localStorage.setItem("citybrain.map.clusterAbove", "2")`),
+		chromedp.Navigate(base+"/#/map"), chromedp.Reload(), rendered("map"), chromedp.WaitReady(chromedp.CSS(`[data-card="map"][data-clustered="1"]`)))
+	var bubbles []float64
+	for _, s := range b.charts()["map"] {
+		if s.Name == "企业（风险等级）" {
+			bubbles = s.Data
+		}
+	}
+	if fmt.Sprint(bubbles) != "[2 1]" && fmt.Sprint(bubbles) != "[1 2]" {
+		t.Errorf("enterprises per street (red, orange): %v, want 西长安街 2, 月坛 1", bubbles)
+	}
+	b.shot("04c-map-per-street")
+	cx, cy := b.mapPixel(116.37, 39.915)
+	b.wheel(cx, cy, 12, -120)
+	b.run("zoomed in", chromedp.WaitReady(chromedp.CSS(`[data-card="map"][data-clustered=""]`)))
+	b.run("back to the district", chromedp.Navigate(base+"/#/map"), chromedp.Reload(), rendered("map"), chromedp.WaitReady(chromedp.CSS(`[data-card="map"][data-clustered="1"]`)))
+	x, y = b.mapPixel((116.372+116.375)/2, (39.905+39.903)/2)
+	b.clickAt("click 西长安街's bubble", x, y, chromedp.Sleep(300*time.Millisecond), rendered("map"), chromedp.WaitReady(chromedp.CSS(`[data-card="map"][data-clustered=""]`)))
+	if got := eval[string](b, `document.querySelector("#f-street").value`); got != st1 {
+		t.Errorf("street filter after clicking 西长安街's bubble: %q", got)
+	}
+	b.shot("04d-map-street")
+	b.run("cluster threshold off", chromedp.Evaluate[chromedp.Void](`void localStorage.removeItem("citybrain.map.clusterAbove")`), chromedp.Click(chromedp.CSS(`#f-reset`)), chromedp.Sleep(300*time.Millisecond), rendered("map"))
 
 	// Risk portrait: street → community → enterprise.
 	b.run("risk", chromedp.Navigate(base+"/#/risk"), rendered("risk"), chromedp.WaitVisible(chromedp.CSS(`a[data-street="`+st1+`"]`)))
@@ -267,6 +554,14 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("E1 history chart %+v", h)
 	}
 	b.shot("07-enterprise")
+	b.run("english enterprise", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("enterprise"))
+	if got := b.text(`[data-field="employees"]`); got != "Employees：30" {
+		t.Errorf("English enterprise page: %q, want Employees：30", got)
+	}
+	b.shot("07b-enterprise-en")
+	b.run("english map", chromedp.Click(chromedp.CSS(`[data-nav="map"]`)), chromedp.Sleep(300*time.Millisecond), rendered("map"))
+	b.shot("07c-map-en")
+	b.run("chinese again", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("map"))
 
 	// Crowd flow of V1.
 	b.run("crowd", chromedp.Navigate(base+"/#/crowd/V1"), rendered("crowd"))
@@ -315,6 +610,21 @@ func TestBrowser(t *testing.T) {
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// sumSeries adds up a chart's series i.
+func sumSeries(series []struct {
+	Name string
+	Data []float64
+}, i int) float64 {
+	if i >= len(series) {
+		return -1
+	}
+	sum := 0.0
+	for _, v := range series[i].Data {
+		sum += v
+	}
+	return sum
 }
 
 // sqlServed reports whether a service mounted POST /api/sql on the mux.

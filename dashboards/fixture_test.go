@@ -120,7 +120,10 @@ func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, false) }
 
 // newEnvWith starts the embedded Kafka broker too when withBroker is set
 // (data health: offsets and dead letters).
-func newEnvWith(t *testing.T, withBroker bool) *env {
+func newEnvWith(t *testing.T, withBroker bool) *env { t.Helper(); return newEnvCfg(t, withBroker, nil) }
+
+// newEnvCfg lets mod change the configuration first.
+func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -136,6 +139,9 @@ func newEnvWith(t *testing.T, withBroker bool) *env {
 	cfg.DataDir = dir
 	cfg.Auth.DemoUsers = true
 	cfg.SQLAccess.PGWire.Listen = "" // HTTP only
+	if mod != nil {
+		mod(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg, err := schemas.Builtin()
 	if err != nil {

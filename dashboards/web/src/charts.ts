@@ -28,6 +28,8 @@ export function disposeAll() { while (live.length) live.pop()!.dispose(); pendin
   });
   return out;
 };
+/** For the browser tests and support: the ECharts instance of a card (pixel positions of features). */
+(window as any).citybrainChart = (id: string) => byId.get(id);
 export function whenChartsFinished(fn: () => void) { onAllFinished = fn; if (pending === 0) { onAllFinished = null; fn(); } }
 window.addEventListener("resize", () => live.forEach((c) => c.resize()));
 
@@ -48,8 +50,12 @@ export function card(title: string, span: string, rows: () => Record<string, unk
     h("button", { class: "small", "data-export": "csv", onclick: () => download((id || "chart") + ".csv", new Blob([toCSV(rows())], { type: "text/csv;charset=utf-8" })) }, t("export_csv")),
     h("button", { class: "small", "data-export": "png", onclick: () => {
       if (!c.chart) return;
+      // Decoded here: fetch() of a data: URL is refused by the CSP (connect-src 'self').
       const url = c.chart.getDataURL({ type: "png", pixelRatio: 2, backgroundColor: "#10243f" });
-      fetch(url).then((r) => r.blob()).then((b) => download((id || "chart") + ".png", b));
+      const bin = atob(url.slice(url.indexOf(",") + 1));
+      const bytes = new Uint8Array(bin.length);
+      for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+      download((id || "chart") + ".png", new Blob([bytes], { type: "image/png" }));
     } }, t("export_png")));
   c.el.appendChild(h("h2", null, title, tools));
   c.el.appendChild(body);
@@ -71,11 +77,22 @@ export function draw(c: Card, opt: any, tall = false): echarts.ECharts {
     box.setAttribute("data-finished", "1");
     if (pending === 0 && onAllFinished) { const f = onAllFinished; onAllFinished = null; f(); }
   });
-  chart.setOption({ ...base, ...opt });
+  chart.setOption({ ...base, ...opt, tooltip: { ...base.tooltip, ...(opt.tooltip || {}) } });
   c.chart = chart;
+  c.el.classList.add("has-chart"); // the PNG export is offered only for a chart
   const id = c.el.getAttribute("data-card");
   if (id) byId.set(id, chart);
   return chart;
+}
+
+/** The legend of a chart stacked by risk level: blue (low-risk) units start
+ * hidden when they outnumber the other levels three to one, as they would
+ * flatten the red and orange ones (a click on the legend shows them). */
+export function levelLegend(rows: Record<string, any>[]): any {
+  const n: Record<string, number> = {};
+  for (const r of rows) n[r.level] = (n[r.level] || 0) + Number(r.n || 0);
+  const others = (n.red || 0) + (n.orange || 0) + (n.yellow || 0);
+  return { top: 0, textStyle: { color: "#e6eefb" }, selected: others > 0 && (n.blue || 0) > 3 * others ? { [t("blue")]: false } : {} };
 }
 
 /** The empty state of a section (no data yet / no access / error). */

@@ -39,7 +39,43 @@ const dict: Record<string, [string, string]> = {
   export_csv: ["导出 CSV", "CSV"], export_png: ["导出图片", "PNG"], target: ["目标", "Target"], value: ["当前", "Value"],
   new_warning: ["新预警", "New warning"], updated: ["更新于", "Updated"], id: ["编号", "Id"], category: ["类别", "Category"], status: ["状态", "Status"], description: ["描述", "Description"],
   age: ["距今", "Age"], observed: ["实测值", "Observed"], forecast_value: ["预测值", "Forecast"], people: ["人数", "People"], sql_rows: ["行", "rows"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
+  ent_levels: ["显示等级", "Levels shown"], all_levels: ["全部等级", "All levels"], high_levels: ["仅红、橙", "Red and orange only"],
+  of_total: ["共", "of"], clustered: ["按街道汇总，放大地图或点击街道查看单位", "Totals per street: zoom in or click a street to see the units"],
+  enterprise_page: ["企业风险画像", "Risk portrait"], crowd_page: ["客流详情", "Crowd flow"], units: ["家", "units"],
 };
+// Field names of the map's details panel and the enterprise page.
+const fields: Record<string, [string, string]> = {
+  id: ["编号", "Id"], name: ["名称", "Name"], name_zh: ["名称", "Name"], name_en: ["英文名称", "Name (en)"], kind: ["类型", "Kind"], level: ["等级", "Level"],
+  capacity_people: ["容纳人数", "Capacity (people)"], area_m2: ["面积（m²）", "Area (m²)"], certified_on: ["认定日期", "Certified on"], address: ["地址", "Address"],
+  street_code: ["街道", "Street"], industry: ["行业", "Industry"], score: ["风险评分", "Risk score"], top_factors_zh: ["主要风险因素", "Main risk factors"],
+  top_factors_en: ["主要风险因素", "Main risk factors"], warning_level: ["预警等级", "Warning level"], warning_state: ["预警状态", "Warning state"],
+  zone: ["片区", "Zone"], floor_area_m2: ["建筑面积（m²）", "Floor area (m²)"], staff: ["人员", "Staff"], warn_depth_m: ["警戒水深（m）", "Warning depth (m)"],
+  sensor_id: ["传感器", "Sensor"], value: ["最新读数", "Latest reading"], unit: ["单位", "Unit"], alarm: ["报警", "Alarm"], observed_at: ["观测时间", "Observed at"],
+  site_kind: ["监测点类型", "Site kind"], normal_min: ["正常下限", "Normal min"], normal_max: ["正常上限", "Normal max"], category: ["类别", "Category"],
+  title: ["标题", "Title"], description: ["描述", "Description"], received_at: ["接警时间", "Received at"], people: ["人数", "People"],
+  window_start: ["统计时间", "Counted at"], credit_code: ["统一社会信用代码", "Credit code"], employees: ["从业人数", "Employees"],
+  has_liability_insurance: ["安责险", "Liability insurance"], deadline: ["整改期限", "Deadline"], rectified_at: ["整改时间", "Rectified at"],
+  status: ["状态", "Status"], found_at: ["发现时间", "Found at"], result: ["结论", "Result"], hazards_found: ["发现隐患", "Hazards found"], notes: ["备注", "Notes"],
+  inspected_at: ["检查时间", "Inspected at"], count: ["数量", "Count"],
+};
+export function fieldName(k: string): string { const e = fields[k]; return e ? (lang === "zh" ? e[0] : e[1]) : k; }
+// Values of the schemas' enums, in words.
+const values: Record<string, [string, string]> = {
+  red: ["红色", "Red"], orange: ["橙色", "Orange"], yellow: ["黄色", "Yellow"], blue: ["蓝色", "Blue"],
+  indoor: ["室内", "indoor"], outdoor: ["室外", "outdoor"], class_i: ["Ⅰ类", "class I"], class_ii: ["Ⅱ类", "class II"], class_iii: ["Ⅲ类", "class III"],
+  railway_station: ["火车站", "railway station"], commercial_district: ["商圈", "commercial district"], scenic_area: ["景区", "scenic area"],
+  hospital: ["医院", "hospital"], school: ["学校", "school"], stadium: ["体育场馆", "stadium"], park: ["公园", "park"], other: ["其他", "other"],
+  small: ["小型站", "small station"], micro: ["微型站", "micro station"], low_courtyard: ["低洼院落", "low courtyard"], underpass: ["下凹桥区", "underpass"],
+  road_dip: ["道路低点", "road dip"], pressure: ["压力", "pressure"], flow: ["流量", "flow"], water_level: ["水位", "water level"], gas: ["燃气", "gas"],
+  pipe: ["管网", "pipe"], low_point: ["低点", "low point"], pump_station: ["泵站", "pump station"], major: ["重大", "major"], general: ["一般", "general"],
+  open: ["未办结", "open"], in_progress: ["办理中", "in progress"], closed: ["已办结", "closed"], rectified: ["已整改", "rectified"], overdue: ["逾期未整改", "overdue"],
+  pass: ["合格", "pass"], fail: ["不合格", "fail"], rectify: ["责令整改", "rectification ordered"], north: ["北片区", "north"], centre: ["中片区", "centre"], south: ["南片区", "south"],
+  fire: ["火警", "fire"], medical: ["医疗救护", "medical"], traffic: ["交通事故", "traffic"], police: ["治安", "police"],
+  raised: ["发布", "raised"], escalated: ["升级", "escalated"], lowered: ["降级", "lowered"], cleared: ["解除", "cleared"],
+  true: ["是", "yes"], false: ["否", "no"], admin: ["管理员", "admin"], leader: ["领导", "leader"], analyst: ["分析员", "analyst"], department: ["部门用户", "department"],
+};
+/** An enum value in words (the value itself when unknown). */
+export function val(v: unknown): string { const e = values[String(v)]; return e ? (lang === "zh" ? e[0] : e[1]) : v == null ? "" : String(v); }
 export function t(key: string): string { const e = dict[key]; return e ? (lang === "zh" ? e[0] : e[1]) : key; }
 /** pick the zh or en of a row's field pair (name_zh/name_en, message_zh/message_en …). */
 export function pick(row: Record<string, unknown>, base: string): string {

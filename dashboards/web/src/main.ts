@@ -1,6 +1,6 @@
 import { api, setCSRF, HTTPError } from "./api";
 import { h, clear } from "./dom";
-import { t, getLang, setLang } from "./i18n";
+import { t, getLang, setLang, val } from "./i18n";
 import { state, loadConf, resetFilters, Me } from "./state";
 import { disposeAll, whenChartsFinished } from "./charts";
 import { filterBar } from "./filters";
@@ -36,7 +36,7 @@ function shell() {
   const langBtn = h("button", { class: "small", id: "lang", onclick: () => { setLang(getLang() === "zh" ? "en" : "zh"); shell(); render(); } }, getLang() === "zh" ? "English" : "中文");
   const out = h("button", { class: "small", id: "logout", onclick: async () => { try { await api("/api/logout", { method: "POST" }); } catch { /* already out */ } state.me = null; es?.close(); location.replace("/"); } }, t("logout"));
   root.appendChild(h("header", { class: "top" }, h("h1", null, t("title")), nav,
-    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + me.role), langBtn, out)));
+    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + val(me.role)), langBtn, out)));
   root.appendChild(h("div", { id: "filters" }));
   main = h("main", { id: "page" });
   root.appendChild(main);

@@ -1,6 +1,6 @@
 import { api } from "../api";
 import { h, clear, fmtTime } from "../dom";
-import { t } from "../i18n";
+import { t, val } from "../i18n";
 
 interface U { name: string; role: string; department?: string; display_name?: string; disabled?: boolean; created: string; }
 
@@ -13,7 +13,7 @@ export async function adminPage(el: HTMLElement) {
     clear(box);
     const msg = h("p", { class: "error", id: "admin-msg" });
     const act = (fn: () => Promise<unknown>) => async () => { try { await fn(); await load(); } catch (e) { msg.textContent = (e as Error).message; } };
-    const roleSel = (v: string) => { const s = h("select", null, ...["admin", "leader", "analyst", "department"].map((r) => { const o = h("option", { value: r }, r); if (r === v) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement; return s; };
+    const roleSel = (v: string) => { const s = h("select", null, ...["admin", "leader", "analyst", "department"].map((r) => { const o = h("option", { value: r }, val(r)); if (r === v) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement; return s; };
     const depSel = (v?: string) => { const s = h("select", null, h("option", { value: "" }, "—"), ...d.departments.map((x) => { const o = h("option", { value: x.name }, x.name_zh + " " + x.name); if (x.name === v) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement; return s; };
     const rows = d.users.map((u) => {
       const rs = roleSel(u.role), ds = depSel(u.department), pw = h("input", { type: "password", placeholder: t("new_password") }) as HTMLInputElement;

@@ -1,7 +1,7 @@
 import { api, Section } from "../api";
 import { h, text, fmtTime, table } from "../dom";
-import { t, getLang, pick, levelOrder, levelColor } from "../i18n";
-import { card, draw, missing } from "../charts";
+import { t, getLang, pick, levelOrder, levelColor, val } from "../i18n";
+import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
 import { setFilter } from "../filters";
 import { render } from "../main";
@@ -72,11 +72,11 @@ export async function cockpit(el: HTMLElement) {
   else {
     const streets = [...new Set(ent.rows!.map((r) => String(r.street_code)))];
     const ch = draw(ec, {
-      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 40, right: 10, top: 36, bottom: 60 },
+      legend: levelLegend(ent.rows!), grid: { left: 40, right: 10, top: 36, bottom: 60 },
       xAxis: { type: "category", data: streets.map((s) => streetName(s, getLang())), axisLabel: { rotate: 30, color: "#8fa6c6" } },
       yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
       tooltip: { ...({} as any), trigger: "axis", renderMode: "richText" },
-      series: levelOrder.map((l) => ({ name: t(l), type: "bar", stack: "n", itemStyle: { color: levelColor[l] },
+      series: levelOrder.map((l) => ({ name: t(l), type: "bar", stack: "n", barMaxWidth: 64, itemStyle: { color: levelColor[l] },
         data: streets.map((s) => Number(ent.rows!.find((r) => r.street_code === s && r.level === l)?.n || 0)) })),
     });
     ch.on("click", (p: any) => setFilter({ street: streets[p.dataIndex] }, render));
@@ -117,7 +117,7 @@ export async function cockpit(el: HTMLElement) {
     { key: "requested_at", label: t("time"), render: (r) => fmtTime(r.requested_at) },
     { key: "category", label: t("category") }, { key: "description", label: t("description") },
     { key: "street_code", label: t("street"), render: (r) => streetName(String(r.street_code || ""), getLang()) },
-    { key: "status", label: t("status") }], re.rows!)));
+    { key: "status", label: t("status"), render: (r) => val(r.status) }], re.rows!)));
 
   // Freshness at a glance.
   const fr = data.freshness;

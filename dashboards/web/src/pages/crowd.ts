@@ -32,11 +32,16 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   if (!actual.length && !fc.length) sc.body.appendChild(missing(d.actual.missing ? d.actual : d.forecast)!);
   else {
     const cap = Number(venue.capacity_people || 0);
-    const lines: any[] = th.map((r) => ({ yAxis: Number(r.threshold), name: t("threshold") + " " + t(r.level), lineStyle: { color: levelColor[r.level] || "#888" },
-      label: { color: "#e6eefb", formatter: t(r.level) + (Number(r.threshold) === cap ? " = " + t("capacity") : "") } }));
-    if (cap && !th.some((r) => Number(r.threshold) === cap)) lines.push({ yAxis: Number(venue.capacity_people), name: t("capacity"), lineStyle: { color: "#fff", type: "dashed" }, label: { color: "#e6eefb", formatter: t("capacity") } });
+    // Thresholds: a dashed line each in the level's colour, the figures
+    // written above the chart (labels on the lines overlap when levels are close).
+    const ths = [...th].sort((a, b) => Number(a.threshold) - Number(b.threshold));
+    const lines: any[] = ths.map((r) => ({ yAxis: Number(r.threshold), name: t("threshold") + " " + t(r.level), lineStyle: { color: levelColor[r.level] || "#888" }, label: { show: false } }));
+    if (cap && !th.some((r) => Number(r.threshold) === cap)) lines.push({ yAxis: cap, name: t("capacity"), lineStyle: { color: "#fff", type: "dashed" }, label: { show: false } });
+    sc.body.appendChild(h("div", { class: "thresholds", id: "crowd-thresholds" }, t("threshold") + "：", ...ths.flatMap((r) => [h("span", { class: "badge " + r.level }, t(r.level)),
+      " " + text(r.threshold) + (Number(r.threshold) === cap ? "（" + t("capacity") + "）" : "") + "  "]),
+      cap && !th.some((r) => Number(r.threshold) === cap) ? t("capacity") + " " + text(cap) : ""));
     draw(sc, {
-      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 60, right: 60, top: 30, bottom: 50 }, tooltip: { trigger: "axis", renderMode: "richText" },
+      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 60, right: 20, top: 30, bottom: 50 }, tooltip: { trigger: "axis", renderMode: "richText" },
       xAxis: { type: "time", axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
       dataZoom: [{ type: "inside" }],
       series: [
@@ -51,9 +56,16 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   wc.body.appendChild(missing(lf) || table([
     { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id") },
     { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) }, { key: "state", label: t("state"), render: (r) => t("state_" + r.state) },
-    { key: "observed_value", label: t("observed"), num: true, render: (r) => r.observed_value == null ? "" : text(r.observed_value) + " " + String(r.unit || "") },
-    { key: "forecast_value", label: t("forecast_value"), num: true, render: (r) => r.forecast_value == null ? "" : text(r.forecast_value) + " " + String(r.unit || "") },
-    { key: "threshold", label: t("threshold"), num: true, render: (r) => r.threshold == null ? "" : text(r.threshold) + " " + String(r.unit || "") },
+    { key: "observed_value", label: t("observed"), num: true, render: (r) => metric(r.observed_value, r.unit) },
+    { key: "forecast_value", label: t("forecast_value"), num: true, render: (r) => metric(r.forecast_value, r.unit) },
+    { key: "threshold", label: t("threshold"), num: true, render: (r) => metric(r.threshold, r.unit) },
     { key: "people_count", label: t("people"), num: true },
     { key: "message", label: t("message"), render: (r) => pick(r, "message") }], lf.rows!));
+}
+
+/** A warning's figure in its unit; a capacity ratio as a percentage. */
+function metric(v: unknown, unit: unknown): string {
+  if (v == null) return "";
+  if (unit === "ratio") return text(Math.round(Number(v) * 1000) / 10) + "%";
+  return text(v) + (unit ? " " + String(unit) : "");
 }

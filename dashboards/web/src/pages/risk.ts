@@ -1,7 +1,7 @@
 import { api, Section } from "../api";
 import { h, text, fmtTime, table } from "../dom";
-import { t, getLang, pick, levelOrder, levelColor } from "../i18n";
-import { card, draw, missing } from "../charts";
+import { t, getLang, levelOrder, levelColor, fieldName, val } from "../i18n";
+import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
 
 function stacked(rows: Record<string, any>[], keyOf: (r: any) => string, nameOf: (k: string) => string) {
@@ -9,10 +9,10 @@ function stacked(rows: Record<string, any>[], keyOf: (r: any) => string, nameOf:
   return {
     keys,
     option: {
-      legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 40, right: 10, top: 30, bottom: 70 },
+      legend: levelLegend(rows), grid: { left: 40, right: 10, top: 30, bottom: 70 },
       tooltip: { trigger: "axis", renderMode: "richText" },
       xAxis: { type: "category", data: keys.map(nameOf), axisLabel: { rotate: 30, color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
-      series: levelOrder.map((l) => ({ name: t(l), type: "bar", stack: "n", itemStyle: { color: levelColor[l] },
+      series: levelOrder.map((l) => ({ name: t(l), type: "bar", stack: "n", barMaxWidth: 64, itemStyle: { color: levelColor[l] },
         data: keys.map((k) => rows.filter((r) => keyOf(r) === k && r.level === l).reduce((a, r) => a + Number(r.n), 0)) })),
     },
   };
@@ -99,7 +99,7 @@ export async function enterprisePage(el: HTMLElement, args: string[]) {
       h("div", { class: "lvl" }, h("div", { class: "v", id: "enterprise-score" }, text(r.score)), h("div", null, t("score")))));
   } else head.body.appendChild(missing(d.risk)!);
   for (const k of ["industry", "address", "credit_code", "employees", "has_liability_insurance"]) {
-    if (e[k] != null && e[k] !== "") head.body.appendChild(h("div", null, h("span", { class: "muted" }, (k === "industry" ? t("industry") : k === "address" ? t("address") : k) + "："), text(e[k])));
+    if (e[k] != null && e[k] !== "") head.body.appendChild(h("div", { "data-field": k }, h("span", { class: "muted" }, fieldName(k) + "："), typeof e[k] === "boolean" ? val(e[k]) : text(e[k])));
   }
 
   const fc = card(t("factors"), "span7", () => r ? [r] : [], "factors");
@@ -117,8 +117,16 @@ export async function enterprisePage(el: HTMLElement, args: string[]) {
   const hz = d.hazards;
   const hc = card(t("hazards"), "span6", () => hz.rows || [], "hazards");
   grid.appendChild(hc.el);
-  hc.body.appendChild(missing(hz) || table([{ key: "found_at", label: t("time"), render: (x) => fmtTime(x.found_at) }, { key: "level", label: t("level") },
-    { key: "status", label: t("status") }, { key: "description", label: t("description") }, { key: "deadline", label: "deadline", render: (x) => String(x.deadline || "").slice(0, 10) }], hz.rows!));
+  hc.body.appendChild(missing(hz) || table([{ key: "found_at", label: t("time"), render: (x) => fmtTime(x.found_at) }, { key: "level", label: t("level"), render: (x) => val(x.level) },
+    { key: "status", label: t("status"), render: (x) => val(x.status) }, { key: "description", label: t("description") },
+    { key: "deadline", label: fieldName("deadline"), render: (x) => String(x.deadline || "").slice(0, 10) }], hz.rows!));
+
+  const ins = d.inspections;
+  const inc = card(t("inspections"), "span12", () => ins.rows || [], "inspections");
+  grid.appendChild(inc.el);
+  inc.body.appendChild(missing(ins) || table([{ key: "inspected_at", label: fieldName("inspected_at"), render: (x) => fmtTime(x.inspected_at) },
+    { key: "result", label: fieldName("result"), render: (x) => val(x.result) }, { key: "hazards_found", label: fieldName("hazards_found"), num: true },
+    { key: "notes", label: fieldName("notes") }], ins.rows!));
 
   const hi = d.history;
   const hic = card(t("history"), "span12", () => hi.rows || [], "history");
