@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"citybrain/pipelines/warnings"
 )
@@ -39,8 +41,8 @@ func runWarningsBench(ctx context.Context, tmp string) []Result {
 			continue
 		}
 		ms := func(d interface{ Seconds() float64 }) float64 { return d.Seconds() * 1000 }
-		note := fmt.Sprintf("%d cells/interval, %d samples; API p50 %.0f ms p99 %.0f ms; SQL p50 %.0f ms; engine %.0f records/s",
-			r.Cells, r.Samples, ms(r.APIP50), ms(r.APIP99), ms(r.SQLP50), r.EvalRowsPerS)
+		note := fmt.Sprintf("%d cells/interval, %d samples; API p50 %.0f ms p99 %.0f ms; SQL p50 %.0f ms; engine %.0f records/s; load average %s; time per phase (measured intervals): %s",
+			r.Cells, r.Samples, ms(r.APIP50), ms(r.APIP99), ms(r.SQLP50), r.EvalRowsPerS, loadAverage(), topPhases(r.Phases, 8))
 		status := "ok"
 		if r.SQLP99.Seconds() > 2 {
 			note += "; ABOVE the 2 s target"
@@ -52,4 +54,26 @@ func runWarningsBench(ctx context.Context, tmp string) []Result {
 				Anchor: &Anchor{Name: "issue target p99", Figure: 2000, Unit: "ms", Ratio: ms(r.SQLP99) / 2000}})
 	}
 	return out
+}
+
+// loadAverage is the 1-minute load average (Linux), "?" elsewhere: the
+// machine may be shared, and the figures depend on it.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
+}
+
+// topPhases keeps the first n entries of a Phases listing (longest first).
+func topPhases(s string, n int) string {
+	parts := strings.Split(s, ", ")
+	if len(parts) > n {
+		parts = parts[:n]
+	}
+	return strings.Join(parts, ", ")
 }

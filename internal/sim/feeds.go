@@ -26,19 +26,14 @@ func f2(v float64) string { return strconv.FormatFloat(math.Round(v*100)/100, 'f
 // sequence numbers keep increasing across restarts.
 func slot(t time.Time, d time.Duration) int64 { return t.Unix() / int64(d/time.Second) }
 
-// cellCount is the people in cell ci during the interval starting at t.
-func (s *Sim) cellCount(ci int, t time.Time, rain float64, act []*Incident, noise float64) float64 {
-	n := s.cellBase(ci, t, rain)
-	for _, in := range act {
-		if in.Kind != KindCrowdSurge || in.venue < 0 {
-			continue
-		}
-		v := &s.W.Venues[in.venue]
-		for _, vc := range v.Cells {
-			if vc == ci {
-				n += in.extra * in.intensity(t) / float64(len(v.Cells))
-			}
-		}
+// cellCount is the people in cell ci during the interval starting at t:
+// residents and workers, plus its share of the people in the venues that
+// cover it (vp, from venuePeople: surges and busy events included), with
+// the mobile-signal count's own noise.
+func (s *Sim) cellCount(ci int, t time.Time, vp []float64, noise float64) float64 {
+	n := s.cellResidents(ci, t)
+	for _, vs := range s.W.Cells[ci].venueShare {
+		n += vp[vs.venue] * vs.share
 	}
 	return math.Max(0, n*(1+0.03*noise))
 }
@@ -52,10 +47,11 @@ func (s *Sim) MobileRows(t time.Time) [][]string {
 	rain, prevRain := s.rain(t), s.rain(prevT)
 	act, prevAct := s.active(t, d), s.active(prevT, d)
 	r, pr := rng(s.Cfg.Seed, "mobile", k), rng(s.Cfg.Seed, "mobile", k-1)
+	vp, prevVP := s.venuePeople(t, rain, act), s.venuePeople(prevT, prevRain, prevAct)
 	rows := make([][]string, len(s.W.Cells))
 	for ci := range s.W.Cells {
-		now := math.Round(s.cellCount(ci, t, rain, act, r.NormFloat64()))
-		prev := math.Round(s.cellCount(ci, prevT, prevRain, prevAct, pr.NormFloat64()))
+		now := math.Round(s.cellCount(ci, t, vp, r.NormFloat64()))
+		prev := math.Round(s.cellCount(ci, prevT, prevVP, pr.NormFloat64()))
 		churn := math.Round(0.06 * math.Min(now, prev))
 		in, out := churn, churn
 		if now > prev {

@@ -16,6 +16,9 @@ const (
 	KindPipeBurst   = "pipe_burst"
 	KindRainstorm   = "rainstorm"
 	KindFireCluster = "fire_cluster"
+	// KindCrowdEvent is a busy but ordinary event (a match, a fair) that
+	// stays inside the venue's capacity: the warnings must not fire on it.
+	KindCrowdEvent = "crowd_event"
 )
 
 // Incident is one injected incident: what, where, start, peak, end. It is a
@@ -31,6 +34,7 @@ type Incident struct {
 	Peak        time.Time `json:"peak"`
 	End         time.Time `json:"end"`
 	PeakPeople  int       `json:"peak_people,omitempty"`
+	VenuePeople int       `json:"venue_people,omitempty"`
 	PeakRainMM  float64   `json:"peak_rain_mm,omitempty"`
 	Calls       int       `json:"calls,omitempty"`
 	Longitude   float64   `json:"longitude,omitempty"`
@@ -84,10 +88,27 @@ func (s *Sim) incidentsOfBlock(b int64) []*Incident {
 			in.GridCellIDs = append(in.GridCellIDs, w.Cells[ci].ID)
 		}
 		// people at the peak: the usual crowd for that time plus a surge of
-		// factor × capacity
+		// factor × capacity (PeakPeople in the venue's cells, VenuePeople in
+		// the venue itself, as its venue-count feed shows them)
 		baseline := s.venueBaseline(vi, in.Peak)
 		in.extra = float64(v.Capacity) * factor
 		in.PeakPeople = int(math.Round(baseline + in.extra))
+		in.VenuePeople = int(math.Round(float64(v.Capacity)*s.venueLoad(&v, in.Peak, s.rawRain(in.Peak)) + in.extra))
+		out = append(out, in)
+	}
+	// a busy event inside capacity: the venue holds `share` of its capacity at the peak
+	event := func(vi int, start time.Time, rise, fall time.Duration, share float64, zh, en string) {
+		v := w.Venues[vi]
+		in := &Incident{ID: id(KindCrowdEvent), Kind: KindCrowdEvent, VenueID: v.ID, StreetCode: v.Street, venue: vi,
+			Start: start, Peak: start.Add(rise), End: start.Add(rise + fall), Longitude: v.Lon, Latitude: v.Lat,
+			NoteZH: zh, NoteEN: en}
+		for _, ci := range v.Cells {
+			in.GridCellIDs = append(in.GridCellIDs, w.Cells[ci].ID)
+		}
+		ordinary := float64(v.Capacity) * s.venueLoad(&v, in.Peak, s.rawRain(in.Peak))
+		in.extra = math.Max(0, float64(v.Capacity)*share-ordinary)
+		in.PeakPeople = int(math.Round(s.venueBaseline(vi, in.Peak) + in.extra))
+		in.VenuePeople = int(math.Round(ordinary + in.extra))
 		out = append(out, in)
 	}
 	venue := func(kind string, pref string) int {
@@ -144,6 +165,30 @@ func (s *Sim) incidentsOfBlock(b int64) []*Incident {
 	vi = venue("scenic_area", "什刹海景区")
 	surge(vi, at(6, 18+r.IntN(2), 0), 100*time.Minute, 2*time.Hour, 0.9+0.3*r.Float64(),
 		w.Venues[vi].NameZH+"夜间游客聚集", "Evening crowd at "+w.Venues[vi].NameEN)
+	// More surges (drawn after the ones above, so those keep their times):
+	// day 2 evening, a night market overfills Dashilar; day 5 (a Saturday
+	// from a Monday epoch), a promotion at Xidan; day 6 morning, the zoo.
+	vi = venue("commercial_district", "大栅栏商业街")
+	surge(vi, at(2, 18+r.IntN(2), 5*r.IntN(12)), 80*time.Minute, 100*time.Minute, 0.9+0.3*r.Float64(),
+		w.Venues[vi].NameZH+"夜市客流超限", "Night-market crush at "+w.Venues[vi].NameEN)
+	vi = venue("commercial_district", "西单商业区")
+	surge(vi, at(5, 14+r.IntN(4), 5*r.IntN(12)), 100*time.Minute, 2*time.Hour, 0.8+0.3*r.Float64(),
+		w.Venues[vi].NameZH+"促销活动客流激增", "Promotion crowd at "+w.Venues[vi].NameEN)
+	vi = venue("scenic_area", "北京动物园")
+	surge(vi, at(6, 9+r.IntN(2), 5*r.IntN(12)), 110*time.Minute, 150*time.Minute, 0.8+0.3*r.Float64(),
+		w.Venues[vi].NameZH+"入园游客激增", "Visitor surge at "+w.Venues[vi].NameEN)
+	// Busy days that stay inside capacity (no warning is due): an ordinary
+	// match at the stadium, a trade fair at the Exhibition Center, a fine
+	// Saturday at Taoranting Park.
+	vi = venue("stadium", "先农坛体育场")
+	event(vi, at(5, 17+r.IntN(3), 30*r.IntN(2)), 90*time.Minute, 150*time.Minute, 0.45+0.15*r.Float64(),
+		w.Venues[vi].NameZH+"常规赛事（未超承载量）", "Ordinary match at "+w.Venues[vi].NameEN+" (inside capacity)")
+	vi = venue("other", "北京展览馆")
+	event(vi, at(2+r.IntN(2), 9, 0), 2*time.Hour, 4*time.Hour, 0.5+0.1*r.Float64(),
+		w.Venues[vi].NameZH+"展会（未超承载量）", "Trade fair at "+w.Venues[vi].NameEN+" (inside capacity)")
+	vi = venue("park", "陶然亭公园")
+	event(vi, at(5, 9+r.IntN(2), 0), 3*time.Hour, 3*time.Hour, 0.5+0.1*r.Float64(),
+		w.Venues[vi].NameZH+"周末游园（未超承载量）", "Busy Saturday at "+w.Venues[vi].NameEN+" (inside capacity)")
 	s.blocks[b] = out
 	return out
 }

@@ -22,6 +22,7 @@ const (
 // feeds carried, for offline use).
 const (
 	FeedMobile   = "mobile_signal"
+	FeedVenue    = "venue_counts"
 	FeedTraffic  = "traffic"
 	FeedWeather  = "weather"
 	FeedPlanning = "planning"
@@ -143,6 +144,9 @@ func (s *Sim) WriteChunk(dir string, from, to time.Time, opt ChunkOptions) (RowC
 		return writeCSV(filepath.Join(p, prefix+"_"+stamp+".csv"), cols, rows)
 	}
 	if err := csvFeed(FeedMobile, "ms", MobileCols, s.Cfg.Rates.MobileInterval, s.MobileRows); err != nil {
+		return n, err
+	}
+	if err := csvFeed(FeedVenue, "vc", VenueCountCols, s.Cfg.Rates.MobileInterval, s.VenueCountRows); err != nil {
 		return n, err
 	}
 	if err := csvFeed(FeedTraffic, "ts", TrafficCols, s.Cfg.Rates.TrafficInterval, s.TrafficRows); err != nil {

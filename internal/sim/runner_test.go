@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -316,5 +317,35 @@ func TestLiveFeedsEmbeddedBrokerAndRestart(t *testing.T) {
 	eachEnd(first.Epoch, first.Emitted, cfg.Rates.MobileInterval, func(time.Time) { wantWindows++ })
 	if len(seen) != wantWindows*len(r.Sim.W.Cells) {
 		t.Errorf("%d cell-windows in files, want %d", len(seen), wantWindows*len(r.Sim.W.Cells))
+	}
+	// the venue counts written live (backfilled history, then the clock) are the rows a separate
+	// simulator with the same seed and epoch generates for the same intervals, each once
+	fresh, err := New(cfg, first.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := map[string][]string{}
+	vfiles, _ := filepath.Glob(filepath.Join(dir, FeedsDir, FeedVenue, "*.csv"))
+	for _, f := range vfiles {
+		_, rows := readCSV(t, f)
+		for _, row := range rows {
+			k := row[0] + row[1] + row[3]
+			if live[k] != nil {
+				t.Fatalf("venue count %v twice", row)
+			}
+			live[k] = row
+		}
+	}
+	wantRows := 0
+	eachEnd(first.Epoch, first.Emitted, cfg.Rates.MobileInterval, func(tm time.Time) {
+		for _, want := range fresh.VenueCountRows(tm) {
+			wantRows++
+			if got := live[want[0]+want[1]+want[3]]; !slices.Equal(got, want) {
+				t.Fatalf("live venue count %v, a backfill gives %v", got, want)
+			}
+		}
+	})
+	if len(live) != wantRows || wantRows < 288*3*len(venueSpecs) {
+		t.Errorf("%d venue-count rows written live, want %d (a day of history and more)", len(live), wantRows)
 	}
 }

@@ -175,21 +175,26 @@ var (
 	// share of workers at work
 	workWork = [24]float64{.04, .03, .03, .03, .03, .04, .08, .30, .75, .92, .95, .93, .85, .92, .95, .93, .88, .70, .40, .22, .12, .08, .06, .05}
 	workRest = [24]float64{.03, .03, .03, .03, .03, .03, .05, .08, .15, .22, .25, .25, .24, .25, .25, .24, .22, .18, .12, .08, .06, .05, .04, .03}
-	// venue occupancy as a share of capacity
+	// Venue occupancy on an ordinary weekday as a share of the venue's
+	// maximum capacity (its 最大承载量). Venues manage entry (tickets, gates,
+	// one-way flows), so ordinary peaks stay well inside capacity: about
+	// 0.4–0.5 on weekdays, up to about 0.55–0.6 on rest days and holidays
+	// (the multipliers in venueLoad). Only injected surges go beyond.
 	venueProfile = map[string]*[24]float64{
-		"railway_station":     {.02, .01, .01, .01, .02, .08, .25, .45, .55, .40, .35, .35, .38, .36, .35, .40, .50, .62, .60, .45, .35, .25, .12, .05},
-		"commercial_district": {.02, .01, .01, .01, .01, .02, .04, .08, .12, .20, .32, .42, .45, .42, .44, .48, .52, .55, .58, .55, .45, .30, .12, .04},
-		"scenic_area":         {.03, .02, .01, .01, .01, .02, .05, .10, .18, .28, .36, .40, .42, .44, .45, .44, .42, .45, .52, .55, .48, .32, .14, .05},
+		"railway_station":     {.02, .01, .01, .01, .02, .06, .18, .32, .40, .29, .25, .25, .27, .26, .25, .29, .36, .45, .43, .32, .25, .18, .09, .04},
+		"commercial_district": {.01, .01, .01, .01, .01, .01, .03, .05, .08, .13, .21, .27, .29, .27, .29, .32, .33, .36, .38, .36, .29, .20, .08, .03},
+		"scenic_area":         {.02, .01, .01, .01, .01, .01, .04, .07, .12, .19, .25, .28, .28, .30, .30, .30, .28, .30, .35, .38, .33, .22, .10, .04},
 		"park":                {.01, .01, .01, .01, .02, .10, .22, .25, .22, .24, .28, .28, .26, .26, .28, .30, .32, .34, .36, .30, .18, .08, .03, .01},
-		"hospital":            {.08, .07, .07, .07, .07, .08, .15, .40, .70, .80, .78, .70, .50, .60, .68, .65, .52, .35, .22, .16, .12, .10, .09, .08},
-		"school":              {.00, .00, .00, .00, .00, .00, .02, .45, .90, .92, .92, .90, .80, .88, .90, .88, .60, .25, .08, .03, .01, .00, .00, .00},
+		"hospital":            {.05, .05, .05, .05, .05, .05, .09, .23, .41, .47, .46, .41, .30, .35, .40, .38, .31, .21, .13, .09, .07, .06, .05, .05},
+		"school":              {.00, .00, .00, .00, .00, .00, .01, .23, .47, .48, .48, .47, .42, .46, .47, .46, .31, .13, .04, .02, .01, .00, .00, .00},
 		"stadium":             {.00, .00, .00, .00, .00, .00, .01, .02, .03, .04, .05, .05, .05, .05, .05, .05, .05, .05, .06, .06, .05, .03, .01, .00},
 		"other":               {.00, .00, .00, .00, .00, .00, .01, .03, .10, .30, .40, .40, .35, .38, .40, .38, .30, .15, .05, .02, .01, .00, .00, .00},
 	}
 )
 
-// venueLoad is the share of capacity present at a venue at t (before
-// injected incidents): time of day, rest days, holidays, rain.
+// venueLoad is the share of capacity expected at a venue at t on an
+// ordinary day (before the day's own variation, fluctuations and injected
+// incidents): time of day, rest days, holidays, rain.
 func (s *Sim) venueLoad(v *Venue, t time.Time, rain float64) float64 {
 	h := hourFrac(t)
 	load := interp(venueProfile[v.Kind], h)
@@ -197,17 +202,17 @@ func (s *Sim) venueLoad(v *Venue, t time.Time, rain float64) float64 {
 	switch v.Kind {
 	case "commercial_district", "scenic_area", "park":
 		if rest {
-			load *= 1.45
+			load *= 1.35
 		}
 		if s.isHoliday(t) {
-			load *= 1.25
+			load *= 1.1
 		}
 	case "railway_station":
 		if s.isHoliday(t) || s.isHoliday(t.AddDate(0, 0, 1)) || s.isHoliday(t.AddDate(0, 0, -1)) {
-			load *= 1.6 // station peaks around holidays
+			load *= 1.2 // station peaks around holidays
 		}
 		if t.In(Shanghai).Weekday() == time.Friday || t.In(Shanghai).Weekday() == time.Sunday {
-			load *= 1.15
+			load *= 1.12
 		}
 	case "school", "other":
 		if rest {
@@ -236,16 +241,22 @@ func (s *Sim) venueBaseline(vi int, t time.Time) float64 {
 	return sum
 }
 
-// cellBase is the expected people in a cell at t without noise or incidents.
-func (s *Sim) cellBase(ci int, t time.Time, rain float64) float64 {
+// cellResidents is the expected people in a cell at t who are not in a
+// venue: residents at home, workers (and their clients) at work.
+func (s *Sim) cellResidents(ci int, t time.Time) float64 {
 	c := &s.W.Cells[ci]
 	h := hourFrac(t)
 	home, work := &homeWork, &workWork
 	if s.restDay(t) {
 		home, work = &homeRest, &workRest
 	}
-	n := c.residents*interp(home, h) + c.workers*interp(work, h)*1.6 // workers + clients
-	for _, vs := range c.venueShare {
+	return c.residents*interp(home, h) + c.workers*interp(work, h)*1.6 // workers + clients
+}
+
+// cellBase is the expected people in a cell at t without noise or incidents.
+func (s *Sim) cellBase(ci int, t time.Time, rain float64) float64 {
+	n := s.cellResidents(ci, t)
+	for _, vs := range s.W.Cells[ci].venueShare {
 		v := &s.W.Venues[vs.venue]
 		n += float64(v.Capacity) * vs.share * s.venueLoad(v, t, rain)
 	}

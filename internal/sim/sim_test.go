@@ -276,7 +276,7 @@ func TestGroundTruthMatchesFeeds(t *testing.T) {
 			t.Errorf("%s: start %v peak %v end %v outside the history or unordered", in.ID, in.Start, in.Peak, in.End)
 		}
 	}
-	for _, k := range []string{KindCrowdSurge, KindPipeBurst, KindRainstorm, KindFireCluster} {
+	for _, k := range []string{KindCrowdSurge, KindCrowdEvent, KindPipeBurst, KindRainstorm, KindFireCluster} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in the ground truth: %v", k, kinds)
 		}
@@ -340,6 +340,46 @@ func TestGroundTruthMatchesFeeds(t *testing.T) {
 			h, _ := strconv.Atoi(r[col["hour"]])
 			v, _ := strconv.ParseFloat(r[col["RAIN"]], 64)
 			rainAt[ts(time.Date(y, time.Month(mo), d, h, 0, 0, 0, Shanghai))] = v
+		}
+	}
+	// venue counts: people per (venue, window), direction total
+	world, err := NewWorld(cfg, res.Epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	venueAt := map[string]float64{}
+	files, _ = filepath.Glob(filepath.Join(dir, FeedsDir, FeedVenue, "*.csv"))
+	for _, f := range files {
+		col, rows := readCSV(t, f)
+		for _, r := range rows {
+			if r[col["direction"]] == "total" {
+				v, _ := strconv.ParseFloat(r[col["people"]], 64)
+				venueAt[r[col["site_id"]]+"@"+r[col["observed_at"]]] = v
+			}
+		}
+	}
+	if len(venueAt) != 7*288*len(venueSpecs) {
+		t.Errorf("%d venue counts (total), want one per venue and 5-min window: %d", len(venueAt), 7*288*len(venueSpecs))
+	}
+	for _, in := range gt {
+		if in.Kind != KindCrowdSurge && in.Kind != KindCrowdEvent {
+			continue
+		}
+		v, _ := world.VenueByID(in.VenueID)
+		at := ts(in.Peak.Truncate(5 * time.Minute))
+		n, ok := venueAt[in.VenueID+"@"+at]
+		if !ok || v.Capacity == 0 {
+			t.Fatalf("%s: no venue count of %s at its peak %s", in.ID, in.VenueID, at)
+		}
+		if d := n/float64(in.VenuePeople) - 1; d > 0.12 || d < -0.12 {
+			t.Errorf("%s: venue count %.0f at the peak, ground truth venue_people %d", in.ID, n, in.VenuePeople)
+		}
+		if in.Kind == KindCrowdSurge && n < float64(v.Capacity) || in.Kind == KindCrowdEvent && n >= 0.7*float64(v.Capacity) {
+			t.Errorf("%s (%s): %.0f people at the peak for a capacity of %d", in.ID, in.Kind, n, v.Capacity)
+		}
+		// the venue's people are part of its cells' mobile-signal counts
+		if cells := sumAt(in.GridCellIDs, in.Peak); cells < 0.95*n {
+			t.Errorf("%s: %.0f people in the venue's cells but %.0f in the venue", in.ID, cells, n)
 		}
 	}
 	for _, in := range gt {

@@ -26,5 +26,5 @@
 //
 // The staged records of an input are in the temporary table in_<input>
 // (the canonical schema's columns). Inputs whose state is per interval
-// (mobile_signal) are evaluated one interval at a time, in order.
+// (mobile_signal, crowd_counts) are evaluated one interval at a time, in order.
 package warnings

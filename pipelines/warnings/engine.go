@@ -50,13 +50,25 @@ type Engine struct {
 	mu   sync.Mutex
 	db   *sql.DB
 	conn *sql.Conn
+	// rconn reads the queues (outbox, notify_queue) while a batch is being
+	// evaluated on conn: it sees committed rows only, and does not wait for
+	// the batch, so the sink commits a batch's transitions to marts.warnings
+	// while the next batch is evaluated.
+	rmu   sync.Mutex
+	rconn *sql.Conn
 	// stmts caches prepared statements: planning the rules (their macros
 	// expand into large expressions) costs more than running them.
 	stmts   map[string]*sql.Stmt
 	threads int
 	lc      *lifecycle
 	staged  map[string]bool
+	ph      Phases
+	dirty   bool // batches committed since the last checkpoint
 }
+
+// Phases is the time spent per phase of Process (stage, in, state, rules,
+// lifecycle, after, persist, commit).
+func (e *Engine) Phases() *Phases { return &e.ph }
 
 // Open opens (or creates) the engine's DuckDB file at path ("" = in memory,
 // for back-tests) and loads the rules. now is the clock stamping
@@ -72,6 +84,10 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		}
 	}
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		// DuckDB's default checkpoint threshold (16 MB of WAL) is kept: with a
+		// 512 MB threshold the commits were cheaper but the deleted rows of the
+		// per-cell tables were not vacuumed, and their scans grew by more
+		// (scale-100 profile); the runner also checkpoints when idle.
 		for _, s := range []string{"SET TimeZone = 'UTC'", "SET memory_limit = '2GB'"} {
 			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
 				return err
@@ -88,7 +104,13 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		db.Close()
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, staged: map[string]bool{},
+	rconn, err := db.Conn(ctx)
+	if err != nil {
+		conn.Close()
+		db.Close()
+		return nil, err
+	}
+	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]bool{},
 		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
 	if err := e.init(ctx); err != nil {
 		e.Close()
@@ -144,6 +166,7 @@ func (e *Engine) Close() error {
 	for _, st := range e.stmts {
 		st.Close()
 	}
+	e.rconn.Close()
 	e.conn.Close()
 	return e.db.Close()
 }
@@ -350,33 +373,94 @@ func duckType(t schemas.Type) string {
 	return "VARCHAR"
 }
 
-// stage creates the staging table of an input (once) and loads records into stage_<input>.
-func (e *Engine) stage(ctx context.Context, s *schemas.Schema, recs []schemas.Record) error {
-	name := s.Name
-	if !e.staged[name] {
-		var cols []string
-		for _, fd := range s.Fields {
-			cols = append(cols, fmt.Sprintf("%q %s", fd.Name, duckType(fd.Type)))
-		}
-		if err := e.exec(ctx, "staging", fmt.Sprintf("CREATE OR REPLACE TEMP TABLE stage_%s (%s)", name, strings.Join(cols, ", ")),
-			fmt.Sprintf("CREATE OR REPLACE TEMP TABLE in_%s (%s)", name, strings.Join(cols, ", "))); err != nil {
-			return err
-		}
-		e.staged[name] = true
+// ensureInput creates the temporary table in_<input> of an input (once).
+func (e *Engine) ensureInput(ctx context.Context, s *schemas.Schema) error {
+	if e.staged[s.Name] {
+		return nil
 	}
-	if err := e.exec(ctx, "staging", "DELETE FROM temp.stage_"+name); err != nil {
+	var cols []string
+	for _, fd := range s.Fields {
+		cols = append(cols, fmt.Sprintf("%q %s", fd.Name, duckType(fd.Type)))
+	}
+	if err := e.exec(ctx, "staging", fmt.Sprintf("CREATE OR REPLACE TEMP TABLE in_%s (%s)", s.Name, strings.Join(cols, ", "))); err != nil {
 		return err
 	}
-	vals := make([]driver.Value, len(s.Fields))
-	return e.appendRows(ctx, "main", "stage_"+name, len(recs), func(i int) []driver.Value {
-		for j, v := range recs[i] {
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC()
-			}
-			vals[j] = v
+	e.staged[s.Name] = true
+	return nil
+}
+
+// windowed inputs are evaluated one interval at a time, oldest first, with
+// one row per key in each interval (the last one read wins; no key: every row,
+// crowd_counts.state.sql keeps one per site).
+var windowed = map[string]struct{ Time, Key string }{
+	"mobile_signal": {"window_start", "grid_cell_id"},
+	"crowd_counts":  {"observed_at", ""},
+}
+
+// passes splits an input's records into the record sets evaluated one after
+// the other: one per interval for windowed inputs, else all of them.
+func passes(s *schemas.Schema, recs []schemas.Record) [][]schemas.Record {
+	w, ok := windowed[s.Name]
+	if !ok {
+		return [][]schemas.Record{recs}
+	}
+	ti, ki := s.Index(w.Time), s.Index(w.Key)
+	type slot struct {
+		at   time.Time
+		recs []schemas.Record
+		pos  map[any]int
+	}
+	byTime := map[time.Time]*slot{}
+	var order []*slot
+	for _, r := range recs {
+		at, ok := r[ti].(time.Time)
+		if !ok || (ki >= 0 && r[ki] == nil) {
+			continue
 		}
-		return vals
-	})
+		at = at.UTC()
+		sl := byTime[at]
+		if sl == nil {
+			sl = &slot{at: at, pos: map[any]int{}}
+			byTime[at] = sl
+			order = append(order, sl)
+		}
+		if ki < 0 {
+			sl.recs = append(sl.recs, r)
+			continue
+		}
+		if i, dup := sl.pos[r[ki]]; dup {
+			sl.recs[i] = r
+			continue
+		}
+		sl.pos[r[ki]] = len(sl.recs)
+		sl.recs = append(sl.recs, r)
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].at.Before(order[j].at) })
+	out := make([][]schemas.Record, len(order))
+	for i, sl := range order {
+		out[i] = sl.recs
+	}
+	return out
+}
+
+// Checkpoint writes the WAL into the state file if batches were committed
+// since the last checkpoint. The runner calls it when no record has arrived
+// for a while, so the cost stays off the append-to-queryable path.
+func (e *Engine) Checkpoint(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.dirty {
+		return nil
+	}
+	t := time.Now()
+	e.log.Debug("warnings state checkpoint")
+	defer func() { e.log.Debug("warnings state checkpoint done", "took", time.Since(t)) }()
+	if _, err := e.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return fmt.Errorf("预警状态库检查点失败 warnings state checkpoint: %w", err)
+	}
+	e.ph.Since("checkpoint", t)
+	e.dirty = false
+	return nil
 }
 
 // Process evaluates one micro-batch and returns the transitions it made.
@@ -385,6 +469,9 @@ func (e *Engine) stage(ctx context.Context, s *schemas.Schema, recs []schemas.Re
 func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	t0 := time.Now()
+	defer func() { e.ph.Since("process", t0) }()
+	schemaOf := map[string]*schemas.Schema{}
 	for name, recs := range b.Records {
 		if len(recs) == 0 {
 			continue
@@ -393,9 +480,10 @@ func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := e.stage(ctx, s, recs); err != nil {
+		if err := e.ensureInput(ctx, s); err != nil {
 			return nil, err
 		}
+		schemaOf[name] = s
 	}
 	// Keep the lifecycle as it was in case the transaction fails.
 	saved := map[string]Active{}
@@ -407,13 +495,17 @@ func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 	var out []Transition
 	err := e.exec(ctx, "begin", "BEGIN")
 	if err == nil {
-		out, err = e.evaluate(ctx, b)
+		out, err = e.evaluate(ctx, b, schemaOf)
 	}
 	if err == nil {
+		t := time.Now()
 		err = e.persist(ctx, b, out)
-	}
-	if err == nil {
-		err = e.exec(ctx, "commit", "COMMIT")
+		t = e.ph.Since("persist", t)
+		if err == nil {
+			err = e.exec(ctx, "commit", "COMMIT")
+			e.ph.Since("commit", t)
+			e.dirty = true
+		}
 	}
 	if err != nil {
 		e.exec(context.WithoutCancel(ctx), "rollback", "ROLLBACK")
@@ -428,29 +520,15 @@ func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 	return out, nil
 }
 
-func (e *Engine) evaluate(ctx context.Context, b Batch) ([]Transition, error) {
+func (e *Engine) evaluate(ctx context.Context, b Batch, schemaOf map[string]*schemas.Schema) ([]Transition, error) {
 	var out []Transition
 	for _, in := range Inputs {
-		if len(b.Records[in]) == 0 {
+		s := schemaOf[in]
+		if s == nil {
 			continue
 		}
-		var windows []any // mobile_signal: one pass per interval, in order
-		if in == "mobile_signal" {
-			rows, err := e.conn.QueryContext(ctx, "SELECT DISTINCT window_start FROM temp.stage_mobile_signal WHERE window_start IS NOT NULL ORDER BY 1")
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				var t time.Time
-				rows.Scan(&t)
-				windows = append(windows, t)
-			}
-			rows.Close()
-		} else {
-			windows = []any{nil}
-		}
-		for _, win := range windows {
-			ts, err := e.pass(ctx, in, win)
+		for _, recs := range passes(s, b.Records[in]) {
+			ts, err := e.pass(ctx, s, recs)
 			if err != nil {
 				return nil, err
 			}
@@ -460,15 +538,14 @@ func (e *Engine) evaluate(ctx context.Context, b Batch) ([]Transition, error) {
 	return out, nil
 }
 
-// pass runs one input's state statements, rules and after statements.
-func (e *Engine) pass(ctx context.Context, in string, window any) ([]Transition, error) {
+// pass loads one record set into in_<input>, then runs the input's state
+// statements, rules and after statements.
+func (e *Engine) pass(ctx context.Context, s *schemas.Schema, recs []schemas.Record) ([]Transition, error) {
+	in := s.Name
+	t := time.Now()
 	// Small passes run on one thread (less scheduling than work); large ones on two.
-	var staged int64
-	if err := e.conn.QueryRowContext(ctx, "SELECT count(*) FROM temp.stage_"+in).Scan(&staged); err != nil {
-		return nil, err
-	}
 	threads := 1
-	if staged >= 20000 {
+	if len(recs) >= 20000 {
 		threads = 2
 	}
 	if threads != e.threads {
@@ -480,17 +557,24 @@ func (e *Engine) pass(ctx context.Context, in string, window any) ([]Transition,
 	if _, err := e.execStmt(ctx, "DELETE FROM temp.in_"+in); err != nil {
 		return nil, err
 	}
-	if window == nil {
-		if _, err := e.execStmt(ctx, fmt.Sprintf("INSERT INTO temp.in_%s SELECT * FROM temp.stage_%s", in, in)); err != nil {
-			return nil, err
+	vals := make([]driver.Value, len(s.Fields))
+	if err := e.appendRows(ctx, "main", "in_"+in, len(recs), func(i int) []driver.Value {
+		for j, v := range recs[i] {
+			if t, ok := v.(time.Time); ok {
+				v = t.UTC()
+			}
+			vals[j] = v
 		}
-	} else if _, err := e.execStmt(ctx, `INSERT INTO temp.in_mobile_signal SELECT * FROM temp.stage_mobile_signal
-WHERE window_start = ? AND grid_cell_id IS NOT NULL AND people_count IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil {
+		return vals
+	}); err != nil {
 		return nil, err
 	}
-	if err := e.exec(ctx, "规则 rule "+in+".state.sql", e.rules.State[in]...); err != nil {
-		return nil, err
+	t = e.ph.Since("stage", t)
+	for i, st := range e.rules.State[in] {
+		if err := e.exec(ctx, "规则 rule "+in+".state.sql", st); err != nil {
+			return nil, err
+		}
+		t = e.ph.Since(fmt.Sprintf("state.%s.%d", in, i+1), t)
 	}
 	var sigs []Signal
 	names := make([]string, 0, len(e.rules.Rules[in]))
@@ -505,6 +589,7 @@ QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil 
 		}
 		sigs = append(sigs, ss...)
 	}
+	t = e.ph.Since("rules", t)
 	sort.SliceStable(sigs, func(i, j int) bool { return sigs[i].EventTime.Before(sigs[j].EventTime) })
 	var out []Transition
 	for i := range sigs {
@@ -515,9 +600,11 @@ QUALIFY row_number() OVER (PARTITION BY grid_cell_id) = 1`, window); err != nil 
 	if err := e.syncActive(ctx); err != nil {
 		return nil, err
 	}
+	t = e.ph.Since("lifecycle", t)
 	if err := e.exec(ctx, "规则 rule "+in+".after.sql", e.rules.After[in]...); err != nil {
 		return nil, err
 	}
+	e.ph.Since("after", t)
 	return out, nil
 }
 
@@ -757,10 +844,11 @@ func (e *Engine) Active() []Transition {
 }
 
 // queue reads pending transitions of a queue table (outbox or notify_queue) in seq order.
+// It reads committed rows on its own connection, without waiting for the batch under way.
 func (e *Engine) queue(ctx context.Context, table string, limit int) ([]Transition, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	rows, err := e.conn.QueryContext(ctx, fmt.Sprintf("SELECT json FROM %s ORDER BY seq LIMIT %d", table, limit))
+	e.rmu.Lock()
+	defer e.rmu.Unlock()
+	rows, err := e.rconn.QueryContext(ctx, fmt.Sprintf("SELECT json FROM %s ORDER BY seq LIMIT %d", table, limit))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -38,6 +39,11 @@ type LatencyResult struct {
 	APIP50, APIP99, SQLP50, SQLP99 time.Duration
 	// EvalRowsPerS is records evaluated per second by the engine over the whole run.
 	EvalRowsPerS float64
+	// Phases is the time per pipeline phase over the measured intervals
+	// (decode, stage, state statements, rules, lifecycle, persist, commit, sink).
+	Phases string
+	// Intervals is each measured interval's figures ("api 1.2s sql 1.5s").
+	Intervals []string
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -77,24 +83,13 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 	if err != nil {
 		return res, err
 	}
-	// Grid: 250 m cells (62,500 m²); one venue of 4 cells per 40 cells,
-	// capacity 20,000 on 20,000 m².
-	var ref Reference
-	cellID := func(i int) string { return fmt.Sprintf("G%06d", i) }
-	for i := 0; i < o.Cells; i++ {
-		ref.GridCells = append(ref.GridCells, GridCell{ID: cellID(i), StreetCode: fmt.Sprintf("11%04d", i/2000), AreaM2: 62500})
-	}
-	venues := o.Cells / 40
-	for v := 0; v < venues; v++ {
-		id := fmt.Sprintf("V%05d", v)
-		ref.Venues = append(ref.Venues, Venue{ID: id, NameZh: "场所" + id, NameEn: "Venue " + id, Kind: "other", Capacity: 20000, AreaM2: 20000, Responsible: "unit-" + id})
-		for k := 0; k < 4; k++ {
-			ref.VenueCells = append(ref.VenueCells, VenueCell{VenueID: id, GridCellID: cellID(v*40 + k), Share: 1})
-		}
-	}
+	ref, venues := benchReference(o.Cells)
+	cellID := benchCellID
 	if err := l.Eng.LoadReference(ctx, ref); err != nil {
 		return res, err
 	}
+	var sinkAt atomic.Int64 // unix nanos of the sink's last commit
+	l.Sink.OnCommit = func(context.Context, int64) { sinkAt.Store(time.Now().UnixNano()) }
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- l.Run(rctx) }()
@@ -149,6 +144,9 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 			for l.Runner.Stats.Records.Load() < produced {
 				time.Sleep(20 * time.Millisecond)
 			}
+			if win == o.Warmup-1 {
+				l.Eng.Phases().Reset()
+			}
 			continue
 		}
 		// Timed from the produce call (the broker appends the records before it
@@ -163,9 +161,12 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 		var apiAt time.Time
 		deadline := appended.Add(60 * time.Second)
 		for {
-			now := time.Now()
 			if apiAt.IsZero() {
-				for _, a := range l.Eng.Active() {
+				active := l.Eng.Active()
+				// The clock is read after Active returns: it waits for the
+				// batch under way, which is when the warning becomes visible.
+				now := time.Now()
+				for _, a := range active {
 					if a.SubjectID == venue && a.EventTime.Equal(at) {
 						apiAt = now
 						apiLat = append(apiLat, now.Sub(appended))
@@ -173,6 +174,7 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 				}
 			}
 			if !apiAt.IsZero() {
+				tq := time.Now()
 				rows, err := qe.Query(ctx, fmt.Sprintf("SELECT count(*) FROM marts.warnings WHERE subject_id = '%s' AND event_time = TIMESTAMPTZ '%s'", venue, at.Format("2006-01-02 15:04:05+00")))
 				if err == nil {
 					var n int64
@@ -182,11 +184,17 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 					rows.Close()
 					if n > 0 {
 						sqlLat = append(sqlLat, time.Since(appended))
+						sink := "-"
+						if at := sinkAt.Load(); at > 0 {
+							sink = time.Unix(0, at).Sub(appended).Round(time.Millisecond).String()
+						}
+						res.Intervals = append(res.Intervals, fmt.Sprintf("api %s sink %s sql %s (query %s)", apiLat[len(apiLat)-1].Round(time.Millisecond),
+							sink, sqlLat[len(sqlLat)-1].Round(time.Millisecond), time.Since(tq).Round(time.Millisecond)))
 						break
 					}
 				}
 			}
-			if now.After(deadline) {
+			if time.Now().After(deadline) {
 				return res, fmt.Errorf("interval %d: warning of %s not visible after 60 s (api seen: %v)", win, venue, !apiAt.IsZero())
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -196,5 +204,26 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 	res.APIP50, res.APIP99 = percentile(apiLat, 0.5), percentile(apiLat, 0.99)
 	res.SQLP50, res.SQLP99 = percentile(sqlLat, 0.5), percentile(sqlLat, 0.99)
 	res.EvalRowsPerS = float64(l.Runner.Stats.Records.Load()) / time.Since(start).Seconds()
+	res.Phases = l.Eng.Phases().String()
 	return res, nil
+}
+
+func benchCellID(i int) string { return fmt.Sprintf("G%06d", i) }
+
+// benchReference is the bench's grid: 250 m cells (62,500 m²); one venue of
+// 4 cells per 40 cells, capacity 20,000 on 20,000 m².
+func benchReference(cells int) (Reference, int) {
+	var ref Reference
+	for i := 0; i < cells; i++ {
+		ref.GridCells = append(ref.GridCells, GridCell{ID: benchCellID(i), StreetCode: fmt.Sprintf("11%04d", i/2000), AreaM2: 62500})
+	}
+	venues := cells / 40
+	for v := 0; v < venues; v++ {
+		id := fmt.Sprintf("V%05d", v)
+		ref.Venues = append(ref.Venues, Venue{ID: id, NameZh: "场所" + id, NameEn: "Venue " + id, Kind: "other", Capacity: 20000, AreaM2: 20000, Responsible: "unit-" + id})
+		for k := 0; k < 4; k++ {
+			ref.VenueCells = append(ref.VenueCells, VenueCell{VenueID: id, GridCellID: benchCellID(v*40 + k), Share: 1})
+		}
+	}
+	return ref, venues
 }

@@ -12,8 +12,10 @@ import (
 //go:embed rules/*.sql
 var builtinRules embed.FS
 
-// Inputs are the canonical schemas the engine reads, in evaluation order.
-var Inputs = []string{"weather", "water_telemetry", "traffic_speeds", "traffic_collisions", "mobile_signal", "crowd_counts"}
+// Inputs are the canonical schemas the engine reads, in evaluation order
+// (a venue's own count before the mobile signal, whose venue rule falls back
+// on the cells only for venues without a recent count).
+var Inputs = []string{"weather", "water_telemetry", "traffic_speeds", "traffic_collisions", "crowd_counts", "mobile_signal"}
 
 // RuleSet is the parsed rules directory.
 type RuleSet struct {

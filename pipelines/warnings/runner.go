@@ -49,14 +49,23 @@ type Runner struct {
 	once  sync.Once
 }
 
+// fetchedMsgs is one fetch response, decoded by the partition's reader (so
+// decoding overlaps the engine's evaluation of the batch before).
 type fetchedMsgs struct {
 	topic     string
 	partition int
-	msgs      []kafka.Message
+	n         int   // messages
+	next      int64 // offset after the last message
+	recs      []schemas.Record
+	rejected  int64
 	err       error
 }
 
 var errRestart = errors.New("new input topics appeared")
+
+// idleCheckpoint is how long the runner waits without records before it
+// checkpoints the engine's state.
+const idleCheckpoint = 2 * time.Second
 
 // Run reads until ctx is done; broker errors are retried with backoff.
 func (r *Runner) Run(ctx context.Context) error {
@@ -159,18 +168,28 @@ func (r *Runner) runOnce(ctx context.Context) error {
 			wg.Add(1)
 			go func(topic string, p int, off int64) {
 				defer wg.Done()
-				r.fetch(fctx, topic, p, off, ch)
+				r.fetch(fctx, topic, schemaOf[topic], p, off, ch)
 			}(topic, p, off)
 		}
 	}
 	r.Log.Info("warning engine reading", "topics", len(pos), "waiting_for", missing)
 	recheck := time.NewTicker(10 * time.Second)
 	defer recheck.Stop()
+	// After a batch, a checkpoint of the engine's state once nothing has
+	// arrived for idleCheckpoint (between the bursts of an interval).
+	var idle <-chan time.Time
 	for {
 		var first fetchedMsgs
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-idle:
+			idle = nil
+			if err := r.Eng.Checkpoint(ctx); err != nil {
+				r.Log.Warn("预警状态库检查点失败，稍后重试 warnings state checkpoint failed; will retry", "err", err)
+				idle = time.After(idleCheckpoint)
+			}
+			continue
 		case <-recheck.C:
 			if len(missing) > 0 {
 				if ps, err := r.Client.Partitions(ctx, missing...); err == nil && len(ps) > 0 {
@@ -181,48 +200,43 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		case first = <-ch:
 		}
 		got := []fetchedMsgs{first}
-		n := len(first.msgs)
+		n := first.n
 	drain:
 		for n < r.Eng.cfg.MaxBatchRows {
 			select {
 			case f := <-ch:
 				got = append(got, f)
-				n += len(f.msgs)
+				n += f.n
 			default:
 				break drain
 			}
 		}
+		td := time.Now()
 		b := Batch{Records: map[string][]schemas.Record{}, Offsets: map[string]map[int]int64{}}
 		for _, f := range got {
 			if f.err != nil {
 				return f.err
 			}
 			s := schemaOf[f.topic]
-			for _, m := range f.msgs {
-				rec, err := s.Decode(m.Value)
-				if err == nil {
-					err = s.Validate(rec)
-				}
-				if err != nil {
-					// The lake writer dead-letters it; the engine only skips it.
-					r.Stats.Rejected.Add(1)
-				} else {
-					b.Records[s.Name] = append(b.Records[s.Name], rec)
-				}
-				pos[f.topic][f.partition] = m.Offset + 1
-			}
+			b.Records[s.Name] = append(b.Records[s.Name], f.recs...)
+			r.Stats.Rejected.Add(f.rejected)
+			pos[f.topic][f.partition] = f.next
 			if b.Offsets[f.topic] == nil {
 				b.Offsets[f.topic] = map[int]int64{}
 			}
 			b.Offsets[f.topic][f.partition] = pos[f.topic][f.partition]
 		}
+		r.Eng.ph.Since("batch", td)
 		if r.BeforeBatch != nil {
 			r.BeforeBatch(ctx)
 		}
+		tp := time.Now()
 		ts, err := r.Eng.Process(ctx, b)
 		if err != nil {
 			return err
 		}
+		r.Log.Debug("warning batch", "rows", b.Rows(), "transitions", len(ts), "gather", tp.Sub(td), "process", time.Since(tp))
+		idle = time.After(idleCheckpoint)
 		r.Stats.Batches.Add(1)
 		r.Stats.Records.Add(int64(b.Rows()))
 		r.Stats.Transitions.Add(int64(len(ts)))
@@ -244,8 +258,8 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	}
 }
 
-// fetch reads one partition from off and hands whole fetch responses to the loop.
-func (r *Runner) fetch(ctx context.Context, topic string, p int, off int64, ch chan<- fetchedMsgs) {
+// fetch reads one partition from off and hands whole fetch responses, decoded, to the loop.
+func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, ch chan<- fetchedMsgs) {
 	report := func(err error) {
 		select {
 		case ch <- fetchedMsgs{topic: topic, partition: p, err: fmt.Errorf("fetch %s/%d: %w", topic, p, err)}:
@@ -287,8 +301,23 @@ func (r *Runner) fetch(ctx context.Context, topic string, p int, off int64, ch c
 		if len(msgs) == 0 {
 			continue
 		}
+		td := time.Now()
+		f := fetchedMsgs{topic: topic, partition: p, n: len(msgs), next: msgs[len(msgs)-1].Offset + 1, recs: make([]schemas.Record, 0, len(msgs))}
+		for _, m := range msgs {
+			rec, err := s.Decode(m.Value)
+			if err == nil {
+				err = s.Validate(rec)
+			}
+			if err != nil {
+				// The lake writer dead-letters it; the engine only skips it.
+				f.rejected++
+				continue
+			}
+			f.recs = append(f.recs, rec)
+		}
+		r.Eng.ph.Since("decode", td)
 		select {
-		case ch <- fetchedMsgs{topic: topic, partition: p, msgs: msgs}:
+		case ch <- f:
 		case <-ctx.Done():
 			return
 		}

@@ -15,16 +15,22 @@ import (
 )
 
 // SimWorld is the simulator's district reduced to what the crowd rules
-// read: the venues, their grid cells, and the mobile-signal counts of those
-// cells, generated deterministically by internal/sim (same seed, same
-// numbers; ground truth from the same generator).
+// read: the venues, their grid cells, the mobile-signal counts of those
+// cells and the venues' own counts (the venue-count feed, raw.crowd_counts),
+// generated deterministically by internal/sim (same seed, same numbers;
+// ground truth from the same generator).
 type SimWorld struct {
 	Sim      *sim.Sim
 	Ref      Reference
 	cellIdx  map[string]int // venue cell id → column in MobileRows
 	cells    []string
 	Interval time.Duration
-	cache    map[int64][]schemas.Record
+	// WithCells makes EvaluateDetection feed the venue cells' mobile signal
+	// too (the input of the grid-cell rule and of the venue fallback rule,
+	// which skips venues with a count of their own): the venue warnings are
+	// the same, at about twice the cost.
+	WithCells bool
+	cache     map[int64][]schemas.Record
 }
 
 // NewSimWorld builds the simulator's world with history starting at epoch.
@@ -76,8 +82,42 @@ func (w *SimWorld) VenueCellRows(t time.Time) []schemas.Record {
 	return out
 }
 
-// VenueSeries sums the venue cells' counts (times their share) per venue and interval in [from, to).
+// VenueCountRecords are the venue-count records (raw.crowd_counts: site_id =
+// venue_id; directions total, inbound, outbound) for the interval starting
+// at t, as the simulator's venue-count feed writes them.
+func (w *SimWorld) VenueCountRecords(t time.Time) ([]schemas.Record, error) {
+	rows := w.Sim.VenueCountRows(t)
+	out := make([]schemas.Record, 0, len(rows))
+	for _, r := range rows {
+		secs, err1 := strconv.ParseInt(r[2], 10, 64)
+		n, err2 := strconv.ParseInt(r[4], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("sim venue count %v: not a number", r)
+		}
+		out = append(out, schemas.Record{r[0], t.UTC(), secs, r[3], n, nil, nil, nil, nil})
+	}
+	return out, nil
+}
+
+// VenueSeries are the venues' own counts (direction total) per venue and
+// interval in [from, to): the series the venue crowd rule forecasts.
 func (w *SimWorld) VenueSeries(from, to time.Time) []Point {
+	var out []Point
+	for t := from; t.Before(to); t = t.Add(w.Interval) {
+		for _, r := range w.Sim.VenueCountRows(t) {
+			if r[3] != "total" {
+				continue
+			}
+			n, _ := strconv.ParseFloat(r[4], 64)
+			out = append(out, Point{Subject: r[0], At: t, Value: n})
+		}
+	}
+	return out
+}
+
+// CellSeries sums the venue cells' counts (times their share) per venue and
+// interval in [from, to): what the mobile-signal fallback rule sees.
+func (w *SimWorld) CellSeries(from, to time.Time) []Point {
 	var out []Point
 	for t := from; t.Before(to); t = t.Add(w.Interval) {
 		recs := w.VenueCellRows(t)
@@ -111,11 +151,18 @@ type Detection struct {
 	LeadsMin   []float64
 	MedianLead float64
 	Predicted  int // detected surges whose first warning was a forecast
-	Details    []string
+	// Events are the busy events inside capacity (sim.KindCrowdEvent: an
+	// ordinary match, a fair) in the scored period; EventsWarned those
+	// during which a warning of their venue was open (false alarms, counted
+	// in Precision too).
+	Events, EventsWarned int
+	Details              []string
 }
 
 // EvaluateDetection runs the engine (same rules, in-memory state) over the
-// venue cells from `from` to `to`, and scores the venue crowd warnings
+// venues' own counts (and with w.WithCells the venue cells' mobile signal;
+// one micro-batch per interval, as the streaming runner sees a live feed) from
+// `from` to `to`, and scores the venue crowd warnings
 // raised from testFrom on against the surges starting in [testFrom, to).
 // A surge is detected when a warning of its venue is raised or escalated
 // between 60 min before its start and its end (lead: from the end of the
@@ -153,7 +200,15 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 	total := int(to.Sub(from) / w.Interval)
 	i := 0
 	for t := from; t.Before(to); t = t.Add(w.Interval) {
-		ts, err := e.Process(ctx, Batch{Records: map[string][]schemas.Record{"mobile_signal": w.VenueCellRows(t)}})
+		counts, err := w.VenueCountRecords(t)
+		if err != nil {
+			return Detection{}, err
+		}
+		recs := map[string][]schemas.Record{"crowd_counts": counts}
+		if w.WithCells {
+			recs["mobile_signal"] = w.VenueCellRows(t)
+		}
+		ts, err := e.Process(ctx, Batch{Records: recs})
 		if err != nil {
 			return Detection{}, err
 		}
@@ -190,6 +245,21 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 	}
 	var d Detection
 	for _, in := range w.Sim.Incidents(testFrom, to) {
+		if in.Kind == sim.KindCrowdEvent {
+			d.Events++
+			warned := false
+			for _, ep := range eps {
+				if ep.venue == in.VenueID && !ep.raised.After(in.End) && ep.end.After(in.Start) {
+					warned = true
+				}
+			}
+			if warned {
+				d.EventsWarned++
+			}
+			d.Details = append(d.Details, fmt.Sprintf("%s %s busy event inside capacity, start %s peak %s (%d people): %s", in.ID, in.VenueID,
+				in.Start.In(Beijing).Format("01-02 15:04"), in.Peak.In(Beijing).Format("15:04"), in.VenuePeople, map[bool]string{true: "WARNED (false alarm)", false: "no warning (correct)"}[warned]))
+			continue
+		}
 		if in.Kind != sim.KindCrowdSurge {
 			continue
 		}

@@ -44,3 +44,55 @@ func TestSimForecastTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestSimDetection runs the streaming engine and the shipped rules over ten
+// simulated days of venue counts (one micro-batch per 5-min interval) and
+// scores the last three: an ordinary Monday with no injected crowd, then
+// the crush at Beijing North Railway Station, the night-market crush at
+// Dashilar and a trade fair inside capacity at the Exhibition Center. Every
+// surge must be warned of at least 15 min before its peak, and no warning
+// may be raised otherwise (the ordinary day, the busy event inside capacity).
+func TestSimDetection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays ten simulated days through the engine")
+	}
+	epoch := time.Date(2026, 10, 5, 0, 0, 0, 0, sim.Shanghai) // a Monday
+	w, err := NewSimWorld(simConfig(t), epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testFrom, to := epoch.AddDate(0, 0, 7), epoch.AddDate(0, 0, 10)
+	crowds := map[string]int{}
+	for _, in := range w.Sim.Incidents(testFrom, to) {
+		crowds[in.Kind]++
+		if (in.Kind == sim.KindCrowdSurge || in.Kind == sim.KindCrowdEvent) && in.Start.Before(testFrom.AddDate(0, 0, 1)) {
+			t.Fatalf("%s on %v: the first scored day should be an ordinary one", in.ID, in.Start)
+		}
+	}
+	if crowds[sim.KindCrowdSurge] < 2 || crowds[sim.KindCrowdEvent] < 1 {
+		t.Fatalf("scored days hold %v, want at least two surges and one busy event", crowds)
+	}
+	d, err := EvaluateDetection(context.Background(), DefaultConfig(), w, epoch, testFrom, to, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range d.Details {
+		t.Log(l)
+	}
+	t.Logf("recall %.2f (%d/%d), precision %.2f (%d/%d), median lead %.0f min, busy events warned %d/%d",
+		d.Recall, d.Detected, d.Surges, d.Precision, d.Matched, d.Episodes, d.MedianLead, d.EventsWarned, d.Events)
+	if d.Surges != crowds[sim.KindCrowdSurge] || d.Detected != d.Surges {
+		t.Errorf("detected %d of %d surges, want all", d.Detected, d.Surges)
+	}
+	for _, l := range d.LeadsMin {
+		if l < 15 {
+			t.Errorf("a surge was warned of %.0f min before its peak, want ≥ 15 (leads %v)", l, d.LeadsMin)
+		}
+	}
+	if d.Episodes != d.Matched {
+		t.Errorf("%d of %d warnings overlap no surge (false alarms on the ordinary day or the busy event)", d.Episodes-d.Matched, d.Episodes)
+	}
+	if d.Events != crowds[sim.KindCrowdEvent] || d.EventsWarned != 0 {
+		t.Errorf("warned during %d of %d busy events inside capacity, want none", d.EventsWarned, d.Events)
+	}
+}

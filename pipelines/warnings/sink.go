@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/apache/iceberg-go"
 
@@ -93,10 +94,13 @@ func (t *Transition) Record(s *schemas.Schema) schemas.Record {
 // Flush commits every outbox transition not yet in the table and returns
 // how many it committed.
 func (s *Sink) Flush(ctx context.Context) (int, error) {
+	t0 := time.Now()
 	pending, err := s.eng.queue(ctx, "outbox", 100000)
 	if err != nil || len(pending) == 0 {
 		return 0, err
 	}
+	t0 = s.eng.ph.Since("sink.outbox", t0)
+	s.eng.log.Debug("warnings sink flush", "pending", len(pending))
 	t, err := s.lake.EnsureTable(ctx, s.schema)
 	if err != nil {
 		return 0, err
@@ -164,18 +168,25 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 	}
 	maxSeq := todo[len(todo)-1].Seq
 	next.Cursors[cursorKey] = maxSeq
+	t0 = s.eng.ph.Since("sink.parquet", t0)
 	snap, err := s.lake.Commit(ctx, Table, dfs, next)
+	t0 = s.eng.ph.Since("sink.commit", t0)
+	s.eng.log.Debug("warnings sink committed", "rows", len(todo))
 	if err != nil {
 		if errors.Is(err, warehouse.ErrConflict) {
 			return 0, fmt.Errorf("another writer committed marts.warnings (run one warning engine per lake): %w", err)
 		}
 		return 0, err
 	}
-	if err := s.eng.dequeue(ctx, "outbox", maxSeq); err != nil {
-		return len(todo), err
-	}
+	// The table is the truth now: tell the query engine first, then drop
+	// the committed rows from the outbox (which waits for the batch under way).
 	if s.OnCommit != nil {
 		s.OnCommit(ctx, snap)
 	}
+	t0 = s.eng.ph.Since("sink.refresh", t0)
+	if err := s.eng.dequeue(ctx, "outbox", maxSeq); err != nil {
+		return len(todo), err
+	}
+	s.eng.ph.Since("sink.dequeue", t0)
 	return len(todo), nil
 }

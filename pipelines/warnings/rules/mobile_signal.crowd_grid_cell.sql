@@ -4,7 +4,8 @@
 -- The responsible unit of a cell is its street office (street:<street_code>).
 WITH c AS (
   SELECT s.*, g.area_m2, g.street_code
-  FROM cell_state s JOIN in_mobile_signal i ON i.grid_cell_id = s.grid_cell_id AND i.window_start = s.window_start
+  -- cell_next: the new state rows of the cells staged in this interval (mobile_signal.state.sql)
+  FROM cell_next s
   LEFT JOIN grid_cells g ON g.grid_cell_id = s.grid_cell_id CROSS JOIN params p
   -- Skip cells under a third of the lowest level's count (they cannot reach it within the horizons
   -- at any growth seen in practice) unless they have a warning to lower or clear: at 262k cells

@@ -3,10 +3,16 @@
 -- each turned into density (people/m²), ratio to capacity, ratio to the usual count for
 -- that time of week and excess over the usual count as a share of capacity; the level is the highest any metric reaches at any horizon, the observed
 -- one winning ties. A level reached only by a forecast is flagged predicted.
+-- This is the fallback for venues without a count of their own: a venue whose own count
+-- (raw.crowd_counts, site_id = venue_id) arrived within the last hour is warned from that count by
+-- crowd_counts.crowd_venue.sql instead (its cells also hold residents and workers), unless a
+-- warning of this rule is still open for it (so that it is lowered and cleared here).
 WITH v AS (
   SELECT s.*, vn.name_zh, vn.name_en, vn.capacity_people, vn.area_m2, vn.street_code, vn.responsible_unit
   FROM venue_state s JOIN touched_venues t ON t.venue_id = s.venue_id AND t.window_start = s.window_start
   JOIN venues vn ON vn.venue_id = s.venue_id
+  WHERE NOT EXISTS (SELECT 1 FROM venue_count_state c WHERE c.venue_id = s.venue_id AND c.window_start >= s.window_start - INTERVAL 1 HOUR)
+     OR s.venue_id IN (SELECT subject_id FROM active_warnings WHERE rule = 'mobile_signal.crowd_venue' AND subject_type = 'venue')
 ),
 h AS (
   SELECT v.*, hz.horizon_min,

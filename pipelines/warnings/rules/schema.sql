@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS cell_state (grid_cell_id VARCHAR, window_start TIMEST
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 CREATE TABLE IF NOT EXISTS cell_baseline (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE);
 CREATE TEMP TABLE IF NOT EXISTS cell_fold (grid_cell_id VARCHAR, slot INTEGER, people BIGINT);
+-- The baseline rows the fold changes, as they will be (mobile_signal.state.sql, step 1).
+CREATE TEMP TABLE IF NOT EXISTS cell_baseline_next (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE);
 CREATE TEMP TABLE IF NOT EXISTS cell_next (grid_cell_id VARCHAR, window_start TIMESTAMP, people BIGINT,
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 CREATE TABLE IF NOT EXISTS venue_state (venue_id VARCHAR PRIMARY KEY, window_start TIMESTAMP, people BIGINT, cells INTEGER,
@@ -25,6 +27,13 @@ CREATE TABLE IF NOT EXISTS venue_state (venue_id VARCHAR PRIMARY KEY, window_sta
 -- Venues whose cells are in the staged interval (refilled by mobile_signal.state.sql).
 CREATE TEMP TABLE IF NOT EXISTS touched_venues (venue_id VARCHAR, window_start TIMESTAMP);
 CREATE TABLE IF NOT EXISTS venue_baseline (venue_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE, PRIMARY KEY (venue_id, slot));
+-- A venue's own count (raw.crowd_counts, site_id = venue_id, direction total: an electronic fence
+-- or gate counters), kept like venue_state / venue_baseline by crowd_counts.state.sql.
+-- (p1..p3: the counts of the three intervals before, for the count trend of crowd_counts.crowd_venue.sql.)
+CREATE TABLE IF NOT EXISTS venue_count_state (venue_id VARCHAR PRIMARY KEY, window_start TIMESTAMP, people BIGINT,
+  base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE, p1 DOUBLE, p2 DOUBLE, p3 DOUBLE);
+CREATE TABLE IF NOT EXISTS venue_count_baseline (venue_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE, PRIMARY KEY (venue_id, slot));
+CREATE TEMP TABLE IF NOT EXISTS venue_count_in (venue_id VARCHAR, window_start TIMESTAMP, people BIGINT);
 
 -- Rain per station (the last hours only), water telemetry (the last drop window), collisions (the last collision window).
 CREATE TABLE IF NOT EXISTS rain_history (station VARCHAR, observed_at TIMESTAMP, rain_mm DOUBLE, PRIMARY KEY (station, observed_at));
