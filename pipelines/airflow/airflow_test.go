@@ -299,6 +299,9 @@ extracts:
 		t.Fatal(err)
 	}
 	defer func() {
+		// Airflow 2's scheduler starts its DAG processor manager in a
+		// process group of its own: note the whole tree before stopping it.
+		tree := descendants(cmd.Process.Pid)
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -311,6 +314,9 @@ extracts:
 		// Stragglers of the group (Airflow 2's gunicorn workers) may still
 		// write logs into home for a moment after the standalone exits.
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		for _, pid := range tree {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		logFile.Close()
 		for i := 0; i < 40; i++ {
 			if os.RemoveAll(home) == nil {
@@ -416,4 +422,41 @@ extracts:
 		t.Errorf("delivered CSV is not GB18030: % x", b[:40])
 	}
 	t.Logf("Airflow test took %s", time.Since(start).Round(time.Second))
+}
+
+// descendants lists the processes below pid (children, their children, …)
+// from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		rest := string(b[bytes.LastIndexByte(b, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		if pp, err := strconv.Atoi(f[1]); err == nil {
+			children[pp] = append(children[pp], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -61,5 +63,26 @@ func TestWatchRidesOutBusyServer(t *testing.T) {
 	}
 	if polls.Load() != 1 {
 		t.Errorf("polled %d times after a refused login", polls.Load())
+	}
+}
+
+// TestDescendants: the test's clean-up finds grandchildren that left the
+// process group.
+func TestDescendants(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "setsid sleep 30 & sleep 30 & wait")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var got []int
+	for i := 0; i < 50 && len(got) < 2; i++ {
+		time.Sleep(20 * time.Millisecond)
+		got = descendants(cmd.Process.Pid)
+	}
+	if len(got) != 2 {
+		t.Fatalf("descendants = %v, want the two sleeps", got)
+	}
+	for _, p := range got {
+		syscall.Kill(p, syscall.SIGKILL)
 	}
 }
