@@ -158,78 +158,33 @@ with params as (
 ), top as (
     -- The three factors with the most points (ties: the higher k first), in
     -- words with their points. Per row: a list of (points, k) pairs of the
-    -- factors that have points, sorted, the first three spelt out below (a
-    -- missing one is NULL, which concat_ws skips). No sort or aggregation
-    -- across rows.
+    -- factors that have points, sorted, the first three spelt out below. No
+    -- sort or aggregation across rows.
     select as_of_date, enterprise_id,
-           concat_ws('；',
-               case f[1].k
-               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
-               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
-               when 8 then '未整改隐患 ' || open_hazards || ' 项'
-               when 7 then '检查不合格 ' || failed_inspections || ' 次'
-               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
-               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
-               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
-               when 3 then '未投保安全生产责任险'
-               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
-               when 1 then '不利天气' end || ' +' || f[1].p,
-               case f[2].k
-               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
-               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
-               when 8 then '未整改隐患 ' || open_hazards || ' 项'
-               when 7 then '检查不合格 ' || failed_inspections || ' 次'
-               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
-               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
-               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
-               when 3 then '未投保安全生产责任险'
-               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
-               when 1 then '不利天气' end || ' +' || f[2].p,
-               case f[3].k
-               when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
-               when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
-               when 8 then '未整改隐患 ' || open_hazards || ' 项'
-               when 7 then '检查不合格 ' || failed_inspections || ' 次'
-               when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
-               when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
-               when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
-               when 3 then '未投保安全生产责任险'
-               when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
-               when 1 then '不利天气' end || ' +' || f[3].p) as top_factors_zh,
-           concat_ws('; ',
-               case f[1].k
-               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
-               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
-               when 8 then open_hazards || ' open hazard(s)'
-               when 7 then failed_inspections || ' failed inspection(s)'
-               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
-               when 5 then police_cases_nearby || ' police case(s) nearby'
-               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
-               when 3 then 'no safety liability insurance'
-               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
-               when 1 then 'adverse weather' end || ' +' || f[1].p,
-               case f[2].k
-               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
-               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
-               when 8 then open_hazards || ' open hazard(s)'
-               when 7 then failed_inspections || ' failed inspection(s)'
-               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
-               when 5 then police_cases_nearby || ' police case(s) nearby'
-               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
-               when 3 then 'no safety liability insurance'
-               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
-               when 1 then 'adverse weather' end || ' +' || f[2].p,
-               case f[3].k
-               when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
-               when 9 then overdue_major_hazards || ' overdue major hazard(s)'
-               when 8 then open_hazards || ' open hazard(s)'
-               when 7 then failed_inspections || ' failed inspection(s)'
-               when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
-               when 5 then police_cases_nearby || ' police case(s) nearby'
-               when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
-               when 3 then 'no safety liability insurance'
-               when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
-               when 1 then 'adverse weather' end || ' +' || f[3].p) as top_factors_en
+           array_to_string(list_transform(f, lambda x:
+                   case x.k
+                   when 10 then '固有风险' || case inherent_rank when 4 then '重大' when 3 then '较大' when 2 then '一般' else '低' end || coalesce('（D=' || cast(max_lec_d as varchar) || '）', '')
+                   when 9 then '逾期未整改重大隐患 ' || overdue_major_hazards || ' 项'
+                   when 8 then '未整改隐患 ' || open_hazards || ' 项'
+                   when 7 then '检查不合格 ' || failed_inspections || ' 次'
+                   when 6 then '周边警情 ' || emergency_calls_nearby || ' 起'
+                   when 5 then '周边治安案件 ' || police_cases_nearby || ' 起'
+                   when 4 then '周边12345诉求 ' || complaints_nearby || ' 件'
+                   when 3 then '未投保安全生产责任险'
+                   when 2 then '周边人员密集（峰值 ' || crowd_peak_people || ' 人）'
+                   when 1 then '不利天气' end || ' +' || x.p), '；') as top_factors_zh,
+           array_to_string(list_transform(f, lambda x:
+                   case x.k
+                   when 10 then 'inherent ' || case inherent_rank when 4 then 'major' when 3 then 'high' when 2 then 'general' else 'low' end || coalesce(' (D=' || cast(max_lec_d as varchar) || ')', '')
+                   when 9 then overdue_major_hazards || ' overdue major hazard(s)'
+                   when 8 then open_hazards || ' open hazard(s)'
+                   when 7 then failed_inspections || ' failed inspection(s)'
+                   when 6 then emergency_calls_nearby || ' emergency call(s) nearby'
+                   when 5 then police_cases_nearby || ' police case(s) nearby'
+                   when 4 then complaints_nearby || ' 12345 complaint(s) nearby'
+                   when 3 then 'no safety liability insurance'
+                   when 2 then 'crowded area (peak ' || crowd_peak_people || ' people)'
+                   when 1 then 'adverse weather' end || ' +' || x.p), '; ') as top_factors_en
     from (
         select *,
                list_slice(list_sort(list_filter([
