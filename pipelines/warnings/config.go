@@ -146,7 +146,7 @@ func DefaultConfig() Config {
 	return Config{
 		Enabled:      true,
 		Dir:          "warnings",
-		MaxBatchRows: 50000,
+		MaxBatchRows: 300000,
 		Hysteresis:   0.1,
 		LowerAfter:   10 * time.Minute,
 		Crowd: CrowdConfig{
