@@ -130,10 +130,15 @@ func (s *Service) announceReady(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
-	want := s.runner.Start().Add(-24 * time.Hour)
 	for {
 		ok := true
 		for _, t := range departmentTables {
+			// Dense feeds must reach the last day; building permits are a few
+			// a day, so any within the backfill will do.
+			want := s.runner.Start().Add(-24 * time.Hour)
+			if t.table == "raw.building_permits" {
+				want = s.runner.Start().AddDate(0, 0, -s.cfg.BackfillDays)
+			}
 			var max *time.Time
 			rows, err := s.rt.Engine.Query(ctx, fmt.Sprintf("select max(%s) from %s", t.col, t.table))
 			if err == nil {
