@@ -103,7 +103,10 @@ func main() {
 	child := flag.Bool("child-writer", false, "internal: run the lake writer (used by benchrun itself)")
 	dataDir := flag.String("data", "", "internal: data directory of the child writer")
 	bootstrap := flag.String("bootstrap", "", "internal: broker address of the child writer")
+	suiteProf := flag.String("suite-cpuprofile", "", "write benchrun's CPU profile while the named suites (not lakewriter, connectors) run to this file")
+	flag.StringVar(&extractFormats, "extract-formats", "csv,csv-gb18030,parquet,xlsx", "extracts suite: the formats to run (comma-separated)")
 	flag.Parse()
+	suiteCPUProfile = *suiteProf
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -231,7 +234,9 @@ func run(ctx context.Context, rows int, kinds []string, conn bool, extra []Suite
 		if err != nil {
 			return err
 		}
+		stopProf := startSuiteProfile()
 		rs := s.Run(ctx, tmp)
+		stopProf()
 		if !keep {
 			os.RemoveAll(tmp)
 		}
@@ -590,4 +595,26 @@ func markdown(res Results) string {
 	}
 	fmt.Fprintf(&b, "These tables were produced by `%s`.\n", res.Command)
 	return b.String()
+}
+
+// suiteCPUProfile is -suite-cpuprofile.
+var suiteCPUProfile string
+
+// startSuiteProfile starts the CPU profile of -suite-cpuprofile (if set);
+// the function returned stops it.
+func startSuiteProfile() func() {
+	if suiteCPUProfile == "" {
+		return func() {}
+	}
+	f, err := os.Create(suiteCPUProfile)
+	if err != nil {
+		logf("-suite-cpuprofile: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		logf("-suite-cpuprofile: %v", err)
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }

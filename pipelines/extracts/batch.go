@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unsafe"
 
 	"citybrain/warehouse"
 )
@@ -25,13 +26,35 @@ type colVec struct {
 	ints   []int64   // kInt; kTimestamp, kTimestampTZ: µs since 1970 UTC; kDate: days since 1970
 	floats []float64 // kFloat
 	bools  []bool    // kBool
-	strs   []string  // kString
+	strs   []string  // kString (or offs and data)
+	// offs and data are a kString column as Arrow holds it: cell i is
+	// data[offs[i]-offs[0] : offs[i+1]-offs[0]] (not copied; see str).
+	offs []int32
+	data []byte
 	// over holds the rare cells whose value does not fit the column's
 	// type (a HUGEINT or UBIGINT beyond int64): rendered as this text.
 	over map[int]string
 }
 
 func (v *colVec) null(i int) bool { return v.valid != nil && !v.valid[i] }
+
+// str is cell i of a kString column.
+func (v *colVec) str(i int) string {
+	if v.offs == nil {
+		return v.strs[i]
+	}
+	b := v.bytes(i)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// bytes is cell i of a kString column as bytes (not to be changed).
+func (v *colVec) bytes(i int) []byte {
+	if v.offs == nil {
+		return unsafe.Slice(unsafe.StringData(v.strs[i]), len(v.strs[i]))
+	}
+	lo, hi := v.offs[i]-v.offs[0], v.offs[i+1]-v.offs[0]
+	return v.data[lo:hi:hi]
+}
 
 // value is cell i as the Go value database/sql would have given (for the
 // PII rules, which hash and mask the value's text, and for XLSX).
@@ -54,7 +77,7 @@ func (v *colVec) value(i int) any {
 	case kDate:
 		return time.Unix(v.ints[i]*86400, 0).UTC()
 	}
-	return v.strs[i]
+	return v.str(i)
 }
 
 // reset sizes v for n rows of kind k (reusing its slices).
@@ -62,6 +85,7 @@ func (v *colVec) reset(k kind, n int) {
 	v.k = k
 	v.valid = v.valid[:0]
 	v.over = nil
+	v.offs, v.data = nil, nil
 	switch k {
 	case kInt, kTimestamp, kTimestampTZ, kDate:
 		v.ints = grow(v.ints, n)

@@ -15,8 +15,6 @@ type rowTransform struct {
 	hash     map[int]string // source index → salt
 	suppress map[int]bool   // by source index
 	k        int64          // suppress below
-	out      colBatch
-	own      []colVec // per output column: buffers of transformed columns
 }
 
 func newTransform(d Definition, cols []Column, k int) (*rowTransform, []Column, error) {
@@ -64,7 +62,6 @@ func newTransform(d Definition, cols []Column, k int) (*rowTransform, []Column, 
 		t.keep = append(t.keep, i)
 		out = append(out, c)
 	}
-	t.own = make([]colVec, len(t.keep))
 	return t, out, nil
 }
 
@@ -76,17 +73,17 @@ func colNames(cols []Column) string {
 	return strings.Join(n, ", ")
 }
 
-// apply maps a batch to the output columns (the result is reused by the
-// next call). Masked and hashed cells take the text of the value as
+// apply maps a batch to the output columns: a new batch each call (a
+// writer may still be encoding the last one), sharing the columns that
+// pass through unchanged. Masked and hashed cells take the text of the value as
 // database/sql gives it (fmt.Sprint), as they always have.
 func (t *rowTransform) apply(b *colBatch) *colBatch {
-	t.out.n = b.n
-	t.out.cols = t.out.cols[:0]
-	for o, i := range t.keep {
+	out := &colBatch{n: b.n, cols: make([]colVec, 0, len(t.keep))}
+	for _, i := range t.keep {
 		src := &b.cols[i]
 		switch {
 		case t.mask[i] || t.hash[i] != "":
-			dst := &t.own[o]
+			dst := &colVec{}
 			dst.reset(kString, b.n)
 			for r := range b.n {
 				v := src.value(r)
@@ -100,14 +97,13 @@ func (t *rowTransform) apply(b *colBatch) *colBatch {
 					dst.strs[r] = hex.EncodeToString(sum[:])
 				}
 			}
-			t.out.cols = append(t.out.cols, *dst)
+			out.cols = append(out.cols, *dst)
 		case t.suppress[i] && (src.k == kInt || src.k == kFloat):
-			dst := &t.own[o]
-			valid := dst.valid[:0]
+			dst := &colVec{}
 			*dst = *src
-			dst.valid = valid
+			dst.valid = nil
 			if src.valid != nil {
-				dst.valid = append(dst.valid, src.valid...)
+				dst.valid = append([]bool(nil), src.valid...)
 			}
 			for r := range b.n {
 				if src.null(r) {
@@ -120,12 +116,12 @@ func (t *rowTransform) apply(b *colBatch) *colBatch {
 					dst.setNull(r, b.n)
 				}
 			}
-			t.out.cols = append(t.out.cols, *dst)
+			out.cols = append(out.cols, *dst)
 		default:
-			t.out.cols = append(t.out.cols, *src)
+			out.cols = append(out.cols, *src)
 		}
 	}
-	return &t.out
+	return out
 }
 
 // Mask hides the middle of a value: 13812345678 → 138****5678 (8 or more

@@ -10,12 +10,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-	"unsafe"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/encoding"
+	pqformat "github.com/parquet-go/parquet-go/format"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -68,6 +70,14 @@ type rowWriter interface {
 	Batch(b *colBatch) error
 	// Close finishes the output (it does not close the underlying writer).
 	Close() error
+}
+
+// asyncWriter is a rowWriter that may keep a batch after BatchAsync
+// returns: done gives it back. Abort ends the writer's goroutines when the
+// output is abandoned.
+type asyncWriter interface {
+	BatchAsync(b *colBatch, done func()) error
+	Abort()
 }
 
 // format is one output format in the explicit registry below.
@@ -219,7 +229,7 @@ func (c *csvWriter) Batch(b *colBatch) error {
 			}
 			switch v.k {
 			case kString:
-				buf = appendCSVText(buf, v.strs[r])
+				buf = appendCSVText(buf, v.str(r))
 			case kInt:
 				buf = strconv.AppendInt(buf, v.ints[r], 10)
 			case kFloat:
@@ -560,20 +570,36 @@ func (g *orderedGroup) Fields() []parquet.Field {
 	return out
 }
 
+// parquetWriter encodes each column on a goroutine of its own: a batch is
+// handed to every column's goroutine and given back (done) once the last
+// column has taken its values, so the columns of successive batches encode
+// side by side without waiting for one another. The only barrier is the
+// end of a row group, where the writer needs every column. Each column
+// receives its batches in order, so the file's bytes do not depend on
+// the scheduling.
 type parquetWriter struct {
 	out   io.Writer
 	w     *parquet.GenericWriter[any]
 	kinds []kind
-	vals  [parquetWorkers][]parquet.Value
 	rows  int // in the current row group
+	cols  []chan parquetTask
+	busy  sync.WaitGroup // column tasks not yet finished
+	mu    sync.Mutex
+	err   error // the first column error
+}
+
+// parquetTask is one batch for one column.
+type parquetTask struct {
+	b    *colBatch
+	left *atomic.Int32 // columns still to take the batch
+	done func()        // gives the batch back (may be nil)
 }
 
 // parquetRowGroup is the rows of a row group (DuckDB's COPY default).
 const parquetRowGroup = 122880
 
-// parquetWorkers is how many goroutines encode a batch's columns (each
-// column has its own writer; the file's bytes do not depend on it).
-const parquetWorkers = 2
+// parquetQueue is how many batches a column may have waiting.
+const parquetQueue = 8
 
 func newParquet(w io.Writer, d Definition) rowWriter { return &parquetWriter{out: w} }
 
@@ -606,80 +632,179 @@ func (p *parquetWriter) Header(cols []Column) error {
 	schema := parquet.NewSchema("extract", g)
 	// Statistics as DuckDB writes them: per column chunk and in the page
 	// index, not again in every page header.
-	p.w = parquet.NewGenericWriter[any](p.out, schema, parquet.Compression(&parquet.Snappy), parquet.CreatedBy("citybrain", "1", ""),
+	p.w = parquet.NewGenericWriter[any](p.out, schema, parquet.Compression(fastSnappy{}), parquet.CreatedBy("citybrain", "1", ""),
 		parquet.PageBufferSize(256<<10), parquet.DataPageStatistics(false))
+	cws := p.w.ColumnWriters()
+	p.cols = make([]chan parquetTask, len(cols))
+	for j := range cols {
+		p.cols[j] = make(chan parquetTask, parquetQueue)
+		go p.column(j, cws[j], p.cols[j])
+	}
 	return nil
 }
 
-// Batch writes column by column: each column's values go to its column
-// writer in one call, the columns shared out among parquetWorkers
-// goroutines.
-func (p *parquetWriter) Batch(b *colBatch) error {
-	cws := p.w.ColumnWriters()
-	var errs [parquetWorkers]error
-	var wg sync.WaitGroup
-	for w := range parquetWorkers {
-		wg.Go(func() {
-			for j := w; j < len(b.cols); j += parquetWorkers {
-				p.vals[w] = grow(p.vals[w], b.n)
-				if _, err := cws[j].WriteRowValues(parquetValues(p.vals[w], &b.cols[j], j, b.n)); err != nil {
-					errs[w] = err
-					return
+// column is column j's goroutine.
+func (p *parquetWriter) column(j int, cw *parquet.ColumnWriter, tasks <-chan parquetTask) {
+	vals := make([]parquet.Value, parquetPiece)
+	for t := range tasks {
+		if p.failed() == nil {
+			for lo := 0; lo < t.b.n; lo += parquetPiece {
+				if _, err := cw.WriteRowValues(parquetValues(vals, &t.b.cols[j], j, lo, min(lo+parquetPiece, t.b.n))); err != nil {
+					p.fail(err)
+					break
 				}
 			}
-		})
+		}
+		if t.left.Add(-1) == 0 && t.done != nil {
+			t.done()
+		}
+		p.busy.Done()
 	}
-	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
+}
+
+func (p *parquetWriter) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *parquetWriter) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Batch writes a batch and returns once every column has taken it.
+func (p *parquetWriter) Batch(b *colBatch) error {
+	if err := p.BatchAsync(b, nil); err != nil {
 		return err
+	}
+	p.busy.Wait()
+	return p.failed()
+}
+
+// BatchAsync hands the batch to the columns and returns; done is called
+// (on a column's goroutine) once the batch is no longer needed.
+func (p *parquetWriter) BatchAsync(b *colBatch, done func()) error {
+	if err := p.failed(); err != nil {
+		if done != nil {
+			done()
+		}
+		return err
+	}
+	left := new(atomic.Int32)
+	left.Store(int32(len(p.cols)))
+	p.busy.Add(len(p.cols))
+	for _, c := range p.cols {
+		c <- parquetTask{b: b, left: left, done: done}
 	}
 	p.rows += b.n
 	if p.rows >= parquetRowGroup {
 		p.rows = 0
+		p.busy.Wait()
+		if err := p.failed(); err != nil {
+			return err
+		}
 		return p.w.Flush()
 	}
 	return nil
 }
 
-// parquetValues fills vals with column j's n cells.
-func parquetValues(vals []parquet.Value, v *colVec, j, n int) []parquet.Value {
-	for r := range n {
-		if v.null(r) {
-			vals[r] = parquet.NullValue().Level(0, 0, j)
+// Abort stops the column goroutines without finishing the file.
+func (p *parquetWriter) Abort() {
+	p.fail(errors.New("parquet: aborted"))
+	p.stop()
+}
+
+// stop waits for the columns and ends their goroutines.
+func (p *parquetWriter) stop() {
+	p.busy.Wait()
+	for _, c := range p.cols {
+		close(c)
+	}
+	p.cols = nil
+}
+
+// parquetPiece is how many values go to a column writer at a time (their
+// parquet.Values stay in the core's L1 cache).
+const parquetPiece = 256
+
+// parquetValues fills vals with cells lo..hi of column j: one loop per
+// kind, then the levels set in place (Value.Level, which returns a copy,
+// costs ten times as much per cell), then the nulls and the cells that do
+// not fit the type.
+func parquetValues(vals []parquet.Value, v *colVec, j, lo, hi int) []parquet.Value {
+	vals = vals[:hi-lo]
+	switch v.k {
+	case kString:
+		// Not copied here: the column writer copies the bytes.
+		for r := range vals {
+			vals[r] = parquet.ByteArrayValue(v.bytes(lo + r))
+		}
+	case kInt, kTimestamp, kTimestampTZ:
+		for r, x := range v.ints[lo:hi] {
+			vals[r] = parquet.Int64Value(x)
+		}
+	case kDate:
+		for r, x := range v.ints[lo:hi] {
+			vals[r] = parquet.Int32Value(int32(x))
+		}
+	case kFloat:
+		for r, x := range v.floats[lo:hi] {
+			vals[r] = parquet.DoubleValue(x)
+		}
+	case kBool:
+		for r, x := range v.bools[lo:hi] {
+			vals[r] = parquet.BooleanValue(x)
+		}
+	}
+	for r := range vals {
+		vals[r].SetDefinitionLevel(1)
+		vals[r].SetColumnIndex(j)
+	}
+	for r, s := range v.over {
+		if r < lo || r >= hi {
 			continue
 		}
-		if v.over != nil {
-			if s, ok := v.over[r]; ok {
-				if v.k == kString {
-					vals[r] = parquet.ByteArrayValue([]byte(s)).Level(0, 1, j)
-				} else {
-					vals[r] = parquet.NullValue().Level(0, 0, j) // does not fit the column's type
-				}
-				continue
+		r -= lo
+		if v.k == kString {
+			vals[r] = parquet.ByteArrayValue([]byte(s)).Level(0, 1, j)
+		} else {
+			vals[r] = parquet.NullValue().Level(0, 0, j) // does not fit the column's type
+		}
+	}
+	if v.valid != nil {
+		null := parquet.NullValue().Level(0, 0, j)
+		for r, ok := range v.valid[lo:hi] {
+			if !ok {
+				vals[r] = null
 			}
 		}
-		var pv parquet.Value
-		switch v.k {
-		case kString:
-			// Not copied here: the column writer copies the bytes.
-			pv = parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(v.strs[r]), len(v.strs[r])))
-		case kInt, kTimestamp, kTimestampTZ:
-			pv = parquet.Int64Value(v.ints[r])
-		case kDate:
-			pv = parquet.Int32Value(int32(v.ints[r]))
-		case kFloat:
-			pv = parquet.DoubleValue(v.floats[r])
-		case kBool:
-			pv = parquet.BooleanValue(v.bools[r])
-		}
-		vals[r] = pv.Level(0, 1, j)
 	}
-	return vals[:n]
+	return vals
 }
+
+// fastSnappy is Parquet's SNAPPY codec at the fast level (s2's snappy-
+// compatible block encoder; parquet.Snappy uses the slower "better" one).
+// The output is plain snappy: any reader decodes it.
+type fastSnappy struct{}
+
+func (fastSnappy) String() string                              { return "SNAPPY" }
+func (fastSnappy) CompressionCodec() pqformat.CompressionCodec { return pqformat.Snappy }
+func (fastSnappy) Encode(dst, src []byte) ([]byte, error) {
+	return s2.EncodeSnappy(dst[:cap(dst)], src), nil
+}
+func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }
 
 func (p *parquetWriter) Close() error {
 	if p.w == nil {
 		return errors.New("parquet: no header")
+	}
+	p.stop()
+	if err := p.failed(); err != nil {
+		return err
 	}
 	return p.w.Close()
 }

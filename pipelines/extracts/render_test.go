@@ -2,6 +2,9 @@ package extracts
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"strings"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -88,5 +91,63 @@ func TestCSVCellsMatchText(t *testing.T) {
 		if got, want := appendFloat(nil, f), text(f, kFloat, time.UTC, nil); !bytes.Equal(got, want) {
 			t.Errorf("float %v: got %q, want %q", f, got, want)
 		}
+	}
+}
+
+// A Parquet extract of several row groups and hundreds of batches, with a
+// hashed column and nulls, read back by DuckDB's own Parquet reader: every
+// cell, the order, and the row groups. (The column writers run on
+// goroutines of their own; this is where a mix-up of batches would show.)
+func TestParquetRowGroupsReadBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("300,000 rows: not with -short")
+	}
+	e := newEnv(t)
+	e.fillIncidents(t, 500, 300_000)
+	d := incidentsDef("many-groups", "east", "parquet", "")
+	d.PII = []PIIRule{{Column: "title", Action: "hash", Salt: "s"}}
+	r := e.runner(t, d)
+	ctx := context.Background()
+	m, err := r.Run(ctx, d.Name, RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Rows != 150_250 {
+		t.Fatalf("%d rows, want 150,250 (the east half)", m.Rows)
+	}
+	p := strings.ReplaceAll(r.FilePath(m), "'", "''")
+	one := func(q string) int64 {
+		t.Helper()
+		rows, err := e.eng.Query(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		defer rows.Close()
+		var n int64
+		if !rows.Next() {
+			t.Fatalf("%s: no row", q)
+		}
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := one(fmt.Sprintf("SELECT count(DISTINCT row_group_id) FROM parquet_metadata('%s')", p)); n != 2 {
+		t.Errorf("%d row groups, want 2 (122,880 rows each at most)", n)
+	}
+	if n := one(fmt.Sprintf(`SELECT count(*) FROM read_parquet('%s') f JOIN raw.incidents s USING (id)
+		WHERE s.street_code = '%s' AND (f.received_at IS DISTINCT FROM s.received_at OR f.category IS DISTINCT FROM s.category
+		OR f.address IS DISTINCT FROM s.address OR f.latitude IS DISTINCT FROM s.latitude OR f.source_system IS DISTINCT FROM s.source_system
+		OR f.street_code IS DISTINCT FROM s.street_code OR f.title IS DISTINCT FROM sha256('s' || s.title))`, p, streetEast)); n != 0 {
+		t.Errorf("%d rows differ from the lake", n)
+	}
+	if n := one(fmt.Sprintf("SELECT count(DISTINCT id) FROM read_parquet('%s') f JOIN raw.incidents s USING (id) WHERE s.street_code = '%s'", p, streetEast)); n != 150_250 {
+		t.Errorf("%d distinct lake rows in the file, want 150,250", n)
+	}
+	if n := one(fmt.Sprintf("SELECT count(*) FROM (SELECT id, lag(id) OVER (ORDER BY file_row_number) AS prev FROM read_parquet('%s', file_row_number = true)) WHERE prev >= id", p)); n != 0 {
+		t.Errorf("%d rows out of order", n)
+	}
+	if n := one(fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE latitude IS NULL", p)); n == 0 {
+		t.Error("no null latitudes: the nulls were lost")
 	}
 }

@@ -321,11 +321,12 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 	}
 	// Two stages on two goroutines: reading DuckDB's result in column
 	// batches (readRows) and rendering them (PII rules, format, hash,
-	// file). At most a few batches are in flight, so memory stays bounded
-	// whatever the size.
+	// file). At most a few dozen batches (of a few thousand rows) are in
+	// flight, so memory stays bounded whatever the size; the slack lets
+	// the reader run on while a writer finishes a row group.
 	var tf *rowTransform
 	started := false
-	queued := make(chan *colBatch, 4)
+	queued := make(chan *colBatch, 32)
 	rendered := make(chan error, 1)
 	readCtx, stopRead := context.WithCancel(ctx)
 	defer stopRead()
@@ -346,9 +347,16 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		started = true
 		go func() {
 			var werr error
+			aw, async := w.(asyncWriter)
 			for b := range queued {
 				if werr == nil && readCtx.Err() == nil {
-					if werr = w.Batch(tf.apply(b)); werr != nil {
+					if async {
+						werr = aw.BatchAsync(tf.apply(b), func() { release(b) })
+					} else {
+						werr = w.Batch(tf.apply(b))
+						release(b)
+					}
+					if werr != nil {
 						werr = fmt.Errorf("extract %q: write %s: %w", d.Name, d.Format, werr)
 						stopRead()
 					} else {
@@ -357,8 +365,9 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 							o.Progress(m.Rows, total)
 						}
 					}
+				} else {
+					release(b)
 				}
-				release(b)
 			}
 			rendered <- werr
 		}()
@@ -377,12 +386,14 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		close(queued)
 		writeErr = <-rendered
 	}
-	if writeErr != nil {
+	if writeErr != nil || readErr != nil {
+		if a, ok := w.(asyncWriter); ok && started {
+			a.Abort()
+		}
 		tmp.Close()
-		return writeErr
-	}
-	if readErr != nil {
-		tmp.Close()
+		if writeErr != nil {
+			return writeErr
+		}
 		return fmt.Errorf("extract %q: query: %w", d.Name, readErr)
 	}
 	if err := w.Close(); err != nil {

@@ -113,10 +113,7 @@ func fromArrow(v *colVec, k kind, a arrow.Array, n int) error {
 	}
 	switch x := a.(type) {
 	case *array.String:
-		v.strs = make([]string, n)
-		for i := range n {
-			v.strs[i] = x.Value(i)
-		}
+		v.offs, v.data = x.ValueOffsets(), x.ValueBytes()
 	case *array.LargeString:
 		v.strs = make([]string, n)
 		for i := range n {
@@ -167,7 +164,7 @@ func fromArrow(v *colVec, k kind, a arrow.Array, n int) error {
 	default:
 		return fmt.Errorf("unexpected Arrow type %s", a.DataType())
 	}
-	if k == kString && v.strs == nil || k == kBool && v.bools == nil || k == kFloat && v.floats == nil ||
+	if k == kString && v.strs == nil && v.offs == nil || k == kBool && v.bools == nil || k == kFloat && v.floats == nil ||
 		(k == kInt || k == kDate || k == kTimestamp || k == kTimestampTZ) && v.ints == nil {
 		return fmt.Errorf("Arrow type %s does not match the column's kind", a.DataType())
 	}
