@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/big"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -584,6 +585,7 @@ type parquetWriter struct {
 	rows  int // in the current row group
 	cols  []chan parquetTask
 	busy  sync.WaitGroup // column tasks not yet finished
+	turns chan struct{}  // a token per core the columns may use at once
 	mu    sync.Mutex
 	err   error // the first column error
 }
@@ -635,6 +637,9 @@ func (p *parquetWriter) Header(cols []Column) error {
 	p.w = parquet.NewGenericWriter[any](p.out, schema, parquet.Compression(fastSnappy{}), parquet.CreatedBy("citybrain", "1", ""),
 		parquet.PageBufferSize(256<<10), parquet.DataPageStatistics(false))
 	cws := p.w.ColumnWriters()
+	// The columns leave a core to the reader, which is the other half of
+	// the pipeline (and has only one goroutine).
+	p.turns = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 	p.cols = make([]chan parquetTask, len(cols))
 	for j := range cols {
 		p.cols[j] = make(chan parquetTask, parquetQueue)
@@ -648,12 +653,14 @@ func (p *parquetWriter) column(j int, cw *parquet.ColumnWriter, tasks <-chan par
 	vals := make([]parquet.Value, parquetPiece)
 	for t := range tasks {
 		if p.failed() == nil {
+			p.turns <- struct{}{}
 			for lo := 0; lo < t.b.n; lo += parquetPiece {
 				if _, err := cw.WriteRowValues(parquetValues(vals, &t.b.cols[j], j, lo, min(lo+parquetPiece, t.b.n))); err != nil {
 					p.fail(err)
 					break
 				}
 			}
+			<-p.turns
 		}
 		if t.left.Add(-1) == 0 && t.done != nil {
 			t.done()
