@@ -74,10 +74,14 @@ type rowWriter interface {
 }
 
 // asyncWriter is a rowWriter that may keep a batch after BatchAsync
-// returns: done gives it back. Abort ends the writer's goroutines when the
-// output is abandoned.
+// returns: done gives it back.
 type asyncWriter interface {
 	BatchAsync(b *colBatch, done func()) error
+}
+
+// aborter is a rowWriter with goroutines of its own: Abort ends them when
+// the output is abandoned (Close ends them otherwise).
+type aborter interface {
 	Abort()
 }
 
@@ -180,13 +184,19 @@ func text(v any, k kind, loc *time.Location, buf []byte) []byte {
 // csvFlush is how much rendered text the CSV writer gathers per write.
 const csvFlush = 256 << 10
 
+// csvWriter renders rows into a buffer; a full buffer goes to a goroutine
+// of its own that encodes it (GB18030) and writes it (file and SHA-256),
+// while the next one is rendered. The buffers go out in order, one writer
+// goroutine, so the bytes do not depend on the timing.
 type csvWriter struct {
 	w     io.Writer
 	gb    bool // GB18030 (else UTF-8 with BOM)
 	kinds []kind
 	loc   *time.Location
 	buf   []byte
-	enc   []byte // GB18030 bytes of buf
+	out   chan []byte // full buffers to the writing goroutine (nil: not started)
+	free  chan []byte // buffers given back
+	done  chan error  // the writing goroutine's end
 }
 
 func newCSV(w io.Writer, d Definition) rowWriter {
@@ -258,18 +268,67 @@ func (c *csvWriter) Batch(b *colBatch) error {
 	return nil
 }
 
+// csvBuffers is how many buffers a CSV writer renders into by turns.
+const csvBuffers = 3
+
+// flush hands the buffer to the writing goroutine and takes a free one.
 func (c *csvWriter) flush() error {
-	out := c.buf
-	if c.gb {
-		c.enc = appendGB18030(c.enc[:0], c.buf)
-		out = c.enc
+	if c.out == nil {
+		c.out, c.free, c.done = make(chan []byte, csvBuffers), make(chan []byte, csvBuffers), make(chan error, 1)
+		for range csvBuffers - 1 {
+			c.free <- make([]byte, 0, cap(c.buf))
+		}
+		go c.write()
 	}
-	_, err := c.w.Write(out)
-	c.buf = c.buf[:0]
+	c.out <- c.buf
+	select {
+	case c.buf = <-c.free:
+		return nil
+	case err := <-c.done:
+		// The writer stopped on an error (it writes nothing more).
+		c.done <- err
+		return err
+	}
+}
+
+// write is the writing goroutine: encode, write, give the buffer back.
+func (c *csvWriter) write() {
+	var err error
+	var enc []byte // GB18030 bytes of a buffer
+	for buf := range c.out {
+		if err == nil {
+			data := buf
+			if c.gb {
+				enc = appendGB18030(enc[:0], buf)
+				data = enc
+			}
+			if _, err = c.w.Write(data); err != nil {
+				c.done <- err
+			}
+		}
+		c.free <- buf[:0]
+	}
+	if err == nil {
+		c.done <- nil
+	}
+}
+
+func (c *csvWriter) Close() error {
+	err := c.flush()
+	close(c.out)
+	if werr := <-c.done; err == nil {
+		err = werr
+	}
 	return err
 }
 
-func (c *csvWriter) Close() error { return c.flush() }
+// Abort ends the writing goroutine when the output is abandoned.
+func (c *csvWriter) Abort() {
+	if c.out != nil {
+		close(c.out)
+		<-c.done
+	}
+}
 
 // appendFloat renders a double as text() does: shortest, without an
 // exponent unless very large or small.

@@ -3,6 +3,7 @@ package extracts
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"math/rand/v2"
@@ -149,5 +150,42 @@ func TestParquetRowGroupsReadBack(t *testing.T) {
 	}
 	if n := one(fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE latitude IS NULL", p)); n == 0 {
 		t.Error("no null latitudes: the nulls were lost")
+	}
+}
+
+// failAfter accepts n bytes, then fails every write.
+type failAfter struct{ n int }
+
+var errDiskFull = errors.New("disk full")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n < len(p) {
+		return 0, errDiskFull
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// A write error of the CSV writer's writing goroutine reaches the caller
+// (by a later Batch or by Close), in both encodings.
+func TestCSVWriteErrorReported(t *testing.T) {
+	batch, cols := benchBatch(2048)
+	for _, enc := range []string{"", "gb18030"} {
+		w := newCSV(&failAfter{n: 300 << 10}, Definition{Encoding: enc})
+		if err := w.Header(cols); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		for range 20 {
+			if err = w.Batch(batch); err != nil {
+				break
+			}
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if !errors.Is(err, errDiskFull) {
+			t.Errorf("encoding %q: error %v, want the writer's %v", enc, err, errDiskFull)
+		}
 	}
 }

@@ -387,7 +387,7 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		writeErr = <-rendered
 	}
 	if writeErr != nil || readErr != nil {
-		if a, ok := w.(asyncWriter); ok && started {
+		if a, ok := w.(aborter); ok && started {
 			a.Abort()
 		}
 		tmp.Close()
