@@ -47,6 +47,9 @@ type Service struct {
 
 	mu   sync.Mutex
 	last *status
+	// freshLogged is the freshness status last logged per source: a
+	// source's status is logged when it changes, not on every run.
+	freshLogged map[string]string
 }
 
 var _ app.Service = (*Service)(nil)
@@ -199,12 +202,22 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 		}
 	}
 	if fr, err := s.runner.Freshness(ctx); err == nil {
+		if s.freshLogged == nil {
+			s.freshLogged = map[string]string{}
+		}
 		for _, f := range fr {
-			switch f.Status {
-			case "warn":
-				log.Warn("source is getting stale / 数据源更新滞后", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
-			case "error":
-				log.Error("source is stale: check its connector (citybrain status) / 数据源超时未更新", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
+			if prev, seen := s.freshLogged[f.Source]; freshnessChanged(prev, seen, f.Status) {
+				s.freshLogged[f.Source] = f.Status
+				switch {
+				case f.Latest.IsZero():
+					log.Warn("数据源尚无数据 source has no rows yet: check its connector (citybrain status) if this lasts", "source", f.Source)
+				case f.Status == "warn":
+					log.Warn("source is getting stale / 数据源更新滞后", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
+				case f.Status == "error":
+					log.Error("source is stale: check its connector (citybrain status) / 数据源超时未更新", "source", f.Source, "newest", f.Latest, "age", f.Age.Round(time.Minute))
+				case prev != "":
+					log.Info("数据源已恢复更新 source is fresh again", "source", f.Source, "newest", f.Latest)
+				}
 			}
 			fs := freshStatus{Source: f.Source, Status: f.Status}
 			if !f.Latest.IsZero() {
@@ -217,4 +230,11 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 	s.mu.Lock()
 	s.last = st
 	s.mu.Unlock()
+}
+
+// freshnessChanged says whether a source's freshness status is worth a log
+// line: when it differs from the one logged last, and not for a source
+// first seen fresh or not checked at all.
+func freshnessChanged(prev string, seen bool, status string) bool {
+	return status != "unchecked" && prev != status && (seen || status != "pass")
 }
