@@ -77,7 +77,9 @@ WHERE state <> 'cleared' ORDER BY CASE level WHEN 'red' THEN 4 WHEN 'orange' THE
 			rows, err := eng.Query(ctx, q)
 			if err != nil {
 				if errors.Is(err, warehouse.ErrNoTable) || strings.Contains(err.Error(), "does not exist") {
-					fmt.Fprintln(g.out, "暂无预警（marts.warnings 尚未生成）/ no warnings yet: marts.warnings appears once citybrain serve raises the first one")
+					fmt.Fprintln(g.out, "暂无预警（marts.warnings 尚未生成）/ no warnings yet: marts.warnings appears once citybrain serve raises the first one.\n"+
+						"启动后预警引擎先回放主题中的历史数据 After a start the engine first replays the topics' history: serve logs how far it is\n"+
+						"(预警引擎回放历史 warning engine replaying history), and GET /api/warnings shows it as \"engine\".")
 					return nil
 				}
 				return err

@@ -72,7 +72,9 @@ type Authenticator interface {
 
 // API serves the warnings over HTTP:
 //
-//	GET /api/warnings          {"warnings": [Transition…]}: the last transition of every active warning, most severe first
+//	GET /api/warnings          {"warnings": [Transition…], "engine": ProgressReport}: the last transition of every
+//	                           active warning, most severe first; "engine" says whether the engine has caught up
+//	                           with its topics (after a start it replays their history first)
 //	GET /api/warnings?all=1    the history (every transition, newest first; &limit=N, default 1000) from marts.warnings
 //	GET /api/warnings/stream   Server-Sent Events: event "warning", data = a Transition, one per transition
 //
@@ -84,6 +86,8 @@ type API struct {
 	Auth Authenticator
 	// History returns transitions newest first (nil: ?all=1 answers 503).
 	History func(ctx context.Context, limit int) ([]Transition, error)
+	// Progress, if set, is the runner's (reported as "engine").
+	Progress *Progress
 }
 
 // Mount registers the handlers on mux.
@@ -185,7 +189,11 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(map[string]any{"warnings": keep(kinds, ts), "as_of": time.Now().UTC()})
+	out := map[string]any{"warnings": keep(kinds, ts), "as_of": time.Now().UTC()}
+	if a.Progress != nil {
+		out["engine"] = a.Progress.Report()
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 func (a *API) stream(w http.ResponseWriter, r *http.Request) {
