@@ -25,6 +25,22 @@
 //	<input>.after.sql     statements run after the rules (pruning)
 //
 // The staged records of an input are in the temporary table in_<input>
-// (the canonical schema's columns). Inputs whose state is per interval
-// (mobile_signal, crowd_counts) are evaluated one interval at a time, in order.
+// (the canonical schema's columns), created anew for each pass so that the
+// planner sees how few rows it holds (an emptied table kept the row count of
+// every pass before, and joins then hashed the 262,144-row state instead).
+// Inputs whose state is per interval (mobile_signal, crowd_counts) are
+// evaluated one interval at a time, in order.
+//
+// Latency at scale 100 (262,144 grid cells an interval, item 1 of the
+// issue): what a warning waits for is the rest of its interval's burst, so
+// the per-cell state statements are few and proportional to the staged rows
+// where DuckDB allows it — mobile_signal.state.sql reads cell_state and
+// cell_baseline once per pass into cell_next (new state, previous interval
+// and folded baseline row together), then replaces the changed rows (delete
+// + insert); the baseline rows are reached through a semi-join on the
+// staged cells. The state's WAL is checkpointed by the runner when it has
+// caught up (runner.go: idleCheckpoint, 200 ms without records), not by
+// DuckDB at whichever commit crosses 16 MB (the threshold is 256 MB), so
+// checkpoints fall between bursts. Durability is unchanged: each batch is
+// one transaction, committed to the WAL.
 package warnings

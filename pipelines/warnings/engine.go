@@ -61,9 +61,10 @@ type Engine struct {
 	stmts   map[string]*sql.Stmt
 	threads int
 	lc      *lifecycle
-	staged  map[string]bool
-	ph      Phases
-	dirty   bool // batches committed since the last checkpoint
+	// staged: input → the DDL of its table in_<input>, created anew for each pass (see pass).
+	staged map[string]string
+	ph     Phases
+	dirty  bool // batches committed since the last checkpoint
 }
 
 // Phases is the time spent per phase of Process (stage, in, state, rules,
@@ -84,11 +85,15 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		}
 	}
 	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
-		// DuckDB's default checkpoint threshold (16 MB of WAL) is kept: with a
-		// 512 MB threshold the commits were cheaper but the deleted rows of the
-		// per-cell tables were not vacuumed, and their scans grew by more
-		// (scale-100 profile); the runner also checkpoints when idle.
-		for _, s := range []string{"SET TimeZone = 'UTC'", "SET memory_limit = '2GB'"} {
+		// Checkpoints: the runner checkpoints the state once no record has
+		// arrived for idleCheckpoint (after each burst), so DuckDB's own
+		// checkpoint at commit is pushed out to a 256 MB WAL (default 16 MB,
+		// which at scale 100 fell on one batch in two or three and made its
+		// commit cost 100–300 ms on the append-to-queryable path). The idle
+		// checkpoint also vacuums the deleted rows of the per-cell tables, which
+		// a much larger threshold without it left to slow their scans. A WAL
+		// is durable either way; a restart replays at most 256 MB of it.
+		for _, s := range []string{"SET TimeZone = 'UTC'", "SET memory_limit = '2GB'", "SET checkpoint_threshold = '256MB'"} {
 			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
 				return err
 			}
@@ -110,7 +115,7 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		db.Close()
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]bool{},
+	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]string{},
 		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
 	if err := e.init(ctx); err != nil {
 		e.Close()
@@ -375,17 +380,18 @@ func duckType(t schemas.Type) string {
 
 // ensureInput creates the temporary table in_<input> of an input (once).
 func (e *Engine) ensureInput(ctx context.Context, s *schemas.Schema) error {
-	if e.staged[s.Name] {
+	if e.staged[s.Name] != "" {
 		return nil
 	}
 	var cols []string
 	for _, fd := range s.Fields {
 		cols = append(cols, fmt.Sprintf("%q %s", fd.Name, duckType(fd.Type)))
 	}
-	if err := e.exec(ctx, "staging", fmt.Sprintf("CREATE OR REPLACE TEMP TABLE in_%s (%s)", s.Name, strings.Join(cols, ", "))); err != nil {
+	ddl := fmt.Sprintf("CREATE OR REPLACE TEMP TABLE in_%s (%s)", s.Name, strings.Join(cols, ", "))
+	if err := e.exec(ctx, "staging", ddl); err != nil {
 		return err
 	}
-	e.staged[s.Name] = true
+	e.staged[s.Name] = ddl
 	return nil
 }
 
@@ -554,7 +560,10 @@ func (e *Engine) pass(ctx context.Context, s *schemas.Schema, recs []schemas.Rec
 		}
 		e.threads = threads
 	}
-	if _, err := e.execStmt(ctx, "DELETE FROM temp.in_"+in); err != nil {
+	// The staging table is created anew, not emptied: a DELETE leaves the table's row count (which
+	// the planner's estimates use) growing with every pass, and the joins of the state statements
+	// then built their hash tables on the 262,144-row state instead of the few staged rows.
+	if _, err := e.conn.ExecContext(ctx, e.staged[in]); err != nil {
 		return nil, err
 	}
 	vals := make([]driver.Value, len(s.Fields))

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,12 +25,21 @@ func TestProcessScale100Phases(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("WARNINGS_CELLS")); err == nil && n > 0 {
 		cells = n // a smaller grid for quick comparisons
 	}
-	e := newTestEngine(t, DefaultConfig(), filepath.Join(t.TempDir(), "state.duckdb"))
+	cfg := DefaultConfig()
+	cfg.RulesDir = os.Getenv("WARNINGS_RULES") // other rules to compare
+	e := newTestEngine(t, cfg, filepath.Join(t.TempDir(), "state.duckdb"))
 	ref, _ := benchReference(cells)
 	if err := e.LoadReference(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	batch := e.cfg.MaxBatchRows
+	// WARNINGS_BATCHES="10000,50000": the first micro-batches of each interval
+	// (as the runner forms them while a burst arrives), the rest in max_batch_rows.
+	var sizes []int
+	for _, f := range strings.Split(os.Getenv("WARNINGS_BATCHES"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			sizes = append(sizes, n)
+		}
+	}
 	raised := 0
 	for win := 0; win < 7; win++ {
 		at := testT0.Add(time.Duration(win) * 5 * time.Minute)
@@ -38,7 +48,11 @@ func TestProcessScale100Phases(t *testing.T) {
 			e.Phases().Reset()
 		}
 		start := time.Now()
-		for lo := 0; lo < cells; lo += batch {
+		for k, lo := 0, 0; lo < cells; k++ {
+			batch := e.cfg.MaxBatchRows
+			if k < len(sizes) {
+				batch = sizes[k]
+			}
 			recs := make([]schemas.Record, 0, batch)
 			for i := lo; i < min(cells, lo+batch); i++ {
 				n := int64(100 + (i*7+win*13)%50)
@@ -47,6 +61,7 @@ func TestProcessScale100Phases(t *testing.T) {
 				}
 				recs = append(recs, schemas.Record{benchCellID(i), at, n, nil, nil})
 			}
+			lo += batch
 			ts, err := e.Process(ctx, Batch{Records: map[string][]schemas.Record{"mobile_signal": recs}})
 			if err != nil {
 				t.Fatal(err)

@@ -17,11 +17,11 @@ CREATE TABLE IF NOT EXISTS venue_cells (venue_id VARCHAR, grid_cell_id VARCHAR, 
 CREATE TABLE IF NOT EXISTS cell_state (grid_cell_id VARCHAR, window_start TIMESTAMP, people BIGINT,
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 CREATE TABLE IF NOT EXISTS cell_baseline (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE);
-CREATE TEMP TABLE IF NOT EXISTS cell_fold (grid_cell_id VARCHAR, slot INTEGER, people BIGINT);
--- The baseline rows the fold changes, as they will be (mobile_signal.state.sql, step 1).
-CREATE TEMP TABLE IF NOT EXISTS cell_baseline_next (grid_cell_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE);
+-- The staged cells' new state rows, then their previous interval and its folded baseline row
+-- (created anew by mobile_signal.state.sql, step 1, for each interval; declared here for the rules).
 CREATE TEMP TABLE IF NOT EXISTS cell_next (grid_cell_id VARCHAR, window_start TIMESTAMP, people BIGINT,
-  base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
+  base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE,
+  prev_window_start TIMESTAMP, fold_slot INTEGER, fold_n BIGINT, fold_mean DOUBLE);
 CREATE TABLE IF NOT EXISTS venue_state (venue_id VARCHAR PRIMARY KEY, window_start TIMESTAMP, people BIGINT, cells INTEGER,
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE);
 -- Venues whose cells are in the staged interval (refilled by mobile_signal.state.sql).
