@@ -49,6 +49,13 @@ func (ph *Phases) Snapshot() map[string]time.Duration {
 	return out
 }
 
+// Count is how many times phase p was added.
+func (ph *Phases) Count(p string) int {
+	ph.mu.Lock()
+	defer ph.mu.Unlock()
+	return ph.n[p]
+}
+
 // Reset clears the totals.
 func (ph *Phases) Reset() {
 	ph.mu.Lock()

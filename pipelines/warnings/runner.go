@@ -45,7 +45,9 @@ type Runner struct {
 	AfterBatch func(b Batch, ts []Transition)
 
 	Stats RunnerStats
-	kick  chan struct{}
+	// Progress is how far the runner is behind its topics (GET /api/warnings "engine").
+	Progress Progress
+	kick     chan struct{}
 	once  sync.Once
 }
 
@@ -139,6 +141,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		return err
 	}
 	pos := map[string]map[int]int64{}
+	endOf := map[string]map[int]int64{} // the topics' ends, refreshed while behind
 	fctx, cancel := context.WithCancel(ctx)
 	ch := make(chan fetchedMsgs, 4)
 	var wg sync.WaitGroup
@@ -157,6 +160,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 			return err
 		}
 		pos[topic] = map[int]int64{}
+		endOf[topic] = ends
 		for _, p := range parts[topic] {
 			off, ok := stored[topic][p]
 			if !ok || off < starts[p] {
@@ -176,6 +180,24 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 	}
 	r.Log.Info("warning engine reading", "topics", len(pos), "waiting_for", missing)
+	behind := func() int64 {
+		var n int64
+		for topic, ps := range pos {
+			for p, off := range ps {
+				n += max(endOf[topic][p]-off, 0)
+			}
+		}
+		return n
+	}
+	eventIdx := map[string]int{}
+	for _, s := range schemaOf {
+		eventIdx[s.Name] = s.EventTimeIndex()
+	}
+	r.Progress.start(time.Now(), behind())
+	if n := behind(); n > 0 {
+		r.Log.Info("预警引擎回放主题中的历史数据，预警随之出现 warning engine replaying the topics' history; warnings appear as it goes", "records", n)
+	}
+	var lastReport, lastEnds time.Time
 	recheck := time.NewTicker(10 * time.Second)
 	defer recheck.Stop()
 	// After a batch, a checkpoint of the engine's state once nothing has
@@ -257,6 +279,21 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 		if r.AfterBatch != nil {
 			r.AfterBatch(b, ts)
+		}
+		if !r.Progress.Report().CaughtUp && time.Since(lastEnds) > 5*time.Second {
+			lastEnds = time.Now()
+			for topic := range pos {
+				if ends, err := r.Client.EndOffsets(ctx, topic); err == nil {
+					endOf[topic] = ends
+				}
+			}
+		}
+		newest := newestEventTime(b, eventIdx)
+		if caught, took := r.Progress.update(behind(), newest); caught {
+			r.Log.Info("预警引擎已追上实时数据 warning engine caught up with its topics", "took", took.Round(time.Second), "records", r.Stats.Records.Load())
+		} else if rep := r.Progress.Report(); !rep.CaughtUp && time.Since(lastReport) > 10*time.Second {
+			lastReport = time.Now()
+			r.Log.Info("预警引擎回放历史 warning engine replaying history", "behind", rep.Behind, "at", newest.Format(time.RFC3339))
 		}
 	}
 }

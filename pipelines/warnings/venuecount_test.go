@@ -118,3 +118,35 @@ func TestVenueCountOneBatch(t *testing.T) {
 		t.Fatalf("transitions\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestOtherSitesNotEvaluated: the counts of a site that is not a venue
+// (make run's real hourly sample, an interval per record) are not evaluated
+// at all — the rules would ignore them — while a venue's are, one pass per
+// interval.
+func TestOtherSitesNotEvaluated(t *testing.T) {
+	e := newTestEngine(t, observedOnly(), "")
+	if err := e.LoadReference(context.Background(), testReference()); err != nil {
+		t.Fatal(err)
+	}
+	var other, venue []schemas.Record
+	for i := range 100 {
+		other = append(other, countRec("brooklyn_bridge", testT0.Add(time.Duration(i)*time.Hour), "total", 5000))
+	}
+	for i := range 3 {
+		venue = append(venue, countRec("V1", testT0.Add(time.Duration(i)*5*time.Minute), "total", 5000))
+	}
+	passes := func() int { return e.Phases().Count("state.crowd_counts.1") }
+	before := passes()
+	if _, err := e.Process(context.Background(), Batch{Records: map[string][]schemas.Record{"crowd_counts": other}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := passes() - before; n != 0 {
+		t.Errorf("%d passes for the counts of a site that is not a venue, want none", n)
+	}
+	if _, err := e.Process(context.Background(), Batch{Records: map[string][]schemas.Record{"crowd_counts": append(other, venue...)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := passes() - before; n != 3 {
+		t.Errorf("%d passes for three intervals of a venue, want 3", n)
+	}
+}

@@ -90,7 +90,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 			}
 		}
 	}
-	api := &warnings.API{Eng: eng, Hub: hub, Auth: rt.Auth, History: func(ctx context.Context, limit int) ([]warnings.Transition, error) {
+	api := &warnings.API{Eng: eng, Hub: hub, Auth: rt.Auth, Progress: &s.runner.Progress, History: func(ctx context.Context, limit int) ([]warnings.Transition, error) {
 		rows, err := rt.Engine.Query(ctx, fmt.Sprintf("SELECT * FROM %s ORDER BY seq DESC LIMIT %d", warnings.Table, limit))
 		if err != nil {
 			return []warnings.Transition{}, nil // no transition committed yet
@@ -100,6 +100,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	}}
 	api.Mount(rt.Mux)
 	rt.Banner(fmt.Sprintf("预警 warnings: %d topics, rules %v → marts.warnings, GET /api/warnings, /api/warnings/stream", len(s.runner.Inputs), len(eng.Rules().RuleNames())))
+	rt.Banner("    先回放主题中的历史数据（日志报告进度）first replays the topics' history, interval by interval (the log reports progress)")
 	return nil
 }
 
