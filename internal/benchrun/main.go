@@ -496,8 +496,10 @@ func num(x float64) string {
 	switch {
 	case x >= 1e6:
 		return fmt.Sprintf("%.2fM", x/1e6)
-	case x >= 1e3:
+	case x >= 1e5:
 		return fmt.Sprintf("%.0fk", x/1e3)
+	case x >= 1e3:
+		return fmt.Sprintf("%.3gk", x/1e3) // 1.51k, 53k, 21.3k: three digits, not "2k" for 1,512
 	default:
 		return fmt.Sprintf("%.1f", x)
 	}
