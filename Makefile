@@ -9,9 +9,7 @@
 GO        ?= go
 BIN       := bin/citybrain
 export CITYBRAIN_CACHE ?= $(HOME)/.cache/citybrain
-# duckdb_arrow compiles duckdb-go's Arrow interface, which the extracts read result batches through
-# (without it they fall back to database/sql scans: same bytes, slower).
-export GOFLAGS ?= -buildvcs=false -tags=duckdb_arrow
+export GOFLAGS ?= -buildvcs=false
 
 .PHONY: build dashboards run test test-deps test-short bench lint fuzz clean
 

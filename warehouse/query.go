@@ -37,21 +37,15 @@ type Engine struct {
 
 	mu    sync.Mutex
 	views map[string]string // table → metadata location the view was built from
+
+	stream streamDB // Stream's own DuckDB, opened on first use
 }
 
 // NewEngine opens an in-memory DuckDB and creates a view for every table.
 func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	q := lake.cfg.Query
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
-		var stmts []string
-		if q.MemoryLimit != "" {
-			stmts = append(stmts, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(q.MemoryLimit, "'", "")))
-		}
-		if q.Threads > 0 {
-			stmts = append(stmts, fmt.Sprintf("SET threads = %d", q.Threads))
-		}
-		stmts = append(stmts, "SET TimeZone = 'Asia/Shanghai'")
-		for _, s := range stmts {
+		for _, s := range settings(q) {
 			if _, err := execer.ExecContext(ctx, s, nil); err != nil {
 				return fmt.Errorf("duckdb %q: %w", s, err)
 			}
@@ -76,6 +70,7 @@ func (e *Engine) DB() *sql.DB { return e.db }
 func (e *Engine) Close() error {
 	err := e.db.Close()
 	e.conn.Close()
+	e.closeStream()
 	return err
 }
 

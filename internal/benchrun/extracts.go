@@ -33,8 +33,8 @@ func init() {
 		Doc: `Time to extract 1M rows of raw.incidents (11 columns: text incl. Chinese, timestamps, doubles, nulls)
 from the lake to each format with pipelines/extracts against DuckDB's own COPY of the very same SQL (the extract's
 planned query: department scope applied, snapshot pinned, time travel resolved) to the same format, in the same
-process and run. Ours = the whole run: plan and scope checks, the query read in column batches (DuckDB's Arrow
-interface when built with -tags duckdb_arrow, else database/sql), PII rules, rendering (CSV with BOM/CRLF/formula
+process and run. Ours = the whole run: plan and scope checks, the query read in column batches (DuckDB's
+streaming result through its C API, chunks read in place), PII rules, rendering (CSV with BOM/CRLF/formula
 guard, or GB18030; Parquet via parquet-go, snappy, 122,880-row groups), SHA-256 while writing, temp file + rename,
 manifest JSON and history line (no delivery). DuckDB = COPY (query) TO file: CSV with header (UTF-8, no BOM),
 Parquet with its default snappy. Median of 5 runs each, the two sides alternating; ratio = ours / DuckDB (time). Target ≤ 1.2× for CSV and

@@ -14,10 +14,10 @@ import (
 
 // Rows travel from the query to the writers in column batches: a few
 // thousand rows at a time, one typed slice per column. Two readers fill
-// them — DuckDB's Arrow interface when the binary is built with the
-// duckdb_arrow tag (source_arrow.go), database/sql otherwise
-// (readSQL below) — and both produce the same batches, so the bytes of a
-// file do not depend on how the binary was built.
+// them — DuckDB's streaming result (source_duckdb.go), and database/sql
+// (readSQL below) for the queries that cannot be streamed — and both
+// produce the same batches, so the bytes of a file do not depend on the
+// reader.
 
 // colVec is one column of a batch.
 type colVec struct {
@@ -26,11 +26,10 @@ type colVec struct {
 	ints   []int64   // kInt; kTimestamp, kTimestampTZ: µs since 1970 UTC; kDate: days since 1970
 	floats []float64 // kFloat
 	bools  []bool    // kBool
-	strs   []string  // kString (or offs and data)
-	// offs and data are a kString column as Arrow holds it: cell i is
-	// data[offs[i]-offs[0] : offs[i+1]-offs[0]] (not copied; see str).
-	offs []int32
-	data []byte
+	strs   []string  // kString (or duck)
+	// duck is a kString column in DuckDB's memory (a streamed chunk):
+	// read in place, cell by cell (see bytes).
+	duck *warehouse.StringColumn
 	// over holds the rare cells whose value does not fit the column's
 	// type (a HUGEINT or UBIGINT beyond int64): rendered as this text.
 	over map[int]string
@@ -40,7 +39,7 @@ func (v *colVec) null(i int) bool { return v.valid != nil && !v.valid[i] }
 
 // str is cell i of a kString column.
 func (v *colVec) str(i int) string {
-	if v.offs == nil {
+	if v.duck == nil {
 		return v.strs[i]
 	}
 	b := v.bytes(i)
@@ -49,11 +48,13 @@ func (v *colVec) str(i int) string {
 
 // bytes is cell i of a kString column as bytes (not to be changed).
 func (v *colVec) bytes(i int) []byte {
-	if v.offs == nil {
-		return unsafe.Slice(unsafe.StringData(v.strs[i]), len(v.strs[i]))
+	if v.duck != nil {
+		if v.null(i) {
+			return nil // DuckDB leaves a NULL's entry undefined
+		}
+		return v.duck.Bytes(i)
 	}
-	lo, hi := v.offs[i]-v.offs[0], v.offs[i+1]-v.offs[0]
-	return v.data[lo:hi:hi]
+	return unsafe.Slice(unsafe.StringData(v.strs[i]), len(v.strs[i]))
 }
 
 // value is cell i as the Go value database/sql would have given (for the
@@ -85,7 +86,7 @@ func (v *colVec) reset(k kind, n int) {
 	v.k = k
 	v.valid = v.valid[:0]
 	v.over = nil
-	v.offs, v.data = nil, nil
+	v.duck = nil
 	switch k {
 	case kInt, kTimestamp, kTimestampTZ, kDate:
 		v.ints = grow(v.ints, n)

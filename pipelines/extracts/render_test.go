@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"math/rand/v2"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -186,6 +187,45 @@ func TestCSVWriteErrorReported(t *testing.T) {
 		}
 		if !errors.Is(err, errDiskFull) {
 			t.Errorf("encoding %q: error %v, want the writer's %v", enc, err, errDiskFull)
+		}
+	}
+}
+
+// A write error of a Parquet row group's commit (on the committer
+// goroutine) reaches the caller, every batch is given back, and nothing
+// hangs; so does an abort in the middle of a row group.
+func TestParquetWriteErrorReported(t *testing.T) {
+	batch, cols := benchBatch(2048)
+	for _, abort := range []bool{false, true} {
+		w := newParquet(&failAfter{n: 300 << 10}, Definition{}).(*parquetWriter)
+		if err := w.Header(cols); err != nil {
+			t.Fatal(err)
+		}
+		var given atomic.Int32
+		var err error
+		sent := 0
+		for range 200 { // 409,600 rows: four row groups
+			sent++
+			if err = w.BatchAsync(batch, func() { given.Add(1) }); err != nil {
+				break
+			}
+			if abort && sent == 70 {
+				break
+			}
+		}
+		if abort {
+			w.Abort()
+			if err != nil {
+				t.Errorf("abort: the first 70 batches failed: %v", err)
+			}
+		} else if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if !abort && !errors.Is(err, errDiskFull) {
+			t.Errorf("error %v, want the writer's %v", err, errDiskFull)
+		}
+		if int(given.Load()) != sent {
+			t.Errorf("abort=%v: %d of %d batches given back", abort, given.Load(), sent)
 		}
 	}
 }

@@ -48,7 +48,7 @@ type Runner struct {
 	// Progress is how far the runner is behind its topics (GET /api/warnings "engine").
 	Progress Progress
 	kick     chan struct{}
-	once  sync.Once
+	once     sync.Once
 }
 
 // fetchedMsgs is one fetch response, decoded by the partition's reader (so
