@@ -67,7 +67,8 @@ type MaintenanceConfig struct {
 
 // QueryConfig configures DuckDB.
 type QueryConfig struct {
-	// MemoryLimit for DuckDB, e.g. "4GB".
+	// MemoryLimit for DuckDB, e.g. "4GB": for the engine's instance and
+	// again for its streaming one (Engine.Stream).
 	MemoryLimit string `yaml:"memory_limit"`
 	// Threads DuckDB may use; 0 means all cores.
 	Threads int `yaml:"threads"`

@@ -5,10 +5,9 @@ import (
 	"testing"
 )
 
-// Whichever reader the binary has (DuckDB's Arrow interface with the
-// duckdb_arrow tag, database/sql without), it gives the bytes that
-// database/sql gives: every format, PII rules, nulls, and the column types
-// the Arrow reader handles.
+// DuckDB's streaming reader gives the bytes that database/sql gives: every
+// format, PII rules, nulls, and the column types the streaming reader
+// handles (the others fall back to database/sql).
 func TestReadersAgree(t *testing.T) {
 	e := newEnv(t)
 	var defs []Definition
