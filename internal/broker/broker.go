@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -364,4 +365,58 @@ func (c *Client) Writer(topic string) *kafka.Writer {
 		Compression:            kafka.Lz4,
 		AllowAutoTopicCreation: false,
 	}
+}
+
+// ReadPartition reads partition p of topic from offset off until ctx ends,
+// handing each non-empty fetch response (up to maxBytes; the broker waits
+// up to maxWait for a first message) to handle, in order, on the calling
+// goroutine. It returns nil once ctx has ended, handle's error, or the
+// first error of the broker ("fetch topic/p: …"); "nothing new yet" is
+// not an error.
+func (c *Client) ReadPartition(ctx context.Context, topic string, p int, off int64, maxBytes int, maxWait time.Duration, handle func([]kafka.Message) error) error {
+	wrap := func(err error) error { return fmt.Errorf("fetch %s/%d: %w", topic, p, err) }
+	var conn *kafka.Conn
+	var err error
+	for _, b := range c.Brokers {
+		if conn, err = (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", b, topic, p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return wrap(err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
+		return wrap(err)
+	}
+	for ctx.Err() == nil {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: maxBytes, MaxWait: maxWait})
+		var msgs []kafka.Message
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
+			}
+			msgs = append(msgs, m)
+		}
+		if err := batch.Close(); err != nil && ctx.Err() == nil && !isIdle(err) {
+			return wrap(err)
+		}
+		if len(msgs) == 0 {
+			continue
+		}
+		if err := handle(msgs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isIdle tells the errors that only mean "nothing new yet".
+func isIdle(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
 }

@@ -12,7 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"citybrain/internal/app"
 	"citybrain/internal/config"
+	"citybrain/warehouse"
 )
 
 type globals struct {
@@ -92,4 +94,31 @@ func Main(ctx context.Context) int {
 		return 1
 	}
 	return 0
+}
+
+// open loads the configuration and opens the platform for a command that
+// is not serve (quiet log; mode says whether it attaches to serve's
+// broker).
+func (g *globals) open(cmd *cobra.Command, mode app.BrokerMode) (*app.App, config.Config, error) {
+	cfg, _, err := g.load(cmd)
+	if err != nil {
+		return nil, cfg, err
+	}
+	a, err := app.Open(cmd.Context(), cfg, quietLogger(g, cfg), mode)
+	return a, cfg, err
+}
+
+// openEngine opens the platform without a broker and a query engine on
+// its lake; done closes both.
+func (g *globals) openEngine(cmd *cobra.Command) (a *app.App, eng *warehouse.Engine, done func(), err error) {
+	a, _, err = g.open(cmd, app.NoBroker)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	eng, err = warehouse.NewEngine(cmd.Context(), a.Lake)
+	if err != nil {
+		a.Close()
+		return nil, nil, nil, err
+	}
+	return a, eng, func() { eng.Close(); a.Close() }, nil
 }

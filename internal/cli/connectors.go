@@ -126,11 +126,8 @@ its reason, its raw bytes and its source cursor. Fix the mapping, then replay:
 the records that now map are written to the lake exactly once.`,
 	}
 	open := func(cmd *cobra.Command) (*app.App, error) {
-		cfg, _, err := g.load(cmd)
-		if err != nil {
-			return nil, err
-		}
-		return app.Open(cmd.Context(), cfg, quietLogger(g, cfg), app.AttachBroker)
+		a, _, err := g.open(cmd, app.AttachBroker)
+		return a, err
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",

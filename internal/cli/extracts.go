@@ -13,12 +13,10 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"citybrain/internal/app"
 	"citybrain/internal/auth"
 	"citybrain/pipelines/extracts"
 	"citybrain/pipelines/extracts/service"
 	"citybrain/pipelines/scheduler"
-	"citybrain/warehouse"
 )
 
 func extractsCmd(g *globals) *cobra.Command {
@@ -42,33 +40,22 @@ Examples:
 
 // openExtracts opens the lake, the query engine, the users and the runner.
 func openExtracts(g *globals, cmd *cobra.Command) (*extracts.Runner, func(), error) {
-	cfg, _, err := g.load(cmd)
+	a, eng, done, err := g.openEngine(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx := cmd.Context()
-	a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.NoBroker)
-	if err != nil {
-		return nil, nil, err
-	}
-	eng, err := warehouse.NewEngine(ctx, a.Lake)
-	if err != nil {
-		a.Close()
-		return nil, nil, err
-	}
+	cfg := a.Cfg
 	users, err := auth.Open(cfg.Auth, cfg.DataDir)
 	if err != nil {
-		eng.Close()
-		a.Close()
+		done()
 		return nil, nil, err
 	}
 	r, err := extracts.NewRunner(cfg.Extracts, service.OutputDir(cfg.DataDir, cfg.Extracts), eng, a.Lake, users, quietLogger(g, cfg))
 	if err != nil {
-		eng.Close()
-		a.Close()
+		done()
 		return nil, nil, err
 	}
-	return r, func() { eng.Close(); a.Close() }, nil
+	return r, done, nil
 }
 
 func nextRun(d extracts.Definition) string {

@@ -33,21 +33,12 @@ Time travel:
 (snapshot ids: citybrain tables --snapshots raw.weather)`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.NoBroker)
+			_, eng, done, err := g.openEngine(cmd)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			eng, err := warehouse.NewEngine(ctx, a.Lake)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+			defer done()
 			if len(args) == 1 {
 				res, err := app.QueryAll(ctx, eng, args[0], 0)
 				if err != nil {

@@ -20,12 +20,8 @@ rows, data files, size and last commit. With --snapshots TABLE it lists that
 table's snapshots (ids for time travel in citybrain sql).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.NoBroker)
+			a, _, err := g.open(cmd, app.NoBroker)
 			if err != nil {
 				return err
 			}
@@ -81,12 +77,8 @@ func statusCmd(g *globals) *cobra.Command {
 the broker of a running citybrain serve, or opens the embedded broker's log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.AttachBroker)
+			a, _, err := g.open(cmd, app.AttachBroker)
 			if err != nil {
 				return err
 			}

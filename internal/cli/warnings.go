@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"citybrain/internal/app"
 	"citybrain/internal/sim"
 	"citybrain/pipelines/warnings"
 	"citybrain/schemas"
@@ -47,21 +46,12 @@ func warningsListCmd(g *globals) *cobra.Command {
 		Short: "Active warnings, or with --all every transition / 当前预警（--all 为全部状态变化）",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, _, err := g.load(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			a, err := app.Open(ctx, cfg, quietLogger(g, cfg), app.NoBroker)
+			_, eng, done, err := g.openEngine(cmd)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
-			eng, err := warehouse.NewEngine(ctx, a.Lake)
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+			defer done()
 			where := ""
 			if kind != "" {
 				if !map[string]bool{"crowd": true, "rainstorm": true, "waterlogging": true, "lifeline": true, "traffic": true}[kind] {

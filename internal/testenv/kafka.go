@@ -1,13 +1,10 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -84,104 +81,8 @@ type kafkaProc struct {
 // changed pom triggers a fresh fetch). ctx bounds waiting for the lock and the
 // Maven run.
 func KafkaJars(ctx context.Context) (libsDir string, err error) {
-	cache := CacheDir()
-	base := filepath.Join(cache, "kafka-"+KafkaVersion)
-	libs := filepath.Join(base, "libs")
-	marker := filepath.Join(base, "libs.complete")
-	sum := sha256.Sum256(kafkaPom)
-	want := hex.EncodeToString(sum[:])
-
-	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == want {
-		return libs, nil
-	}
-
-	unlock, err := lockFile(ctx, base+".lock")
-	if err != nil {
-		return "", fmt.Errorf("testenv: locking kafka jar cache: %w", err)
-	}
-	defer unlock()
-
-	// Another process may have finished the fetch while we waited.
-	if b, err := os.ReadFile(marker); err == nil && strings.TrimSpace(string(b)) == want {
-		return libs, nil
-	}
-
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("testenv: Maven (mvn) is needed to fetch Kafka jars: %w", err)
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	_ = os.Remove(marker)
-
-	pomDir, err := os.MkdirTemp("", "citybrain-kafka-pom-")
-	if err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	defer os.RemoveAll(pomDir)
-	pom := filepath.Join(pomDir, "pom.xml")
-	if err := os.WriteFile(pom, kafkaPom, 0o644); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-
-	tmp := libs + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-Dmaven.repo.local="+MavenRepo(), "-f", pom,
-		"dependency:copy-dependencies", "-DoutputDirectory="+tmp)
-	cmd.Dir = pomDir
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	if err := cmd.Run(); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("testenv: fetching Kafka %s jars with Maven: %w\n%s",
-			KafkaVersion, err, lastLines(out.String(), kafkaLogTail))
-	}
-	if m, _ := filepath.Glob(filepath.Join(tmp, "kafka_2.13-*.jar")); len(m) == 0 {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("testenv: Maven ran but no kafka_2.13 jar in %s\n%s", tmp, out.String())
-	}
-	if err := os.RemoveAll(libs); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	if err := os.Rename(tmp, libs); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	if err := os.WriteFile(marker, []byte(want+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	return libs, nil
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel
-// the wait. The returned func releases the lock.
-func lockFile(ctx context.Context, path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() {
-				_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-				_ = f.Close()
-			}, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			_ = f.Close()
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			_ = f.Close()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	return mavenJars{dir: "kafka-" + KafkaVersion, what: "Kafka " + KafkaVersion + " jars", pom: kafkaPom,
+		expect: []string{"kafka_2.13-*.jar"}}.fetch(ctx)
 }
 
 // StartKafka starts a fresh single-node KRaft broker whose configuration,
@@ -502,17 +403,7 @@ func (k *Kafka) logTail() string {
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
-	return lastLines(string(b), kafkaLogTail)
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	s = strings.TrimRight(s, "\n")
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return tailOfString(string(b), kafkaLogTail)
 }
 
 // freePorts returns n distinct currently free TCP ports on 127.0.0.1.

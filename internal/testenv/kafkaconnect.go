@@ -3,9 +3,7 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,70 +42,9 @@ const kafkaConnectStartTimeout = 120 * time.Second
 // across processes (flock on <base>.lock, a temporary directory renamed into
 // place, a marker holding the pom's hash).
 func KafkaConnectJars(ctx context.Context) (libsDir string, err error) {
-	base := filepath.Join(CacheDir(), "kafka-connect-iceberg-"+IcebergConnectVersion)
-	libs := filepath.Join(base, "libs")
-	marker := filepath.Join(base, "libs.complete")
-	sum := sha256.Sum256(kafkaConnectPom)
-	want := hex.EncodeToString(sum[:])
-	fresh := func() bool {
-		b, err := os.ReadFile(marker)
-		return err == nil && strings.TrimSpace(string(b)) == want
-	}
-	if fresh() {
-		return libs, nil
-	}
-	unlock, err := flockWait(ctx, base+".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if fresh() {
-		return libs, nil
-	}
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("testenv: Maven (mvn) is needed to fetch the Kafka Connect and Iceberg sink jars (%v); run make test-deps", err)
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	_ = os.Remove(marker)
-	pomDir, err := os.MkdirTemp("", "citybrain-kafka-connect-pom-")
-	if err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	defer os.RemoveAll(pomDir)
-	pom := filepath.Join(pomDir, "pom.xml")
-	if err := os.WriteFile(pom, kafkaConnectPom, 0o644); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	tmp := libs + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	out, err := runCombined(ctx, nil, mvn, "-q", "-B", "-Dmaven.repo.local="+MavenRepo(), "-f", pom,
-		"dependency:copy-dependencies", "-DoutputDirectory="+tmp)
-	if err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("testenv: fetching Kafka Connect %s + Iceberg sink %s jars with Maven: %w\n%s",
-			KafkaVersion, IcebergConnectVersion, err, tailOfString(out, 40))
-	}
-	for _, glob := range []string{"connect-runtime-*.jar", "iceberg-kafka-connect-*.jar", "iceberg-parquet-*.jar"} {
-		if m, _ := filepath.Glob(filepath.Join(tmp, glob)); len(m) == 0 {
-			_ = os.RemoveAll(tmp)
-			return "", fmt.Errorf("testenv: Maven ran but no %s in %s\n%s", glob, tmp, tailOfString(out, 40))
-		}
-	}
-	if err := os.RemoveAll(libs); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	if err := os.Rename(tmp, libs); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	if err := os.WriteFile(marker, []byte(want+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("testenv: %w", err)
-	}
-	return libs, nil
+	return mavenJars{dir: "kafka-connect-iceberg-" + IcebergConnectVersion,
+		what: fmt.Sprintf("Kafka Connect %s + Iceberg sink %s jars", KafkaVersion, IcebergConnectVersion), pom: kafkaConnectPom,
+		expect: []string{"connect-runtime-*.jar", "iceberg-kafka-connect-*.jar", "iceberg-parquet-*.jar"}}.fetch(ctx)
 }
 
 // KafkaConnect is an Apache Kafka Connect worker in standalone mode
@@ -423,7 +360,7 @@ func (kc *KafkaConnect) LogTail(n int) string {
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
-	return lastLines(string(b), n)
+	return tailOfString(string(b), n)
 }
 
 // firstLines returns the first n lines of a Java stack trace plus its

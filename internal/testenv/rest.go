@@ -1,11 +1,8 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,75 +46,10 @@ var icebergRESTPom []byte
 // hash of the pom and version (a change triggers a fresh fetch). ctx bounds
 // waiting for the lock and the Maven run.
 func IcebergRESTJars(ctx context.Context) (libsDir string, err error) {
-	cache := CacheDir()
-	base := filepath.Join(cache, "iceberg-rest-"+IcebergRESTVersion)
-	libs := filepath.Join(base, "libs")
-	marker := filepath.Join(base, "libs.complete")
-	h := sha256.New()
-	h.Write(icebergRESTPom)
-	h.Write([]byte("\x00" + IcebergRESTVersion))
-	want := hex.EncodeToString(h.Sum(nil))
-	fresh := func() bool {
-		b, err := os.ReadFile(marker)
-		return err == nil && strings.TrimSpace(string(b)) == want
-	}
-	if fresh() {
-		return libs, nil
-	}
-
-	unlock, err := flockWait(ctx, base+".lock")
-	if err != nil {
-		return "", err
-	}
-	defer unlock()
-	if fresh() { // another process finished the fetch while we waited
-		return libs, nil
-	}
-
-	mvn, err := exec.LookPath("mvn")
-	if err != nil {
-		return "", fmt.Errorf("testenv: Maven (mvn) is needed to fetch the Iceberg REST catalog jars (%v); run make test-deps (apt-get install maven)", err)
-	}
-	if err := os.MkdirAll(base, 0o755); err != nil {
-		return "", err
-	}
-	_ = os.Remove(marker)
-	pom := filepath.Join(base, "pom.xml")
-	if err := os.WriteFile(pom, icebergRESTPom, 0o644); err != nil {
-		return "", err
-	}
-	tmp := libs + ".tmp"
-	if err := os.RemoveAll(tmp); err != nil {
-		return "", err
-	}
-	cmd := exec.CommandContext(ctx, mvn, "-q", "-B", "-Dmaven.repo.local="+MavenRepo(), "-f", pom,
-		"-Diceberg.version="+IcebergRESTVersion,
-		"dependency:copy-dependencies", "-DincludeScope=runtime", "-DoutputDirectory="+tmp)
-	cmd.Dir = base
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("testenv: fetching Iceberg REST catalog %s jars with Maven: %v\n%s",
-			IcebergRESTVersion, err, tailOfString(out.String(), restLogTail))
-	}
-	fixture := filepath.Join(tmp, "iceberg-open-api-"+IcebergRESTVersion+"-test-fixtures.jar")
-	if _, err := os.Stat(fixture); err != nil {
-		_ = os.RemoveAll(tmp)
-		return "", fmt.Errorf("testenv: Maven ran but %s is missing\n%s", filepath.Base(fixture), out.String())
-	}
-	if err := os.RemoveAll(libs); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp, libs); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(marker, []byte(want+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	return libs, nil
+	return mavenJars{dir: "iceberg-rest-" + IcebergRESTVersion, what: "Iceberg REST catalog " + IcebergRESTVersion + " jars",
+		pom: icebergRESTPom, key: IcebergRESTVersion,
+		args:   []string{"-Diceberg.version=" + IcebergRESTVersion, "-DincludeScope=runtime"},
+		expect: []string{"iceberg-open-api-" + IcebergRESTVersion + "-test-fixtures.jar"}}.fetch(ctx)
 }
 
 // RESTCatalog is a running Apache Iceberg REST catalog (the upstream test

@@ -75,9 +75,7 @@ func fromChunk(v *colVec, k kind, t string, c *warehouse.Chunk, j int) {
 		v.duck = &s
 	case "BIGINT", "TIMESTAMP", "TIMESTAMPTZ":
 		v.ints = warehouse.Column[int64](c, j)
-	case "INTEGER":
-		v.ints = widen(warehouse.Column[int32](c, j))
-	case "DATE":
+	case "INTEGER", "DATE": // a DATE is days since 1970
 		v.ints = widen(warehouse.Column[int32](c, j))
 	case "SMALLINT":
 		v.ints = widen(warehouse.Column[int16](c, j))

@@ -28,9 +28,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -339,59 +337,20 @@ func caughtUp(at map[int]int64, ends broker.Offsets) bool {
 // returns on the first error, after reporting it; runOnce then starts over
 // from the committed position.
 func (w *Writer) fetch(ctx context.Context, p int, off int64, ch chan<- fetched) {
-	report := func(err error) {
-		select {
-		case ch <- fetched{partition: p, err: fmt.Errorf("fetch %s/%d: %w", w.topic, p, err)}:
-		case <-ctx.Done():
-		}
-	}
-	var conn *kafka.Conn
-	var err error
-	for _, b := range w.client.Brokers {
-		if conn, err = (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", b, w.topic, p); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		report(err)
-		return
-	}
-	defer conn.Close()
-	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
-	if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
-		report(err)
-		return
-	}
-	for ctx.Err() == nil {
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
-		var msgs []kafka.Message
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			msgs = append(msgs, m)
-		}
-		if err := batch.Close(); err != nil && ctx.Err() == nil && !isIdle(err) {
-			report(err)
-			return
-		}
-		if len(msgs) == 0 {
-			continue
-		}
+	err := w.client.ReadPartition(ctx, w.topic, p, off, 4<<20, 250*time.Millisecond, func(msgs []kafka.Message) error {
 		select {
 		case ch <- fetched{partition: p, msgs: msgs}:
+			return nil
 		case <-ctx.Done():
-			return
+			return ctx.Err()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		select {
+		case ch <- fetched{partition: p, err: err}:
+		case <-ctx.Done():
 		}
 	}
-}
-
-// isIdle tells the errors that only mean "nothing new yet".
-func isIdle(err error) bool {
-	var ne net.Error
-	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 func (w *Writer) newBatch(state warehouse.State, t *table.Table) *batch {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -300,47 +298,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 
 // fetch reads one partition from off and hands whole fetch responses, decoded, to the loop.
 func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, ch chan<- fetchedMsgs) {
-	report := func(err error) {
-		select {
-		case ch <- fetchedMsgs{topic: topic, partition: p, err: fmt.Errorf("fetch %s/%d: %w", topic, p, err)}:
-		case <-ctx.Done():
-		}
-	}
-	var conn *kafka.Conn
-	var err error
-	for _, b := range r.Client.Brokers {
-		if conn, err = (&kafka.Dialer{Timeout: 10 * time.Second}).DialLeader(ctx, "tcp", b, topic, p); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		report(err)
-		return
-	}
-	defer conn.Close()
-	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
-	if _, err := conn.Seek(off, kafka.SeekAbsolute); err != nil {
-		report(err)
-		return
-	}
-	for ctx.Err() == nil {
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond})
-		var msgs []kafka.Message
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			msgs = append(msgs, m)
-		}
-		if err := batch.Close(); err != nil && ctx.Err() == nil && !isIdle(err) {
-			report(err)
-			return
-		}
-		if len(msgs) == 0 {
-			continue
-		}
+	err := r.Client.ReadPartition(ctx, topic, p, off, 8<<20, 100*time.Millisecond, func(msgs []kafka.Message) error {
 		td := time.Now()
 		f := fetchedMsgs{topic: topic, partition: p, n: len(msgs), next: msgs[len(msgs)-1].Offset + 1, recs: make([]schemas.Record, 0, len(msgs))}
 		for _, m := range msgs {
@@ -358,15 +316,17 @@ func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p i
 		r.Eng.ph.Since("decode", td)
 		select {
 		case ch <- f:
+			return nil
 		case <-ctx.Done():
-			return
+			return ctx.Err()
+		}
+	})
+	if err != nil && ctx.Err() == nil {
+		select {
+		case ch <- fetchedMsgs{topic: topic, partition: p, err: err}:
+		case <-ctx.Done():
 		}
 	}
-}
-
-func isIdle(err error) bool {
-	var ne net.Error
-	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // ResolveInputs lists the topics to read: raw.<source> of every configured
