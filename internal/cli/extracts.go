@@ -283,6 +283,9 @@ Examples:
 				printJSON(g.out, m)
 				return err
 			}
+			if m.SHA256 == "" { // no file was written: the error says why
+				return err
+			}
 			fmt.Fprintf(g.out, "%s: %d rows 行 → %s (%d bytes, sha256 %s) in %s\n", m.ID, m.Rows, r.FilePath(m), m.Bytes, m.SHA256,
 				time.Duration(m.DurationMS)*time.Millisecond)
 			for t, id := range m.Snapshots {

@@ -270,3 +270,20 @@ func TestEveryKeyDocumented(t *testing.T) {
 	}
 	t.Logf("%d keys documented", len(keys))
 }
+
+// The configuration make run uses loads and validates, its demo extracts
+// included.
+func TestRepoConfigValidates(t *testing.T) {
+	clearEnv(t)
+	c, err := Load(filepath.Join("..", "..", "citybrain.yaml"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := c.Extracts.All()
+	if err != nil || len(defs) < 3 {
+		t.Fatalf("demo extracts: %d, %v", len(defs), err)
+	}
+}

@@ -82,6 +82,11 @@ func (r *Runner) deliverDir(dl Delivery, m *Manifest) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
+	// Readable by the department's staff, like the manifest (CreateTemp
+	// makes 0600).
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dl.Path, m.File)); err != nil {
 		return err
 	}

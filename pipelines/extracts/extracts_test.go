@@ -381,6 +381,15 @@ func TestScheduledExtracts(t *testing.T) {
 		if _, err := os.Stat(got[i] + ".manifest.json"); err != nil {
 			t.Errorf("no manifest beside %s", got[i])
 		}
+		// The department's staff can read the copies and the file kept
+		// (the older ones are past the retention already).
+		for _, f := range []string{got[i], filepath.Join(e.out, "sched", want[2])} {
+			if fi, err := os.Stat(f); err != nil {
+				t.Error(err)
+			} else if fi.Mode().Perm() != 0o644 {
+				t.Errorf("%s: mode %v, want 0644", f, fi.Mode())
+			}
+		}
 	}
 	// Retention 48 h: the oldest kept file goes on the next run.
 	clk.Set(time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC))
@@ -405,4 +414,27 @@ func hasHan(s string) bool {
 		}
 	}
 	return false
+}
+
+// A SQL source may use :period_start and :period_end (the definition is
+// checked with the period filled in), and they bound the rows.
+func TestSQLSourcePeriodParams(t *testing.T) {
+	e := newEnv(t)
+	d := Definition{Name: "sql-period", Department: "east", Format: "csv", Schedule: ScheduleConfig{Cron: "0 6 * * *"},
+		Source: Source{SQL: `SELECT id, received_at FROM raw.incidents
+			WHERE received_at >= :period_start + INTERVAL 3 HOUR AND received_at < :period_end ORDER BY id`}}
+	r := e.runner(t, d)
+	m, err := r.Run(context.Background(), d.Name, RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The period is 27 Nov 06:00 – 28 Nov 06:00 CST, so the window is
+	// 27 Nov 01:00Z – 22:00Z: minutes 60–499 of the 500 rows, the even
+	// ones (the east street's).
+	if m.Rows != 220 {
+		t.Fatalf("%d rows, want 220", m.Rows)
+	}
+	if !strings.Contains(m.Query, "TIMESTAMPTZ '2026-11-27 06:00:00.000000+08:00'") {
+		t.Errorf("the period is not in the query: %s", m.Query)
+	}
 }

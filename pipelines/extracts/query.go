@@ -40,11 +40,18 @@ type Plan struct {
 // the snapshot asOf names (or its current one).
 func planQuery(ctx context.Context, eng *warehouse.Engine, lake *warehouse.Lake, d Definition, sc auth.Scope, periodStart, period time.Time, asOf map[string]int64) (*Plan, error) {
 	p := &Plan{Inputs: map[string]int64{}, PeriodStart: periodStart, PeriodEnd: period}
+	params := func(s string) string {
+		return strings.NewReplacer(
+			":period_start", tsLiteral(periodStart),
+			":period_end", tsLiteral(period),
+		).Replace(s)
+	}
 	var tables []string
 	if d.Source.Table != "" {
 		tables = []string{strings.ToLower(d.Source.Table)}
 	} else {
-		refs, err := referencedTables(ctx, eng, d.Source.SQL)
+		// Parsed with the period filled in (":period_start" is not SQL).
+		refs, err := referencedTables(ctx, eng, params(d.Source.SQL))
 		if err != nil {
 			return nil, err
 		}
@@ -95,12 +102,6 @@ func planQuery(ctx context.Context, eng *warehouse.Engine, lake *warehouse.Lake,
 			q += " WHERE (" + filter + ")"
 		}
 		return "(" + q + ")"
-	}
-	params := func(s string) string {
-		return strings.NewReplacer(
-			":period_start", tsLiteral(periodStart),
-			":period_end", tsLiteral(period),
-		).Replace(s)
 	}
 	if d.Source.Table != "" {
 		t := tables[0]

@@ -407,6 +407,9 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		o.Progress(m.Rows, total)
 	}
 	m.Bytes, m.SHA256 = cw.n, hex.EncodeToString(h.Sum(nil))
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes 0600
+		return err
+	}
 	// Named by the period: a re-run of the period replaces the file.
 	return os.Rename(tmp.Name(), r.filePath(d.Name, m.File))
 }
