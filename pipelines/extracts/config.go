@@ -71,6 +71,10 @@ type Definition struct {
 	Format string `yaml:"format" json:"format"`
 	// Encoding of csv: utf-8-bom (default) or gb18030.
 	Encoding string `yaml:"encoding" json:"encoding,omitempty"`
+	// Header of csv and xlsx: bilingual (default: "观测时间 observed_at",
+	// the Chinese label of a lake table's field before its name) or names
+	// (the column names only, for programs). Parquet has the names.
+	Header string `yaml:"header" json:"header,omitempty"`
 	// FileName is a template: {name}, {department}, {period:LAYOUT} (Go
 	// time layout, the period in the schedule's zone), {ext}.
 	FileName string `yaml:"file_name" json:"file_name,omitempty"`
@@ -193,6 +197,14 @@ func (d Definition) Validate() error {
 	}
 	if d.Encoding != "" && d.Format != "csv" {
 		return bad("encoding 只用于 csv (encoding applies to csv only)")
+	}
+	switch d.Header {
+	case "", "bilingual", "names":
+	default:
+		return bad("表头 header %q: want bilingual (中文 + name) or names", d.Header)
+	}
+	if d.Header != "" && d.Format == "parquet" {
+		return bad("header 只用于 csv 和 xlsx (header applies to csv and xlsx; Parquet columns keep their names)")
 	}
 	for _, p := range d.PII {
 		switch p.Action {

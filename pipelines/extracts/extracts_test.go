@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,7 +171,8 @@ func TestCSVEncodings(t *testing.T) {
 	}
 	text := string(bom[3:])
 	lines := strings.Split(strings.TrimSuffix(text, "\r\n"), "\r\n")
-	if lines[0] != "id,received_at,category,title,address,street_code,latitude,source_system" {
+	// Bilingual headers: the fields' Chinese labels (schemas/incidents) before the names.
+	if lines[0] != "警情编号 id,接警时间 received_at,警情类别 category,警情标题 title,事发地址 address,所属街道区划代码 street_code,纬度 latitude,来源系统 source_system" {
 		t.Errorf("header %q", lines[0])
 	}
 	if mb.Rows != 250 || len(lines) != 251 {
@@ -282,7 +284,7 @@ func TestSuppressAndPII(t *testing.T) {
 	}
 	b, _ = os.ReadFile(r.FilePath(m))
 	lines = strings.Split(string(b[3:]), "\r\n")
-	if lines[0] != "id,received_at,category,address,street_code,latitude,source_system" {
+	if lines[0] != "警情编号 id,接警时间 received_at,警情类别 category,事发地址 address,所属街道区划代码 street_code,纬度 latitude,来源系统 source_system" {
 		t.Errorf("pii header %q", lines[0])
 	}
 	wantID := sha([]byte("sJQ000000"))
@@ -436,5 +438,77 @@ func TestSQLSourcePeriodParams(t *testing.T) {
 	}
 	if !strings.Contains(m.Query, "TIMESTAMPTZ '2026-11-27 06:00:00.000000+08:00'") {
 		t.Errorf("the period is not in the query: %s", m.Query)
+	}
+}
+
+// header: names gives the plain names; Parquet keeps the names; a computed
+// column of a SQL source has no label; a bad header is refused.
+func TestHeaders(t *testing.T) {
+	e := newEnv(t)
+	names := incidentsDef("names", "east", "csv", "")
+	names.Header = "names"
+	pq := incidentsDef("pq", "east", "parquet", "")
+	sqlDef := Definition{Name: "computed", Department: "east", Format: "xlsx",
+		Source: Source{SQL: "SELECT id, length(title) AS title_len FROM raw.incidents ORDER BY id"}}
+	r := e.runner(t, names, pq, sqlDef)
+	ctx := context.Background()
+	m, err := r.Run(ctx, "names", RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(r.FilePath(m))
+	if head, _, _ := strings.Cut(string(b[3:]), "\r\n"); head != "id,received_at,category,title,address,street_code,latitude,source_system" {
+		t.Errorf("header: names gave %q", head)
+	}
+	m, err = r.Run(ctx, "pq", RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range m.Columns {
+		if c.Label != "" {
+			t.Errorf("parquet column %v has a label", c)
+		}
+	}
+	m, err = r.Run(ctx, "computed", RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Columns) != 2 || m.Columns[0].Heading() != "警情编号 id" || m.Columns[1].Heading() != "title_len" {
+		t.Errorf("xlsx columns %+v", m.Columns)
+	}
+	for _, bad := range []Definition{{Header: "zh", Format: "csv"}, {Header: "names", Format: "parquet"}} {
+		bad.Name, bad.Department, bad.Source = "bad", "east", Source{Table: "raw.incidents"}
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "header") {
+			t.Errorf("header %q on %s: %v", bad.Header, bad.Format, err)
+		}
+	}
+}
+
+// A table source without columns delivers the table's fields, not the
+// lake's bookkeeping (_cursor).
+func TestAllColumnsWithoutCursor(t *testing.T) {
+	e := newEnv(t)
+	d := Definition{Name: "all", Department: "east", Format: "csv", Source: Source{Table: "raw.incidents"}, OrderBy: []string{"id"}}
+	r := e.runner(t, d)
+	ctx := context.Background()
+	rows, err := e.eng.Query(ctx, "SELECT * FROM raw.incidents LIMIT 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lake, _ := rows.Columns()
+	rows.Close()
+	if !slices.Contains(lake, "_cursor") {
+		t.Fatalf("the test table has no _cursor (%v): the test proves nothing", lake)
+	}
+	m, err := r.Run(ctx, d.Name, RunOptions{Period: period, NoDeliver: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range m.Columns {
+		got = append(got, c.Name)
+	}
+	if len(got) != len(lake)-1 || slices.Contains(got, "_cursor") || got[0] != "id" {
+		t.Errorf("columns %v (the table has %v)", got, lake)
 	}
 }

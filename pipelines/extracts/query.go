@@ -105,7 +105,9 @@ func planQuery(ctx context.Context, eng *warehouse.Engine, lake *warehouse.Lake,
 	}
 	if d.Source.Table != "" {
 		t := tables[0]
-		cols := "*"
+		// Every column but the lake's own bookkeeping (_cursor: where a
+		// record came from, for exactly-once writing).
+		cols := "COLUMNS(c -> NOT starts_with(c, '_'))"
 		if len(d.Columns) > 0 {
 			qs := make([]string, len(d.Columns))
 			for i, c := range d.Columns {

@@ -26,6 +26,18 @@ import (
 type Column struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
+	// Label is the Chinese label of a lake table's field of that name
+	// (bilingual headers); empty for computed columns.
+	Label string `json:"label,omitempty"`
+}
+
+// Heading is the column's header cell: "观测时间 observed_at", or the name
+// when it has no label.
+func (c Column) Heading() string {
+	if c.Label == "" {
+		return c.Name
+	}
+	return c.Label + " " + c.Name
 }
 
 // kind is how a column's values are rendered.
@@ -214,7 +226,7 @@ func (c *csvWriter) Header(cols []Column) error {
 		if i > 0 {
 			c.buf = append(c.buf, ',')
 		}
-		c.buf = appendCSVField(c.buf, []byte(col.Name), false)
+		c.buf = appendCSVField(c.buf, []byte(col.Heading()), false)
 	}
 	c.buf = append(c.buf, '\r', '\n')
 	return nil
@@ -540,7 +552,7 @@ func (x *xlsxWriter) Header(cols []Column) error {
 	head := make([]any, len(cols))
 	for i, c := range cols {
 		x.kinds[i] = kindOf(c.Type)
-		head[i] = excelize.Cell{StyleID: bold, Value: c.Name}
+		head[i] = excelize.Cell{StyleID: bold, Value: c.Heading()}
 	}
 	if err := x.sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 		return err

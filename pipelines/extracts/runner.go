@@ -24,9 +24,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -339,6 +341,9 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 		var outCols []Column
 		if tf, outCols, err = newTransform(d, cols, sc.Suppress); err != nil {
 			return err
+		}
+		if d.Format != "parquet" && d.Header != "names" {
+			labelColumns(outCols, slices.Collect(maps.Keys(plan.Inputs)))
 		}
 		m.Columns = outCols
 		if err := w.Header(outCols); err != nil {
