@@ -529,3 +529,23 @@ func firstNonEmpty(xs ...string) string {
 
 // Order is every model in dependency order (inputs first, ties by name).
 func (p *Project) Order() []string { return append([]string(nil), p.order...) }
+
+// ColumnLabels are the Chinese descriptions of the models' documented
+// columns, by output table ("marts.enterprise_risk" → column → 中文), for
+// the bilingual headers of extracts.
+func (p *Project) ColumnLabels() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for name, m := range p.Models {
+		for _, c := range m.Columns {
+			if c.Doc.Zh == "" {
+				continue
+			}
+			t := MartsNamespace + "." + name
+			if out[t] == nil {
+				out[t] = map[string]string{}
+			}
+			out[t][c.Name] = c.Doc.Zh
+		}
+	}
+	return out
+}

@@ -55,6 +55,9 @@ func openExtracts(g *globals, cmd *cobra.Command) (*extracts.Runner, func(), err
 		done()
 		return nil, nil, err
 	}
+	if p, err := cfg.Models.LoadProject(); err == nil {
+		r.Labels = p.ColumnLabels() // marts columns' Chinese labels in headers
+	}
 	return r, done, nil
 }
 

@@ -12,7 +12,8 @@ import (
 // table the extract reads gets the field's Chinese label before its name
 // ("观测时间 observed_at"), so that a department's staff read their own
 // language and a program still finds the name. The labels are the fields'
-// docs in schemas/*.yaml, up to the first bracket or comma.
+// docs in schemas/*.yaml (raw.*) and, given as Runner.Labels, the models'
+// column docs (marts.*), up to the first bracket or comma.
 
 var (
 	labelsOnce sync.Once
@@ -53,14 +54,19 @@ func shortLabel(zh string) string {
 }
 
 // labelColumns labels each column named like a field of one of tables (the
-// first table in name order that has it).
-func labelColumns(cols []Column, tables []string) {
+// first table in name order that has it), from the schemas or more (table →
+// column → Chinese description).
+func labelColumns(cols []Column, tables []string, more map[string]map[string]string) {
 	tables = append([]string(nil), tables...)
 	sort.Strings(tables)
 	byTable := tableLabels()
 	for i := range cols {
 		for _, t := range tables {
-			if l := byTable[t][cols[i].Name]; l != "" {
+			l := byTable[t][cols[i].Name]
+			if l == "" {
+				l = shortLabel(more[t][cols[i].Name])
+			}
+			if l != "" {
 				cols[i].Label = l
 				break
 			}

@@ -64,6 +64,10 @@ type Runner struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock of manual runs' default period.
 	Now func() time.Time
+	// Labels are Chinese column labels of tables besides the schemas'
+	// (table → column → description): the models' marts (models.Project
+	// ColumnLabels), for bilingual headers.
+	Labels map[string]map[string]string
 
 	histMu sync.Mutex
 }
@@ -343,7 +347,7 @@ func (r *Runner) render(ctx context.Context, d Definition, o RunOptions, m *Mani
 			return err
 		}
 		if d.Format != "parquet" && d.Header != "names" {
-			labelColumns(outCols, slices.Collect(maps.Keys(plan.Inputs)))
+			labelColumns(outCols, slices.Collect(maps.Keys(plan.Inputs)), r.Labels)
 		}
 		m.Columns = outCols
 		if err := w.Header(outCols); err != nil {

@@ -65,6 +65,11 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	if err != nil {
 		return err
 	}
+	if p, err := rt.App.Cfg.Models.LoadProject(); err == nil {
+		r.Labels = p.ColumnLabels()
+	} else {
+		s.log.Warn("models project: marts columns get no Chinese labels in extract headers", "err", err)
+	}
 	s.runner = r
 	if cfg.Scheduler.Enabled {
 		s.sched = scheduler.New(cfg.Scheduler, r.Ledger(), scheduler.Real{}, s.log)
