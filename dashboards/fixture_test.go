@@ -20,6 +20,7 @@ import (
 	"citybrain/internal/auth"
 	"citybrain/internal/broker"
 	"citybrain/internal/config"
+	_ "citybrain/pipelines/extracts/service" // the extracts API (/api/extracts), started below
 	"citybrain/schemas"
 	"citybrain/warehouse"
 	_ "citybrain/warehouse/sqlservice" // the SQL console's /api/sql
@@ -181,13 +182,13 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	a.Mount(mux, eng)
 	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus()}
 	e.rt.Commits.OnCommit(func(c app.Commit) { eng.Refresh(ctx, c.Table) })
-	// The SQL access service (/api/sql) first, as serve orders them, then the dashboards.
+	// The SQL access service (/api/sql) and the extracts' API first, as serve orders them, then the dashboards.
 	_, after, err := app.Services(e.rt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range after {
-		if s.Name() != "sql" {
+		if s.Name() != "sql" && s.Name() != "extracts" {
 			continue
 		}
 		if err := s.Start(ctx, e.rt); err != nil {

@@ -25,7 +25,7 @@ func TestSmokeRunning(t *testing.T) {
 	}
 	b := newBrowser(t, t.Context())
 	b.login(strings.TrimSuffix(base, "/"), user)
-	for _, p := range []string{"cockpit", "map", "risk", "crowd", "health", "sql", "admin"} {
+	for _, p := range []string{"cockpit", "map", "risk", "crowd", "health", "sql", "extracts", "admin"} {
 		b.run(p, chromedp.Navigate(base+"/#/"+p), chromedp.Sleep(200*time.Millisecond), rendered(p))
 		if n := eval[int](b, `document.querySelectorAll("#page-error").length`); n > 0 {
 			t.Errorf("%s: %s", p, b.text("#page-error"))

@@ -42,6 +42,11 @@ const dict: Record<string, [string, string]> = {
   ent_levels: ["显示等级", "Levels shown"], all_levels: ["全部等级", "All levels"], high_levels: ["仅红、橙", "Red and orange only"],
   of_total: ["共", "of"], clustered: ["按街道汇总，放大地图或点击街道查看单位", "Totals per street: zoom in or click a street to see the units"],
   enterprise_page: ["企业风险画像", "Risk portrait"], crowd_page: ["客流详情", "Crowd flow"], units: ["家", "units"],
+  extracts: ["数据提取", "Extracts"], format: ["格式", "Format"], schedule: ["计划", "Schedule"], next_run: ["下次运行", "Next run"],
+  last_run: ["上次运行", "Last run"], file: ["文件（下载）", "File (download)"], run_now: ["立即运行", "Run now"], running: ["运行中…", "Running…"],
+  period: ["数据周期", "Period"], rows_out: ["行数", "Rows"], trigger: ["触发方式", "Trigger"], failed: ["失败", "Failed"],
+  never_run: ["尚未运行", "Not run yet"], on_demand: ["按需", "On demand"], history_of: ["运行记录：", "Runs of"],
+  no_extracts: ["暂无可见的提取任务（在 citybrain.yaml 的 extracts.definitions 中定义，部门用户只看到本部门的）", "No extracts to show (define them under extracts.definitions in citybrain.yaml; a department's users see their own)"],
 };
 // Field names of the map's details panel and the enterprise page.
 const fields: Record<string, [string, string]> = {

@@ -11,6 +11,7 @@ import { crowdPage } from "./pages/crowd";
 import { healthPage } from "./pages/health";
 import { sqlPage } from "./pages/sql";
 import { adminPage } from "./pages/admin";
+import { extractsPage } from "./pages/extracts";
 
 const root = document.getElementById("app")!;
 let main: HTMLElement;
@@ -25,7 +26,8 @@ function route(): Route {
 // The SQL console is there only when the SQL access service serves /api/sql.
 const pages: { id: string; roles?: string[]; when?: () => boolean }[] = [
   { id: "cockpit" }, { id: "map" }, { id: "risk" }, { id: "crowd" }, { id: "health" },
-  { id: "sql", roles: ["admin", "analyst"], when: () => !!state.conf?.sql }, { id: "admin", roles: ["admin"] },
+  { id: "sql", roles: ["admin", "analyst"], when: () => !!state.conf?.sql }, { id: "extracts", roles: ["admin", "department"] },
+  { id: "admin", roles: ["admin"] },
 ];
 
 function shell() {
@@ -56,6 +58,7 @@ export async function render() {
   if (withFilters) fb.appendChild(filterBar(() => render()));
   const fns: Record<string, (el: HTMLElement, args: string[]) => Promise<void>> = {
     cockpit, map: mapPage, risk: riskPage, enterprise: enterprisePage, crowd: crowdPage, health: healthPage, sql: sqlPage, admin: adminPage,
+    extracts: extractsPage,
   };
   const allowed = pages.find((p) => p.id === r.page);
   const fn = allowed && ((allowed.roles && !allowed.roles.includes(state.me!.role)) || (allowed.when && !allowed.when())) ? cockpit : fns[r.page] || cockpit;
