@@ -37,10 +37,6 @@ func (a *App) Mount(mux *http.ServeMux, eng *warehouse.Engine) {
 	// scoped and audited.
 }
 
-type errorf string
-
-func (e errorf) Error() string { return string(e) }
-
 func writeJSON(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -89,7 +90,7 @@ func TestCSVCellsMatchText(t *testing.T) {
 			t.Errorf("date %d: got %q, want %q", days, got, want)
 		}
 	}
-	for _, f := range []float64{0, 1.5, -2.25, 116.30001, 1e-7, 1e15, 123456789012345.6, -0.0} {
+	for _, f := range []float64{0, 1.5, -2.25, 116.30001, 1e-7, 1e15, 123456789012345.6, math.Copysign(0, -1)} {
 		if got, want := appendFloat(nil, f), text(f, kFloat, time.UTC, nil); !bytes.Equal(got, want) {
 			t.Errorf("float %v: got %q, want %q", f, got, want)
 		}

@@ -32,7 +32,6 @@ type Service struct {
 	runner *warnings.Runner
 	notif  *warnings.Notifier
 	stale  atomic.Bool
-	mu     sync.Mutex
 }
 
 var _ app.Service = (*Service)(nil)
