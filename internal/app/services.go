@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"citybrain/internal/auth"
+	"citybrain/internal/freshness"
 	"citybrain/warehouse"
 )
 
@@ -24,9 +26,39 @@ type Runtime struct {
 	Auth *auth.Store
 	// Commits tells services about every lake commit (lake writers, models).
 	Commits *CommitBus
+	// Fresh is the freshness of every path (internal/freshness): each
+	// service reports its own; status, 数据健康 and /metrics read it.
+	Fresh *freshness.Registry
 
 	mu     sync.Mutex
 	banner []string
+}
+
+// MountMetrics serves GET /metrics: every path's freshness and the
+// services' counters in the Prometheus text format. Open to loopback
+// callers (a local Prometheus or node agent) and to any logged-in user;
+// others get 401, since table names are metadata.
+func (rt *Runtime) MountMetrics() {
+	rt.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !loopback(r) && rt.Auth != nil {
+			if _, err := rt.Auth.FromRequest(r); err != nil {
+				w.Header().Set("WWW-Authenticate", `Basic realm="citybrain"`)
+				http.Error(w, "需要登录 login required", http.StatusUnauthorized)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		rt.Fresh.WritePrometheus(w)
+	})
+}
+
+func loopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Banner adds a line to what serve prints once everything has started

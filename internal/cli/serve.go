@@ -15,6 +15,7 @@ import (
 
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
+	"citybrain/internal/freshness"
 	"citybrain/warehouse"
 )
 
@@ -58,7 +59,9 @@ nothing either: the next start resumes from the lake and the topics.`,
 			}
 			mux := http.NewServeMux()
 			a.Mount(mux, eng)
-			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus()}
+			fresh := freshness.New(time.Now, freshness.DefaultThresholds())
+			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
+			rt.MountMetrics()
 			rt.Commits.OnCommit(func(c app.Commit) {
 				if err := eng.Refresh(ctx, c.Table); err != nil {
 					log.Warn("refresh view", "table", c.Table, "err", err)
@@ -106,6 +109,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 				}
 				names = append(names, d.Name)
 				wr := a.NewWriter(src)
+				wr.Fresh = fresh
 				wr.OnCommit = func(ctx context.Context, table string, snap int64) {
 					rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
 				}

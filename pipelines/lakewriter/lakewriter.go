@@ -41,6 +41,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"citybrain/connectors"
+	"citybrain/internal/freshness"
 	"citybrain/internal/broker"
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -89,6 +90,8 @@ type Writer struct {
 	topic  string
 	source string
 	log    *slog.Logger
+	// eventIdx is the schema's event-time field (-1: none)
+	eventIdx int
 	dlq    *kafka.Writer
 
 	// OnCommit, if set, is called after each commit (e.g. to refresh views).
@@ -96,15 +99,25 @@ type Writer struct {
 	// StopAtEnd makes Run return once it has committed everything that was
 	// in the topic when it started (citybrain ingest).
 	StopAtEnd bool
+	// Fresh, if set, receives the table's freshness (path source/<source>/<table>):
+	// pending from the Kafka append time of the first record not yet
+	// committed, the newest event time and snapshot after each commit, and
+	// commit durations and batch sizes for /metrics.
+	Fresh *freshness.Registry
 
 	Stats Stats
 }
 
 // New returns a writer of raw.<source> into the schema's table.
 func New(cfg Config, lake *warehouse.Lake, client *broker.Client, source string, s *schemas.Schema, log *slog.Logger) *Writer {
-	return &Writer{cfg: cfg, lake: lake, client: client, schema: s, source: source,
+	return &Writer{cfg: cfg, lake: lake, client: client, schema: s, source: source, eventIdx: s.EventTimeIndex(),
 		topic: connectors.RawTopic(source), log: log.With("topic", connectors.RawTopic(source), "table", s.Table),
 		dlq: client.Writer(connectors.DLQTopic(source))}
+}
+
+// path is the writer's freshness path.
+func (w *Writer) path() freshness.Path {
+	return freshness.Path{Component: "source", Name: w.source, Table: w.schema.Table}
 }
 
 // Close releases the dead-letter producer.
@@ -152,6 +165,8 @@ type batch struct {
 	bytes   int64
 	first   time.Time
 	last    time.Time
+	// newest event time among the batch's records (for freshness)
+	newest  time.Time
 	dirty   bool // offsets moved since the last commit
 	dead    []kafka.Message
 	startAt map[int]int64
@@ -405,6 +420,9 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 	}
 	if !b.dirty {
 		b.first = now
+		if w.Fresh != nil {
+			w.Fresh.Pending(w.path(), m.Time)
+		}
 	}
 	b.dirty = true
 	b.last = now
@@ -421,6 +439,11 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 	default:
 		if err := fw.Write(rec, curStr); err != nil {
 			return err
+		}
+		if i := w.eventIdx; i >= 0 {
+			if t, ok := rec[i].(time.Time); ok && t.After(b.newest) {
+				b.newest = t
+			}
 		}
 		b.rows++
 		b.bytes += int64(len(m.Value))
@@ -507,12 +530,26 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 		return t, nil
 	}
 	b.next.Batch++
+	tc := time.Now()
 	snap, err := w.lake.Commit(ctx, w.schema.Table, files, b.next)
 	if err != nil {
 		for _, df := range files {
 			removeLocal(df.FilePath())
 		}
+		w.Fresh.Update(w.path(), func(s *freshness.State) { s.Err = err.Error() })
+		w.Fresh.Count("citybrain_lake_commit_errors", "Failed lake commits / 数据湖提交失败次数", 1, "table", w.schema.Table)
 		return t, err
+	}
+	if w.Fresh != nil {
+		now := time.Now()
+		w.Fresh.Update(w.path(), func(s *freshness.State) {
+			s.Snapshot, s.Committed, s.PendingSince, s.Err = snap, now, time.Time{}, ""
+			if b.newest.After(s.EventTime) {
+				s.EventTime = b.newest
+			}
+		})
+		w.Fresh.Observe("citybrain_lake_commit_seconds", "Lake writer commit durations / 数据湖提交耗时", now.Sub(tc).Seconds(), "table", w.schema.Table)
+		w.Fresh.Observe("citybrain_lake_batch_rows", "Rows per lake commit / 每次提交行数", float64(b.rows), "table", w.schema.Table)
 	}
 	b.next.SnapshotID = snap
 	b.dirty = false
