@@ -2,7 +2,7 @@
 #
 #   make run     build and start the whole platform on embedded defaults with demo data
 #   make test    install what the tests need (PostgreSQL, Kafka and Iceberg jars, pyiceberg) and run every test
-#   make bench   run the benchmarks and write bench/results.json and bench/results.md
+#   make bench   run the benchmarks and write bench/results.json and bench/results.md (SUITES=soak: the soak)
 #   make lint    gofmt, go vet, staticcheck
 #   make fuzz    run each fuzz target briefly
 
@@ -36,8 +36,12 @@ test: test-deps
 test-short:
 	$(GO) test -short -count=1 ./...
 
+# SUITES picks suites (comma-separated; default all but the manual soak), BENCHFLAGS adds flags:
+#   make bench SUITES=soak BENCHFLAGS='-soak-duration 10m'
+SUITES     ?=
+BENCHFLAGS ?=
 bench: build
-	$(GO) run ./internal/benchrun
+	$(GO) run ./internal/benchrun $(if $(SUITES),-suite $(SUITES)) $(BENCHFLAGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -123,7 +123,11 @@ func main() {
 		switch name = strings.TrimSpace(name); name {
 		case "all":
 			lake, conn = true, true
-			extra = append(extra, suites...)
+			for _, s := range suites {
+				if !s.Manual {
+					extra = append(extra, s)
+				}
+			}
 		case "lakewriter":
 			lake = true
 		case "connectors":

@@ -18,6 +18,9 @@ type Suite struct {
 	// Reproduce is the command(s) to run the suite alone.
 	Reproduce string
 	Run       func(ctx context.Context, tmp string) []Result
+	// Manual suites (the 30-minute soak) are left out of -suite all, i.e.
+	// of a plain make bench; they run when named.
+	Manual bool
 }
 
 var suites []Suite
