@@ -322,13 +322,19 @@ func (s *Server) cockpit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs := s.healthData(r.Context())
-	// The lake part is cached until a commit, the freshness part for
-	// dashboards.status_max_age: spliced, not re-encoded, and sent in one write.
-	body := make([]byte, 0, len(lake)+len(hs.sources)+32)
+	// The lake part is cached until a commit, the broker's status for
+	// dashboards.status_max_age, the paths' freshness (in memory) is read
+	// now: spliced, not re-encoded, and sent in one write.
+	paths, wf := jsonOf(s.paths(hs.list)), jsonOf(s.warningsFreshness())
+	body := make([]byte, 0, len(lake)+len(hs.sources)+len(paths)+len(wf)+64)
 	body = append(body, `{"lake":`...)
 	body = append(body, lake...)
 	body = append(body, `,"freshness":`...)
 	body = append(body, hs.sources...)
+	body = append(body, `,"paths":`...)
+	body = append(body, paths...)
+	body = append(body, `,"warnings_freshness":`...)
+	body = append(body, wf...)
 	body = append(body, "}\n"...)
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
@@ -344,6 +350,10 @@ func (s *Server) cockpitData(x *q, f filters) map[string]any {
 	var a []any
 	cond := f.streetCond("street_code", &a)
 	out["warnings_by_level"] = x.rows(`SELECT level, count(*) AS n FROM `+latestWarnings+` w WHERE state <> 'cleared'`+cond+` GROUP BY level`, []string{"marts.warnings"}, a...)
+	// The same by event time: the page counts as live (实时) only those
+	// not older than warnings_freshness.live_after, which changes without
+	// a commit.
+	out["active_warnings_by_time"] = x.rows(`SELECT level, event_time, count(*) AS n FROM `+latestWarnings+` w WHERE state <> 'cleared'`+cond+` GROUP BY 1, 2 ORDER BY 2 DESC, 1`, []string{"marts.warnings"}, a...)
 
 	a = nil
 	cond = f.streetCond("street_code", &a) + f.industryCond("industry", &a)
@@ -356,7 +366,9 @@ func (s *Server) cockpitData(x *q, f filters) map[string]any {
 	}
 	out["trend_incidents"] = trend("raw.incidents", "received_at", "")
 	out["trend_events"] = trend("raw.city_events", "requested_at", "")
-	out["trend_warnings"] = trend("marts.warnings", "transition_at", " AND state = 'raised'")
+	// Warnings by the time of the data that raised them, not by when the
+	// engine got to it (a backlog evaluated in one day would be drawn there).
+	out["trend_warnings"] = trend("marts.warnings", "event_time", " AND state = 'raised'")
 
 	a = []any{f.fromTS, f.toTS}
 	cond = f.streetCond("street_code", &a)
@@ -375,7 +387,7 @@ func (s *Server) activeWarnings(w http.ResponseWriter, r *http.Request) {
 		var a []any
 		cond := f.streetCond("street_code", &a)
 		return map[string]any{"warnings": x.rows(`SELECT * FROM `+latestWarnings+` w WHERE state <> 'cleared'`+cond+`
-			ORDER BY CASE level WHEN 'red' THEN 0 WHEN 'orange' THEN 1 WHEN 'yellow' THEN 2 ELSE 3 END, transition_at DESC LIMIT 200`, []string{"marts.warnings"}, a...)}, nil
+			ORDER BY CASE level WHEN 'red' THEN 0 WHEN 'orange' THEN 1 WHEN 'yellow' THEN 2 ELSE 3 END, event_time DESC, transition_at DESC LIMIT 200`, []string{"marts.warnings"}, a...)}, nil
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"citybrain/internal/auth"
 	"citybrain/internal/config"
+	"citybrain/internal/freshness"
 	"citybrain/internal/geo"
 	"citybrain/pipelines/extracts"
 )
@@ -271,6 +272,10 @@ func TestBrowser(t *testing.T) {
 	b.login(base, "leader")
 	start := time.Now()
 	b.run("cockpit renders", rendered("cockpit"), chromedp.WaitVisible(chromedp.CSS(`#recent-events`)))
+	// No freshness reported by the warning engine: no stale banner.
+	if n := eval[int](b, `document.querySelectorAll("#stale-banner").length`); n != 0 {
+		t.Errorf("stale banner shown with no warnings freshness reported")
+	}
 	for l, n := range map[string]int{"red": wantActive["red"], "orange": wantActive["orange"], "yellow": 0, "blue": 0} {
 		if got := b.text(`.lvl[data-level="` + l + `"] .v`); got != fmt.Sprint(n) {
 			t.Errorf("cockpit %s warnings shows %q, want %d", l, got, n)
@@ -695,5 +700,95 @@ func TestBrowserExtracts(t *testing.T) {
 	b.login(base, "leader")
 	if n := eval[int](b, `document.querySelectorAll('[data-nav="extracts"]').length`); n != 0 {
 		t.Errorf("a leader has the extracts page in the menu")
+	}
+}
+
+// TestBrowserFreshness: the warning engine days behind — the cockpit shows
+// a red banner with the age in words, counts no warning as live and marks
+// the list; the banner goes away without a reload when the engine catches
+// up (live stream); 数据健康 shows the engine's row red and the page not
+// green, then green.
+func TestBrowserFreshness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	now := time.Now()
+	e.rt.Fresh.Set(freshness.State{Path: freshness.Path{Component: "source", Name: "city_management", Table: "raw.city_events"}, EventTime: now.Add(-time.Minute), Committed: now})
+	e.rt.Fresh.Set(freshness.State{Path: freshness.Path{Component: "models", Name: "runner", Table: "marts.enterprise_risk"}, Committed: now})
+	e.rt.Fresh.Set(freshness.State{Path: freshness.Path{Component: "query", Name: "pgwire", Table: "marts.warnings"}})
+	e.staleWarnings(3*time.Hour+12*time.Minute, 48000)
+	b := newBrowser(t, e.ctx)
+	base := e.srv.URL
+	b.login(base, "leader")
+	b.run("stale banner", chromedp.WaitVisible(chromedp.CSS(`#stale-banner`)))
+	if txt := b.text(`#stale-banner`); !strings.Contains(txt, "预警数据已滞后 3.2 小时（最新事件 ") || !strings.Contains(txt, "Warnings are 3.2 h behind (newest event ") {
+		t.Errorf("stale banner says %q", txt)
+	}
+	// At the top of the page, before every card.
+	if first := eval[string](b, `document.querySelector("[data-page=cockpit]").firstElementChild.id`); first != "stale-banner" {
+		t.Errorf("first element of the cockpit is %q, want the banner", first)
+	}
+	// Every active warning is older than the newest data by more than a minute: none is live.
+	for l, n := range wantActive {
+		if got := b.text(`.lvl[data-level="` + l + `"] .v`); got != "0" {
+			t.Errorf("%s live warnings %q, want 0 (the engine is 3 h behind)", l, got)
+		}
+		if got := eval[string](b, `document.querySelector('.lvl[data-level="`+l+`"] .stale-n')?.dataset.stale || ""`); got != fmt.Sprint(n) {
+			t.Errorf("%s warnings not live %q, want %d", l, got, n)
+		}
+	}
+	if n := eval[int](b, `document.querySelectorAll("#live-warnings .w.notlive .tag-notlive").length`); n != 2 {
+		t.Errorf("%d warnings marked 非实时, want 2", n)
+	}
+	if txt := b.text(`#live-warnings [data-warning-id="W1"] .times`); !strings.HasPrefix(txt, "事件时间 ") || !strings.Contains(txt, "处理于 ") {
+		t.Errorf("warning W1 times %q: want the event time first, the processing time apart", txt)
+	}
+	b.shot("30-cockpit-stale")
+	b.run("english", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"), chromedp.WaitVisible(chromedp.CSS(`#stale-banner`)))
+	b.shot("30b-cockpit-stale-en")
+	b.run("chinese", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"))
+
+	b.run("health stale", chromedp.Navigate(base+"/#/health"), rendered("health"), chromedp.WaitVisible(chromedp.CSS(`#health-paths`)))
+	if lv := eval[string](b, `document.querySelector("#health-status").dataset.level`); lv != "error" {
+		t.Errorf("health page level %q, want error", lv)
+	}
+	if lv := eval[string](b, `document.querySelector('tr[data-path="warnings:engine"]')?.dataset.level || ""`); lv != "error" {
+		t.Errorf("warning engine row level %q, want error", lv)
+	}
+	if txt := b.text(`tr[data-path="warnings:engine"]`); !strings.Contains(txt, "预警引擎") || !strings.Contains(txt, "3.2 小时") || !strings.Contains(txt, "48,000") {
+		t.Errorf("warning engine row %q: want 预警引擎, 3.2 小时, 48,000", txt)
+	}
+	for _, k := range []string{"source:city_management", "models", "query"} {
+		if n := eval[int](b, `document.querySelectorAll('tr[data-path="`+k+`"]').length`); n != 1 {
+			t.Errorf("health page: %d rows %s, want 1", n, k)
+		}
+	}
+	b.shot("31-health-stale")
+
+	// The engine catches up: the banner leaves the open cockpit without a reload.
+	b.run("cockpit", chromedp.Navigate(base+"/#/cockpit"), rendered("cockpit"), chromedp.WaitVisible(chromedp.CSS(`#stale-banner`)))
+	b.run("mark page", chromedp.Evaluate[chromedp.Void](`void (window.__noReload = "kept")`))
+	e.caughtUpWarnings()
+	b.run("banner gone", chromedp.Poll[chromedp.Void](`document.querySelector("#stale-banner") === null`, chromedp.WithPollingTimeout(10*time.Second)))
+	if got := eval[string](b, `String(window.__noReload)`); got != "kept" {
+		t.Errorf("the page reloaded (marker %q)", got)
+	}
+	for l, n := range wantActive {
+		if got := b.text(`.lvl[data-level="` + l + `"] .v`); got != fmt.Sprint(n) {
+			t.Errorf("caught up: %s live warnings %q, want %d", l, got, n)
+		}
+	}
+	if n := eval[int](b, `document.querySelectorAll("#live-warnings .notlive").length`); n != 0 {
+		t.Errorf("caught up: %d warnings still marked not live", n)
+	}
+	b.shot("32-cockpit-caught-up")
+	b.run("health ok", chromedp.Navigate(base+"/#/health"), rendered("health"), chromedp.WaitVisible(chromedp.CSS(`#health-paths`)))
+	if lv := eval[string](b, `document.querySelector("#health-status").dataset.level`); lv != "ok" {
+		t.Errorf("caught up: health page level %q, want ok", lv)
+	}
+	b.shot("33-health-ok")
+	if errs := b.consoleErrors(); len(errs) > 0 {
+		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
 }

@@ -58,8 +58,10 @@ func (s *Server) pushWarnings(ctx context.Context) {
 }
 
 // Start primes the push position so that only warnings committed after
-// start are pushed as new.
+// start are pushed as new, and sends the warnings' freshness to open pages
+// until ctx ends.
 func (s *Server) Start(ctx context.Context) {
+	go s.freshLoop(ctx)
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
 	s.lastPushed = s.d.Now()

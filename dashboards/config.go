@@ -15,11 +15,17 @@ type Config struct {
 	// dead letters) are reused before they are read again; lake queries are
 	// cached until the next commit of a table they read.
 	StatusMaxAge time.Duration `yaml:"status_max_age"`
+	// StaleAfter is how far the warnings path may lag (wall time behind its
+	// input, or data time behind the newest event) before the cockpit says
+	// so in a red banner; a warning whose event time is this much older than
+	// the data's newest event time is not shown as live (实时).
+	StaleAfter time.Duration `yaml:"stale_after"`
 }
 
-// DefaultConfig: on, 30 days, health figures at most 5 s old.
+// DefaultConfig: on, 30 days, health figures at most 5 s old, warnings
+// stale after a minute (the warning path's goal is 10 s).
 func DefaultConfig() Config {
-	return Config{Enabled: true, DefaultDays: 30, StatusMaxAge: 5 * time.Second}
+	return Config{Enabled: true, DefaultDays: 30, StatusMaxAge: 5 * time.Second, StaleAfter: time.Minute}
 }
 
 // Validate checks the section.
@@ -29,6 +35,9 @@ func (c Config) Validate() error {
 	}
 	if c.StatusMaxAge < 0 {
 		return errors.New("dashboards.status_max_age must be ≥ 0")
+	}
+	if c.StaleAfter <= 0 {
+		return errors.New("dashboards.stale_after must be > 0 (e.g. 60s)")
 	}
 	return nil
 }

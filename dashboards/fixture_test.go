@@ -20,6 +20,7 @@ import (
 	"citybrain/internal/auth"
 	"citybrain/internal/broker"
 	"citybrain/internal/config"
+	"citybrain/internal/freshness"
 	_ "citybrain/pipelines/extracts/service" // the extracts API (/api/extracts), started below
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -180,7 +181,7 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	}
 	mux := http.NewServeMux()
 	a.Mount(mux, eng)
-	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus()}
+	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: freshness.New(time.Now, freshness.DefaultThresholds())}
 	e.rt.Commits.OnCommit(func(c app.Commit) { eng.Refresh(ctx, c.Table) })
 	// The SQL access service (/api/sql) and the extracts' API first, as serve orders them, then the dashboards.
 	_, after, err := app.Services(e.rt)

@@ -97,8 +97,10 @@ func (s *Server) readHealth(ctx context.Context, prev *healthSnap) *healthSnap {
 	return h
 }
 
-// healthPage is GET /api/dash/health: per source the last record (event
-// time), rows with today's event time, lag, rejects and their reasons.
+// healthPage is GET /api/dash/health: the freshness of every path (paths:
+// sources, warning engine and sink, model runner, query layer, with their
+// worst level), per source the last record (event time), rows with today's
+// event time, lag, rejects and their reasons.
 func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
 	h := s.healthData(r.Context())
 	u := userOf(r)
@@ -139,6 +141,8 @@ func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
 	w.Write(body)
 	w.Write([]byte(`,"rejects":`))
 	w.Write(rej)
+	w.Write([]byte(`,"paths":`))
+	w.Write(jsonOf(s.paths(h.list)))
 	w.Write([]byte(`,"at":"` + h.at.In(shanghai).Format(time.RFC3339) + `"}` + "\n"))
 }
 

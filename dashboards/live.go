@@ -1,6 +1,7 @@
 package dashboards
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -52,9 +53,37 @@ func (h *hub) publish(name string, v any) {
 	}
 }
 
+// freshTick is how often the warnings' freshness is sent to open pages.
+const freshTick = 2 * time.Second
+
+// freshLoop sends "freshness" (WarningsFreshness) to the open pages every
+// freshTick until ctx ends: a stuck engine ages by itself, with no commit
+// to tell the pages.
+func (s *Server) freshLoop(ctx context.Context) {
+	t := time.NewTicker(freshTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if s.live.count() > 0 {
+				s.live.publish("freshness", s.warningsFreshness())
+			}
+		}
+	}
+}
+
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
 // liveStream is GET /api/dash/live: server-sent events "warning" (one
-// warning transition, as in marts.warnings) and "refresh" (tables changed:
-// {"tables": [...]}), with a comment every 20 s to keep proxies open.
+// warning transition, as in marts.warnings), "refresh" (tables changed:
+// {"tables": [...]}) and "freshness" (WarningsFreshness: at once, then every
+// freshTick), with a comment every 20 s to keep proxies open.
 func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -67,6 +96,7 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	fmt.Fprint(w, "retry: 3000\n: connected\n\n")
+	fmt.Fprintf(w, "event: freshness\ndata: %s\n\n", jsonOf(s.warningsFreshness()))
 	fl.Flush()
 	tick := time.NewTicker(20 * time.Second)
 	defer tick.Stop()

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"citybrain/internal/auth"
+	"citybrain/internal/freshness"
 	"citybrain/warehouse"
 )
 
@@ -71,6 +72,14 @@ type Deps struct {
 	// CrowdLevels are the warning engine's crowd levels (warnings.crowd),
 	// for the thresholds the crowd page draws.
 	CrowdLevels CrowdLevels
+	// Fresh is citybrain serve's freshness registry (nil: none; the pages
+	// then show the broker's status only).
+	Fresh *freshness.Registry
+	// Expect are the paths the configuration runs (the warning engine when
+	// warnings are enabled …): one that has not reported
+	// dashboards.stale_after after start is shown as a warning on 数据健康.
+	// Component and Name are matched; Table is shown.
+	Expect []freshness.Path
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -83,11 +92,12 @@ type CrowdLevels struct {
 
 // Server serves the app and its API.
 type Server struct {
-	cfg   Config
-	d     Deps
-	cache *cache
-	live  *hub
-	dist  fs.FS
+	cfg     Config
+	d       Deps
+	cache   *cache
+	live    *hub
+	dist    fs.FS
+	started time.Time // for Deps.Expect's grace
 
 	healthMu   sync.Mutex
 	health     *healthSnap
@@ -108,7 +118,10 @@ func New(cfg Config, d Deps) *Server {
 		d.Log = slog.Default()
 	}
 	sub, _ := fs.Sub(distFS, "dist")
-	return &Server{cfg: cfg, d: d, cache: newCache(), live: newHub(), dist: sub}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = DefaultConfig().StaleAfter
+	}
+	return &Server{cfg: cfg, d: d, cache: newCache(), live: newHub(), dist: sub, started: d.Now()}
 }
 
 // Built reports whether the web bundle is embedded (make build ran npm).

@@ -13,6 +13,7 @@ import (
 	"citybrain/connectors"
 	"citybrain/dashboards"
 	"citybrain/internal/app"
+	"citybrain/internal/freshness"
 	"citybrain/pipelines/warnings"
 )
 
@@ -38,7 +39,19 @@ func (*Service) Name() string { return "dashboards" }
 // NewServer builds the dashboards server over a runtime.
 func NewServer(rt *app.Runtime) *dashboards.Server {
 	a := rt.App
-	d := dashboards.Deps{Engine: rt.Engine, Lake: a.Lake, Auth: rt.Auth, Log: a.Log}
+	d := dashboards.Deps{Engine: rt.Engine, Lake: a.Lake, Auth: rt.Auth, Log: a.Log, Fresh: rt.Fresh}
+	// What this configuration runs must report its freshness: a path that
+	// never does is shown on 数据健康 as not reporting, not left out.
+	if a.Cfg.Warnings.Enabled {
+		d.Expect = append(d.Expect, freshness.Path{Component: "warnings", Name: "engine"},
+			freshness.Path{Component: "warnings", Name: "sink", Table: dashboards.WarningsTable})
+	}
+	if a.Cfg.Models.Enabled {
+		d.Expect = append(d.Expect, freshness.Path{Component: "models", Name: "runner"})
+	}
+	if a.Cfg.SQLAccess.Enabled {
+		d.Expect = append(d.Expect, freshness.Path{Component: "query"})
+	}
 	cr := a.Cfg.Warnings.Crowd
 	levels := func(l warnings.Levels) map[string]float64 {
 		return map[string]float64{"blue": l.Blue, "yellow": l.Yellow, "orange": l.Orange, "red": l.Red}

@@ -46,6 +46,16 @@ const dict: Record<string, [string, string]> = {
   last_run: ["上次运行", "Last run"], file: ["文件（下载）", "File (download)"], run_now: ["立即运行", "Run now"], running: ["运行中…", "Running…"],
   period: ["数据周期", "Period"], rows_out: ["行数", "Rows"], trigger: ["触发方式", "Trigger"], failed: ["失败", "Failed"],
   never_run: ["尚未运行", "Not run yet"], on_demand: ["按需", "On demand"], history_of: ["运行记录：", "Runs of"],
+  path: ["数据路径", "Path"], newest_event: ["最新事件时间", "Newest event"], lag_words: ["滞后", "Behind by"], behind: ["积压（条）", "Records behind"],
+  note: ["说明", "Note"], caught_up: ["已追平", "Caught up"], event_gap: ["数据时间差", "Data-time gap"],
+  level_ok: ["正常", "OK"], level_warn: ["注意", "Warning"], level_error: ["告警", "Alarm"], level_unknown: ["未上报", "Not reported"],
+  path_warnings_engine: ["预警引擎", "Warning engine"], path_warnings_sink: ["预警入湖", "Warnings → lake"], path_models: ["模型运行", "Model runner"],
+  path_query: ["查询层", "Query layer"], note_not_reported: ["未上报新鲜度：无法判断是否滞后", "Reports no freshness: whether it lags is unknown"],
+  note_waiting: ["等待首次上报", "Waiting for its first report"], note_no_registry: ["未上报新鲜度", "Reports no freshness"],
+  health_ok: ["数据健康：全部正常", "Data health: all paths OK"], health_warn: ["数据健康：有数据路径需要注意", "Data health: some paths need attention"],
+  health_error: ["数据健康：有数据路径严重滞后", "Data health: some paths are far behind"], health_unknown: ["数据健康：暂无新鲜度数据", "Data health: no freshness reported"],
+  event_time: ["事件时间", "Event time"], processed_at: ["处理于", "processed"], not_live: ["非实时", "Not live"],
+  not_live_n: ["条非实时（事件时间早于", "not live (event time before"], paths_card: ["数据新鲜度（各数据路径）", "Data freshness (every path)"],
   no_extracts: ["暂无可见的提取任务（在 citybrain.yaml 的 extracts.definitions 中定义，部门用户只看到本部门的）", "No extracts to show (define them under extracts.definitions in citybrain.yaml; a department's users see their own)"],
 };
 // Field names of the map's details panel and the enterprise page.

@@ -4,7 +4,7 @@ import { t, getLang, setLang, val } from "./i18n";
 import { state, loadConf, resetFilters, Me } from "./state";
 import { disposeAll, whenChartsFinished } from "./charts";
 import { filterBar } from "./filters";
-import { cockpit, onLiveWarning } from "./pages/cockpit";
+import { cockpit, onLiveWarning, applyFreshness } from "./pages/cockpit";
 import { mapPage } from "./pages/map";
 import { riskPage, enterprisePage } from "./pages/risk";
 import { crowdPage } from "./pages/crowd";
@@ -107,6 +107,10 @@ let es: EventSource | null = null;
 function connectLive() {
   if (es) es.close();
   es = new EventSource("/api/dash/live");
+  // How far behind the warnings are, every few seconds: the cockpit's banner follows without a reload.
+  es.addEventListener("freshness", (ev) => {
+    try { applyFreshness(JSON.parse((ev as MessageEvent).data)); } catch { /* a malformed event changes nothing */ }
+  });
   es.addEventListener("warning", (ev) => {
     let w: Record<string, unknown>;
     try { w = JSON.parse((ev as MessageEvent).data); } catch { return; }

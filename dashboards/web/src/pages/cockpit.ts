@@ -1,12 +1,17 @@
 import { api, Section } from "../api";
-import { h, text, fmtTime, table } from "../dom";
+import { h, text, fmtTime, table, clear } from "../dom";
 import { t, getLang, pick, levelOrder, levelColor, val } from "../i18n";
 import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
 import { setFilter } from "../filters";
 import { render } from "../main";
+import { WarningsFreshness, Paths, staleBanner, isLive, shortTime, statusBadge, pathLabel, lagCell, eventCell } from "../freshness";
 
 let liveBox: HTMLElement | null = null;
+let pageEl: HTMLElement | null = null;
+let levelsEl: HTMLElement | null = null;
+let byTime: Record<string, any>[] = [];
+let fresh: WarningsFreshness | null = null;
 
 /** A warning pushed by the server: shown at the top of the live list. */
 export function onLiveWarning(w: Record<string, unknown>) {
@@ -15,22 +20,69 @@ export function onLiveWarning(w: Record<string, unknown>) {
   liveBox.insertBefore(warnRow(w, true), liveBox.firstChild);
 }
 
-function warnRow(w: Record<string, unknown>, fresh = false): HTMLElement {
+/**
+ * The warnings' freshness, at render and from the live stream: the stale
+ * banner, the live counts by level and the live marks of the list follow
+ * it without a reload.
+ */
+export function applyFreshness(f: WarningsFreshness) {
+  fresh = f;
+  if (!pageEl || !document.body.contains(pageEl)) return;
+  const old = pageEl.querySelector("#stale-banner");
+  if (f.stale) {
+    const b = staleBanner(f);
+    if (old) old.replaceWith(b); else pageEl.insertBefore(b, pageEl.firstChild);
+  } else old?.remove();
+  drawLevels();
+  liveBox?.querySelectorAll<HTMLElement>(".w[data-event-time]").forEach((r) => markRow(r, isLive(r.dataset.eventTime, fresh)));
+}
+
+/** Active warnings by level: the live ones large, those not live apart. */
+function drawLevels() {
+  if (!levelsEl) return;
+  const live: Record<string, number> = {}, stale: Record<string, number> = {};
+  let nStale = 0;
+  for (const r of byTime) {
+    const l = String(r.level), n = Number(r.n);
+    if (isLive(r.event_time, fresh)) live[l] = (live[l] || 0) + n;
+    else { stale[l] = (stale[l] || 0) + n; nStale += n; }
+  }
+  clear(levelsEl);
+  levelsEl.appendChild(h("div", { class: "levels" }, ...levelOrder.map((l) => h("div", { class: "lvl " + l, "data-level": l },
+    h("div", { class: "v" }, String(live[l] || 0)), h("div", null, t(l)),
+    stale[l] ? h("div", { class: "stale-n", "data-stale": String(stale[l]) }, "+" + stale[l] + " " + t("not_live")) : null))));
+  if (nStale && fresh?.live_after) levelsEl.appendChild(h("p", { class: "small stale-note", id: "not-live-count" },
+    `${nStale} ${t("not_live_n")} ${shortTime(fresh.live_after)}）`));
+}
+
+function markRow(r: HTMLElement, live: boolean) {
+  r.classList.toggle("notlive", !live);
+  const tag = r.querySelector(".tag-notlive");
+  if (live) tag?.remove();
+  else if (!tag) r.querySelector(".head")?.appendChild(h("span", { class: "tag-notlive" }, t("not_live")));
+}
+
+/** A warning: event time first (when the data happened), the engine's processing time apart. */
+function warnRow(w: Record<string, unknown>, isNew = false): HTMLElement {
   const lv = String(w.level || "");
-  return h("div", { class: "w" + (fresh ? " new" : ""), "data-warning-id": String(w.warning_id || "") },
-    h("span", { class: "badge " + lv }, t(lv)), " ", h("b", null, pick(w, "subject_name")), " · ", t("state_" + String(w.state || "")), " · ",
-    h("span", { class: "muted" }, fmtTime(w.transition_at)), h("div", null, pick(w, "message")));
+  const r = h("div", { class: "w" + (isNew ? " new" : ""), "data-warning-id": String(w.warning_id || ""), "data-event-time": String(w.event_time || "") },
+    h("div", { class: "head" }, h("span", { class: "badge " + lv }, t(lv)), " ", h("b", null, pick(w, "subject_name")), " · ", t("state_" + String(w.state || "")), " "),
+    h("div", { class: "times" }, h("span", { class: "et" }, t("event_time") + " " + fmtTime(w.event_time)),
+      h("span", { class: "muted pt" }, t("processed_at") + " " + fmtTime(w.transition_at))),
+    h("div", null, pick(w, "message")));
+  markRow(r, isLive(w.event_time, fresh));
+  return r;
 }
 
 export async function cockpit(el: HTMLElement) {
   const [data, warns] = await Promise.all([
-    api<{ lake: Record<string, Section>; freshness: Section }>("/api/dash/cockpit?" + qs()),
+    api<{ lake: Record<string, Section>; freshness: Section; paths: Paths; warnings_freshness: WarningsFreshness }>("/api/dash/cockpit?" + qs()),
     api<{ warnings: Section }>("/api/dash/warnings?" + qs()),
   ]);
   const d = data.lake;
-  const zh = getLang() === "zh";
   const grid = h("div", { class: "grid" });
   el.appendChild(grid);
+  pageEl = el;
 
   // KPIs of the plan's ten targets.
   const kp = card(t("kpis"), "span12", () => d.kpis.rows || [], "kpis");
@@ -46,22 +98,23 @@ export async function cockpit(el: HTMLElement) {
   })));
   grid.appendChild(kp.el);
 
-  // Active warnings by level + the live list.
+  // Active warnings by level (live ones: by event time) + the live list.
   const lvRows = d.warnings_by_level.rows || [];
   const wl = card(t("warnings_by_level"), "span4", () => lvRows, "warnings_by_level");
   const wm = missing(d.warnings_by_level);
-  const counts: Record<string, number> = {};
-  for (const r of lvRows) counts[String(r.level)] = Number(r.n);
-  wl.body.appendChild(h("div", { class: "levels" }, ...levelOrder.map((l) => h("div", { class: "lvl " + l, "data-level": l },
-    h("div", { class: "v" }, String(counts[l] || 0)), h("div", null, t(l))))));
+  byTime = d.active_warnings_by_time?.rows || [];
+  levelsEl = h("div", { id: "warning-levels" });
+  wl.body.appendChild(levelsEl);
   if (wm && d.warnings_by_level.missing) wl.body.appendChild(wm);
   liveBox = h("div", { class: "warnlist", id: "live-warnings" });
   const wsec = warns.warnings;
   const lm = missing(wsec);
+  fresh = data.warnings_freshness;
   if (lm) liveBox.appendChild(lm); else for (const w of wsec.rows!) liveBox.appendChild(warnRow(w));
   wl.body.appendChild(h("h2", null, t("live_warnings")));
   wl.body.appendChild(liveBox);
   grid.appendChild(wl.el);
+  applyFreshness(data.warnings_freshness);
 
   // Enterprises by risk level and street: click a street to filter the page.
   const ent = d.enterprises_by_level_street;
@@ -119,16 +172,16 @@ export async function cockpit(el: HTMLElement) {
     { key: "street_code", label: t("street"), render: (r) => streetName(String(r.street_code || ""), getLang()) },
     { key: "status", label: t("status"), render: (r) => val(r.status) }], re.rows!)));
 
-  // Freshness at a glance.
-  const fr = data.freshness;
-  const fc = card(t("freshness"), "span6", () => fr.rows || [], "freshness");
+  // Freshness of every path at a glance (the same rows as 数据健康), the worst first.
+  const rank: Record<string, number> = { error: 0, warn: 1, ok: 2, unknown: 3 };
+  const pr = (data.paths?.rows || []).map((r, i) => ({ r, i })).sort((a, b) => (rank[a.r.level] ?? 4) - (rank[b.r.level] ?? 4) || a.i - b.i).map((x) => x.r);
+  const fc = card(t("paths_card"), "span6", () => pr as any, "freshness");
   grid.appendChild(fc.el);
-  const fm = missing(fr);
-  fc.body.appendChild(fm || h("div", { class: "scroll" }, table([
-    { key: "source", label: t("source") },
-    { key: "last_commit", label: t("last_commit"), render: (r) => fmtTime(r.last_commit) },
-    { key: "age_s", label: t("age"), num: true, render: (r) => r.age_s == null ? "—" : ago(Number(r.age_s), zh) },
-    { key: "lag", label: t("lag"), num: true }, { key: "rejects", label: t("rejects"), num: true }], fr.rows!)));
+  fc.body.appendChild(pr.length ? h("div", { class: "scroll" }, table([
+    { key: "level", label: t("status"), render: (r) => statusBadge(r.level) },
+    { key: "key", label: t("path"), render: (r) => pathLabel(r) },
+    { key: "event_time", label: t("newest_event"), render: (r) => eventCell(r) },
+    { key: "lag_s", label: t("lag_words"), num: true, render: (r) => lagCell(r) }], pr)) : missing(data.freshness) || missing(undefined)!);
   void state;
 }
 

@@ -1,25 +1,50 @@
 import { api, Section } from "../api";
 import { h, fmtTime, table, text } from "../dom";
-import { t, getLang } from "../i18n";
+import { t } from "../i18n";
 import { card, missing } from "../charts";
-import { ago } from "./cockpit";
+import { Paths, PathRow, statusBadge, pathLabel, lagCell, eventCell, noteCell, tablesOf } from "../freshness";
 
-/** Per source: last record, lag, rows today, rejects with their reasons. */
+/**
+ * 数据健康: one row per source, the warning engine and its sink, the model
+ * runner and the query layer — newest event time, lag in words, records
+ * behind, last commit and a status; the page is not green when any row is.
+ * Then the sources' dead-letter reasons.
+ */
 export async function healthPage(el: HTMLElement) {
-  const d = await api<{ sources: Section; tables: Record<string, any>; rejects: Record<string, { reason: string; count: number; last: string }[]>; at: string }>("/api/dash/health");
-  const zh = getLang() === "zh";
-  const rows = (d.sources.rows || []).map((s) => ({ ...s, last_record: d.tables[s.table]?.last_record ?? null, rows_today: d.tables[s.table]?.rows_today ?? null }));
+  const d = await api<{ sources: Section; tables: Record<string, any>; rejects: Record<string, { reason: string; count: number; last: string }[]>; at: string; paths: Paths }>("/api/dash/health");
+  const paths = d.paths || { level: "unknown", rows: [], at: d.at };
+  // The worst first (alarm, warning, OK, not reported), in the server's order within a level:
+  // sources, the warning engine and sink, the model runner, the query layer.
+  const rank: Record<string, number> = { error: 0, warn: 1, ok: 2, unknown: 3 };
+  const rows = paths.rows.map((r, i) => ({ r, i })).sort((a, b) => (rank[a.r.level] ?? 4) - (rank[b.r.level] ?? 4) || a.i - b.i).map(({ r }) => {
+    const tb = r.table ? d.tables[r.table] : undefined;
+    // A source without a reported event time: the lake's newest record.
+    return { ...r, event_time: r.event_time ?? tb?.last_record ?? null, rows_today: tb?.rows_today ?? null } as PathRow & { rows_today: number | null };
+  });
+  const level = rows.length ? paths.level : "unknown";
+  el.appendChild(h("div", { class: "health-status " + level, id: "health-status", "data-level": level },
+    statusBadge(level), " ", t("health_" + level)));
   const grid = h("div", { class: "grid" });
   el.appendChild(grid);
-  const c = card(t("health") + " · " + t("updated") + " " + fmtTime(d.at), "span12", () => rows, "health");
+  const c = card(t("health") + " · " + t("updated") + " " + fmtTime(paths.at || d.at), "span12", () => rows as any, "health");
   grid.appendChild(c.el);
-  c.body.appendChild(missing(d.sources) || table([
-    { key: "source", label: t("source") }, { key: "table", label: t("table") },
-    { key: "last_record", label: t("last_record"), render: (r) => fmtTime(r.last_record) },
-    { key: "last_commit", label: t("last_commit"), render: (r) => fmtTime(r.last_commit) },
-    { key: "age_s", label: t("age"), num: true, render: (r) => r.age_s == null ? "—" : ago(Number(r.age_s), zh) },
-    { key: "lag", label: t("lag"), num: true }, { key: "rows_today", label: t("rows_today"), num: true },
-    { key: "rows", label: t("rows"), num: true }, { key: "rejects", label: t("rejects"), num: true }], rows));
+  if (!rows.length) c.body.appendChild(missing(d.sources) || missing(undefined)!);
+  else {
+    const tb = table([
+      { key: "level", label: t("status"), render: (r) => statusBadge(r.level) },
+      { key: "key", label: t("path"), render: (r) => pathLabel(r) },
+      { key: "table", label: t("table"), render: (r) => tablesOf(r) },
+      { key: "event_time", label: t("newest_event"), render: (r) => eventCell(r) },
+      { key: "lag_s", label: t("lag_words"), render: (r) => lagCell(r) },
+      { key: "behind", label: t("behind"), num: true, render: (r) => r.reported || r.behind ? text(r.behind) : "—" },
+      { key: "last_commit", label: t("last_commit"), render: (r) => fmtTime(r.last_commit) || "—" },
+      { key: "rows_today", label: t("rows_today"), num: true },
+      { key: "rejects", label: t("rejects"), num: true, render: (r) => r.component === "source" ? text(r.rejects) : "" },
+      { key: "note", label: t("note"), render: (r) => noteCell(r) }], rows);
+    // For support and the tests: each row says which path it is and its level.
+    tb.querySelectorAll("tbody tr").forEach((tr, i) => { tr.setAttribute("data-path", rows[i].key); tr.setAttribute("data-level", rows[i].level); });
+    c.body.appendChild(h("div", { class: "wide", id: "health-paths" }, tb));
+  }
   const rc = card(t("reasons"), "span12", () => Object.entries(d.rejects || {}).flatMap(([source, rs]) => rs.map((r) => ({ source, ...r }))), "rejects");
   grid.appendChild(rc.el);
   const rr = Object.entries(d.rejects || {}).flatMap(([source, rs]) => rs.map((r) => ({ source, ...r })));
