@@ -123,6 +123,12 @@ type Config struct {
 	Topics []TopicInput `yaml:"topics"`
 	// MaxBatchRows bounds one micro-batch.
 	MaxBatchRows int `yaml:"max_batch_rows"`
+	// BulkMinIntervals: a micro-batch holding at least this many intervals of
+	// a windowed input (mobile_signal, crowd_counts) evaluates them in bulk,
+	// set-based (catch-up after a first start, a restart or falling behind;
+	// rules/bulk/*.sql); fewer are evaluated one interval at a time (live).
+	// 0 evaluates every batch interval by interval.
+	BulkMinIntervals int `yaml:"bulk_min_intervals"`
 	// Hysteresis: a level is left only when the value falls this fraction below its threshold.
 	Hysteresis float64 `yaml:"hysteresis"`
 	// LowerAfter: a lower level must hold this long (data time) before the warning is lowered or cleared.
@@ -144,11 +150,12 @@ type Config struct {
 // DefaultConfig: thresholds documented with their sources in docs/warnings.md.
 func DefaultConfig() Config {
 	return Config{
-		Enabled:      true,
-		Dir:          "warnings",
-		MaxBatchRows: 300000,
-		Hysteresis:   0.1,
-		LowerAfter:   10 * time.Minute,
+		Enabled:          true,
+		Dir:              "warnings",
+		MaxBatchRows:     300000,
+		BulkMinIntervals: 4,
+		Hysteresis:       0.1,
+		LowerAfter:       10 * time.Minute,
 		Crowd: CrowdConfig{
 			DensityPerM2:        Levels{1, 2, 3, 4},
 			CapacityRatio:       Levels{0.7, 0.8, 0.9, 1.0},
@@ -189,6 +196,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Dir == "" {
 		errs = append(errs, errors.New("warnings.dir is required / 须设置 warnings.dir"))
+	}
+	if c.BulkMinIntervals < 0 {
+		errs = append(errs, errors.New("warnings.bulk_min_intervals must not be negative (0 = no bulk catch-up)"))
 	}
 	if c.MaxBatchRows < 1 {
 		errs = append(errs, errors.New("warnings.max_batch_rows must be at least 1"))

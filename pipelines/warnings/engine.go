@@ -45,7 +45,9 @@ type Engine struct {
 	log   *slog.Logger
 	now   func() time.Time
 	rules *RuleSet
-	reg   *schemas.Registry
+	// bulk are the bulk forms of the windowed inputs' rules (nil: catch up interval by interval; see bulk.go).
+	bulk *bulkRules
+	reg  *schemas.Registry
 
 	mu   sync.Mutex
 	db   *sql.DB
@@ -85,6 +87,10 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 	if err != nil {
 		return nil, err
 	}
+	bulk, err := loadBulkRules(cfg.RulesDir, rules)
+	if err != nil {
+		return nil, err
+	}
 	if path != "" {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return nil, fmt.Errorf("warnings state dir: %w", err)
@@ -121,7 +127,7 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		db.Close()
 		return nil, err
 	}
-	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]string{},
+	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, bulk: bulk, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]string{},
 		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
 	if err := e.init(ctx); err != nil {
 		e.Close()
@@ -443,7 +449,8 @@ func (e *Engine) ensureInput(ctx context.Context, s *schemas.Schema) error {
 
 // windowed inputs are evaluated one interval at a time, oldest first, with
 // one row per key in each interval (the last one read wins; no key: every row,
-// crowd_counts.state.sql keeps one per site).
+// crowd_counts.state.sql keeps one per site) — or, for a batch of many
+// intervals, all of them at once in bulk (bulk.go).
 var windowed = map[string]struct{ Time, Key string }{
 	"mobile_signal": {"window_start", "grid_cell_id"},
 	"crowd_counts":  {"observed_at", ""},
@@ -583,7 +590,16 @@ func (e *Engine) evaluate(ctx context.Context, b Batch, schemaOf map[string]*sch
 		if in == "crowd_counts" {
 			recs = e.venueCounts(s, recs)
 		}
-		for _, recs := range passes(s, recs) {
+		ps := passes(s, recs)
+		if e.useBulk(in, len(ps)) {
+			ts, err := e.bulkPass(ctx, s, ps)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ts...)
+			continue
+		}
+		for _, recs := range ps {
 			ts, err := e.pass(ctx, s, recs)
 			if err != nil {
 				return nil, err
@@ -738,6 +754,8 @@ func (e *Engine) signals(ctx context.Context, rule, query string) ([]Signal, err
 				}
 			case "baseline_value":
 				s.Baseline = numPtr(v)
+			case "_only_if_active": // bulk rules (bulk.go)
+				s.onlyIfActive, _ = v.(bool)
 			default:
 				if v != nil {
 					if s.Details == nil {

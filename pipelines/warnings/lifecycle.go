@@ -53,6 +53,9 @@ type Signal struct {
 	PeopleCount     *int64
 	Baseline        *float64
 	Details         map[string]any
+	// onlyIfActive: a bulk rule's row the sequential rule returns only while
+	// a warning of the subject is open (bulk.go); dropped otherwise.
+	onlyIfActive bool
 }
 
 func (s *Signal) key() string { return s.Rule + "|" + s.SubjectType + "|" + s.SubjectID }
