@@ -744,6 +744,9 @@ func TestBrowserFreshness(t *testing.T) {
 	if txt := b.text(`#live-warnings [data-warning-id="W1"] .times`); !strings.HasPrefix(txt, "事件时间 ") || !strings.Contains(txt, "处理于 ") {
 		t.Errorf("warning W1 times %q: want the event time first, the processing time apart", txt)
 	}
+	if lv := eval[string](b, `document.querySelector('#freshness-paths tr[data-path="warnings:engine"]')?.dataset.level || ""`); lv != "error" {
+		t.Errorf("cockpit freshness card: engine row %q, want error", lv)
+	}
 	b.shot("30-cockpit-stale")
 	b.run("english", chromedp.Click(chromedp.CSS(`#lang`)), chromedp.Sleep(300*time.Millisecond), rendered("cockpit"), chromedp.WaitVisible(chromedp.CSS(`#stale-banner`)))
 	b.shot("30b-cockpit-stale-en")
@@ -770,7 +773,8 @@ func TestBrowserFreshness(t *testing.T) {
 	b.run("cockpit", chromedp.Navigate(base+"/#/cockpit"), rendered("cockpit"), chromedp.WaitVisible(chromedp.CSS(`#stale-banner`)))
 	b.run("mark page", chromedp.Evaluate[chromedp.Void](`void (window.__noReload = "kept")`))
 	e.caughtUpWarnings()
-	b.run("banner gone", chromedp.Poll[chromedp.Void](`document.querySelector("#stale-banner") === null`, chromedp.WithPollingTimeout(10*time.Second)))
+	b.run("banner gone", chromedp.Poll[chromedp.Void](`document.querySelector("#stale-banner") === null`, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#freshness-paths tr[data-path="warnings:engine"]')?.dataset.level === "ok"`, chromedp.WithPollingTimeout(10*time.Second)))
 	if got := eval[string](b, `String(window.__noReload)`); got != "kept" {
 		t.Errorf("the page reloaded (marker %q)", got)
 	}

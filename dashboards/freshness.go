@@ -257,6 +257,24 @@ type WarningsFreshness struct {
 	StaleAfterS float64 `json:"stale_after_s"`
 	Error       string  `json:"error,omitempty"`
 	At          string  `json:"at"`
+	// Paths, on the live stream only, are every path's freshness (the
+	// cockpit's freshness card follows without a reload).
+	Paths *Paths `json:"paths,omitempty"`
+}
+
+// liveFreshness is the live stream's "freshness" event: the warnings'
+// freshness and every path's (with the broker's status as last read).
+func (s *Server) liveFreshness() WarningsFreshness {
+	f := s.warningsFreshness()
+	s.healthMu.Lock()
+	var status []SourceHealth
+	if s.health != nil {
+		status = s.health.list
+	}
+	s.healthMu.Unlock()
+	p := s.paths(status)
+	f.Paths = &p
+	return f
 }
 
 // warningsFreshness reads the warning engine's and its sink's paths.

@@ -68,7 +68,7 @@ func (s *Server) freshLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			if s.live.count() > 0 {
-				s.live.publish("freshness", s.warningsFreshness())
+				s.live.publish("freshness", s.liveFreshness())
 			}
 		}
 	}
@@ -82,8 +82,8 @@ func (h *hub) count() int {
 
 // liveStream is GET /api/dash/live: server-sent events "warning" (one
 // warning transition, as in marts.warnings), "refresh" (tables changed:
-// {"tables": [...]}) and "freshness" (WarningsFreshness: at once, then every
-// freshTick), with a comment every 20 s to keep proxies open.
+// {"tables": [...]}) and "freshness" (WarningsFreshness with Paths: at once,
+// then every freshTick), with a comment every 20 s to keep proxies open.
 func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -96,7 +96,7 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	fmt.Fprint(w, "retry: 3000\n: connected\n\n")
-	fmt.Fprintf(w, "event: freshness\ndata: %s\n\n", jsonOf(s.warningsFreshness()))
+	fmt.Fprintf(w, "event: freshness\ndata: %s\n\n", jsonOf(s.liveFreshness()))
 	fl.Flush()
 	tick := time.NewTicker(20 * time.Second)
 	defer tick.Stop()

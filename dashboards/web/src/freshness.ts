@@ -18,6 +18,8 @@ export interface WarningsFreshness {
   reported: boolean; stale: boolean; lag_s: number; age_zh: string; age_en: string; level: string;
   event_time: string | null; data_event_time: string | null; behind: number; live_after: string | null;
   stale_after_s: number; error?: string; at: string;
+  /** Every path's freshness: on the live stream only. */
+  paths?: Paths;
 }
 
 /** A duration in words, as the server's freshness.Age. */
@@ -66,8 +68,12 @@ export function noteCell(r: PathRow): HTMLElement | string {
   return r.note || "";
 }
 
-export function tablesOf(r: PathRow): string {
-  return r.tables?.length ? r.tables.join(", ") : r.table || "";
+/** The row's table; an aggregated row names its worst path's table and how many more (all in the tooltip). */
+export function tablesOf(r: PathRow): HTMLElement | string {
+  const n = r.tables?.length || 0;
+  if (n <= 1) return r.table || r.tables?.[0] || "";
+  const more = getLang() === "zh" ? ` 等 ${n} 张表` : ` and ${n - 1} more`;
+  return h("span", { title: r.tables!.join("\n") }, (r.table || r.tables![0]) + more);
 }
 
 export function eventCell(r: PathRow): string { return r.event_time ? fmtTime(r.event_time) : "—"; }

@@ -54,6 +54,7 @@ const dict: Record<string, [string, string]> = {
   note_waiting: ["等待首次上报", "Waiting for its first report"], note_no_registry: ["未上报新鲜度", "Reports no freshness"],
   health_ok: ["数据健康：全部正常", "Data health: all paths OK"], health_warn: ["数据健康：有数据路径需要注意", "Data health: some paths need attention"],
   health_error: ["数据健康：有数据路径严重滞后", "Data health: some paths are far behind"], health_unknown: ["数据健康：暂无新鲜度数据", "Data health: no freshness reported"],
+  paths_unknown: ["条路径未上报新鲜度，显示为灰色，不计入", "paths report no freshness: grey, not counted"],
   event_time: ["事件时间", "Event time"], processed_at: ["处理于", "processed"], not_live: ["非实时", "Not live"],
   not_live_n: ["条非实时（事件时间早于", "not live (event time before"], paths_card: ["数据新鲜度（各数据路径）", "Data freshness (every path)"],
   no_extracts: ["暂无可见的提取任务（在 citybrain.yaml 的 extracts.definitions 中定义，部门用户只看到本部门的）", "No extracts to show (define them under extracts.definitions in citybrain.yaml; a department's users see their own)"],

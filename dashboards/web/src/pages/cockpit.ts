@@ -5,13 +5,15 @@ import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
 import { setFilter } from "../filters";
 import { render } from "../main";
-import { WarningsFreshness, Paths, staleBanner, isLive, shortTime, statusBadge, pathLabel, lagCell, eventCell } from "../freshness";
+import { WarningsFreshness, Paths, PathRow, staleBanner, isLive, shortTime, statusBadge, pathLabel, lagCell, eventCell } from "../freshness";
 
 let liveBox: HTMLElement | null = null;
 let pageEl: HTMLElement | null = null;
 let levelsEl: HTMLElement | null = null;
 let byTime: Record<string, any>[] = [];
 let fresh: WarningsFreshness | null = null;
+let pathsBody: HTMLElement | null = null;
+let pathRows: PathRow[] = [];
 
 /** A warning pushed by the server: shown at the top of the live list. */
 export function onLiveWarning(w: Record<string, unknown>) {
@@ -34,7 +36,22 @@ export function applyFreshness(f: WarningsFreshness) {
     if (old) old.replaceWith(b); else pageEl.insertBefore(b, pageEl.firstChild);
   } else old?.remove();
   drawLevels();
+  if (f.paths) drawPaths(f.paths.rows);
   liveBox?.querySelectorAll<HTMLElement>(".w[data-event-time]").forEach((r) => markRow(r, isLive(r.dataset.eventTime, fresh)));
+}
+
+/** The freshness card: every path, the worst first. */
+function drawPaths(rows: PathRow[]) {
+  if (!pathsBody) return;
+  const rank: Record<string, number> = { error: 0, warn: 1, ok: 2, unknown: 3 };
+  pathRows = rows.map((r, i) => ({ r, i })).sort((a, b) => (rank[a.r.level] ?? 4) - (rank[b.r.level] ?? 4) || a.i - b.i).map((x) => x.r);
+  clear(pathsBody);
+  pathsBody.appendChild(pathRows.length ? table([
+    { key: "level", label: t("status"), render: (r) => statusBadge(r.level) },
+    { key: "key", label: t("path"), render: (r) => pathLabel(r) },
+    { key: "event_time", label: t("newest_event"), render: (r) => eventCell(r) },
+    { key: "lag_s", label: t("lag_words"), num: true, render: (r) => lagCell(r) }], pathRows) : missing(undefined)!);
+  pathsBody.querySelectorAll("tbody tr").forEach((tr, i) => { tr.setAttribute("data-path", pathRows[i].key); tr.setAttribute("data-level", pathRows[i].level); });
 }
 
 /** Active warnings by level: the live ones large, those not live apart. */
@@ -173,15 +190,12 @@ export async function cockpit(el: HTMLElement) {
     { key: "status", label: t("status"), render: (r) => val(r.status) }], re.rows!)));
 
   // Freshness of every path at a glance (the same rows as 数据健康), the worst first.
-  const rank: Record<string, number> = { error: 0, warn: 1, ok: 2, unknown: 3 };
-  const pr = (data.paths?.rows || []).map((r, i) => ({ r, i })).sort((a, b) => (rank[a.r.level] ?? 4) - (rank[b.r.level] ?? 4) || a.i - b.i).map((x) => x.r);
-  const fc = card(t("paths_card"), "span6", () => pr as any, "freshness");
+  const fc = card(t("paths_card"), "span6", () => pathRows as any, "freshness");
   grid.appendChild(fc.el);
-  fc.body.appendChild(pr.length ? h("div", { class: "scroll" }, table([
-    { key: "level", label: t("status"), render: (r) => statusBadge(r.level) },
-    { key: "key", label: t("path"), render: (r) => pathLabel(r) },
-    { key: "event_time", label: t("newest_event"), render: (r) => eventCell(r) },
-    { key: "lag_s", label: t("lag_words"), num: true, render: (r) => lagCell(r) }], pr)) : missing(data.freshness) || missing(undefined)!);
+  pathsBody = h("div", { class: "scroll", id: "freshness-paths" });
+  fc.body.appendChild(pathsBody);
+  if (data.paths) drawPaths(data.paths.rows);
+  else pathsBody.appendChild(missing(data.freshness) || missing(undefined)!);
   void state;
 }
 

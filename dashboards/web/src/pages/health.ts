@@ -22,8 +22,10 @@ export async function healthPage(el: HTMLElement) {
     return { ...r, event_time: r.event_time ?? tb?.last_record ?? null, rows_today: tb?.rows_today ?? null } as PathRow & { rows_today: number | null };
   });
   const level = rows.length ? paths.level : "unknown";
+  const nUnknown = rows.filter((r) => r.level === "unknown").length;
   el.appendChild(h("div", { class: "health-status " + level, id: "health-status", "data-level": level },
-    statusBadge(level), " ", t("health_" + level)));
+    statusBadge(level), " ", t("health_" + level),
+    nUnknown ? h("span", { class: "muted small", id: "health-unknown" }, `（${nUnknown} ${t("paths_unknown")}）`) : null));
   const grid = h("div", { class: "grid" });
   el.appendChild(grid);
   const c = card(t("health") + " · " + t("updated") + " " + fmtTime(paths.at || d.at), "span12", () => rows as any, "health");
