@@ -51,67 +51,42 @@ type TableMaintenance struct {
 	Orphans int
 	// Err joins the errors of the steps that failed.
 	Err error
+	// Took is how long the table's maintenance took.
+	Took time.Duration
 }
 
 // MaintenanceReport is the outcome of one maintenance pass over the lake.
 type MaintenanceReport struct {
 	Started time.Time
 	Tables  []TableMaintenance
+	// Took is how long the pass took.
+	Took time.Duration
+	// Skipped counts the steps (compaction, expiry, orphan cleanup of a
+	// table) that an earlier pass's memory showed had nothing to do.
+	Skipped int
 }
 
-// Maintain runs one pass over every table: compaction, snapshot expiry,
-// orphan cleanup. Errors on one table are logged and the pass goes on; the
-// joined error is returned. A compaction that loses the race against a
-// writer (ErrConflict) is not an error: it is retried next pass.
+// Maintain runs one full pass over every table: compaction, snapshot
+// expiry, orphan cleanup, each planned from scratch. Errors on one table are
+// logged and the pass goes on; the joined error is returned. A compaction
+// that loses the race against a writer (ErrConflict) is not an error: it is
+// retried next pass. RunMaintenance does the same with a memory of earlier
+// passes, so that a pass over a table with nothing to do reads almost nothing.
 func (l *Lake) Maintain(ctx context.Context, now time.Time) (MaintenanceReport, error) {
-	rep := MaintenanceReport{Started: now}
-	names, err := l.tableNames(ctx)
-	if err != nil {
-		return rep, err
-	}
-	var errs []error
-	for _, name := range names {
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
-			break
-		}
-		tm := TableMaintenance{Table: name}
-		var terrs []error
-		res, err := l.Compact(ctx, name)
-		switch {
-		case errors.Is(err, ErrConflict):
-			tm.Conflict = true
-			l.log.Info("compaction gave way to a writer", "table", name, "err", err)
-		case err != nil:
-			terrs = append(terrs, fmt.Errorf("compact: %w", err))
-		default:
-			tm.Compact = res
-		}
-		if tm.Expired, err = l.Expire(ctx, name, now); errors.Is(err, ErrConflict) {
-			l.log.Info("snapshot expiry gave way to a writer", "table", name, "err", err)
-		} else if err != nil {
-			terrs = append(terrs, fmt.Errorf("expire: %w", err))
-		}
-		if tm.Orphans, err = l.RemoveOrphans(ctx, name, now); err != nil {
-			terrs = append(terrs, fmt.Errorf("remove orphans: %w", err))
-		}
-		if tm.Err = errors.Join(terrs...); tm.Err != nil {
-			l.log.Error("maintenance failed", "table", name, "err", tm.Err)
-			errs = append(errs, fmt.Errorf("maintain %s: %w", name, tm.Err))
-		}
-		rep.Tables = append(rep.Tables, tm)
-	}
-	return rep, errors.Join(errs...)
+	return l.newMaintainer().pass(ctx, now)
 }
 
-// RunMaintenance calls Maintain every cfg.Maintenance.Interval until ctx is
-// done (an interval of 0 disables it). It logs a line per table and pass
-// with the files compacted, snapshots expired and orphans removed.
+// RunMaintenance runs a maintenance pass every cfg.Maintenance.Interval
+// until ctx is done (an interval of 0 disables it). It logs a line per table
+// that had something done or failed, and one per pass with its duration.
+// Passes remember what they planned (see maintainer), so a pass that finds
+// nothing to do costs a metadata read and a directory listing per table.
 func (l *Lake) RunMaintenance(ctx context.Context) {
 	iv := l.cfg.Maintenance.Interval
 	if iv <= 0 {
 		return
 	}
+	m := l.newMaintainer()
 	tick := time.NewTicker(iv)
 	defer tick.Stop()
 	for {
@@ -119,13 +94,20 @@ func (l *Lake) RunMaintenance(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			rep, err := l.Maintain(ctx, now)
+			rep, err := m.pass(ctx, now)
+			busy := 0
 			for _, tm := range rep.Tables {
+				if tm.Compact.FilesRemoved == 0 && tm.Expired == 0 && tm.Orphans == 0 && !tm.Conflict && tm.Err == nil {
+					continue
+				}
+				busy++
 				l.log.Info("maintenance", "table", tm.Table,
 					"files_compacted", tm.Compact.FilesRemoved, "files_added", tm.Compact.FilesAdded,
 					"snapshots_expired", tm.Expired, "orphans_removed", tm.Orphans,
-					"conflict", tm.Conflict, "took", time.Since(rep.Started).Round(time.Millisecond))
+					"conflict", tm.Conflict, "took", tm.Took.Round(time.Millisecond))
 			}
+			l.log.Info("maintenance pass", "tables", len(rep.Tables), "tables_changed", busy,
+				"skipped", rep.Skipped, "took", rep.Took.Round(time.Millisecond))
 			if err != nil && ctx.Err() == nil {
 				l.log.Error("maintenance pass", "err", err)
 			}
@@ -168,39 +150,45 @@ type compactGroup struct {
 // table alone. Rows are rewritten exactly (same records, sorted by event
 // time) with the table's Iceberg field ids.
 func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) {
+	res, _, err := l.compact(ctx, name)
+	return res, err
+}
+
+// compact is Compact that also returns the files it replaced.
+func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []iceberg.DataFile, error) {
 	var res CompactResult
 	t, err := l.Load(ctx, name)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	snap := t.CurrentSnapshot()
 	if snap == nil {
-		return res, nil
+		return res, nil, nil
 	}
 	st, err := StateOf(t)
 	if err != nil {
-		return res, err
+		return res, nil, err
 	}
 	groups, err := l.compactionGroups(ctx, t)
 	if err != nil || len(groups) == 0 {
-		return res, err
+		return res, nil, err
 	}
 
 	db, err := sql.Open("duckdb", "")
 	if err != nil {
-		return res, fmt.Errorf("compact %s: open duckdb: %w", name, err)
+		return res, nil, fmt.Errorf("compact %s: open duckdb: %w", name, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	if q := l.cfg.Query; q.MemoryLimit != "" || q.Threads > 0 {
 		if q.MemoryLimit != "" {
 			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = %s", quoteString(q.MemoryLimit))); err != nil {
-				return res, fmt.Errorf("compact %s: %w", name, err)
+				return res, nil, fmt.Errorf("compact %s: %w", name, err)
 			}
 		}
 		if q.Threads > 0 {
 			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", q.Threads)); err != nil {
-				return res, fmt.Errorf("compact %s: %w", name, err)
+				return res, nil, fmt.Errorf("compact %s: %w", name, err)
 			}
 		}
 	}
@@ -216,7 +204,7 @@ func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) 
 		df, err := rewriteGroup(ctx, db, t, g)
 		if err != nil {
 			cleanup()
-			return CompactResult{}, fmt.Errorf("compact %s: %w", name, err)
+			return CompactResult{}, nil, fmt.Errorf("compact %s: %w", name, err)
 		}
 		written = append(written, g.out)
 		var rows int64
@@ -226,7 +214,7 @@ func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) 
 		}
 		if rows != df.Count() {
 			cleanup()
-			return CompactResult{}, fmt.Errorf("compact %s: %s has %d rows, its inputs %d", name, g.out, df.Count(), rows)
+			return CompactResult{}, nil, fmt.Errorf("compact %s: %s has %d rows, its inputs %d", name, g.out, df.Count(), rows)
 		}
 		res.Rows += rows
 		res.BytesAfter += df.FileSizeBytes()
@@ -239,19 +227,19 @@ func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) 
 	props, err := st.props()
 	if err != nil {
 		cleanup()
-		return CompactResult{}, err
+		return CompactResult{}, nil, err
 	}
 	id, err := l.commitRewrite(ctx, name, t, olds, news, props)
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			cleanup()
 		}
-		return CompactResult{}, err
+		return CompactResult{}, nil, err
 	}
 	res.SnapshotID = id
 	l.log.Info("table compacted", "table", name, "snapshot", id, "partitions", res.Partitions,
 		"files", res.FilesRemoved, "rows", res.Rows, "bytes_before", res.BytesBefore, "bytes_after", res.BytesAfter)
-	return res, nil
+	return res, olds, nil
 }
 
 // commitRewrite commits the replacement of olds by news under the table's
@@ -323,10 +311,10 @@ func (l *Lake) compactionGroups(ctx context.Context, t *table.Table) ([]compactG
 		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
 			continue // rewriting would have to apply the deletes
 		}
-		if f.ContentType() != iceberg.EntryContentData || f.FileFormat() != iceberg.ParquetFile || f.FileSizeBytes() >= m.SmallFileBytes {
+		if !compactable(f, m.SmallFileBytes) {
 			continue
 		}
-		key := fmt.Sprintf("%d/%v/%s", f.SpecID(), f.Partition(), uriDir(f.FilePath()))
+		key := compactKey(f)
 		byPart[key] = append(byPart[key], f)
 	}
 	keys := make([]string, 0, len(byPart))
@@ -570,15 +558,8 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 	if before == 0 {
 		return 0, nil
 	}
-	m := l.cfg.Maintenance
-	// iceberg-go measures age from the wall clock; shift the cut-off so it
-	// is now - ExpireOlderThan.
-	age := m.ExpireOlderThan + time.Since(now)
-	if age < 0 {
-		age = 0
-	}
 	tx := t.NewTransaction()
-	if err := tx.ExpireSnapshots(table.WithOlderThan(age), table.WithRetainLast(max(m.RetainLast, 1)), table.WithPostCommit(true)); err != nil {
+	if err := tx.ExpireSnapshots(l.expireOpts(now)...); err != nil {
 		return 0, fmt.Errorf("expire %s: %w", name, err)
 	}
 	nt, err := tx.Commit(ctx)
@@ -595,6 +576,18 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 	return n, nil
 }
 
+// expireOpts are the options of the expiry Expire commits at now.
+func (l *Lake) expireOpts(now time.Time) []table.ExpireSnapshotsOpt {
+	m := l.cfg.Maintenance
+	// iceberg-go measures age from the wall clock; shift the cut-off so it
+	// is now - ExpireOlderThan.
+	age := m.ExpireOlderThan + time.Since(now)
+	if age < 0 {
+		age = 0
+	}
+	return []table.ExpireSnapshotsOpt{table.WithOlderThan(age), table.WithRetainLast(max(m.RetainLast, 1)), table.WithPostCommit(true)}
+}
+
 // RemoveOrphans deletes the files under the table's data directory that no
 // snapshot of the table references and that were last modified more than
 // OrphanGrace before now: leftovers of writers and compactions that crashed
@@ -606,7 +599,7 @@ func (l *Lake) RemoveOrphans(ctx context.Context, name string, now time.Time) (i
 	if err != nil {
 		return 0, err
 	}
-	live, err := referencedFiles(ctx, t)
+	live, _, err := referencedFiles(ctx, t)
 	if err != nil {
 		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
 	}
@@ -655,31 +648,35 @@ func (l *Lake) RemoveOrphans(ctx context.Context, name string, now time.Time) (i
 }
 
 // referencedFiles is the set of local paths of the live data and delete
-// files of every snapshot of the table.
-func referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, error) {
+// files of every snapshot of the table, and how many manifest lists and
+// manifests it read.
+func referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, int, error) {
 	fsys, err := t.FS(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	reads := 0
 	live := map[string]struct{}{}
 	seen := map[string]bool{}
 	for _, snap := range t.Metadata().Snapshots() {
 		mans, err := snap.Manifests(fsys)
+		reads++
 		if err != nil {
-			return nil, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
+			return nil, reads, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
 		}
 		for _, man := range mans {
 			if seen[man.FilePath()] {
 				continue
 			}
 			seen[man.FilePath()] = true
+			reads++
 			for entry, err := range man.Entries(fsys, true) {
 				if err != nil {
-					return nil, fmt.Errorf("manifest %s: %w", man.FilePath(), err)
+					return nil, reads, fmt.Errorf("manifest %s: %w", man.FilePath(), err)
 				}
-				live[filepath.Clean(filepath.FromSlash(LocalPath(entry.DataFile().FilePath())))] = struct{}{}
+				live[localFile(entry.DataFile())] = struct{}{}
 			}
 		}
 	}
-	return live, nil
+	return live, reads, nil
 }

@@ -20,7 +20,7 @@ import (
 
 // testLake opens a local lake in a temporary directory with small
 // maintenance thresholds and creates the weather table.
-func testLake(t *testing.T, m MaintenanceConfig) (*Lake, *schemas.Schema) {
+func testLake(t testing.TB, m MaintenanceConfig) (*Lake, *schemas.Schema) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := DefaultConfig()
@@ -61,7 +61,20 @@ var day0 = time.Date(2013, 3, 1, 0, 0, 0, 0, time.UTC)
 
 // writeBatch commits one small data file per day in days, rows records
 // each, as writer batch st.Batch+1, and returns the new state.
-func writeBatch(t *testing.T, lake *Lake, s *schemas.Schema, st State, days []int, rows int) State {
+func writeBatch(t testing.TB, lake *Lake, s *schemas.Schema, st State, days []int, rows int) State {
+	t.Helper()
+	next, files := batchFiles(t, lake, s, st, days, rows)
+	id, err := lake.Commit(context.Background(), s.Table, files, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.SnapshotID = id
+	return next
+}
+
+// batchFiles writes the files of writeBatch and returns them uncommitted
+// with the state to commit them with.
+func batchFiles(t testing.TB, lake *Lake, s *schemas.Schema, st State, days []int, rows int) (State, []iceberg.DataFile) {
 	t.Helper()
 	ctx := context.Background()
 	tbl, err := lake.Load(ctx, s.Table)
@@ -105,16 +118,11 @@ func writeBatch(t *testing.T, lake *Lake, s *schemas.Schema, st State, days []in
 	}
 	next.Cursors["file.csv"] = next.Batch * 1000
 	next.Offsets["weather"] = map[int]int64{0: next.Batch * 10, 1: next.Batch * 7}
-	id, err := lake.Commit(ctx, s.Table, files, next)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next.SnapshotID = id
-	return next
+	return next, files
 }
 
 // fill writes n batches of rows records to each of days.
-func fill(t *testing.T, lake *Lake, s *schemas.Schema, n int, days []int, rows int) State {
+func fill(t testing.TB, lake *Lake, s *schemas.Schema, n int, days []int, rows int) State {
 	t.Helper()
 	st, err := lake.State(context.Background(), s.Table)
 	if err != nil {
@@ -644,4 +652,102 @@ func TestRunMaintenanceStops(t *testing.T) {
 	// Interval 0: returns at once.
 	lake.cfg.Maintenance.Interval = 0
 	lake.RunMaintenance(context.Background())
+}
+
+// TestMaintainerNoopPass: a pass over a table with nothing to do reads no
+// manifest list or manifest and writes no metadata; the memory it keeps
+// does not hide work that shows up later.
+func TestMaintainerNoopPass(t *testing.T) {
+	ctx := context.Background()
+	m := smallMaintenance()
+	m.ExpireOlderThan = time.Hour
+	m.RetainLast = 2
+	lake, s := testLake(t, m)
+	st := fill(t, lake, s, 3, []int{0, 1}, 2) // 3 files per partition < 4
+	mt := lake.newMaintainer()
+	metaFiles := func() int {
+		tbl, err := lake.Load(ctx, s.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir(filepath.Join(LocalPath(tbl.Location()), "metadata"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	pass := func() TableMaintenance {
+		t.Helper()
+		rep, err := mt.pass(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep.Tables[0]
+	}
+	if tm := pass(); tm.Compact.FilesRemoved+tm.Expired+tm.Orphans != 0 {
+		t.Fatalf("first pass did something: %+v", tm)
+	}
+	before, reads := metaFiles(), mt.reads
+	for i := range 3 {
+		rep, err := mt.pass(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tm := rep.Tables[0]; tm.Compact.FilesRemoved+tm.Expired+tm.Orphans != 0 || tm.Conflict {
+			t.Fatalf("pass %d did something: %+v", i, tm)
+		}
+		if rep.Skipped != 2 {
+			t.Errorf("pass %d skipped %d steps, want 2 (compaction, expiry)", i, rep.Skipped)
+		}
+	}
+	if mt.reads != reads {
+		t.Errorf("no-op passes read %d manifest lists and manifests, want 0", mt.reads-reads)
+	}
+	if n := metaFiles(); n != before {
+		t.Errorf("no-op passes wrote %d metadata files", n-before)
+	}
+
+	// A new write brings day 0 to the threshold: the next pass compacts
+	// it, reading only the new manifest (and the manifest list).
+	reads = mt.reads
+	writeBatch(t, lake, s, st, []int{0}, 2)
+	if tm := pass(); tm.Compact.FilesRemoved != 4 {
+		t.Errorf("after a write: %+v, want 4 files compacted", tm)
+	}
+	if got := mt.reads - reads; got > 4 {
+		t.Errorf("planning after one write read %d manifest lists and manifests", got)
+	}
+
+	// An old stray file is an orphan, memory or not.
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(DataPath(tbl), "observed_at_day=2013-03-02", "leftover.parquet")
+	if err := os.WriteFile(stray, []byte("PAR1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-3 * time.Hour)
+	if err := os.Chtimes(stray, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if tm := pass(); tm.Orphans != 1 {
+		t.Errorf("stray file: %+v, want 1 orphan removed", tm)
+	}
+	// Snapshots grow old: expiry is not skipped.
+	rep, err := mt.pass(ctx, time.Now().Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm := rep.Tables[0]; tm.Expired == 0 {
+		t.Errorf("two hours later: %+v, want snapshots expired", tm)
+	}
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := queryTotals(t, e, "raw.weather"); got.rows != (3*2+1)*2 {
+		t.Errorf("rows after maintenance = %d, want %d", got.rows, (3*2+1)*2)
+	}
 }
