@@ -400,6 +400,28 @@ type TableInfo struct {
 	State      State
 }
 
+// Info is one table's current snapshot's figures.
+func (l *Lake) Info(ctx context.Context, name string) (TableInfo, error) {
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return TableInfo{}, err
+	}
+	info := TableInfo{Name: name, Snapshots: len(t.Metadata().Snapshots())}
+	if s := t.CurrentSnapshot(); s != nil {
+		info.SnapshotID = s.SnapshotID
+		info.Committed = time.UnixMilli(s.TimestampMs)
+		if s.Summary != nil {
+			info.Rows, _ = strconv.ParseInt(s.Summary.Properties["total-records"], 10, 64)
+			info.Files, _ = strconv.ParseInt(s.Summary.Properties["total-data-files"], 10, 64)
+			info.Bytes, _ = strconv.ParseInt(s.Summary.Properties["total-files-size"], 10, 64)
+		}
+	}
+	if info.State, err = StateOf(t); err != nil {
+		return TableInfo{}, err
+	}
+	return info, nil
+}
+
 // Tables lists every table with its current snapshot's figures.
 func (l *Lake) Tables(ctx context.Context) ([]TableInfo, error) {
 	nss, err := l.cat.ListNamespaces(ctx, nil)
@@ -412,22 +434,8 @@ func (l *Lake) Tables(ctx context.Context) ([]TableInfo, error) {
 			if err != nil {
 				return nil, fmt.Errorf("list tables in %s: %w", strings.Join(ns, "."), err)
 			}
-			name := strings.Join(ident, ".")
-			t, err := l.Load(ctx, name)
+			info, err := l.Info(ctx, strings.Join(ident, "."))
 			if err != nil {
-				return nil, err
-			}
-			info := TableInfo{Name: name, Snapshots: len(t.Metadata().Snapshots())}
-			if s := t.CurrentSnapshot(); s != nil {
-				info.SnapshotID = s.SnapshotID
-				info.Committed = time.UnixMilli(s.TimestampMs)
-				if s.Summary != nil {
-					info.Rows, _ = strconv.ParseInt(s.Summary.Properties["total-records"], 10, 64)
-					info.Files, _ = strconv.ParseInt(s.Summary.Properties["total-data-files"], 10, 64)
-					info.Bytes, _ = strconv.ParseInt(s.Summary.Properties["total-files-size"], 10, 64)
-				}
-			}
-			if info.State, err = StateOf(t); err != nil {
 				return nil, err
 			}
 			out = append(out, info)

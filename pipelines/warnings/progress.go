@@ -3,40 +3,80 @@ package warnings
 import (
 	"sync"
 	"time"
+
+	"citybrain/internal/freshness"
 )
 
-// Progress is how far the runner has read its topics. After a start with
-// history in the topics (make run backfills a week), the engine replays it
-// interval by interval — every interval is a pass of the rules, so a week
-// takes minutes — and warnings appear as it goes. Progress says so: the
-// runner logs it while it is behind, GET /api/warnings carries it as
-// "engine", and `citybrain warnings list` points to it.
+// EnginePath and SinkPath are the engine's freshness paths: what the engine
+// has evaluated (GET /api/warnings, SSE), and what marts.warnings holds.
+var (
+	EnginePath = freshness.Path{Component: "warnings", Name: "engine"}
+	SinkPath   = freshness.Path{Component: "warnings", Name: "sink", Table: Table}
+)
+
+// caughtUpSlack is how long records may wait for evaluation while the
+// engine still counts as caught up: a live engine always has the records
+// of the last fetch in hand.
+const caughtUpSlack = 5 * time.Second
+
+// Progress is how far the runner has read its topics, measured, not
+// assumed: the topics' ends are read again every few seconds whether or
+// not the engine believes it is caught up (it once said "caught up" while
+// days behind, because the ends were only refreshed while replaying). The
+// runner logs it, GET /api/warnings carries it as "engine", and `citybrain
+// warnings list` points to it.
 type Progress struct {
-	mu        sync.Mutex
-	behind    int64     // records between the runner's positions and the topics' ends
-	eventTime time.Time // the newest event time evaluated
-	caughtUp  bool
-	started   time.Time // when the runner began reading
+	mu             sync.Mutex
+	behind         int64     // records between the runner's positions and the topics' ends
+	eventTime      time.Time // the newest event time evaluated
+	inputEventTime time.Time // the newest event time in the topics (last record of each partition)
+	pendingSince   time.Time // append time of the oldest record not yet evaluated (zero: none)
+	caughtUp       bool      // as last logged
+	started        time.Time // when the runner began reading
+	now            func() time.Time
 }
 
 // ProgressReport is Progress as the API gives it.
 type ProgressReport struct {
-	// Behind is how many records are still to be evaluated (as last measured).
+	// Behind is how many records are still to be evaluated (topic ends read at most a few seconds ago).
 	Behind int64 `json:"behind"`
-	// CaughtUp: the engine has evaluated everything the topics held.
+	// CaughtUp: nothing waits for evaluation longer than a few seconds.
 	CaughtUp bool `json:"caught_up"`
+	// LagS is how many wall seconds the oldest record not yet evaluated has waited (0: none).
+	LagS float64 `json:"lag_s"`
 	// EventTime is the newest event time evaluated (the replay's position).
 	EventTime *time.Time `json:"event_time,omitempty"`
+	// InputEventTime is the newest event time in the engine's topics.
+	InputEventTime *time.Time `json:"input_event_time,omitempty"`
+}
+
+func (p *Progress) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 // Report returns the progress now.
 func (p *Progress) Report() ProgressReport {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	r := ProgressReport{Behind: p.behind, CaughtUp: p.caughtUp}
+	return p.reportLocked()
+}
+
+func (p *Progress) reportLocked() ProgressReport {
+	r := ProgressReport{Behind: p.behind}
+	if !p.pendingSince.IsZero() {
+		r.LagS = max(p.clock().Sub(p.pendingSince).Seconds(), 0)
+	}
+	r.CaughtUp = r.LagS < caughtUpSlack.Seconds()
 	if !p.eventTime.IsZero() {
 		t := p.eventTime
 		r.EventTime = &t
+	}
+	if !p.inputEventTime.IsZero() {
+		t := p.inputEventTime
+		r.InputEventTime = &t
 	}
 	return r
 }
@@ -46,22 +86,74 @@ func (p *Progress) start(now time.Time, behind int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started, p.behind, p.caughtUp = now, behind, behind == 0
+	if behind > 0 && p.pendingSince.IsZero() {
+		p.pendingSince = now // until the first fetch tells the first record's append time
+	}
 }
 
-// update records a batch: the records still behind and the newest event
-// time evaluated. It returns true when the runner has just caught up.
-func (p *Progress) update(behind int64, eventTime time.Time) (caughtUp bool, took time.Duration) {
+// pending notes a record that arrived at at and is not evaluated yet.
+func (p *Progress) pending(at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pendingSince.IsZero() || at.Before(p.pendingSince) {
+		p.pendingSince = at
+	}
+}
+
+// inputs records the newest event time in the topics.
+func (p *Progress) inputs(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.After(p.inputEventTime) {
+		p.inputEventTime = t
+	}
+}
+
+// update records the records still behind and the newest event time
+// evaluated; lastDone is the append time of the last record evaluated
+// (zero when no batch was evaluated) and idle says no fetched record waits.
+// It returns changed = true with the new state when the engine has just
+// caught up or fallen behind (for the log).
+func (p *Progress) update(behind int64, eventTime, lastDone time.Time, idle bool) (changed, caughtUp bool, took time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if eventTime.After(p.eventTime) {
 		p.eventTime = eventTime
 	}
-	p.behind = max(behind, 0)
-	if p.behind == 0 && !p.caughtUp {
-		p.caughtUp = true
-		return true, time.Since(p.started)
+	if p.eventTime.After(p.inputEventTime) {
+		p.inputEventTime = p.eventTime
 	}
-	return false, 0
+	p.behind = max(behind, 0)
+	switch {
+	case p.behind == 0 && idle:
+		p.pendingSince = time.Time{}
+	case !lastDone.IsZero() && lastDone.After(p.pendingSince):
+		// What waits arrived after the last record evaluated (an upper bound of its wait).
+		p.pendingSince = lastDone
+	case p.behind > 0 && p.pendingSince.IsZero():
+		p.pendingSince = p.clock()
+	}
+	rep := p.reportLocked()
+	if rep.CaughtUp != p.caughtUp {
+		p.caughtUp = rep.CaughtUp
+		return true, rep.CaughtUp, p.clock().Sub(p.started)
+	}
+	return false, p.caughtUp, 0
+}
+
+// fresh writes the progress as the engine's freshness path.
+func (p *Progress) fresh(reg *freshness.Registry) {
+	if reg == nil {
+		return
+	}
+	p.mu.Lock()
+	st := freshness.State{Path: EnginePath, EventTime: p.eventTime, InputEventTime: p.inputEventTime, Behind: p.behind, PendingSince: p.pendingSince}
+	p.mu.Unlock()
+	reg.Update(EnginePath, func(s *freshness.State) {
+		err := s.Err
+		*s = st
+		s.Err = err
+	})
 }
 
 // newestEventTime is the latest event time among a batch's records (the

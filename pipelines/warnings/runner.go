@@ -14,13 +14,14 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"citybrain/internal/broker"
+	"citybrain/internal/freshness"
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
 
 // RunnerStats are the runner's running totals.
 type RunnerStats struct {
-	Batches, Records, Rejected, Transitions atomic.Int64
+	Batches, Records, Rejected, Transitions, FetchRetries atomic.Int64
 }
 
 // Runner feeds the engine from Kafka: every partition of every input topic
@@ -45,6 +46,9 @@ type Runner struct {
 	Stats RunnerStats
 	// Progress is how far the runner is behind its topics (GET /api/warnings "engine").
 	Progress Progress
+	// Fresh, if set, receives the engine's freshness (path warnings/engine)
+	// and that of marts.warnings (warnings/sink), and the batch figures for /metrics.
+	Fresh *freshness.Registry
 	kick     chan struct{}
 	once     sync.Once
 }
@@ -56,6 +60,7 @@ type fetchedMsgs struct {
 	partition int
 	n         int   // messages
 	next      int64 // offset after the last message
+	last      time.Time // Kafka append time of the last message
 	recs      []schemas.Record
 	rejected  int64
 	err       error
@@ -83,6 +88,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		r.Log.Error("预警引擎读取失败，稍后重试 warning engine failed; retrying", "err", err, "in", backoff)
+		r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = err.Error() })
+		r.Fresh.Count("citybrain_warnings_errors", "Warning engine failures (restarts of its reading) / 预警引擎故障次数", 1)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -195,9 +202,60 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	if n := behind(); n > 0 {
 		r.Log.Info("预警引擎回放主题中的历史数据，预警随之出现 warning engine replaying the topics' history; warnings appear as it goes", "records", n)
 	}
-	var lastReport, lastEnds time.Time
+	var lastReport time.Time
 	recheck := time.NewTicker(10 * time.Second)
 	defer recheck.Stop()
+	// The topics' ends (and their newest event times) are read again every
+	// endsEvery, caught up or not: "behind" and "caught up" are measured.
+	ends := time.NewTicker(endsEvery)
+	defer ends.Stop()
+	lastEnd := map[string]map[int]int64{} // ends whose last record's event time was read
+	lastRead := map[string]time.Time{}    // when a topic's last event time was read (every 5 s at most)
+	readEnds := func() {
+		for topic := range pos {
+			e, err := r.Client.EndOffsets(ctx, topic)
+			if err != nil {
+				r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = err.Error() })
+				continue
+			}
+			endOf[topic] = e
+			if lastEnd[topic] == nil {
+				lastEnd[topic] = map[int]int64{}
+			}
+			if time.Since(lastRead[topic]) < 5*time.Second {
+				continue
+			}
+			lastRead[topic] = time.Now()
+			for p, off := range e {
+				if off > 0 && off != lastEnd[topic][p] {
+					lastEnd[topic][p] = off
+					if t, ok := r.lastEventTime(ctx, topic, schemaOf[topic], p, off-1, eventIdx); ok {
+						r.Progress.inputs(t)
+					}
+				}
+			}
+		}
+	}
+	report := func(lastDone time.Time, newest time.Time) {
+		changed, caught, took := r.Progress.update(behind(), newest, lastDone, len(ch) == 0)
+		r.Progress.fresh(r.Fresh)
+		rep := r.Progress.Report()
+		switch {
+		case changed && caught:
+			r.Log.Info("预警引擎已追上实时数据 warning engine caught up with its topics", "took", took.Round(time.Second), "records", r.Stats.Records.Load())
+		case changed:
+			r.Log.Warn("预警引擎落后于实时数据 warning engine fell behind its topics", "behind", rep.Behind, "lag_s", int(rep.LagS))
+		case !rep.CaughtUp && time.Since(lastReport) > 10*time.Second:
+			lastReport = time.Now()
+			at := ""
+			if rep.EventTime != nil {
+				at = rep.EventTime.Format(time.RFC3339)
+			}
+			r.Log.Info("预警引擎回放历史 warning engine replaying history", "behind", rep.Behind, "lag_s", int(rep.LagS), "at", at)
+		}
+	}
+	readEnds()
+	report(time.Time{}, time.Time{})
 	// After a batch, a checkpoint of the engine's state once nothing has
 	// arrived for idleCheckpoint (between the bursts of an interval).
 	var idle <-chan time.Time
@@ -212,6 +270,10 @@ func (r *Runner) runOnce(ctx context.Context) error {
 				r.Log.Warn("预警状态库检查点失败，稍后重试 warnings state checkpoint failed; will retry", "err", err)
 				idle = time.After(idleCheckpoint)
 			}
+			continue
+		case <-ends.C:
+			readEnds()
+			report(time.Time{}, time.Time{})
 			continue
 		case <-recheck.C:
 			if len(missing) > 0 {
@@ -278,54 +340,107 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		if r.AfterBatch != nil {
 			r.AfterBatch(b, ts)
 		}
-		if !r.Progress.Report().CaughtUp && time.Since(lastEnds) > 5*time.Second {
-			lastEnds = time.Now()
-			for topic := range pos {
-				if ends, err := r.Client.EndOffsets(ctx, topic); err == nil {
-					endOf[topic] = ends
-				}
+		var lastDone time.Time
+		for _, f := range got {
+			if f.last.After(lastDone) {
+				lastDone = f.last
 			}
 		}
-		newest := newestEventTime(b, eventIdx)
-		if caught, took := r.Progress.update(behind(), newest); caught {
-			r.Log.Info("预警引擎已追上实时数据 warning engine caught up with its topics", "took", took.Round(time.Second), "records", r.Stats.Records.Load())
-		} else if rep := r.Progress.Report(); !rep.CaughtUp && time.Since(lastReport) > 10*time.Second {
-			lastReport = time.Now()
-			r.Log.Info("预警引擎回放历史 warning engine replaying history", "behind", rep.Behind, "at", newest.Format(time.RFC3339))
+		report(lastDone, newestEventTime(b, eventIdx))
+		if r.Fresh != nil {
+			r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = "" })
+			r.Fresh.Observe("citybrain_warnings_batch_records", "Records per warning engine batch / 预警引擎每批记录数", float64(b.Rows()))
+			r.Fresh.Observe("citybrain_warnings_batch_seconds", "Warning engine batch durations / 预警引擎每批耗时", time.Since(tp).Seconds())
+			if len(ts) > 0 {
+				r.Fresh.Pending(SinkPath, time.Now())
+				r.Fresh.Count("citybrain_warnings_transitions", "Warning transitions / 预警状态变化数", float64(len(ts)))
+			}
 		}
 	}
 }
 
-// fetch reads one partition from off and hands whole fetch responses, decoded, to the loop.
-func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, ch chan<- fetchedMsgs) {
-	err := r.Client.ReadPartition(ctx, topic, p, off, 8<<20, 100*time.Millisecond, func(msgs []kafka.Message) error {
-		td := time.Now()
-		f := fetchedMsgs{topic: topic, partition: p, n: len(msgs), next: msgs[len(msgs)-1].Offset + 1, recs: make([]schemas.Record, 0, len(msgs))}
+// endsEvery is how often the runner reads its topics' ends.
+const endsEvery = 2 * time.Second
+
+// lastEventTime reads the event time of the record at off (a partition's
+// last record), within a second; ok is false when it cannot.
+func (r *Runner) lastEventTime(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, eventIdx map[string]int) (time.Time, bool) {
+	i, ok := eventIdx[s.Name]
+	if !ok || i < 0 {
+		return time.Time{}, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var t time.Time
+	errDone := errors.New("done")
+	r.Client.ReadPartition(rctx, topic, p, off, 1<<20, 50*time.Millisecond, func(msgs []kafka.Message) error {
 		for _, m := range msgs {
-			rec, err := s.Decode(m.Value)
-			if err == nil {
-				err = s.Validate(rec)
-			}
-			if err != nil {
-				// The lake writer dead-letters it; the engine only skips it.
-				f.rejected++
+			if m.Offset != off {
 				continue
 			}
-			f.recs = append(f.recs, rec)
+			if rec, err := s.Decode(m.Value); err == nil {
+				t, _ = rec[i].(time.Time)
+			}
 		}
-		r.Eng.ph.Since("decode", td)
-		select {
-		case ch <- f:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return errDone
 	})
-	if err != nil && ctx.Err() == nil {
-		select {
-		case ch <- fetchedMsgs{topic: topic, partition: p, err: err}:
-		case <-ctx.Done():
+	return t, !t.IsZero()
+}
+
+// fetch reads one partition from off and hands whole fetch responses,
+// decoded, to the loop. A failed fetch (a dropped connection, a broker
+// restart) is retried from the next offset with backoff: it never restarts
+// the engine's reading of every topic. Only an offset the broker no longer
+// has goes to the loop, which then re-reads the topics' starts.
+func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, ch chan<- fetchedMsgs) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := r.Client.ReadPartition(ctx, topic, p, off, 8<<20, 100*time.Millisecond, func(msgs []kafka.Message) error {
+			td := time.Now()
+			last := msgs[len(msgs)-1]
+			f := fetchedMsgs{topic: topic, partition: p, n: len(msgs), next: last.Offset + 1, last: last.Time, recs: make([]schemas.Record, 0, len(msgs))}
+			for _, m := range msgs {
+				rec, err := s.Decode(m.Value)
+				if err == nil {
+					err = s.Validate(rec)
+				}
+				if err != nil {
+					// The lake writer dead-letters it; the engine only skips it.
+					f.rejected++
+					continue
+				}
+				f.recs = append(f.recs, rec)
+			}
+			r.Eng.ph.Since("decode", td)
+			// Arrived and not yet evaluated: the engine is behind from the first message's append time.
+			r.Progress.pending(msgs[0].Time)
+			select {
+			case ch <- f:
+				off, backoff = f.next, 200*time.Millisecond
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err == nil || ctx.Err() != nil {
+			return
 		}
+		if errors.Is(err, kafka.OffsetOutOfRange) {
+			select {
+			case ch <- fetchedMsgs{topic: topic, partition: p, err: err}:
+			case <-ctx.Done():
+			}
+			return
+		}
+		r.Stats.FetchRetries.Add(1)
+		r.Fresh.Count("citybrain_warnings_fetch_errors", "Warning engine fetches retried / 预警引擎读取重试次数", 1, "topic", topic)
+		r.Log.Warn("预警引擎读取失败，从同一位点重试 warning engine fetch failed; retrying from the same offset", "topic", topic, "partition", p, "offset", off, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
 	}
 }
 

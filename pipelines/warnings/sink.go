@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 
+	"citybrain/internal/freshness"
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
@@ -28,6 +29,10 @@ type Sink struct {
 	schema *schemas.Schema
 	// OnCommit, if set, is called after each commit.
 	OnCommit func(ctx context.Context, snapshot int64)
+	// Fresh, if set, receives marts.warnings' freshness (SinkPath): the
+	// snapshot, commit time and newest event time committed; pending is
+	// set by the runner when a batch makes transitions.
+	Fresh *freshness.Registry
 }
 
 // NewSink returns the sink of eng's outbox into the lake.
@@ -169,8 +174,28 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 	maxSeq := todo[len(todo)-1].Seq
 	next.Cursors[cursorKey] = maxSeq
 	t0 = s.eng.ph.Since("sink.parquet", t0)
+	tc := time.Now()
 	snap, err := s.lake.Commit(ctx, Table, dfs, next)
 	t0 = s.eng.ph.Since("sink.commit", t0)
+	if err != nil {
+		s.Fresh.Update(SinkPath, func(st *freshness.State) { st.Err = err.Error() })
+	} else if s.Fresh != nil {
+		var newest time.Time
+		for i := range todo {
+			if todo[i].EventTime.After(newest) {
+				newest = todo[i].EventTime
+			}
+		}
+		now := time.Now()
+		s.Fresh.Update(SinkPath, func(st *freshness.State) {
+			st.Snapshot, st.Committed, st.PendingSince, st.Err = snap, now, time.Time{}, ""
+			if newest.After(st.EventTime) {
+				st.EventTime = newest
+			}
+		})
+		s.Fresh.Observe("citybrain_lake_commit_seconds", "Lake writer commit durations / 数据湖提交耗时", now.Sub(tc).Seconds(), "table", Table)
+		s.Fresh.Observe("citybrain_lake_batch_rows", "Rows per lake commit / 每次提交行数", float64(len(todo)), "table", Table)
+	}
 	s.eng.log.Debug("warnings sink committed", "rows", len(todo))
 	if err != nil {
 		if errors.Is(err, warehouse.ErrConflict) {

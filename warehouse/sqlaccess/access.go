@@ -34,6 +34,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"citybrain/internal/auth"
+	"citybrain/internal/freshness"
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
@@ -52,6 +53,8 @@ type Access struct {
 	log   *slog.Logger
 	// Audit receives one entry per statement (nil: not audited).
 	Audit *Auditor
+	// Fresh, if set, receives each table's query path freshness (QueryPath).
+	Fresh *freshness.Registry
 
 	umu    sync.Mutex
 	ucfg   auth.Config
@@ -63,6 +66,10 @@ type Access struct {
 	mu     sync.Mutex
 	boxes  map[string]*sandbox
 	active sync.WaitGroup // open sessions
+
+	fonce     sync.Once
+	fol       *follower
+	refreshMu sync.Mutex // one refresh round at a time
 }
 
 // WaitIdle waits up to d for every open session to close.
@@ -154,24 +161,17 @@ func (a *Access) box(ctx context.Context, u auth.User) (*sandbox, error) {
 	return b, nil
 }
 
-// Refresh rebuilds a table's view (and the catalog) in every open sandbox;
-// citybrain serve calls it on each lake commit.
+// Refresh rebuilds a table's view (and the catalog) in every open sandbox
+// now, and returns when done (tests, the audit log's own commits). serve
+// uses Notify and Follow instead, which never hold up the committer.
 func (a *Access) Refresh(ctx context.Context, table string) {
-	a.mu.Lock()
-	boxes := make([]*sandbox, 0, len(a.boxes))
-	for _, b := range a.boxes {
-		boxes = append(boxes, b)
+	f := a.follow()
+	f.mu.Lock()
+	if _, ok := f.pending[strings.ToLower(table)]; !ok {
+		f.pending[strings.ToLower(table)] = time.Now()
 	}
-	a.mu.Unlock()
-	if err := a.eng.Refresh(ctx, table); err != nil && !errors.Is(err, warehouse.ErrNoTable) && ctx.Err() == nil {
-		a.log.Warn("refresh view", "table", table, "err", err)
-		return
-	}
-	for _, b := range boxes {
-		if err := b.refresh(ctx, table, !strings.HasPrefix(table, "audit.")); err != nil && ctx.Err() == nil {
-			a.log.Warn("refresh sandbox view", "table", table, "sandbox", b.key, "err", err)
-		}
-	}
+	f.mu.Unlock()
+	a.refreshPending(ctx)
 }
 
 // sandbox is one DuckDB database holding the views of one scope.

@@ -9,7 +9,6 @@ import (
 
 	"citybrain/internal/auth"
 	"citybrain/schemas"
-	"citybrain/warehouse"
 )
 
 // docText splits a "中文 (English)" label.
@@ -31,7 +30,24 @@ type tableDoc struct {
 // docs collects descriptions: canonical schemas for raw.* (and
 // audit.queries), the Iceberg table comment and column docs for the rest
 // (the models set them on marts.*).
+// They are cached per table and read again when the table is refreshed.
 func (a *Access) docs(ctx context.Context, table string) tableDoc {
+	f := a.follow()
+	f.mu.Lock()
+	d, ok := f.docs[table]
+	f.mu.Unlock()
+	if ok {
+		return d
+	}
+	d = a.loadDocs(ctx, table)
+	f.mu.Lock()
+	f.docs[table] = d
+	f.mu.Unlock()
+	return d
+}
+
+// loadDocs reads a table's descriptions.
+func (a *Access) loadDocs(ctx context.Context, table string) tableDoc {
 	d := tableDoc{cols: map[string]schemas.Text{}, unit: map[string]string{}}
 	var sch *schemas.Schema
 	t, terr := a.lake.Load(ctx, table)
@@ -80,12 +96,7 @@ func (b *sandbox) buildCatalog(ctx context.Context) error {
 		names = append(names, t)
 	}
 	b.mu.Unlock()
-	info := map[string]warehouse.TableInfo{}
-	if tables, err := b.a.lake.Tables(ctx); err == nil {
-		for _, t := range tables {
-			info[t.Name] = t
-		}
-	}
+	info := b.a.cachedInfo(ctx, names)
 	type colType struct{ name, typ string }
 	cols := map[string][]colType{}
 	rows, err := b.db.QueryContext(ctx, `SELECT table_schema || '.' || table_name, column_name, data_type FROM information_schema.columns

@@ -25,6 +25,11 @@ type Config struct {
 	ConsoleRowCap int `yaml:"console_row_cap"`
 	// Audit tunes the audit log (audit.queries).
 	Audit AuditConfig `yaml:"audit"`
+	// Reconcile is how often the views are compared with the lake's current
+	// snapshots, to pick up commits nobody announced (citybrain ingest run
+	// beside serve, maintenance's compactions). Announced commits are shown
+	// at once.
+	Reconcile time.Duration `yaml:"reconcile"`
 }
 
 // PGWireConfig configures the PostgreSQL wire server.
@@ -54,6 +59,7 @@ func DefaultConfig() Config {
 		MemoryLimit:      "2GB",
 		ConsoleRowCap:    10000,
 		Audit:            AuditConfig{FlushInterval: time.Second, FlushRows: 1000},
+		Reconcile:        10 * time.Second,
 	}
 }
 
@@ -76,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.Threads < 0 {
 		errs = append(errs, errors.New("sql_access.threads must be ≥ 0"))
+	}
+	if c.Reconcile < 0 {
+		errs = append(errs, errors.New("sql_access.reconcile must be ≥ 0 (0: 10s)"))
 	}
 	if c.Audit.FlushInterval <= 0 || c.Audit.FlushRows <= 0 {
 		errs = append(errs, errors.New("sql_access.audit: flush_interval and flush_rows must be positive"))

@@ -51,6 +51,9 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	a := rt.App
 	s.access = sqlaccess.New(s.cfg, rt.Engine, a.Lake, a.Reg, rt.Auth, a.Log)
 	s.access.ReloadUsers(rt.Auth.Config(), a.Cfg.DataDir)
+	s.access.Fresh = rt.Fresh
+	// Every commit marks its table for the views (non-blocking, never dropped); Run follows them.
+	rt.Commits.OnCommit(func(c app.Commit) { s.access.Notify(c.Table, c.At) })
 	var err error
 	s.audit, err = sqlaccess.NewAuditor(ctx, s.cfg.Audit, a.Lake, a.Log, func(table string, snap int64) {
 		if ctx.Err() == nil { // the last flush at shutdown refreshes no views
@@ -100,18 +103,10 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 // Run serves until ctx is done, then commits the remaining audit entries.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	commits := s.rt.Commits.Subscribe()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case c := <-commits:
-				s.access.Refresh(ctx, c.Table)
-			}
-		}
+		s.access.Follow(ctx, s.cfg.Reconcile)
 	}()
 	var serr error
 	srvDone := make(chan struct{})

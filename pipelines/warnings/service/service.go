@@ -67,6 +67,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		rt.Engine.Refresh(ctx, warnings.Table)
 		rt.Commits.Publish(app.Commit{Table: warnings.Table, Snapshot: snap})
 	}
+	sink.Fresh = rt.Fresh
 	s.notif = warnings.NewNotifier(eng, cfg, filepath.Join(dir, "dead_letters.jsonl"), log)
 	hub := warnings.NewHub()
 	srcSchemas := map[string]string{}
@@ -74,7 +75,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		srcSchemas[d.Name] = d.Schema
 	}
 	s.runner = &warnings.Runner{Eng: eng, Client: a.Client, Reg: a.Reg, Inputs: warnings.ResolveInputs(srcSchemas, append(warnings.DefaultTopics(), cfg.Topics...)),
-		Log: log, Hub: hub, Sink: sink, Notifier: s.notif}
+		Log: log, Hub: hub, Sink: sink, Notifier: s.notif, Fresh: rt.Fresh}
 	s.stale.Store(true)
 	rt.Commits.OnCommit(func(c app.Commit) {
 		switch c.Table {
@@ -99,7 +100,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	}}
 	api.Mount(rt.Mux)
 	rt.Banner(fmt.Sprintf("预警 warnings: %d topics, rules %v → marts.warnings, GET /api/warnings, /api/warnings/stream", len(s.runner.Inputs), len(eng.Rules().RuleNames())))
-	rt.Banner("    先回放主题中的历史数据（日志报告进度）first replays the topics' history, interval by interval (the log reports progress)")
+	rt.Banner("    先回放主题中的历史数据（日志报告进度）first replays the topics' history (the log, /api/warnings \"engine\" and /metrics report progress)")
 	return nil
 }
 

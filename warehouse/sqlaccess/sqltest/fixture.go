@@ -30,6 +30,28 @@ type Fixture struct {
 	Auditor *sqlaccess.Auditor
 	// Snapshots of raw.mobile_signal, oldest first: 30 rows, then 50.
 	Snapshots []int64
+	// Schemas of the fixture's tables by table name.
+	Schemas map[string]*schemas.Schema
+	appended int
+}
+
+// Append commits n more plausible rows to one of the fixture's tables
+// (raw.weather, raw.mobile_signal, marts.warnings) and returns the snapshot.
+func (f *Fixture) Append(ctx context.Context, table string, n int) (int64, error) {
+	s, ok := f.Schemas[table]
+	if !ok {
+		return 0, fmt.Errorf("sqltest: no table %s", table)
+	}
+	base := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	off := f.appended
+	f.appended += n
+	return write(ctx, f.Lake, s, n, func(i int) schemas.Record {
+		r := generic(s, off+i, base)
+		if table == "marts.warnings" {
+			r = schemas.Record{fmt.Sprintf("a%d", off+i), WarningKinds[(off+i)%len(WarningKinds)], base.Add(time.Duration(off+i) * time.Minute), int64(i%4 + 1)}
+		}
+		return r
+	})
 }
 
 // Password is every demo user's password.
@@ -97,6 +119,7 @@ func New(t testing.TB, cfg sqlaccess.Config) *Fixture {
 		t.Fatal(err)
 	}
 	f.Snapshots = []int64{s1, s2}
+	f.Schemas = map[string]*schemas.Schema{weather.Table: weather, signal.Table: signal, warnings.Table: warnings}
 	if _, err := write(ctx, lake, warnings, len(WarningKinds), func(i int) schemas.Record {
 		return schemas.Record{fmt.Sprintf("w%d", i), WarningKinds[i], base.Add(time.Duration(i) * time.Hour), int64(i%4 + 1)}
 	}); err != nil {
