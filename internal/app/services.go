@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"sync"
@@ -38,17 +39,37 @@ type Runtime struct {
 // services' counters in the Prometheus text format. Open to loopback
 // callers (a local Prometheus or node agent) and to any logged-in user;
 // others get 401, since table names are metadata.
+//
+// GET /api/freshness is the same paths as JSON ({"rows": [freshness.Row…]}),
+// for citybrain status.
 func (rt *Runtime) MountMetrics() {
-	rt.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+	allowed := func(w http.ResponseWriter, r *http.Request) bool {
 		if !loopback(r) && rt.Auth != nil {
 			if _, err := rt.Auth.FromRequest(r); err != nil {
 				w.Header().Set("WWW-Authenticate", `Basic realm="citybrain"`)
 				http.Error(w, "需要登录 login required", http.StatusUnauthorized)
-				return
+				return false
 			}
+		}
+		return true
+	}
+	rt.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(w, r) {
+			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		rt.Fresh.WritePrometheus(w)
+	})
+	rt.Mux.HandleFunc("GET /api/freshness", func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(w, r) {
+			return
+		}
+		rows := rt.Fresh.Rows()
+		if rows == nil {
+			rows = []freshness.Row{}
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		json.NewEncoder(w).Encode(map[string]any{"rows": rows, "as_of": time.Now()})
 	})
 }
 

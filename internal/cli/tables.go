@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"citybrain/internal/app"
+	"citybrain/internal/freshness"
 )
 
 func tablesCmd(g *globals) *cobra.Command {
@@ -74,7 +79,13 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Lag per topic, rejects and last commit per table / 运行状态",
 		Long: `status shows, per source: records in raw.<source>, how far the lake has read
 (lag), rejects in dlq.<source>, rows in the table and its last commit. It uses
-the broker of a running citybrain serve, or opens the embedded broker's log.`,
+the broker of a running citybrain serve, or opens the embedded broker's log.
+
+Then, when serve runs, the freshness of every path as serve measures it: each
+source's table, the warning engine and marts.warnings, the model runner and
+each table's SQL view — the newest event time shown, records not yet
+processed and how long the oldest of them has waited (the same figures as
+数据健康 and /metrics).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -100,9 +111,66 @@ the broker of a running citybrain serve, or opens the embedded broker's log.`,
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", s.Source, s.Topic, s.TopicEnd, s.LakeOffset, s.Lag, s.Rejects, s.Table, s.Rows, last, s.Note)
 			}
-			return nil
+			tw.Flush()
+			return printFreshness(ctx, g.out, a)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// printFreshness prints how old what each path shows is, as measured by the
+// running serve (GET /api/freshness on its http.addr).
+func printFreshness(ctx context.Context, w io.Writer, a *app.App) error {
+	fmt.Fprintln(w)
+	if !a.Attached {
+		fmt.Fprintln(w, "新鲜度 freshness: citybrain serve is not running (serve measures it; start it with `make run`) 服务未运行")
+		return nil
+	}
+	rows, err := fetchFreshness(ctx, a.Cfg.HTTP.Addr)
+	if err != nil {
+		fmt.Fprintf(w, "新鲜度 freshness: cannot read it from serve at http://%s/api/freshness: %v\n", a.Cfg.HTTP.Addr, err)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintln(tw, "path 路径	table 表	newest event 最新事件	behind 未处理	lag 滞后	status 状态	error")
+	for _, r := range rows {
+		ev := "-"
+		if !r.EventTime.IsZero() {
+			ev = r.EventTime.Format(time.RFC3339)
+		}
+		lag := "caught up 已追上"
+		if !r.CaughtUp {
+			zh, en := freshness.Age(time.Duration(r.LagS * float64(time.Second)))
+			lag = zh + " " + en
+		}
+		level := map[string]string{"ok": "正常 ok", "warn": "注意 warn", "error": "告警 ALARM"}[r.Level]
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Component, r.Name, r.Table, ev, r.Behind, lag, level, r.Err)
+	}
+	return nil
+}
+
+func fetchFreshness(ctx context.Context, addr string) ([]freshness.Row, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/freshness", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	var body struct {
+		Rows []freshness.Row `json:"rows"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, err
+	}
+	return body.Rows, nil
 }

@@ -14,10 +14,11 @@ var (
 	SinkPath   = freshness.Path{Component: "warnings", Name: "sink", Table: Table}
 )
 
-// caughtUpSlack is how long records may wait for evaluation while the
-// engine still counts as caught up: a live engine always has the records
-// of the last fetch in hand.
-const caughtUpSlack = 5 * time.Second
+// caughtUpSlack: the engine counts as caught up while it has reached its
+// topics' ends (as read at most endsEvery before) within this long — the
+// goal for a warning's freshness. A live engine always has the records of
+// the last fetch in hand, so "nothing behind" alone would flicker.
+const caughtUpSlack = 10 * time.Second
 
 // Progress is how far the runner has read its topics, measured, not
 // assumed: the topics' ends are read again every few seconds whether or
@@ -31,6 +32,7 @@ type Progress struct {
 	eventTime      time.Time // the newest event time evaluated
 	inputEventTime time.Time // the newest event time in the topics (last record of each partition)
 	pendingSince   time.Time // append time of the oldest record not yet evaluated (zero: none)
+	lastZero       time.Time // when the runner last had nothing behind the ends it had read
 	caughtUp       bool      // as last logged
 	started        time.Time // when the runner began reading
 	now            func() time.Time
@@ -40,7 +42,7 @@ type Progress struct {
 type ProgressReport struct {
 	// Behind is how many records are still to be evaluated (topic ends read at most a few seconds ago).
 	Behind int64 `json:"behind"`
-	// CaughtUp: nothing waits for evaluation longer than a few seconds.
+	// CaughtUp: the engine reached its topics' ends (read every 2 s) within the last 10 s.
 	CaughtUp bool `json:"caught_up"`
 	// LagS is how many wall seconds the oldest record not yet evaluated has waited (0: none).
 	LagS float64 `json:"lag_s"`
@@ -69,7 +71,7 @@ func (p *Progress) reportLocked() ProgressReport {
 	if !p.pendingSince.IsZero() {
 		r.LagS = max(p.clock().Sub(p.pendingSince).Seconds(), 0)
 	}
-	r.CaughtUp = r.LagS < caughtUpSlack.Seconds()
+	r.CaughtUp = !p.lastZero.IsZero() && p.clock().Sub(p.lastZero) < caughtUpSlack
 	if !p.eventTime.IsZero() {
 		t := p.eventTime
 		r.EventTime = &t
@@ -86,6 +88,9 @@ func (p *Progress) start(now time.Time, behind int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started, p.behind, p.caughtUp = now, behind, behind == 0
+	if behind == 0 {
+		p.lastZero = now
+	}
 	if behind > 0 && p.pendingSince.IsZero() {
 		p.pendingSince = now // until the first fetch tells the first record's append time
 	}
@@ -124,6 +129,9 @@ func (p *Progress) update(behind int64, eventTime, lastDone time.Time, idle bool
 		p.inputEventTime = p.eventTime
 	}
 	p.behind = max(behind, 0)
+	if p.behind == 0 {
+		p.lastZero = p.clock()
+	}
 	switch {
 	case p.behind == 0 && idle:
 		p.pendingSince = time.Time{}
