@@ -36,6 +36,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 				return err
 			}
 			ctx := cmd.Context()
+			servePprof(log)
 			a, err := app.Open(ctx, cfg, log, app.OwnBroker)
 			if err != nil {
 				return err

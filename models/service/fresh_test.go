@@ -1,6 +1,9 @@
 package service
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // A source's freshness is logged when its status changes, not on every run.
 func TestFreshnessLoggedOnChange(t *testing.T) {
@@ -20,5 +23,26 @@ func TestFreshnessLoggedOnChange(t *testing.T) {
 		if got := freshnessChanged(c.prev, c.seen, c.status); got != c.want {
 			t.Errorf("freshnessChanged(%q, %v, %q) = %v, want %v", c.prev, c.seen, c.status, got, c.want)
 		}
+	}
+}
+
+func TestCommitDelay(t *testing.T) {
+	end := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		took time.Duration
+		now  time.Time
+		want time.Duration
+	}{
+		{"short run: the debounce", time.Second, end.Add(time.Second), 30 * time.Second},
+		{"long run: 9× its time after it ended", 40 * time.Second, end.Add(time.Minute), 5 * time.Minute},
+		{"long ago: the debounce", 40 * time.Second, end.Add(time.Hour), 30 * time.Second},
+		{"first: the debounce", 0, end, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := commitDelay(30*time.Second, end, tc.took, tc.now); got != tc.want {
+				t.Errorf("commitDelay = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -136,10 +136,33 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	return nil
 }
 
+// commitDuty caps the share of time commit-triggered runs take: after a
+// run that took d, the next commit-triggered one starts no sooner than
+// d·(1/commitDuty − 1) after it ended (and never before models.debounce).
+// Sources that commit every few seconds (the simulator at speed 60, the
+// live feeds) otherwise kept the runner busy about half the time, rebuilding
+// marts whose inputs had barely changed.
+const commitDuty = 0.1
+
+// commitDelay is how long to wait, at now, before a commit-triggered run,
+// given when the last run ended and how long it took.
+func commitDelay(debounce time.Duration, lastEnd time.Time, lastTook time.Duration, now time.Time) time.Duration {
+	gap := time.Duration(float64(lastTook) * (1/commitDuty - 1))
+	return max(debounce, lastEnd.Add(gap).Sub(now))
+}
+
 // Run runs the models now, on the schedule and after source commits.
 func (s *Service) Run(ctx context.Context) error {
 	commits := s.rt.Commits.Subscribe()
-	s.runOnce(ctx, "start")
+	var lastEnd time.Time
+	var lastTook time.Duration
+	run := func(trigger string) {
+		start := time.Now()
+		s.runOnce(ctx, trigger)
+		lastEnd = time.Now()
+		lastTook = lastEnd.Sub(start)
+	}
+	run("start")
 	var tick <-chan time.Time
 	if s.cfg.Interval > 0 {
 		t := time.NewTicker(s.cfg.Interval)
@@ -153,18 +176,18 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick:
-			s.runOnce(ctx, "schedule")
+			run("schedule")
 		case c := <-commits:
 			if !s.cfg.OnCommit || !s.sources[c.Table] {
 				continue
 			}
 			if debounce == nil {
-				debounce = time.NewTimer(s.cfg.Debounce)
+				debounce = time.NewTimer(commitDelay(s.cfg.Debounce, lastEnd, lastTook, time.Now()))
 				fire = debounce.C
 			}
 		case <-fire:
 			debounce, fire = nil, nil
-			s.runOnce(ctx, "commit")
+			run("commit")
 		}
 	}
 }
