@@ -225,7 +225,7 @@ func runSoak(ctx context.Context, tmp string) []Result {
 	if err != nil {
 		return fail(err)
 	}
-	r := &soakRun{tmp: tmp, root: root, hc: &http.Client{Timeout: 30 * time.Second}, transitions: map[int64]*soakTransition{}}
+	r := &soakRun{tmp: tmp, root: root, hc: &http.Client{Timeout: 8 * time.Second}, transitions: map[int64]*soakTransition{}}
 	cfg, err := r.writeConfig()
 	if err != nil {
 		return fail(err)
@@ -322,7 +322,9 @@ func runSoak(ctx context.Context, tmp string) []Result {
 			logf("soak: Ready %.0f s after start; sampling until %s", ready.Sub(r.start).Seconds(), end.Format("15:04:05"))
 		}
 		r.mu.Lock()
-		if r.catchUp.IsZero() && s.EngineCaughtUp {
+		// caught_up counts once the history is in (Ready) and the engine has
+		// evaluated something: before its first records it says caught up too.
+		if r.catchUp.IsZero() && !ready.IsZero() && s.EngineCaughtUp && !s.EngineEventTime.IsZero() {
 			r.catchUp = s.Wall
 			logf("soak: warning engine caught up %.0f s after start", s.Wall.Sub(r.start).Seconds())
 		}
@@ -425,6 +427,10 @@ func (r *soakRun) writeConfig() (string, error) {
 	cfg += fmt.Sprintf("\nsql_access:\n  pgwire: {listen: %q}\n", pgAddr)
 	r.base = "http://" + httpAddr
 	r.pgDSN = fmt.Sprintf("postgres://analyst:%s@%s/citybrain?sslmode=disable", auth.DemoPassword, pgAddr)
+	// make run runs in the repository: shipped sources read testdata/real/… relative to it
+	if err := os.Symlink(filepath.Join(r.root, "testdata"), filepath.Join(r.tmp, "testdata")); err != nil {
+		return "", err
+	}
 	path := filepath.Join(r.tmp, "citybrain.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
 }
@@ -533,7 +539,7 @@ func (r *soakRun) sample(ctx context.Context) soakSample {
 		s.APIMS = float64(el.Microseconds()) / 1000
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 	t0 := time.Now()
 	err = func() error {
 		c, err := pgx.Connect(pctx, r.pgDSN)

@@ -148,6 +148,10 @@ func TestSurgesWarnedLive(t *testing.T) {
 	}
 	cfg = strings.ReplaceAll(cfg, "127.0.0.1:8080/sim", fmt.Sprintf("127.0.0.1:%d/sim", httpPort))
 	cfg += fmt.Sprintf("\nsql_access:\n  pgwire: {listen: \"127.0.0.1:%d\"}\n", pgPort)
+	// make run runs in the repository: its shipped sources read testdata/real/… relative to it
+	if err := os.Symlink(filepath.Join(repoRoot(), "testdata"), filepath.Join(dir, "testdata")); err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "citybrain.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -219,7 +223,12 @@ func TestSurgesWarnedLive(t *testing.T) {
 			t.Fatalf("browser: %s: %v", what, err)
 		}
 	}
-	do("record EventSource", chromedp.Navigate("about:blank"), chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	// The first action starts Chromium and must run on bctx itself: the
+	// browser lives as long as the context of its first action.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	do("record EventSource", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: recordLiveWarnings})
 		return err
 	}))
@@ -280,6 +289,7 @@ func TestSurgesWarnedLive(t *testing.T) {
 	var counted []sim.Incident
 	lastLog := time.Time{}
 	var caughtUp time.Time
+	apiFails, apiErr := 0, ""
 	for {
 		select {
 		case <-done:
@@ -287,9 +297,20 @@ func TestSurgesWarnedLive(t *testing.T) {
 		default:
 		}
 		drain()
-		_ = getJSON(base+"/sim/status", &st)
-		_ = getJSON(base+"/api/warnings", &eng)
-		if caughtUp.IsZero() && eng.Engine.CaughtUp {
+		if err := getJSON(base+"/sim/status", &st); err != nil {
+			t.Logf("sim status: %v", err)
+		}
+		t0 := time.Now()
+		if err := getJSON(base+"/api/warnings", &eng); err != nil {
+			apiFails++
+			apiErr = fmt.Sprintf("%v after %.1f s", err, time.Since(t0).Seconds())
+		}
+		// GET /api/warnings may not answer while the engine evaluates a large
+		// batch: its freshness in /metrics (loopback) says how far it is too.
+		if et := engineEventTime(base); et.After(eng.Engine.EventTime) {
+			eng.Engine.EventTime = et
+		}
+		if caughtUp.IsZero() && eng.Engine.CaughtUp && !eng.Engine.EventTime.IsZero() { // before its first records it says caught up too
 			caughtUp = time.Now()
 			t.Logf("warning engine caught up with its topics %.0f s after start (engine at %s)", caughtUp.Sub(start).Seconds(), eng.Engine.EventTime.In(sim.Shanghai).Format("01-02 15:04"))
 		}
@@ -298,9 +319,9 @@ func TestSurgesWarnedLive(t *testing.T) {
 			mu.Lock()
 			n := len(api)
 			mu.Unlock()
-			t.Logf("t=%3.0fs sim %s, engine at %s (behind %d, caught up %v), %d transitions on the API stream, %d in the browser",
+			t.Logf("t=%3.0fs sim %s, engine at %s (behind %d, caught up %v), %d transitions on the API stream, %d in the browser; GET /api/warnings failed %d times (last: %s); load %s",
 				time.Since(start).Seconds(), st.Now.In(sim.Shanghai).Format("01-02 15:04"), eng.Engine.EventTime.In(sim.Shanghai).Format("01-02 15:04"),
-				eng.Engine.Behind, eng.Engine.CaughtUp, n, len(browser))
+				eng.Engine.Behind, eng.Engine.CaughtUp, n, len(browser), apiFails, apiErr, loadavg())
 		}
 		// Once the simulated clock is past the window, every surge peaking
 		// in it has started and is in the ground truth.
@@ -416,6 +437,14 @@ func TestSurgesWarnedLive(t *testing.T) {
 			len(all), len(delays), delays[len(delays)/2], delays[len(delays)-1], missing, len(counted), loadavg())
 	}
 	if t.Failed() {
+		b, _ := os.ReadFile(logPath)
+		var eng []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "预警") || strings.Contains(l, "warnings") {
+				eng = append(eng, l)
+			}
+		}
+		t.Logf("the warning engine's lines of the serve log (last 25 of %d):\n%s", len(eng), strings.Join(eng[max(0, len(eng)-25):], "\n"))
 		t.Logf("serve log tail:\n%s", logTail())
 	}
 }
@@ -441,6 +470,29 @@ func loadavg() string {
 	return "?"
 }
 
+// engineEventTime is the warning engine's newest event time from /metrics
+// (citybrain_freshness_event_time_seconds of warnings/engine); zero if absent.
+func engineEventTime(base string) time.Time {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		return time.Time{}
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "citybrain_freshness_event_time_seconds{") && strings.Contains(l, `component="warnings",name="engine"`) {
+			f := strings.Fields(l)
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil && v > 0 {
+				return time.Unix(0, int64(v*1e9))
+			}
+		}
+	}
+	return time.Time{}
+}
+
 // getJSON GETs a URL as the demo leader and decodes the answer.
 func getJSON(url string, v any) error {
 	req, err := http.NewRequest("GET", url, nil)
@@ -448,7 +500,7 @@ func getJSON(url string, v any) error {
 		return err
 	}
 	req.SetBasicAuth("leader", auth.DemoPassword)
-	c := http.Client{Timeout: 20 * time.Second}
+	c := http.Client{Timeout: 8 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
 		return err
