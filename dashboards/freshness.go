@@ -243,8 +243,8 @@ type WarningsFreshness struct {
 	AgeEn string  `json:"age_en"`
 	Level string  `json:"level"`
 	// EventTime is the newest event time the engine has evaluated;
-	// DataEventTime the newest event time of the data (the engine's input,
-	// else the newest a source committed).
+	// DataEventTime the newest event time of the data (the newest of the
+	// engine's input and what the sources committed).
 	EventTime     *string `json:"event_time"`
 	DataEventTime *string `json:"data_event_time"`
 	// Behind is the records the engine has not evaluated yet.
@@ -314,11 +314,13 @@ func (s *Server) warningsFreshness() WarningsFreshness {
 		return out
 	}
 	if haveEngine {
+		// The engine's input may be newer than what the sources committed,
+		// or older (it has not fetched everything): the newest of them.
 		out.EventTime, out.Behind = timeStr(engine.EventTime), engine.Behind
-		if !engine.InputEventTime.IsZero() {
-			dataNewest = engine.InputEventTime
-		} else if engine.EventTime.After(dataNewest) {
-			dataNewest = engine.EventTime
+		for _, t := range []time.Time{engine.InputEventTime, engine.EventTime} {
+			if t.After(dataNewest) {
+				dataNewest = t
+			}
 		}
 	}
 	out.DataEventTime = timeStr(dataNewest)

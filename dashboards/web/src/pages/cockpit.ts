@@ -198,10 +198,3 @@ export async function cockpit(el: HTMLElement) {
   else pathsBody.appendChild(missing(data.freshness) || missing(undefined)!);
   void state;
 }
-
-export function ago(s: number, zh: boolean): string {
-  if (s < 120) return zh ? `${s} 秒` : `${s} s`;
-  if (s < 7200) return zh ? `${Math.round(s / 60)} 分钟` : `${Math.round(s / 60)} min`;
-  if (s < 172800) return zh ? `${Math.round(s / 3600)} 小时` : `${Math.round(s / 3600)} h`;
-  return zh ? `${Math.round(s / 86400)} 天` : `${Math.round(s / 86400)} d`;
-}
