@@ -15,8 +15,9 @@ import (
 // serve: one small commit per snapshot (so as many snapshots, manifests and
 // data files as commits), every partition below compact_min_files, nothing
 // old enough to expire, no orphans; then runs the maintainer's first pass.
-// The commits skip iceberg-go's duplicate check (it reads every manifest),
-// which only makes building the fixture faster.
+// The commits skip iceberg-go's duplicate check (it reads every manifest)
+// and are staged 50 to a metadata write, which only makes building the
+// fixture faster.
 func noopFixture(tb testing.TB, commits int) (*maintainer, *schemas.Schema) {
 	tb.Helper()
 	ctx := context.Background()
@@ -27,26 +28,32 @@ func noopFixture(tb testing.TB, commits int) (*maintainer, *schemas.Schema) {
 	}
 	st.Cluster = "bench"
 	days := commits/6 + 1 // at most 6 files per partition, below compact_min_files (8)
-	for i := range commits {
-		next, files := batchFiles(tb, lake, s, st, []int{i % days}, 2)
+	const perTx = 50      // snapshots staged per metadata write
+	for i := 0; i < commits; i += perTx {
 		t, err := lake.Load(ctx, s.Table)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		props, err := next.props()
-		if err != nil {
-			tb.Fatal(err)
-		}
 		tx := t.NewTransaction()
-		if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
-			tb.Fatal(err)
+		for j := i; j < min(i+perTx, commits); j++ {
+			next, files := batchFiles(tb, lake, s, st, []int{j % days}, 2)
+			props, err := next.props()
+			if err != nil {
+				tb.Fatal(err)
+			}
+			if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
+				tb.Fatal(err)
+			}
+			st = next
 		}
 		nt, err := tx.Commit(ctx)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		next.SnapshotID = nt.CurrentSnapshot().SnapshotID
-		st = next
+		st.SnapshotID = nt.CurrentSnapshot().SnapshotID
+		if n := len(nt.Metadata().Snapshots()); n != min(i+perTx, commits) {
+			tb.Fatalf("%d snapshots after %d commits", n, min(i+perTx, commits))
+		}
 	}
 	m := lake.newMaintainer()
 	if _, err := m.pass(ctx, time.Now()); err != nil {
