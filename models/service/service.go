@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"citybrain/internal/app"
+	"citybrain/internal/freshness"
 	"citybrain/models"
 )
 
@@ -47,6 +48,8 @@ type Service struct {
 
 	mu   sync.Mutex
 	last *status
+	// inputsAt is when an input was first committed after the last run started (zero: none).
+	inputsAt time.Time
 	// freshLogged is the freshness status last logged per source: a
 	// source's status is logged when it changes, not on every run.
 	freshLogged map[string]string
@@ -88,6 +91,55 @@ type testStatus struct {
 	Model   string `json:"model"`
 	Status  string `json:"status"`
 	Failing int64  `json:"failing"`
+}
+
+// FreshPath is the model runner's freshness path: pending from the first
+// commit of a model's input after the last run started; the newest snapshot
+// and commit time of the marts after each run.
+var FreshPath = freshness.Path{Component: "models", Name: "runner"}
+
+// reportFresh writes the run's outcome to the freshness registry.
+func (s *Service) reportFresh(rep *models.RunReport, err error) {
+	reg := s.rt.Fresh
+	if reg == nil {
+		return
+	}
+	s.mu.Lock()
+	again := s.inputsAt
+	s.mu.Unlock()
+	reg.Update(FreshPath, func(st *freshness.State) {
+		st.PendingSince = again // zero unless an input was committed during the run
+		st.Err = ""
+		if err != nil {
+			st.Err = err.Error()
+			return
+		}
+		if rep == nil {
+			return
+		}
+		st.Committed = rep.Finished
+		for _, m := range rep.Models {
+			if m.Snapshot > st.Snapshot {
+				st.Snapshot = m.Snapshot
+			}
+		}
+	})
+	if rep != nil {
+		reg.Observe("citybrain_models_run_seconds", "Model run durations / 模型运行耗时", rep.Finished.Sub(rep.Started).Seconds())
+	}
+	if err != nil {
+		reg.Count("citybrain_models_run_errors", "Failed model runs / 模型运行失败次数", 1)
+	}
+}
+
+// inputCommitted marks the runner pending from an input's commit at at.
+func (s *Service) inputCommitted(at time.Time) {
+	s.mu.Lock()
+	if s.inputsAt.IsZero() {
+		s.inputsAt = at
+	}
+	s.mu.Unlock()
+	s.rt.Fresh.Pending(FreshPath, at)
 }
 
 // Name is "models".
@@ -181,6 +233,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if !s.cfg.OnCommit || !s.sources[c.Table] {
 				continue
 			}
+			s.inputCommitted(c.At)
 			if debounce == nil {
 				debounce = time.NewTimer(commitDelay(s.cfg.Debounce, lastEnd, lastTook, time.Now()))
 				fire = debounce.C
@@ -194,10 +247,15 @@ func (s *Service) Run(ctx context.Context) error {
 
 func (s *Service) runOnce(ctx context.Context, trigger string) {
 	log := s.rt.App.Log.With("service", "models", "trigger", trigger)
+	// Inputs committed from now on are not in this run: pending again after it.
+	s.mu.Lock()
+	s.inputsAt = time.Time{}
+	s.mu.Unlock()
 	rep, err := s.runner.Run(ctx, models.RunOptions{})
 	if ctx.Err() != nil {
 		return
 	}
+	s.reportFresh(rep, err)
 	st := &status{Trigger: trigger}
 	if rep != nil {
 		st.RunID, st.Started, st.Finished, st.Inputs = rep.RunID, rep.Started, rep.Finished, rep.Inputs
