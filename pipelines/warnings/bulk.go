@@ -180,10 +180,12 @@ func (e *Engine) bulkPass(ctx context.Context, s *schemas.Schema, ps [][]schemas
 		if err := e.syncActive(ctx); err != nil {
 			return nil, err
 		}
-		if err := e.exec(ctx, "批量规则 bulk rule "+in+".state.sql", e.bulk.State[in]...); err != nil {
-			return nil, err
+		for i, st := range e.bulk.State[in] {
+			if err := e.exec(ctx, "批量规则 bulk rule "+in+".state.sql", st); err != nil {
+				return nil, err
+			}
+			t = e.ph.Since(fmt.Sprintf("bulk.state.%s.%d", in, i+1), t)
 		}
-		t = e.ph.Since("bulk.state."+in, t)
 		var sigs []Signal
 		for _, n := range names {
 			ss, err := e.signals(ctx, in+"."+n, e.bulk.Rules[in][n])

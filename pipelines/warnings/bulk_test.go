@@ -280,7 +280,7 @@ func TestBulkEquivalence(t *testing.T) {
 				kinds[strings.Fields(k)[1]+" "+strings.Fields(k)[3]]++
 			}
 			t.Logf("%d batches, %d transitions interval by interval (%v), %d in bulk; bulk passes %d, crowd_counts stretches %d",
-				len(batches), len(seqT), kinds, len(bulkT), bulkE.Phases().Count("bulk.stage"), bulkE.Phases().Count("bulk.state.crowd_counts"))
+				len(batches), len(seqT), kinds, len(bulkT), bulkE.Phases().Count("bulk.stage"), bulkE.Phases().Count("bulk.state.crowd_counts.1"))
 			if len(seqT) < 20 {
 				t.Errorf("only %d transitions: the history should exercise the lifecycle", len(seqT))
 			}

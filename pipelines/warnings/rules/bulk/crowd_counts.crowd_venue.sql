@@ -1,7 +1,7 @@
 -- 大客流预警（场所自有计数），批量 / Crowd warning per venue from its own count, catch-up in bulk:
 -- ../crowd_counts.crowd_venue.sql over many intervals at once (bulk_cc_rows from crowd_counts.state.sql,
--- one stretch at a time), the usual counts of the forecast horizons as of the row's interval (stored
--- baseline plus the folds before it: the ASOF join), grouping per venue and interval.
+-- one stretch at a time), the usual counts of the forecast horizons as of the row's interval (the
+-- version of bulk_cc_base valid at its ord), grouping per venue and interval.
 WITH v AS (
   SELECT s.*, greatest(anomaly_trend(s.people, s.p1, s.p2, s.p3), 0) AS count_trend,
     vn.name_zh, vn.name_en, vn.capacity_people, vn.area_m2, vn.street_code, vn.responsible_unit
@@ -13,11 +13,9 @@ vh AS (
   FROM v CROSS JOIN horizons hz CROSS JOIN params p
 ),
 hb AS (
-  SELECT vh.*, nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bn,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bmean
+  SELECT vh.*, bv.n AS bn, bv.mean AS bmean
   FROM vh
-  ASOF LEFT JOIN bulk_cc_fold f ON f.venue_id = vh.venue_id AND f.slot = vh.slot_h AND f.ord < vh.ord
-  LEFT JOIN bulk_cc_base0 b0 ON b0.venue_id = vh.venue_id AND b0.slot = vh.slot_h
+  LEFT JOIN bulk_cc_base bv ON bv.venue_id = vh.venue_id AND bv.slot = vh.slot_h AND vh.ord >= bv.from_ord AND vh.ord < bv.to_ord
 ),
 h AS (
   SELECT hb.*,

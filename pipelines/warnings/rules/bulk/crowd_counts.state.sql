@@ -36,17 +36,28 @@ SELECT venue_id, slot, ord, people, next_ws, count(*) OVER w AS cn, sum(people) 
 FROM bulk_cc_seq WHERE folded
 WINDOW w AS (PARTITION BY venue_id, slot ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 CREATE OR REPLACE TEMP TABLE bulk_cc_base0 AS
-SELECT * FROM venue_count_baseline WHERE venue_id IN (SELECT venue_id FROM venue_count_in);
+SELECT * FROM venue_count_baseline WHERE venue_id IN (SELECT venue_id FROM bulk_cc_seq)
+  AND slot IN (SELECT slot FROM bulk_cc_seq
+               UNION SELECT slot_of(w.window_start + to_minutes(CAST(hz.horizon_min AS BIGINT)), p.slot_min, p.tz_offset_min)
+               FROM (SELECT DISTINCT window_start FROM bulk_cc_seq) w CROSS JOIN horizons hz CROSS JOIN params p);
+CREATE OR REPLACE TEMP TABLE bulk_cc_base AS
+WITH v AS (
+  SELECT venue_id, slot, ord + 1 AS from_ord, cn, cs FROM bulk_cc_fold
+  UNION ALL
+  SELECT venue_id, slot, 0, 0, 0 FROM bulk_cc_base0
+)
+SELECT v.venue_id, v.slot, v.from_ord,
+  coalesce(lead(v.from_ord) OVER (PARTITION BY v.venue_id, v.slot ORDER BY v.from_ord), 9223372036854775807) AS to_ord,
+  coalesce(b0.n, 0) + v.cn AS n, (coalesce(b0.n * b0.mean, 0) + v.cs) / (coalesce(b0.n, 0) + v.cn) AS mean
+FROM v LEFT JOIN bulk_cc_base0 b0 ON b0.venue_id = v.venue_id AND b0.slot = v.slot;
 
 CREATE OR REPLACE TEMP TABLE bulk_cc_rows AS
 WITH b AS (
   SELECT s.venue_id, s.ord, s.window_start, s.people, s.slot, s.prev_ws,
     s.a0 AS s_a0, s.a1 AS s_a1, s.a2 AS s_a2, s.a3 AS s_a3, s.p1 AS s_p1, s.p2 AS s_p2, s.p3 AS s_p3,
-    nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS n,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS mean
+    bv.n, bv.mean
   FROM bulk_cc_seq s
-  ASOF LEFT JOIN bulk_cc_fold f ON f.venue_id = s.venue_id AND f.slot = s.slot AND f.ord < s.ord
-  LEFT JOIN bulk_cc_base0 b0 ON b0.venue_id = s.venue_id AND b0.slot = s.slot
+  LEFT JOIN bulk_cc_base bv ON bv.venue_id = s.venue_id AND bv.slot = s.slot AND s.ord >= bv.from_ord AND s.ord < bv.to_ord
 ),
 d AS (
   SELECT b.*,

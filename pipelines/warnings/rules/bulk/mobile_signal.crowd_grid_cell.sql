@@ -1,8 +1,9 @@
 -- 大客流预警（网格），批量 / Crowd warning per grid cell, catch-up in bulk: ../mobile_signal.crowd_grid_cell.sql
 -- over many intervals at once (one row per cell and interval; bulk_cell_rows from mobile_signal.state.sql).
 -- Differences, all about evaluating many intervals at once:
---   * the usual count of a horizon's slot is the one as of the row's interval (stored baseline plus
---     the folds before it: the ASOF join), not the one after the last interval;
+--   * the usual count of a horizon's slot is the one as of the row's interval (the version of
+--     bulk_cell_base valid at its ord: stored baseline plus the folds before it), not the one after
+--     the last interval;
 --   * grouping and joins are per cell and interval (ord);
 --   * the sequential rule returns a row when the cell passes the filter and is at a level, or has a
 --     warning open then. Whether it has one then is the lifecycle's, applied after the rule: the row
@@ -25,11 +26,9 @@ ch AS (
   FROM c CROSS JOIN horizons hz CROSS JOIN params p
 ),
 hb AS (
-  SELECT ch.*, nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bn,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bmean
+  SELECT ch.*, bv.n AS bn, bv.mean AS bmean
   FROM ch
-  ASOF LEFT JOIN bulk_cell_fold f ON f.grid_cell_id = ch.grid_cell_id AND f.slot = ch.slot_h AND f.ord < ch.ord
-  LEFT JOIN bulk_cell_base0 b0 ON b0.grid_cell_id = ch.grid_cell_id AND b0.slot = ch.slot_h
+  LEFT JOIN bulk_cell_base bv ON bv.grid_cell_id = ch.grid_cell_id AND bv.slot = ch.slot_h AND ch.ord >= bv.from_ord AND ch.ord < bv.to_ord
 ),
 h AS (
   SELECT hb.*,

@@ -17,11 +17,9 @@ vh AS (
   WHERE v.venue_id IN (SELECT venue_id FROM v WHERE gate) OR v.venue_id IN (SELECT subject_id FROM open_now)
 ),
 hb AS (
-  SELECT vh.*, nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bn,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS bmean
+  SELECT vh.*, bv.n AS bn, bv.mean AS bmean
   FROM vh
-  ASOF LEFT JOIN bulk_venue_fold f ON f.venue_id = vh.venue_id AND f.slot = vh.slot_h AND f.ord < vh.ord
-  LEFT JOIN bulk_venue_base0 b0 ON b0.venue_id = vh.venue_id AND b0.slot = vh.slot_h
+  LEFT JOIN bulk_venue_base bv ON bv.venue_id = vh.venue_id AND bv.slot = vh.slot_h AND vh.ord >= bv.from_ord AND vh.ord < bv.to_ord
 ),
 h AS (
   SELECT hb.*,

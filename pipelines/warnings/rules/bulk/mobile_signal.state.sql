@@ -6,7 +6,11 @@
 --     correction of the same interval folds nothing);
 --   * the usual count a row sees (its own slot, and the forecast horizons' slots in the rule) is the
 --     stored baseline row plus the folds before it: n0 + cumulative count, (n0·mean0 + cumulative
---     sum) / n — the running mean, as a cumulative average (equal up to floating-point rounding);
+--     sum) / n — the running mean, as a cumulative average (equal up to floating-point rounding).
+--     bulk_cell_base holds it as versions per cell and slot, each valid over a range of ords (the
+--     stored row from ord 0, each fold from the pass after the folded interval), read with an
+--     equality join plus the range. (An ASOF join was 3× slower over these ~80,000 tiny partitions, and
+--     inside the batch's transaction DuckDB planned it as a nested-loop join: 3 min for a day.)
 --   * a1..a3 are LAGs of a0 with the gap rule (a gap of more than three intervals drops them; a
 --     corrected interval keeps the stored ones).
 -- The venues (fallback rule) go the same way from the sum of their cells per interval.
@@ -29,23 +33,36 @@ SELECT r.*, slot_of(r.window_start, p.slot_min, p.tz_offset_min) AS slot,
 FROM r CROSS JOIN params p
 WINDOW w AS (PARTITION BY r.grid_cell_id ORDER BY r.ord);
 
--- 2. The folds: per cell and slot, the running count and sum of the folded intervals, in order.
+-- 2. The folds: per cell and slot, the running count and sum of the folded intervals, in order; the
+--    stored baseline rows of the slots the intervals and their forecast horizons fall in; the
+--    versions of the usual count.
 CREATE OR REPLACE TEMP TABLE bulk_cell_fold AS
 SELECT grid_cell_id, slot, ord, count(*) OVER w AS cn, sum(people) OVER w AS cs
 FROM bulk_cell_seq WHERE folded
 WINDOW w AS (PARTITION BY grid_cell_id, slot ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 CREATE OR REPLACE TEMP TABLE bulk_cell_base0 AS
-SELECT * FROM cell_baseline WHERE grid_cell_id IN (SELECT grid_cell_id FROM in_mobile_signal);
+SELECT * FROM cell_baseline WHERE grid_cell_id IN (SELECT grid_cell_id FROM bulk_cell_seq)
+  AND slot IN (SELECT slot FROM bulk_cell_seq
+               UNION SELECT slot_of(w.window_start + to_minutes(CAST(hz.horizon_min AS BIGINT)), p.slot_min, p.tz_offset_min)
+               FROM (SELECT DISTINCT window_start FROM bulk_cell_seq) w CROSS JOIN horizons hz CROSS JOIN params p);
+CREATE OR REPLACE TEMP TABLE bulk_cell_base AS
+WITH v AS (
+  SELECT grid_cell_id, slot, ord + 1 AS from_ord, cn, cs FROM bulk_cell_fold
+  UNION ALL
+  SELECT grid_cell_id, slot, 0, 0, 0 FROM bulk_cell_base0
+)
+SELECT v.grid_cell_id, v.slot, v.from_ord,
+  coalesce(lead(v.from_ord) OVER (PARTITION BY v.grid_cell_id, v.slot ORDER BY v.from_ord), 9223372036854775807) AS to_ord,
+  coalesce(b0.n, 0) + v.cn AS n, (coalesce(b0.n * b0.mean, 0) + v.cs) / (coalesce(b0.n, 0) + v.cn) AS mean
+FROM v LEFT JOIN bulk_cell_base0 b0 ON b0.grid_cell_id = v.grid_cell_id AND b0.slot = v.slot;
 
 -- 3. The staged intervals' new state rows (what cell_state holds after each of their passes).
 CREATE OR REPLACE TEMP TABLE bulk_cell_rows AS
 WITH b AS (
   SELECT s.grid_cell_id, s.ord, s.window_start, s.people, s.slot, s.prev_ws, s.a0 AS s_a0, s.a1 AS s_a1, s.a2 AS s_a2, s.a3 AS s_a3,
-    nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS n,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS mean
+    bv.n, bv.mean
   FROM bulk_cell_seq s
-  ASOF LEFT JOIN bulk_cell_fold f ON f.grid_cell_id = s.grid_cell_id AND f.slot = s.slot AND f.ord < s.ord
-  LEFT JOIN bulk_cell_base0 b0 ON b0.grid_cell_id = s.grid_cell_id AND b0.slot = s.slot
+  LEFT JOIN bulk_cell_base bv ON bv.grid_cell_id = s.grid_cell_id AND bv.slot = s.slot AND s.ord >= bv.from_ord AND s.ord < bv.to_ord
 ),
 d AS (
   SELECT b.*,
@@ -109,16 +126,27 @@ SELECT venue_id, slot, ord, count(*) OVER w AS cn, sum(people) OVER w AS cs
 FROM bulk_venue_seq WHERE folded
 WINDOW w AS (PARTITION BY venue_id, slot ORDER BY ord ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 CREATE OR REPLACE TEMP TABLE bulk_venue_base0 AS
-SELECT * FROM venue_baseline WHERE venue_id IN (SELECT venue_id FROM bulk_venue_now);
+SELECT * FROM venue_baseline WHERE venue_id IN (SELECT venue_id FROM bulk_venue_seq)
+  AND slot IN (SELECT slot FROM bulk_venue_seq
+               UNION SELECT slot_of(w.window_start + to_minutes(CAST(hz.horizon_min AS BIGINT)), p.slot_min, p.tz_offset_min)
+               FROM (SELECT DISTINCT window_start FROM bulk_venue_seq) w CROSS JOIN horizons hz CROSS JOIN params p);
+CREATE OR REPLACE TEMP TABLE bulk_venue_base AS
+WITH v AS (
+  SELECT venue_id, slot, ord + 1 AS from_ord, cn, cs FROM bulk_venue_fold
+  UNION ALL
+  SELECT venue_id, slot, 0, 0, 0 FROM bulk_venue_base0
+)
+SELECT v.venue_id, v.slot, v.from_ord,
+  coalesce(lead(v.from_ord) OVER (PARTITION BY v.venue_id, v.slot ORDER BY v.from_ord), 9223372036854775807) AS to_ord,
+  coalesce(b0.n, 0) + v.cn AS n, (coalesce(b0.n * b0.mean, 0) + v.cs) / (coalesce(b0.n, 0) + v.cn) AS mean
+FROM v LEFT JOIN bulk_venue_base0 b0 ON b0.venue_id = v.venue_id AND b0.slot = v.slot;
 
 CREATE OR REPLACE TEMP TABLE bulk_venue_rows AS
 WITH b AS (
   SELECT s.venue_id, s.ord, s.window_start, s.people, s.cells, s.slot, s.prev_ws, s.a0 AS s_a0, s.a1 AS s_a1, s.a2 AS s_a2, s.a3 AS s_a3,
-    nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS n,
-    (coalesce(b0.n * b0.mean, 0) + coalesce(f.cs, 0)) / nullif(coalesce(b0.n, 0) + coalesce(f.cn, 0), 0) AS mean
+    bv.n, bv.mean
   FROM bulk_venue_seq s
-  ASOF LEFT JOIN bulk_venue_fold f ON f.venue_id = s.venue_id AND f.slot = s.slot AND f.ord < s.ord
-  LEFT JOIN bulk_venue_base0 b0 ON b0.venue_id = s.venue_id AND b0.slot = s.slot
+  LEFT JOIN bulk_venue_base bv ON bv.venue_id = s.venue_id AND bv.slot = s.slot AND s.ord >= bv.from_ord AND s.ord < bv.to_ord
 ),
 d AS (
   SELECT b.*,
