@@ -33,24 +33,21 @@ func soakSVG(rec *soakRecord) string {
 	mins := func(s soakSample) float64 { return s.T / 60 }
 	var panels []chartPanel
 
-	// 1. lag per path: every non-source path and the worst source paths
+	// 1. lag per path: the four worst of each component (the legend holds
+	// about a dozen; every path is in soak.json)
 	ps := rec.pathStats()
 	var chosen []string
-	nSrc := 0
+	perComponent := map[string]int{}
 	for _, p := range ps {
-		if p.Max == 0 {
+		comp, _, _ := strings.Cut(p.Path, "/")
+		if p.Max == 0 || perComponent[comp] >= 4 {
 			continue
 		}
-		if strings.HasPrefix(p.Path, "source/") {
-			if nSrc >= 5 {
-				continue
-			}
-			nSrc++
-		}
+		perComponent[comp]++
 		chosen = append(chosen, p.Path)
 	}
 	sort.Strings(chosen)
-	p1 := chartPanel{title: "Freshness lag per path (citybrain_freshness_lag_seconds, s, log scale; 0 drawn at 0.1)", log: true, goal: soakGoalFreshS}
+	p1 := chartPanel{title: "Freshness lag, the 4 worst paths of each component (citybrain_freshness_lag_seconds, s, log; 0 at 0.1)", log: true, goal: soakGoalFreshS}
 	for _, k := range chosen {
 		cs := chartSeries{name: k}
 		for _, s := range rec.Samples {
