@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -230,6 +231,7 @@ func sameValue(a, b any) bool {
 // values — and leave the same state tables and open warnings, over two days of
 // history with surges, gaps, late records, corrections, duplicates and
 // intervals split over batches, at 15-min and 60-min time-of-week slots.
+// WARNINGS_RULES=<dir> checks a copy of the rules (its bulk/ against its rules).
 func TestBulkEquivalence(t *testing.T) {
 	days := 2
 	if testing.Short() {
@@ -253,6 +255,7 @@ func TestBulkEquivalence(t *testing.T) {
 			run := func(bulkMin int) (*Engine, []string) {
 				cfg := tc.cfg()
 				cfg.BulkMinIntervals = bulkMin
+				cfg.RulesDir = os.Getenv("WARNINGS_RULES") // a copy of the rules to check
 				e := newTestEngine(t, cfg, "")
 				if err := e.LoadReference(ctx, bulkReference()); err != nil {
 					t.Fatal(err)

@@ -3,7 +3,9 @@ package warnings
 import (
 	"context"
 	"os"
+	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ func TestCatchUpWeek(t *testing.T) {
 			bulk int
 		}{"interval_by_interval", 0})
 	}
+	var keys [][]string
 	for _, m := range modes {
 		cfg := DefaultConfig()
 		cfg.BulkMinIntervals = m.bulk
@@ -45,6 +48,12 @@ func TestCatchUpWeek(t *testing.T) {
 		}
 		t.Logf("%s: %d days, %d intervals, %d cells, %d venues, %d records in %d batches: %.1f s, %d transitions; phases %s",
 			m.name, days, r.Intervals, r.Cells, r.Venues, r.Records, r.Batches, r.Took.Seconds(), len(r.Transitions), topN(r.Phases, 12))
+		var ks []string
+		for _, tr := range r.Transitions {
+			ks = append(ks, transitionKey(tr))
+		}
+		sort.Strings(ks)
+		keys = append(keys, ks)
 		limit := 60.0
 		if l, err := strconv.ParseFloat(os.Getenv("WARNINGS_CATCHUP_LIMIT"), 64); err == nil {
 			limit = l
@@ -52,6 +61,9 @@ func TestCatchUpWeek(t *testing.T) {
 		if m.bulk > 0 && days == 7 && r.Took.Seconds() > limit {
 			t.Errorf("a week caught up in %.1f s, want ≤ %.0f s", r.Took.Seconds(), limit)
 		}
+	}
+	if len(keys) == 2 && strings.Join(keys[0], "\n") != strings.Join(keys[1], "\n") {
+		t.Errorf("the transitions in bulk and interval by interval differ:\n%s", diffLines(keys[1], keys[0]))
 	}
 }
 
