@@ -88,9 +88,9 @@ func (m *maintainer) pass(ctx context.Context, now time.Time) (MaintenanceReport
 
 // table maintains one table, loading its metadata once for the three
 // steps' planning.
-func (m *maintainer) table(ctx context.Context, name string, now time.Time, rep *MaintenanceReport) TableMaintenance {
+func (m *maintainer) table(ctx context.Context, name string, now time.Time, rep *MaintenanceReport) (tm TableMaintenance) {
 	start := time.Now()
-	tm := TableMaintenance{Table: name}
+	tm.Table = name
 	defer func() { tm.Took = time.Since(start) }()
 	memo := m.tables[name]
 	if memo == nil {

@@ -699,6 +699,9 @@ func TestMaintainerNoopPass(t *testing.T) {
 		if rep.Skipped != 2 {
 			t.Errorf("pass %d skipped %d steps, want 2 (compaction, expiry)", i, rep.Skipped)
 		}
+		if tm := rep.Tables[0]; tm.Took <= 0 || tm.Took > rep.Took {
+			t.Errorf("pass %d: table took %s, pass %s", i, tm.Took, rep.Took)
+		}
 	}
 	if mt.reads != reads {
 		t.Errorf("no-op passes read %d manifest lists and manifests, want 0", mt.reads-reads)
