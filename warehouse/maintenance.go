@@ -144,10 +144,10 @@ type compactGroup struct {
 // Compact rewrites, per partition, the data files smaller than
 // cfg.Maintenance.SmallFileBytes into one file when there are at least
 // CompactMinFiles of them, and commits the lot as one "replace" snapshot
-// whose summary carries the table's State unchanged. The commit is pinned
-// to the snapshot the files were read from: if a writer commits meanwhile,
-// Compact fails with ErrConflict, removes what it wrote and leaves the
-// table alone. Rows are rewritten exactly (same records, sorted by event
+// whose summary carries the table's State unchanged. Writers' appends
+// meanwhile are fine (the commit goes on top of them, see commitRewrite);
+// any other commit meanwhile makes Compact fail with ErrConflict, remove
+// what it wrote and leave the table alone. Rows are rewritten exactly (same records, sorted by event
 // time) with the table's Iceberg field ids.
 func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) {
 	res, _, err := l.compact(ctx, name)
@@ -244,11 +244,25 @@ func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []icebe
 
 // commitRewrite commits the replacement of olds by news under the table's
 // commit lock. The transaction starts from t, the metadata the files were
-// planned from, and pins its main branch there: if a writer committed since,
-// the catalog rejects the commit and ErrConflict is returned.
+// planned from, and pins its main branch there. If writers only appended
+// since t (the lake writers commit every few seconds, faster than a busy
+// table compacts), the rewrite is still exact: it is rebased onto the
+// current snapshot, carrying that snapshot's State. Any other commit since
+// (a compaction, an overwrite, an expiry of t's snapshot) gives ErrConflict,
+// as does a commit from another process that lands first.
 func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, olds, news []iceberg.DataFile, props iceberg.Properties) (int64, error) {
 	unlock := l.lock(name)
 	defer unlock()
+	if cur, err := l.Load(ctx, name); err == nil && appendedSince(cur, t) {
+		st, err := StateOf(cur)
+		if err != nil {
+			return 0, fmt.Errorf("compact %s: %w", name, err)
+		}
+		if props, err = st.props(); err != nil {
+			return 0, fmt.Errorf("compact %s: %w", name, err)
+		}
+		t = cur
+	}
 	tx := t.NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return 0, fmt.Errorf("compact %s: %w", name, err)
@@ -273,6 +287,27 @@ func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, o
 		return 0, fmt.Errorf("compact %s: %w", name, err)
 	}
 	return nt.CurrentSnapshot().SnapshotID, nil
+}
+
+// appendedSince tells whether cur's main branch descends from base's
+// current snapshot through appends only (and is not that snapshot).
+func appendedSince(cur, base *table.Table) bool {
+	from, s := base.CurrentSnapshot(), cur.CurrentSnapshot()
+	if from == nil || s == nil || s.SnapshotID == from.SnapshotID {
+		return false
+	}
+	meta := cur.Metadata()
+	for s.SnapshotID != from.SnapshotID {
+		if s.Summary == nil || s.Summary.Operation != table.OpAppend || s.ParentSnapshotID == nil {
+			return false
+		}
+		p := meta.SnapshotByID(*s.ParentSnapshotID)
+		if p == nil {
+			return false
+		}
+		s = p
+	}
+	return true
 }
 
 // lostRace tells whether a failed commit from base failed because another

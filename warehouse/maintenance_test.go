@@ -397,21 +397,60 @@ func TestCompactConflict(t *testing.T) {
 	ctx := context.Background()
 	lake, s := testLake(t, smallMaintenance())
 	st := fill(t, lake, s, 5, []int{0}, 3)
-	tbl, err := lake.Load(ctx, s.Table)
+	plan := func() (*table.Table, []iceberg.DataFile, iceberg.Properties) {
+		t.Helper()
+		tbl, err := lake.Load(ctx, s.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		groups, err := lake.compactionGroups(ctx, tbl)
+		if err != nil || len(groups) != 1 {
+			t.Fatalf("groups: %v, %v", groups, err)
+		}
+		st, err := StateOf(tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props, _ := st.props()
+		return tbl, groups[0].files, props
+	}
+
+	// Another compaction commits between planning and committing: conflict.
+	tbl, olds, props := plan()
+	if _, err := lake.Compact(ctx, s.Table); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lake.commitRewrite(ctx, s.Table, tbl, olds, nil, props); !errors.Is(err, ErrConflict) {
+		t.Fatalf("compaction after another compaction: %v, want ErrConflict", err)
+	}
+
+	// Writers append between planning and committing: the rewrite goes on
+	// top of their snapshots and keeps their state and files.
+	st, err := lake.State(ctx, s.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	groups, err := lake.compactionGroups(ctx, tbl)
-	if err != nil || len(groups) != 1 {
-		t.Fatalf("groups: %v, %v", groups, err)
+	st.Cluster = "test-cluster"
+	for range 4 {
+		st = writeBatch(t, lake, s, st, []int{0}, 3)
 	}
-	var olds []iceberg.DataFile
-	olds = append(olds, groups[0].files...)
-	// A writer commits between planning and committing the compaction.
-	writeBatch(t, lake, s, st, []int{0}, 3)
-	props, _ := st.props()
-	if _, err := lake.commitRewrite(ctx, s.Table, tbl, olds, nil, props); !errors.Is(err, ErrConflict) {
-		t.Fatalf("compaction after a writer commit: %v, want ErrConflict", err)
+	tbl, olds, props = plan()
+	st = writeBatch(t, lake, s, st, []int{0}, 3)
+	st = writeBatch(t, lake, s, st, []int{1}, 3)
+	if _, err := lake.commitRewrite(ctx, s.Table, tbl, olds, nil, props); err != nil {
+		t.Fatalf("compaction after writer appends: %v", err)
+	}
+	got, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Batch != st.Batch || !reflect.DeepEqual(got.Offsets, st.Offsets) || !reflect.DeepEqual(got.Cursors, st.Cursors) {
+		t.Errorf("state after rebased compaction: %+v, want the last writer's %+v", got, st)
+	}
+	if files := filesPerPartition(t, lake, s.Table); files["observed_at_day=2013-03-01"] != 1 || files["observed_at_day=2013-03-02"] != 1 {
+		// olds were dropped (nothing added in their place here); the
+		// writers' two new files stay.
+		t.Errorf("files after rebased compaction: %v", files)
 	}
 }
 
