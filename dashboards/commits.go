@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -20,23 +21,39 @@ func (s *Server) Committed(table string) {
 // WarningsTable is the warning engine's table of transitions.
 const WarningsTable = "marts.warnings"
 
-// pushWarnings sends the warning transitions newer than the last pushed.
+// pushWarnings sends the warning transitions newer than the last pushed,
+// in sequence order and in pages of pushPage until none is left: a burst
+// (a catch-up makes thousands) is pushed whole, not its first page only.
+// (By seq, not transition_at: a batch's transitions share their stamp to the
+// microsecond, and a page cut inside such a group lost the rest of it.)
 func (s *Server) pushWarnings(ctx context.Context) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if s.lastPushed.IsZero() {
-		s.lastPushed = s.d.Now().Add(-time.Hour)
+	for {
+		n, err := s.pushPage(ctx)
+		if err != nil {
+			s.d.Log.Warn("dashboard warnings push", "err", err)
+			return
+		}
+		if n < pushPage {
+			return
+		}
 	}
-	rows, err := s.d.Engine.Query(ctx, `SELECT * FROM marts.warnings WHERE transition_at > CAST(? AS TIMESTAMPTZ) ORDER BY transition_at LIMIT 1000`,
-		s.lastPushed.Format("2006-01-02 15:04:05.999999-07:00"))
+}
+
+// pushPage is how many transitions one query of pushWarnings reads.
+const pushPage = 1000
+
+func (s *Server) pushPage(ctx context.Context) (int, error) {
+	rows, err := s.d.Engine.Query(ctx, fmt.Sprintf(`SELECT * FROM marts.warnings WHERE seq > ? ORDER BY seq LIMIT %d`, pushPage), s.lastSeq)
 	if err != nil {
-		s.d.Log.Warn("dashboard warnings push", "err", err)
-		return
+		return 0, err
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
+	n := 0
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -44,17 +61,21 @@ func (s *Server) pushWarnings(ctx context.Context) {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return
+			return n, err
 		}
 		m := map[string]any{}
 		for i, c := range cols {
 			m[c] = jsonValue(vals[i])
-			if t, ok := vals[i].(time.Time); ok && c == "transition_at" && t.After(s.lastPushed) {
-				s.lastPushed = t
+			if c == "seq" {
+				if q, ok := vals[i].(int64); ok && q > s.lastSeq {
+					s.lastSeq = q
+				}
 			}
 		}
 		s.live.publish("warning", m)
+		n++
 	}
+	return n, rows.Err()
 }
 
 // Start primes the push position so that only warnings committed after
@@ -64,16 +85,15 @@ func (s *Server) Start(ctx context.Context) {
 	go s.freshLoop(ctx)
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	s.lastPushed = s.d.Now()
-	rows, err := s.d.Engine.Query(ctx, `SELECT max(transition_at) FROM marts.warnings`)
+	rows, err := s.d.Engine.Query(ctx, `SELECT max(seq) FROM marts.warnings`)
 	if err != nil {
-		return
+		return // no table yet: every transition is new
 	}
 	defer rows.Close()
 	if rows.Next() {
-		var t *time.Time
-		if rows.Scan(&t) == nil && t != nil {
-			s.lastPushed = *t
+		var q *int64
+		if rows.Scan(&q) == nil && q != nil {
+			s.lastSeq = *q
 		}
 	}
 }

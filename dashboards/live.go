@@ -12,7 +12,14 @@ import (
 // hub fans live events out to the browsers' event streams.
 type hub struct {
 	mu   sync.Mutex
-	subs map[chan event]struct{}
+	subs map[chan event]*liveSub
+}
+
+// liveSub is one open page's stream state.
+type liveSub struct {
+	// lost: events were dropped because the page's buffer was full; the
+	// stream tells the page to reload its lists ("refresh") once it drains.
+	lost bool
 }
 
 type event struct {
@@ -20,12 +27,16 @@ type event struct {
 	data []byte
 }
 
-func newHub() *hub { return &hub{subs: map[chan event]struct{}{}} }
+// liveBuffer is how many events wait for one page. A catch-up pushes
+// thousands of transitions at once; the 64 of before dropped most of them.
+const liveBuffer = 8192
+
+func newHub() *hub { return &hub{subs: map[chan event]*liveSub{}} }
 
 func (h *hub) subscribe() chan event {
-	ch := make(chan event, 64)
+	ch := make(chan event, liveBuffer)
 	h.mu.Lock()
-	h.subs[ch] = struct{}{}
+	h.subs[ch] = &liveSub{}
 	h.mu.Unlock()
 	return ch
 }
@@ -36,8 +47,20 @@ func (h *hub) unsubscribe(ch chan event) {
 	h.mu.Unlock()
 }
 
-// publish sends to every subscriber; a subscriber whose buffer is full
-// misses the event (the page reloads its lists on "refresh").
+// takeLost reports (and resets) whether events for ch were dropped.
+func (h *hub) takeLost(ch chan event) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sub, ok := h.subs[ch]; ok && sub.lost {
+		sub.lost = false
+		return true
+	}
+	return false
+}
+
+// publish sends to every subscriber without blocking; a subscriber whose
+// buffer is full misses the event and is told to refresh its lists once
+// its stream drains (never silently).
 func (h *hub) publish(name string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -45,10 +68,11 @@ func (h *hub) publish(name string, v any) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs {
+	for ch, sub := range h.subs {
 		select {
 		case ch <- event{name, b}:
 		default:
+			sub.lost = true
 		}
 	}
 }
@@ -108,6 +132,9 @@ func (s *Server) liveStream(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, ": ping\n\n")
 		case ev := <-ch:
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.name, ev.data)
+			if len(ch) == 0 && s.live.takeLost(ch) {
+				fmt.Fprintf(w, "event: refresh\ndata: %s\n\n", jsonOf(map[string]any{"tables": []string{WarningsTable}, "lost": true}))
+			}
 		}
 		fl.Flush()
 	}

@@ -104,7 +104,7 @@ type Server struct {
 	healthBusy bool
 
 	pushMu     sync.Mutex
-	lastPushed time.Time // newest warning transition pushed (under pushMu)
+	lastSeq    int64 // newest warning transition pushed (seq, under pushMu)
 
 	mux *http.ServeMux // to see whether the SQL access service mounted /api/sql
 }

@@ -24,11 +24,15 @@ type Hub struct {
 // NewHub returns an empty hub.
 func NewHub() *Hub { return &Hub{subs: map[chan Transition]struct{}{}} }
 
+// hubBuffer is how many transitions wait for one subscriber. A catch-up
+// makes thousands in one batch; 1,024 dropped a third of them.
+const hubBuffer = 16384
+
 // Subscribe returns a channel of transitions and its cancel function. A
-// subscriber that falls 1024 transitions behind is dropped (its channel
-// is closed) rather than slowing the engine.
+// subscriber that falls hubBuffer transitions behind is dropped (its
+// channel is closed) rather than slowing the engine.
 func (h *Hub) Subscribe() (<-chan Transition, func()) {
-	ch := make(chan Transition, 1024)
+	ch := make(chan Transition, hubBuffer)
 	h.mu.Lock()
 	h.subs[ch] = struct{}{}
 	h.mu.Unlock()
