@@ -41,8 +41,8 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"citybrain/connectors"
-	"citybrain/internal/freshness"
 	"citybrain/internal/broker"
+	"citybrain/internal/freshness"
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
@@ -92,7 +92,7 @@ type Writer struct {
 	log    *slog.Logger
 	// eventIdx is the schema's event-time field (-1: none)
 	eventIdx int
-	dlq    *kafka.Writer
+	dlq      *kafka.Writer
 
 	// OnCommit, if set, is called after each commit (e.g. to refresh views).
 	OnCommit func(ctx context.Context, tableName string, snapshot int64)
@@ -159,12 +159,12 @@ type fetched struct {
 // MaxOpenFiles are open, and a record of yet another partition first
 // commits the batch.
 type batch struct {
-	next    warehouse.State
-	files   map[string]*warehouse.FileWriter
-	rows    int64
-	bytes   int64
-	first   time.Time
-	last    time.Time
+	next  warehouse.State
+	files map[string]*warehouse.FileWriter
+	rows  int64
+	bytes int64
+	first time.Time
+	last  time.Time
 	// newest event time among the batch's records (for freshness)
 	newest  time.Time
 	dirty   bool // offsets moved since the last commit

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -49,9 +50,11 @@ type Engine struct {
 	bulk *bulkRules
 	reg  *schemas.Registry
 
-	mu   sync.Mutex
-	db   *sql.DB
-	conn *sql.Conn
+	mu sync.Mutex
+	db *sql.DB
+	// activeSnap is the active warnings as of the last batch (Active).
+	activeSnap atomic.Pointer[[]Transition]
+	conn       *sql.Conn
 	// rconn reads the queues (outbox, notify_queue) while a batch is being
 	// evaluated on conn: it sees committed rows only, and does not wait for
 	// the batch, so the sink commits a batch's transitions to marts.warnings
@@ -528,6 +531,7 @@ func (e *Engine) Checkpoint(ctx context.Context) error {
 func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.publishActive()
 	t0 := time.Now()
 	defer func() { e.ph.Since("process", t0) }()
 	schemaOf := map[string]*schemas.Schema{}
@@ -903,9 +907,23 @@ func (e *Engine) Offsets(ctx context.Context) (map[string]map[int]int64, error) 
 }
 
 // Active returns the last transition of every active warning, most severe first.
+//
+// It does not wait for the batch under way: the list is the one published
+// after the last batch (GET /api/warnings used to wait for whole catch-up
+// batches, minutes under load).
 func (e *Engine) Active() []Transition {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	p := e.activeSnap.Load()
+	if p == nil {
+		e.mu.Lock()
+		e.publishActive()
+		e.mu.Unlock()
+		p = e.activeSnap.Load()
+	}
+	return append([]Transition(nil), (*p)...)
+}
+
+// publishActive publishes the active warnings for Active; e.mu is held.
+func (e *Engine) publishActive() {
 	out := make([]Transition, 0, len(e.lc.active))
 	for _, a := range e.lc.active {
 		out = append(out, a.Last)
@@ -917,7 +935,7 @@ func (e *Engine) Active() []Transition {
 		}
 		return out[i].Seq > out[j].Seq
 	})
-	return out
+	e.activeSnap.Store(&out)
 }
 
 // queue reads pending transitions of a queue table (outbox or notify_queue) in seq order.

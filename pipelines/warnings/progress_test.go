@@ -58,3 +58,20 @@ func TestProgressMeasured(t *testing.T) {
 		t.Fatalf("stuck an hour: %+v", r)
 	}
 }
+
+// TestActiveDoesNotWaitForBatch: GET /api/warnings reads the active
+// warnings published after the last batch; it does not wait for the batch
+// under way (it once timed out through whole catch-up batches).
+func TestActiveDoesNotWaitForBatch(t *testing.T) {
+	e := newTestEngine(t, DefaultConfig(), "")
+	e.Active()
+	e.mu.Lock() // a batch under way
+	defer e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.Active(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Active waited for the batch under way")
+	}
+}

@@ -49,8 +49,8 @@ type Runner struct {
 	// Fresh, if set, receives the engine's freshness (path warnings/engine)
 	// and that of marts.warnings (warnings/sink), and the batch figures for /metrics.
 	Fresh *freshness.Registry
-	kick     chan struct{}
-	once     sync.Once
+	kick  chan struct{}
+	once  sync.Once
 }
 
 // fetchedMsgs is one fetch response, decoded by the partition's reader (so
@@ -58,8 +58,8 @@ type Runner struct {
 type fetchedMsgs struct {
 	topic     string
 	partition int
-	n         int   // messages
-	next      int64 // offset after the last message
+	n         int       // messages
+	next      int64     // offset after the last message
 	last      time.Time // Kafka append time of the last message
 	recs      []schemas.Record
 	rejected  int64
