@@ -88,6 +88,7 @@ func (p *Progress) start(now time.Time, behind int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.started, p.behind, p.caughtUp = now, behind, behind == 0
+	p.lastZero = time.Time{} // a read before this one (other topics) says nothing now
 	if behind == 0 {
 		p.lastZero = now
 	}

@@ -14,7 +14,9 @@ func TestProgressMeasured(t *testing.T) {
 	p := &Progress{now: func() time.Time { return now }}
 	reg := freshness.New(p.now, freshness.DefaultThresholds())
 
-	// A first start with history in the topics: behind, not caught up, even before any batch.
+	// A first start with history in the topics: behind, not caught up, even before any batch —
+	// also when an earlier read (before more topics appeared) had reached its ends.
+	p.start(now.Add(-time.Second), 0)
 	p.start(now, 1_000_000)
 	p.pending(now.Add(-3 * time.Second)) // the first fetched record was appended 3 s ago
 	if r := p.Report(); r.CaughtUp || r.Behind != 1_000_000 || r.LagS != 3 {
