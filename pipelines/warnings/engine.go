@@ -919,7 +919,7 @@ func (e *Engine) Active() []Transition {
 		e.mu.Unlock()
 		p = e.activeSnap.Load()
 	}
-	return append([]Transition(nil), (*p)...)
+	return append(make([]Transition, 0, len(*p)), (*p)...)
 }
 
 // publishActive publishes the active warnings for Active; e.mu is held.
