@@ -26,9 +26,10 @@ import (
 // rules/bulk/ holds the same state and rules as sets over many intervals:
 // the recurrences as window functions over each subject's ordered intervals
 // (running means as cumulative averages, lags with the gap rule, usual counts
-// as of an interval through ASOF joins), the rules producing one row per
-// subject and interval, then the lifecycle applied in Go to all the signals
-// in event-time order, as the sequential passes apply them.
+// as of an interval as versions valid over a range of intervals), the rules
+// producing one row per subject and interval, then the lifecycle applied in
+// Go to all the signals in event-time order, as the sequential passes apply
+// them.
 //
 // Files, per windowed input (rules/bulk/<input>.<part>.sql):
 //   - stage:  once per batch, after in_<input> holds the batch (optional);
