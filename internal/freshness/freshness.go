@@ -96,6 +96,23 @@ type Registry struct {
 	mu     sync.Mutex
 	states map[string]*State
 	series map[string]*series
+	// per component, where its own goal differs (models: batch runs)
+	comp map[string]Thresholds
+}
+
+// SetThresholds sets the thresholds of one component's paths (the model
+// runner's marts are rebuilt in runs minutes apart; a warning must not wait
+// a minute).
+func (r *Registry) SetThresholds(component string, th Thresholds) {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.comp == nil {
+		r.comp = map[string]Thresholds{}
+	}
+	r.comp[component] = th
 }
 
 type series struct {
@@ -209,15 +226,19 @@ func (r *Registry) row(s State, now time.Time) Row {
 	if !s.InputEventTime.IsZero() && !s.EventTime.IsZero() {
 		row.EventLagS = math.Max(s.InputEventTime.Sub(s.EventTime).Seconds(), 0)
 	}
-	row.Level = r.level(row.LagS, s.Err)
+	row.Level = r.level(s.Component, row.LagS, s.Err)
 	return row
 }
 
-func (r *Registry) level(lagS float64, err string) string {
+func (r *Registry) level(component string, lagS float64, err string) string {
+	th := r.th
+	if c, ok := r.comp[component]; ok {
+		th = c
+	}
 	switch {
-	case lagS >= r.th.Error.Seconds():
+	case lagS >= th.Error.Seconds():
 		return "error"
-	case lagS >= r.th.Warn.Seconds() || err != "":
+	case lagS >= th.Warn.Seconds() || err != "":
 		return "warn"
 	}
 	return "ok"

@@ -34,6 +34,12 @@ func TestAgeLevelsAndPending(t *testing.T) {
 	if _, ok := r.Get(p); ok {
 		t.Fatal("removed path still there")
 	}
+	m := Path{Component: "models", Name: "runner"}
+	r.SetThresholds("models", Thresholds{Warn: 10 * time.Minute, Error: 30 * time.Minute})
+	r.Pending(m, now.Add(-6*time.Minute))
+	if row, _ := r.Get(m); row.Level != "ok" {
+		t.Fatalf("models 6 min behind, thresholds 10/30 min: %+v", row)
+	}
 	var nilReg *Registry // services without a registry (CLI, tests) report into nil
 	nilReg.Pending(p, now)
 	nilReg.Count("x", "x", 1)

@@ -171,6 +171,9 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 			}
 		},
 	}
+	// Marts are rebuilt in runs minutes apart (commit-triggered runs keep to 10 % of the time):
+	// their freshness is judged on that scale, not on the warnings' minute.
+	rt.Fresh.SetThresholds(FreshPath.Component, freshness.Thresholds{Warn: 10 * time.Minute, Error: 30 * time.Minute})
 	s.sources = map[string]bool{}
 	for _, m := range s.project.Models {
 		for _, src := range m.SourceRefs {
