@@ -148,7 +148,10 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	pos := map[string]map[int]int64{}
 	endOf := map[string]map[int]int64{} // the topics' ends, refreshed while behind
 	fctx, cancel := context.WithCancel(ctx)
-	ch := make(chan fetchedMsgs, 4)
+	// Room for several fetches per partition: while the engine is behind, a
+	// batch takes what is waiting (up to max_batch_rows), and a deeper queue
+	// gives bulk catch-up more intervals per batch.
+	ch := make(chan fetchedMsgs, 16)
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	for _, topic := range topics {
