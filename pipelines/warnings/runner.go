@@ -289,14 +289,33 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 		got := []fetchedMsgs{first}
 		n := first.n
+		deadline := time.Now().Add(lingerMax)
 	drain:
 		for n < r.Eng.cfg.MaxBatchRows {
 			select {
 			case f := <-ch:
 				got = append(got, f)
 				n += f.n
+				continue
 			default:
+			}
+			// Nothing waiting. While the topics hold more than this batch (the engine is
+			// behind), wait a little for it: a fuller batch of many intervals is evaluated in
+			// bulk, far cheaper per interval, so a busy engine catches up instead of
+			// evaluating one interval at a time behind the data. At the live edge there is
+			// nothing more in the topics and nothing waits.
+			wait := time.Until(deadline)
+			if wait <= 0 || behind()-int64(n) <= 0 {
 				break drain
+			}
+			select {
+			case f := <-ch:
+				got = append(got, f)
+				n += f.n
+			case <-time.After(wait):
+				break drain
+			case <-ctx.Done():
+				return nil
 			}
 		}
 		td := time.Now()
@@ -361,6 +380,9 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 	}
 }
+
+// lingerMax is the longest a batch waits to fill while the engine is behind.
+const lingerMax = 250 * time.Millisecond
 
 // endsEvery is how often the runner reads its topics' ends.
 const endsEvery = 2 * time.Second
