@@ -2,7 +2,6 @@ package warnings
 
 import (
 	"context"
-	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -152,16 +151,7 @@ func (e *Engine) bulkPass(ctx context.Context, s *schemas.Schema, ps [][]schemas
 	for _, p := range ps {
 		recs = append(recs, p...)
 	}
-	vals := make([]driver.Value, len(s.Fields))
-	if err := e.appendRows(ctx, "main", "in_"+in, len(recs), func(i int) []driver.Value {
-		for j, v := range recs[i] {
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC()
-			}
-			vals[j] = v
-		}
-		return vals
-	}); err != nil {
+	if err := e.stage(ctx, s, recs); err != nil {
 		return nil, err
 	}
 	last := ps[len(ps)-1][0][s.Index(windowed[in].Time)].(time.Time).UTC()

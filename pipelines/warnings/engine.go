@@ -636,16 +636,7 @@ func (e *Engine) pass(ctx context.Context, s *schemas.Schema, recs []schemas.Rec
 	if _, err := e.conn.ExecContext(ctx, e.staged[in]); err != nil {
 		return nil, err
 	}
-	vals := make([]driver.Value, len(s.Fields))
-	if err := e.appendRows(ctx, "main", "in_"+in, len(recs), func(i int) []driver.Value {
-		for j, v := range recs[i] {
-			if t, ok := v.(time.Time); ok {
-				v = t.UTC()
-			}
-			vals[j] = v
-		}
-		return vals
-	}); err != nil {
+	if err := e.stage(ctx, s, recs); err != nil {
 		return nil, err
 	}
 	t = e.ph.Since("stage", t)
@@ -685,6 +676,20 @@ func (e *Engine) pass(ctx context.Context, s *schemas.Schema, recs []schemas.Rec
 	}
 	e.ph.Since("after", t)
 	return out, nil
+}
+
+// stage appends records (times in UTC) to the input's staging table in_<input>.
+func (e *Engine) stage(ctx context.Context, s *schemas.Schema, recs []schemas.Record) error {
+	vals := make([]driver.Value, len(s.Fields))
+	return e.appendRows(ctx, "main", "in_"+s.Name, len(recs), func(i int) []driver.Value {
+		for j, v := range recs[i] {
+			if t, ok := v.(time.Time); ok {
+				v = t.UTC()
+			}
+			vals[j] = v
+		}
+		return vals
+	})
 }
 
 // signals runs one rule and reads its rows by column name.
