@@ -114,7 +114,13 @@ func TestViewsFollowCommits(t *testing.T) {
 		t.Errorf("%d client queries failed while the views were refreshed", failures.Load())
 	}
 	for _, table := range []string{"raw.weather", "marts.warnings", "raw.mobile_signal"} {
+		// The rows are visible once the sandbox the probe uses is refreshed; the round's
+		// freshness is written after every sandbox is.
 		row, ok := reg.Get(sqlaccess.QueryPath(table))
+		for deadline := time.Now().Add(2 * time.Second); ok && !row.CaughtUp && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+			row, ok = reg.Get(sqlaccess.QueryPath(table))
+		}
 		if !ok {
 			t.Errorf("no freshness for %s", table)
 			continue
