@@ -60,6 +60,13 @@ type MaintenanceConfig struct {
 	ExpireOlderThan time.Duration `yaml:"expire_older_than"`
 	// RetainLast snapshots are kept whatever their age.
 	RetainLast int `yaml:"retain_last"`
+	// MaxSnapshots caps the snapshots kept per table (0: no cap): beyond the
+	// newest MaxSnapshots, snapshots older than minExpireAge are expired
+	// whatever ExpireOlderThan says. A streaming table commits every few
+	// seconds; without a cap a week of snapshots is ~100,000, every commit
+	// rewrites them all into the metadata file, and compacted files stay on
+	// disk for as long as an old snapshot names them.
+	MaxSnapshots int `yaml:"max_snapshots"`
 	// OrphanGrace: unreferenced files younger than this are left alone
 	// (a writer may be about to commit them).
 	OrphanGrace time.Duration `yaml:"orphan_grace"`
@@ -86,6 +93,7 @@ func DefaultConfig() Config {
 			SmallFileBytes:  32 << 20,
 			ExpireOlderThan: 7 * 24 * time.Hour,
 			RetainLast:      20,
+			MaxSnapshots:    200,
 			OrphanGrace:     2 * time.Hour,
 		},
 		Query: QueryConfig{MemoryLimit: "4GB"},
@@ -112,6 +120,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("warehouse.dir is required"))
 	}
 	m := c.Maintenance
+	if m.MaxSnapshots < 0 {
+		errs = append(errs, errors.New("warehouse.maintenance.max_snapshots must not be negative (0: no cap)"))
+	} else if m.MaxSnapshots > 0 && m.MaxSnapshots < m.RetainLast {
+		errs = append(errs, fmt.Errorf("warehouse.maintenance.max_snapshots %d is below retain_last %d", m.MaxSnapshots, m.RetainLast))
+	}
 	if m.Interval < 0 || m.ExpireOlderThan < 0 || m.OrphanGrace < 0 {
 		errs = append(errs, errors.New("warehouse.maintenance durations must not be negative"))
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/hadoop"
 	"github.com/apache/iceberg-go/catalog/rest"
+	icebergio "github.com/apache/iceberg-go/io"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	"github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
@@ -41,7 +42,33 @@ const (
 	summaryCursors = "citybrain.cursors"
 	summaryBatch   = "citybrain.batch"
 	summaryTokens  = "citybrain.tokens"
+	// summaryStateFile names the state file holding the cursors and tokens
+	// when they are too large to repeat in every snapshot's summary.
+	summaryStateFile = "citybrain.state-file"
 )
+
+// stateInlineMax is how many bytes of cursors and tokens (JSON) a snapshot
+// summary carries itself. A file connector keeps a cursor and a token per
+// file it has read, so its state grows with every file; repeated in every
+// snapshot summary it made a busy table's metadata file megabytes (rewritten
+// at each commit, ~1 GB of metadata per table in a 30-minute soak). Larger
+// states go to a state file beside the metadata (see writeStateFile), and
+// the summary names it.
+const stateInlineMax = 2048
+
+// tableProps are the properties every table is created with (and existing
+// tables are given, see EnsureTable).
+var tableProps = iceberg.Properties{
+	"format-version":                  "2",
+	"write.parquet.compression-codec": "zstd",
+	// Every commit writes a new metadata file; keep the last few, delete
+	// older ones (the views read data files, never old metadata).
+	table.MetadataDeleteAfterCommitEnabledKey: "true",
+	table.MetadataPreviousVersionsMaxKey:      "10",
+	// Merge the one-manifest-per-commit of streaming appends once there are
+	// this many, so planning a scan reads a bounded number of manifests.
+	table.ManifestMergeEnabledKey: "true",
+}
 
 // Lake is the set of Iceberg tables behind one catalog.
 type Lake struct {
@@ -167,6 +194,11 @@ func (l *Lake) lock(name string) func() {
 // returns it. An existing table is returned as it is.
 func (l *Lake) EnsureTable(ctx context.Context, s *schemas.Schema) (*table.Table, error) {
 	ident := Ident(s.Table)
+	if t, err := l.Load(ctx, s.Table); err == nil {
+		return l.upgradeProps(ctx, s.Table, t), nil
+	} else if !errors.Is(err, ErrNoTable) {
+		return nil, err
+	}
 	if t, err := l.cat.LoadTable(ctx, ident); err == nil {
 		return t, nil
 	} else if !errors.Is(err, catalog.ErrNoSuchTable) {
@@ -178,13 +210,7 @@ func (l *Lake) EnsureTable(ctx context.Context, s *schemas.Schema) (*table.Table
 	}
 	opts := []catalog.CreateTableOpt{
 		catalog.WithPartitionSpec(ptr(s.PartitionSpec())),
-		catalog.WithProperties(iceberg.Properties{
-			"format-version":                  "2",
-			"comment":                         s.Doc.String(),
-			"citybrain.schema":                s.Name,
-			"citybrain.schema.version":        strconv.Itoa(s.Version),
-			"write.parquet.compression-codec": "zstd",
-		}),
+		catalog.WithProperties(createProps(s)),
 	}
 	if l.cfg.Catalog == "sql" {
 		opts = append(opts, catalog.WithLocation("file://"+filepath.Join(l.dir, ident[0], ident[1])))
@@ -201,6 +227,49 @@ func (l *Lake) EnsureTable(ctx context.Context, s *schemas.Schema) (*table.Table
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// createProps are a new table's properties.
+func createProps(s *schemas.Schema) iceberg.Properties {
+	p := iceberg.Properties{
+		"comment":                  s.Doc.String(),
+		"citybrain.schema":         s.Name,
+		"citybrain.schema.version": strconv.Itoa(s.Version),
+	}
+	for k, v := range tableProps {
+		p[k] = v
+	}
+	return p
+}
+
+// upgradeProps gives a table created by an older version the properties of
+// tableProps it lacks (format-version aside, which is not a property one
+// sets). It returns the table as committed, or t when nothing was needed or
+// the commit gave way to a writer (the next call tries again).
+func (l *Lake) upgradeProps(ctx context.Context, name string, t *table.Table) *table.Table {
+	want := iceberg.Properties{}
+	for k, v := range tableProps {
+		if k != "format-version" && t.Properties()[k] != v {
+			want[k] = v
+		}
+	}
+	if len(want) == 0 {
+		return t
+	}
+	unlock := l.lock(name)
+	defer unlock()
+	tx := t.NewTransaction()
+	if err := tx.SetProperties(want); err != nil {
+		l.log.Warn("table properties not upgraded", "table", name, "err", err)
+		return t
+	}
+	nt, err := tx.Commit(ctx)
+	if err != nil {
+		l.log.Info("table properties not upgraded yet (a writer committed first)", "table", name, "err", err)
+		return t
+	}
+	l.log.Info("table properties upgraded", "table", name, "set", want)
+	return nt
+}
 
 // Load returns the table's current metadata.
 //
@@ -293,7 +362,11 @@ func (s State) Clone() State {
 	return c
 }
 
-func (s State) props() (iceberg.Properties, error) {
+// stateProps are the snapshot summary properties that carry s. Cursors and
+// tokens larger than stateInlineMax go to a new state file beside t's
+// metadata, written (and synced) before the commit that names it, so a
+// snapshot never names a file that is not there.
+func (l *Lake) stateProps(ctx context.Context, t *table.Table, s State) (iceberg.Properties, error) {
 	offs := map[string]map[string]int64{}
 	for t, ps := range s.Offsets {
 		offs[t] = map[string]int64{}
@@ -309,20 +382,58 @@ func (s State) props() (iceberg.Properties, error) {
 	if err != nil {
 		return nil, err
 	}
+	var tb []byte
+	if len(s.Tokens) > 0 {
+		if tb, err = json.Marshal(s.Tokens); err != nil {
+			return nil, err
+		}
+	}
 	props := iceberg.Properties{
 		summaryCluster: s.Cluster,
 		summaryOffsets: string(ob),
-		summaryCursors: string(cb),
 		summaryBatch:   strconv.FormatInt(s.Batch, 10),
 	}
-	if len(s.Tokens) > 0 {
-		tb, err := json.Marshal(s.Tokens)
+	if len(cb)+len(tb) > stateInlineMax {
+		path, err := writeStateFile(ctx, t, s.Batch, stateFile{Cursors: s.Cursors, Tokens: s.Tokens})
 		if err != nil {
 			return nil, err
 		}
+		props[summaryStateFile] = path
+		return props, nil
+	}
+	props[summaryCursors] = string(cb)
+	if len(tb) > 0 {
 		props[summaryTokens] = string(tb)
 	}
 	return props, nil
+}
+
+// stateKeys are the summary properties a State is carried in.
+var stateKeys = []string{summaryCluster, summaryOffsets, summaryCursors, summaryBatch, summaryTokens, summaryStateFile}
+
+// stateSummary is the State of t's current snapshot as summary properties,
+// as they were committed (a state file is named again, not copied): a
+// rewrite carries the position unchanged.
+func stateSummary(t *table.Table) iceberg.Properties {
+	props := iceberg.Properties{}
+	meta := t.Metadata()
+	for s := meta.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			if _, ok := s.Summary.Properties[summaryOffsets]; ok {
+				for _, k := range stateKeys {
+					if v, ok := s.Summary.Properties[k]; ok {
+						props[k] = v
+					}
+				}
+				return props
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return props
 }
 
 // StateOf reads the stream position stored in the table's current
@@ -339,7 +450,14 @@ func StateOf(t *table.Table) (State, error) {
 	for s := snap; s != nil; {
 		if s.Summary != nil {
 			if _, ok := s.Summary.Properties[summaryOffsets]; ok {
-				return parseState(st, s.Summary.Properties)
+				var fsys icebergio.IO
+				if s.Summary.Properties[summaryStateFile] != "" {
+					var err error
+					if fsys, err = t.FS(context.Background()); err != nil {
+						return st, fmt.Errorf("snapshot %d: %w", st.SnapshotID, err)
+					}
+				}
+				return parseState(fsys, st, s.Summary.Properties)
 			}
 		}
 		if s.ParentSnapshotID == nil {
@@ -350,7 +468,7 @@ func StateOf(t *table.Table) (State, error) {
 	return st, nil
 }
 
-func parseState(st State, p iceberg.Properties) (State, error) {
+func parseState(fsys icebergio.IO, st State, p iceberg.Properties) (State, error) {
 	st.Cluster = p[summaryCluster]
 	var offs map[string]map[string]int64
 	if err := json.Unmarshal([]byte(p[summaryOffsets]), &offs); err != nil {
@@ -364,6 +482,18 @@ func parseState(st State, p iceberg.Properties) (State, error) {
 				return st, fmt.Errorf("snapshot %d: bad partition %q", st.SnapshotID, ps2)
 			}
 			st.Offsets[t][p] = o
+		}
+	}
+	if f := p[summaryStateFile]; f != "" {
+		sf, err := readStateFile(fsys, f)
+		if err != nil {
+			return st, fmt.Errorf("snapshot %d: %w", st.SnapshotID, err)
+		}
+		for k, v := range sf.Cursors {
+			st.Cursors[k] = v
+		}
+		for k, v := range sf.Tokens {
+			st.Tokens[k] = v
 		}
 	}
 	if c := p[summaryCursors]; c != "" {
@@ -406,18 +536,18 @@ func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile
 	if cur != next.SnapshotID {
 		return 0, fmt.Errorf("%w: %s moved from snapshot %d to %d", ErrConflict, name, next.SnapshotID, cur)
 	}
-	props, err := next.props()
-	if err != nil {
-		return 0, err
-	}
-	tx := t.NewTransaction()
-	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
-		return 0, fmt.Errorf("commit %s: %w", name, err)
-	}
 	if len(files) == 0 {
 		// Iceberg has no snapshot without files; the position is carried by
 		// the next commit that has data. Callers skip empty commits.
 		return cur, nil
+	}
+	props, err := l.stateProps(ctx, t, next)
+	if err != nil {
+		return 0, fmt.Errorf("commit %s: %w", name, err)
+	}
+	tx := t.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
 	if err := tx.AddDataFiles(ctx, files, props); err != nil {
 		return 0, fmt.Errorf("commit %s: %w", name, err)

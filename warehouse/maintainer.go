@@ -165,6 +165,11 @@ func (m *maintainer) table(ctx context.Context, name string, now time.Time, rep 
 	if tm.Orphans, err = m.removeOrphans(ctx, name, t, now, memo); err != nil {
 		errs = append(errs, fmt.Errorf("remove orphans: %w", err))
 	}
+	if n, err := removeStaleStates(t, now); err != nil {
+		errs = append(errs, fmt.Errorf("remove state files: %w", err))
+	} else {
+		tm.Orphans += n
+	}
 	tm.Err = errors.Join(errs...)
 	return tm
 }
@@ -233,6 +238,9 @@ func (l *Lake) wouldExpire(t *table.Table, now time.Time) (bool, error) {
 		return false, nil
 	}
 	cutoff := now.Add(-m.ExpireOlderThan).UnixMilli()
+	if m.MaxSnapshots > 0 && len(snaps) > m.MaxSnapshots {
+		cutoff = max(cutoff, now.Add(-minExpireAge).UnixMilli()) // the cap may apply
+	}
 	old := false
 	for _, s := range snaps {
 		old = old || s.TimestampMs < cutoff
@@ -241,7 +249,7 @@ func (l *Lake) wouldExpire(t *table.Table, now time.Time) (bool, error) {
 		return false, nil
 	}
 	tx := t.NewTransaction()
-	if err := tx.ExpireSnapshots(l.expireOpts(now)...); err != nil {
+	if err := tx.ExpireSnapshots(l.expireOpts(t, now)...); err != nil {
 		return false, err
 	}
 	st, err := tx.StagedTable()

@@ -165,10 +165,6 @@ func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []icebe
 	if snap == nil {
 		return res, nil, nil
 	}
-	st, err := StateOf(t)
-	if err != nil {
-		return res, nil, err
-	}
 	groups, err := l.compactionGroups(ctx, t)
 	if err != nil || len(groups) == 0 {
 		return res, nil, err
@@ -224,12 +220,7 @@ func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []icebe
 	}
 	res.Partitions, res.FilesAdded = len(groups), len(news)
 
-	props, err := st.props()
-	if err != nil {
-		cleanup()
-		return CompactResult{}, nil, err
-	}
-	id, err := l.commitRewrite(ctx, name, t, olds, news, props)
+	id, err := l.commitRewrite(ctx, name, t, olds, news, stateSummary(t))
 	if err != nil {
 		if errors.Is(err, ErrConflict) {
 			cleanup()
@@ -254,14 +245,7 @@ func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, o
 	unlock := l.lock(name)
 	defer unlock()
 	if cur, err := l.Load(ctx, name); err == nil && appendedSince(cur, t) {
-		st, err := StateOf(cur)
-		if err != nil {
-			return 0, fmt.Errorf("compact %s: %w", name, err)
-		}
-		if props, err = st.props(); err != nil {
-			return 0, fmt.Errorf("compact %s: %w", name, err)
-		}
-		t = cur
+		props, t = stateSummary(cur), cur
 	}
 	tx := t.NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
@@ -594,7 +578,7 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 		return 0, nil
 	}
 	tx := t.NewTransaction()
-	if err := tx.ExpireSnapshots(l.expireOpts(now)...); err != nil {
+	if err := tx.ExpireSnapshots(l.expireOpts(t, now)...); err != nil {
 		return 0, fmt.Errorf("expire %s: %w", name, err)
 	}
 	nt, err := tx.Commit(ctx)
@@ -611,12 +595,32 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 	return n, nil
 }
 
-// expireOpts are the options of the expiry Expire commits at now.
-func (l *Lake) expireOpts(now time.Time) []table.ExpireSnapshotsOpt {
+// minExpireAge: the snapshot cap (MaxSnapshots) never expires a snapshot
+// younger than this. Expiry deletes the data files only expired snapshots
+// name; the query layer's views follow each commit within seconds, and a
+// query that planned an older snapshot has this long to read it.
+const minExpireAge = 5 * time.Minute
+
+// expireOpts are the options of the expiry Expire commits at now on t:
+// snapshots older than ExpireOlderThan go, and, past the newest
+// MaxSnapshots, those older than minExpireAge.
+func (l *Lake) expireOpts(t *table.Table, now time.Time) []table.ExpireSnapshotsOpt {
 	m := l.cfg.Maintenance
+	keep := m.ExpireOlderThan
+	if snaps := t.Metadata().Snapshots(); m.MaxSnapshots > 0 && len(snaps) > m.MaxSnapshots {
+		ts := make([]int64, len(snaps))
+		for i, s := range snaps {
+			ts[i] = s.TimestampMs
+		}
+		sort.Slice(ts, func(i, j int) bool { return ts[i] > ts[j] })
+		// The newest MaxSnapshots are at or after ts[MaxSnapshots-1]: keep
+		// what is newer than that, and never less than minExpireAge.
+		capAge := max(now.Sub(time.UnixMilli(ts[m.MaxSnapshots-1])), minExpireAge)
+		keep = min(keep, capAge)
+	}
 	// iceberg-go measures age from the wall clock; shift the cut-off so it
-	// is now - ExpireOlderThan.
-	age := m.ExpireOlderThan + time.Since(now)
+	// is now - keep.
+	age := keep + time.Since(now)
 	if age < 0 {
 		age = 0
 	}

@@ -21,7 +21,9 @@ import (
 func noopFixture(tb testing.TB, commits int) (*maintainer, *schemas.Schema) {
 	tb.Helper()
 	ctx := context.Background()
-	lake, s := testLake(tb, DefaultConfig().Maintenance)
+	mc := DefaultConfig().Maintenance
+	mc.MaxSnapshots = 0 // nothing to expire: the fixture's snapshots are all recent
+	lake, s := testLake(tb, mc)
 	st, err := lake.State(ctx, s.Table)
 	if err != nil {
 		tb.Fatal(err)
@@ -37,7 +39,7 @@ func noopFixture(tb testing.TB, commits int) (*maintainer, *schemas.Schema) {
 		tx := t.NewTransaction()
 		for j := i; j < min(i+perTx, commits); j++ {
 			next, files := batchFiles(tb, lake, s, st, []int{j % days}, 2)
-			props, err := next.props()
+			props, err := lake.stateProps(ctx, t, next)
 			if err != nil {
 				tb.Fatal(err)
 			}

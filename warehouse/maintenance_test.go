@@ -407,12 +407,7 @@ func TestCompactConflict(t *testing.T) {
 		if err != nil || len(groups) != 1 {
 			t.Fatalf("groups: %v, %v", groups, err)
 		}
-		st, err := StateOf(tbl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		props, _ := st.props()
-		return tbl, groups[0].files, props
+		return tbl, groups[0].files, stateSummary(tbl)
 	}
 
 	// Another compaction commits between planning and committing: conflict.
