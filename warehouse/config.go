@@ -81,14 +81,14 @@ type QueryConfig struct {
 	Threads int `yaml:"threads"`
 }
 
-// DefaultConfig is a local catalog in <data>/lake with hourly maintenance.
+// DefaultConfig is a local catalog in <data>/lake, maintained every two minutes.
 func DefaultConfig() Config {
 	return Config{
 		Catalog: "local",
 		Dir:     "lake",
 		SQL:     SQLConfig{Driver: "postgres"},
 		Maintenance: MaintenanceConfig{
-			Interval:        10 * time.Minute,
+			Interval:        2 * time.Minute,
 			CompactMinFiles: 8,
 			SmallFileBytes:  32 << 20,
 			ExpireOlderThan: 7 * 24 * time.Hour,
