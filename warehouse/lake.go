@@ -394,7 +394,7 @@ func (l *Lake) stateProps(ctx context.Context, t *table.Table, s State) (iceberg
 		summaryBatch:   strconv.FormatInt(s.Batch, 10),
 	}
 	if len(cb)+len(tb) > stateInlineMax {
-		path, err := writeStateFile(ctx, t, s.Batch, stateFile{Cursors: s.Cursors, Tokens: s.Tokens})
+		path, err := writeState(ctx, t, s)
 		if err != nil {
 			return nil, err
 		}
@@ -485,7 +485,7 @@ func parseState(fsys icebergio.IO, st State, p iceberg.Properties) (State, error
 		}
 	}
 	if f := p[summaryStateFile]; f != "" {
-		sf, err := readStateFile(fsys, f)
+		sf, err := readState(fsys, f)
 		if err != nil {
 			return st, fmt.Errorf("snapshot %d: %w", st.SnapshotID, err)
 		}

@@ -30,17 +30,107 @@ import (
 //	<table>/metadata/citybrain-state-<batch>-<random>.json
 //	{"cursors": {...}, "tokens": {...}}
 //
-// A state file is written and synced before the commit that names it and
-// never changed after. A snapshot's state file is needed as long as the
-// snapshot is retained (StateOf walks back to the newest snapshot with a
-// state); the maintainer deletes the others (removeStaleStates).
+// Most commits change few entries (the file being read, a new file, a
+// stream's position), so a state file is usually a delta: the entries that
+// differ from a full state file it names as its base. A full file is
+// written when there is no base or the delta would exceed a quarter of the
+// state's entries; a commit then writes what changed since the last full
+// file, not the whole state (a replay of 10,000 dead letters leaves 10,000
+// cursors behind, and the commits after it would rewrite them all).
+//
+//	{"base": "<location of a full state file>", "cursors": {changed}, "tokens": {changed}}
+//
+// Cursors and tokens are never removed from a State, so base + delta is the
+// whole state. A state file is written and synced before the commit that
+// names it and never changed after. A snapshot's state file (and its base)
+// is needed as long as the snapshot is retained (StateOf walks back to the
+// newest snapshot with a state); the maintainer deletes the others
+// (removeStaleStates).
 
 const stateFilePrefix = "citybrain-state-"
 
 // stateFile is a state file's content.
 type stateFile struct {
+	// Base is the full state file this one is a delta of ("": it is full).
+	Base    string            `json:"base,omitempty"`
 	Cursors map[string]int64  `json:"cursors"`
 	Tokens  map[string]string `json:"tokens,omitempty"`
+}
+
+// writeState writes s's cursors and tokens as a state file of t: a delta of
+// the full state file t's current state is based on, or a full one.
+func writeState(ctx context.Context, t *table.Table, s State) (string, error) {
+	baseLoc, base := currentBase(t)
+	if baseLoc != "" {
+		d := stateFile{Base: baseLoc, Cursors: map[string]int64{}, Tokens: map[string]string{}}
+		for k, v := range s.Cursors {
+			if b, ok := base.Cursors[k]; !ok || b != v {
+				d.Cursors[k] = v
+			}
+		}
+		for k, v := range s.Tokens {
+			if b, ok := base.Tokens[k]; !ok || b != v {
+				d.Tokens[k] = v
+			}
+		}
+		if (len(d.Cursors)+len(d.Tokens))*4 <= len(s.Cursors)+len(s.Tokens) {
+			return writeStateFile(ctx, t, s.Batch, d)
+		}
+	}
+	return writeStateFile(ctx, t, s.Batch, stateFile{Cursors: s.Cursors, Tokens: s.Tokens})
+}
+
+// currentBase is the full state file the state of t's current snapshot
+// is (or is a delta of), and its content; "" when the state is inline or
+// unreadable (then a full file is written).
+func currentBase(t *table.Table) (string, stateFile) {
+	loc := stateSummary(t)[summaryStateFile]
+	if loc == "" {
+		return "", stateFile{}
+	}
+	fsys, _ := t.FS(context.Background())
+	sf, err := readStateFile(fsys, loc)
+	if err != nil {
+		return "", stateFile{}
+	}
+	if sf.Base == "" {
+		return loc, sf
+	}
+	base, err := readStateFile(fsys, sf.Base)
+	if err != nil || base.Base != "" {
+		return "", stateFile{}
+	}
+	return sf.Base, base
+}
+
+// readState reads the state file at loc as a whole state: a delta is
+// applied to its base.
+func readState(fsys icebergio.IO, loc string) (stateFile, error) {
+	sf, err := readStateFile(fsys, loc)
+	if err != nil || sf.Base == "" {
+		return sf, err
+	}
+	base, err := readStateFile(fsys, sf.Base)
+	if err != nil {
+		return sf, err
+	}
+	if base.Base != "" {
+		return sf, fmt.Errorf("state file %s: its base %s is a delta too", loc, sf.Base)
+	}
+	whole := stateFile{Cursors: make(map[string]int64, len(base.Cursors)+len(sf.Cursors)), Tokens: make(map[string]string, len(base.Tokens)+len(sf.Tokens))}
+	for k, v := range base.Cursors {
+		whole.Cursors[k] = v
+	}
+	for k, v := range sf.Cursors {
+		whole.Cursors[k] = v
+	}
+	for k, v := range base.Tokens {
+		whole.Tokens[k] = v
+	}
+	for k, v := range sf.Tokens {
+		whole.Tokens[k] = v
+	}
+	return whole, nil
 }
 
 // stateCache holds parsed state files by location: they are immutable, and
@@ -198,10 +288,18 @@ func removeStaleStates(t *table.Table, now time.Time) (int, error) {
 		return 0, nil
 	}
 	named := map[string]bool{}
+	fsys, _ := t.FS(context.Background())
 	for _, s := range t.Metadata().Snapshots() {
 		if s.Summary != nil {
 			if f := s.Summary.Properties[summaryStateFile]; f != "" {
 				named[filepath.Base(f)] = true
+				sf, err := readStateFile(fsys, f)
+				if err != nil {
+					return 0, err // keep everything while a named file cannot be read
+				}
+				if sf.Base != "" {
+					named[filepath.Base(sf.Base)] = true
+				}
 			}
 		}
 	}

@@ -86,6 +86,20 @@ func TestStateFileBoundsMetadata(t *testing.T) {
 	if !reflect.DeepEqual(got, st) {
 		t.Fatalf("state read back differs: %d cursors, %d tokens; want %d, %d", len(got.Cursors), len(got.Tokens), len(st.Cursors), len(st.Tokens))
 	}
+	// Each commit changed one cursor: after the first (full) state file,
+	// each is a delta naming it.
+	last := tbl.CurrentSnapshot().Summary.Properties[summaryStateFile]
+	sf, err := readStateFile(nil, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := tbl.Metadata().Snapshots()[0].Summary.Properties[summaryStateFile]
+	if sf.Base != first || len(sf.Cursors) > commits || len(sf.Tokens) != 0 {
+		t.Errorf("last state file: base %q (want the first, %q), %d cursors, %d tokens; want a delta of ≤ %d cursors", sf.Base, first, len(sf.Cursors), len(sf.Tokens), commits)
+	}
+	if fi, err := os.Stat(strings.TrimPrefix(last, "file://")); err != nil || fi.Size() > 2048 {
+		t.Errorf("last state file: %v bytes (%v), want a small delta", fi.Size(), err)
+	}
 	cur, metas, states := metadataDir(t, tbl)
 	// Inline, 30 snapshots × ≈ 20 KB each would be ≈ 600 KB.
 	if cur > 64<<10 {
@@ -127,7 +141,15 @@ func TestStateFileBoundsMetadata(t *testing.T) {
 	}
 	named := map[string]bool{}
 	for _, snap := range tbl.Metadata().Snapshots() {
-		named[filepath.Base(snap.Summary.Properties[summaryStateFile])] = true
+		loc := snap.Summary.Properties[summaryStateFile]
+		named[filepath.Base(loc)] = true
+		sf, err := readStateFile(nil, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sf.Base != "" {
+			named[filepath.Base(sf.Base)] = true
+		}
 	}
 	if _, _, n := metadataDir(t, tbl); n != len(named) {
 		t.Errorf("%d state files after maintenance (%+v), want %d: the ones the %d retained snapshots name", n, rep, len(named), len(tbl.Metadata().Snapshots()))
@@ -237,5 +259,45 @@ func TestEnsureTableUpgradesProperties(t *testing.T) {
 		if k != "format-version" && tbl.Properties()[k] != v {
 			t.Errorf("property %s = %q after EnsureTable, want %q", k, tbl.Properties()[k], v)
 		}
+	}
+}
+
+// A commit that changes more than a quarter of the state writes a full
+// state file again; one that changes little writes a delta of it.
+func TestStateDeltaOrFull(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	st, err := lake.State(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = manyFiles(st, 60)
+	kind := func() (base string) {
+		t.Helper()
+		st = writeBatch(t, lake, s, st, []int{0}, 1)
+		tbl, err := lake.Load(ctx, s.Table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, err := readStateFile(nil, tbl.CurrentSnapshot().Summary.Properties[summaryStateFile])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := StateOf(tbl); err != nil || !reflect.DeepEqual(got, st) {
+			t.Fatalf("state read back: %v, differs: %v", err, !reflect.DeepEqual(got, st))
+		}
+		return sf.Base
+	}
+	if b := kind(); b != "" {
+		t.Fatalf("first state file is a delta of %s", b)
+	}
+	if b := kind(); b == "" {
+		t.Fatal("one changed cursor: full state file, want a delta")
+	}
+	for k := range st.Cursors {
+		st.Cursors[k]++
+	}
+	if b := kind(); b != "" {
+		t.Fatal("every cursor changed: a delta, want a full state file")
 	}
 }
