@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -176,17 +177,19 @@ func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []icebe
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
-	if q := l.cfg.Query; q.MemoryLimit != "" || q.Threads > 0 {
-		if q.MemoryLimit != "" {
-			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = %s", quoteString(q.MemoryLimit))); err != nil {
-				return res, nil, fmt.Errorf("compact %s: %w", name, err)
-			}
+	if q := l.cfg.Query; q.MemoryLimit != "" {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = %s", quoteString(q.MemoryLimit))); err != nil {
+			return res, nil, fmt.Errorf("compact %s: %w", name, err)
 		}
-		if q.Threads > 0 {
-			if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", q.Threads)); err != nil {
-				return res, nil, fmt.Errorf("compact %s: %w", name, err)
-			}
-		}
+	}
+	// Compaction is background work: half the cores at most (the query
+	// threads when fewer), so the live path keeps the rest.
+	threads := max(1, runtime.NumCPU()/2)
+	if q := l.cfg.Query.Threads; q > 0 {
+		threads = min(threads, q)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", threads)); err != nil {
+		return res, nil, fmt.Errorf("compact %s: %w", name, err)
 	}
 
 	var written []string

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,7 +152,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	a := rt.App
 	s.runner = &models.Runner{
 		Lake: a.Lake, Project: s.project, Log: a.Log.With("service", "models"),
-		Threads: s.cfg.Threads, MemoryLimit: s.cfg.MemoryLimit,
+		Threads: backgroundThreads(s.cfg.Threads), MemoryLimit: s.cfg.MemoryLimit,
 		OnCommit: func(table string, snapshot int64) {
 			if rt.Engine != nil {
 				if err := rt.Engine.Refresh(context.Background(), table); err != nil {
@@ -204,6 +205,17 @@ const commitDuty = 0.1
 func commitDelay(debounce time.Duration, lastEnd time.Time, lastTook time.Duration, now time.Time) time.Duration {
 	gap := time.Duration(float64(lastTook) * (1/commitDuty - 1))
 	return max(debounce, lastEnd.Add(gap).Sub(now))
+}
+
+// backgroundThreads is the runner's DuckDB threads in serve: as configured,
+// or (0) half the cores. A run that takes every core stalls the live path
+// (the warning engine, the lake writers) for as long as it lasts: beside two
+// CPU hogs on 2 cores, the engine fell 20–30 s behind during model runs.
+func backgroundThreads(configured int) int {
+	if configured > 0 {
+		return configured
+	}
+	return max(1, runtime.NumCPU()/2)
 }
 
 // Run runs the models now, on the schedule and after source commits.

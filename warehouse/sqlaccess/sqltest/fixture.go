@@ -31,7 +31,7 @@ type Fixture struct {
 	// Snapshots of raw.mobile_signal, oldest first: 30 rows, then 50.
 	Snapshots []int64
 	// Schemas of the fixture's tables by table name.
-	Schemas map[string]*schemas.Schema
+	Schemas  map[string]*schemas.Schema
 	appended int
 }
 
