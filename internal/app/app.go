@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"citybrain/connectors/sources"
 	"citybrain/internal/broker"
 	"citybrain/internal/config"
+	"citybrain/internal/freshness"
 	"citybrain/pipelines/lakewriter"
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -47,7 +50,13 @@ type App struct {
 	Client   *broker.Client
 	// Attached is true when the broker belongs to a running serve.
 	Attached bool
-	lock     *os.File
+	// Fresh, if set, shows sources that fail to start or read on their
+	// freshness paths (citybrain serve sets it).
+	Fresh *freshness.Registry
+	// StartBackoff paces the retries of a source or lake writer that
+	// cannot start (zero: DefaultStartBackoff()).
+	StartBackoff Backoff
+	lock         *os.File
 }
 
 // Open opens the lake and, per mode, the broker.
@@ -160,14 +169,79 @@ type IngestStats struct {
 
 // RunSource reads a source into its topics: once (until the feed has no
 // more for now) or, with poll > 0, again every poll until ctx is done.
+//
+// With poll > 0 (citybrain serve) RunSource never gives up on the source:
+// a start that fails — the broker or the lake not answering in time on a
+// busy machine, typically "context deadline exceeded" — is retried with
+// backoff (a.StartBackoff), and a read that fails is retried at the next
+// poll. Every failure is logged and, while the source keeps failing, shown
+// on its freshness path (a.Fresh: source/<source>, error "connector: …",
+// pending since the first failure, so it turns from warn to error); it
+// returns only once ctx is done, with a nil error. With poll <= 0
+// (citybrain ingest) the first error is returned.
 func (a *App) RunSource(ctx context.Context, src *sources.Opened, poll time.Duration) (IngestStats, error) {
 	name := src.Def.Name
+	health := a.health(src, "connector")
+	var cp connectors.Checkpoint
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		var err error
+		if cp, err = a.startSource(ctx, src); err == nil {
+			if attempt > 1 {
+				a.Log.Info("数据源已启动 source started after retrying", "source", name, "attempts", attempt, "took", time.Since(start).Round(time.Millisecond))
+			}
+			health.ok()
+			break
+		}
+		if poll <= 0 {
+			return IngestStats{}, err
+		}
+		if ctx.Err() != nil {
+			return IngestStats{}, nil
+		}
+		if !a.retry(ctx, health, attempt, err, "数据源启动失败，稍后重试 source could not start; retrying", "source", name) {
+			return IngestStats{}, nil
+		}
+	}
+	prod := connectors.NewProducer(a.Client, name, src.Schema, a.Cfg.DataDir, cp)
+	defer prod.Close()
+	if c, ok := src.Source.(io.Closer); ok {
+		defer c.Close()
+	}
+	for {
+		err := src.Source.Read(ctx, cp.Positions, prod.Emit)
+		st := IngestStats{Good: prod.Good, Rejected: prod.Rejected}
+		if poll <= 0 || ctx.Err() != nil {
+			if ctx.Err() != nil {
+				err = nil
+			}
+			return st, err
+		}
+		if err != nil {
+			a.Log.Error("source failed; retrying at the next poll", "source", name, "err", err, "poll", poll)
+			health.failed(err)
+		} else {
+			health.ok()
+		}
+		select {
+		case <-ctx.Done():
+			return st, nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+// startSource makes sure the source's topics exist and works out where it
+// resumes (checkpoint, the raw topic's last record, or the lake's position
+// when the broker changed). It returns the checkpoint to produce from.
+func (a *App) startSource(ctx context.Context, src *sources.Opened) (connectors.Checkpoint, error) {
+	name := src.Def.Name
 	if err := a.Client.EnsureTopics(ctx, connectors.RawTopic(name), connectors.DLQTopic(name)); err != nil {
-		return IngestStats{}, err
+		return connectors.Checkpoint{}, err
 	}
 	cp, err := connectors.LoadCheckpoint(a.Cfg.DataDir, name)
 	if err != nil {
-		return IngestStats{}, err
+		return connectors.Checkpoint{}, err
 	}
 	lakePos := func(ctx context.Context) (connectors.Positions, error) {
 		st, err := a.Lake.State(ctx, src.Schema.Table)
@@ -185,32 +259,135 @@ func (a *App) RunSource(ctx context.Context, src *sources.Opened, poll time.Dura
 	}
 	from, cluster, err := connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log)
 	if err != nil {
-		return IngestStats{}, err
+		return connectors.Checkpoint{}, err
 	}
 	cp.Cluster, cp.Positions = cluster, from
-	prod := connectors.NewProducer(a.Client, name, src.Schema, a.Cfg.DataDir, cp)
-	defer prod.Close()
-	if c, ok := src.Source.(io.Closer); ok {
-		defer c.Close()
+	return cp, nil
+}
+
+// RunWriter runs a source's lake writer until ctx is done. The writer reads
+// raw.<source>, so the topics are made first (the source makes them too;
+// whichever starts first); like RunSource, a failure to make them is
+// retried with backoff, logged and shown on the source's freshness path
+// ("lake writer: …"), never the end of the writer. w.Run retries its own
+// failures.
+func (a *App) RunWriter(ctx context.Context, src *sources.Opened, w *lakewriter.Writer) error {
+	name := src.Def.Name
+	health := a.health(src, "lake writer")
+	for attempt := 1; ; attempt++ {
+		err := a.Client.EnsureTopics(ctx, connectors.RawTopic(name), connectors.DLQTopic(name))
+		if err == nil {
+			health.ok()
+			break
+		}
+		if ctx.Err() != nil || !a.retry(ctx, health, attempt, err, "湖写入器启动失败，稍后重试 lake writer could not start; retrying", "source", name, "table", src.Schema.Table) {
+			return nil
+		}
 	}
-	for {
-		err := src.Source.Read(ctx, cp.Positions, prod.Emit)
-		st := IngestStats{Good: prod.Good, Rejected: prod.Rejected}
-		if poll <= 0 || ctx.Err() != nil {
-			if ctx.Err() != nil {
-				err = nil
-			}
-			return st, err
-		}
-		if err != nil {
-			a.Log.Error("source failed; retrying at the next poll", "source", name, "err", err, "poll", poll)
-		}
-		select {
-		case <-ctx.Done():
-			return st, nil
-		case <-time.After(poll):
-		}
+	return w.Run(ctx)
+}
+
+// Backoff is how long something that failed to start waits before it tries
+// again: Min after the first failure, doubled after each further one, at
+// most Max; a quarter of each wait is random, so that the sources that
+// failed together (a broker that did not answer) do not all retry at once.
+type Backoff struct {
+	Min, Max time.Duration
+}
+
+// DefaultStartBackoff is App.StartBackoff when it is zero: 1 s, 2 s, 4 s …
+// up to 30 s, as the lake writer's own retries.
+func DefaultStartBackoff() Backoff { return Backoff{Min: time.Second, Max: 30 * time.Second} }
+
+// wait is the wait before attempt+1 after attempt failures.
+func (b Backoff) wait(attempt int) time.Duration {
+	if b.Min <= 0 || b.Max <= 0 {
+		b = DefaultStartBackoff()
 	}
+	d := b.Min
+	for i := 1; i < attempt && d < b.Max; i++ {
+		d *= 2
+	}
+	d = min(d, b.Max)
+	if q := int64(d / 4); q > 0 {
+		d -= time.Duration(rand.Int64N(q))
+	}
+	return d
+}
+
+// retry logs a failed start (warn, error once it has failed for a minute),
+// reports it on the freshness path and waits before the next attempt; it
+// returns false if ctx ended meanwhile.
+func (a *App) retry(ctx context.Context, h *sourceHealth, attempt int, err error, msg string, attrs ...any) bool {
+	h.failed(err)
+	wait := a.StartBackoff.wait(attempt)
+	level := slog.LevelWarn
+	if h.failingFor() >= time.Minute {
+		level = slog.LevelError
+	}
+	a.Log.Log(ctx, level, msg, append(attrs, "attempt", attempt, "retry_in", wait.Round(time.Millisecond),
+		"failing_for", h.failingFor().Round(time.Second), "err", err)...)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(wait):
+		return true
+	}
+}
+
+// sourceHealth shows one part of a source's path (its connector, its lake
+// writer's start) failing on the source's freshness path, which the lake
+// writer reports to as well (source/<source>/<table>; a commit clears it).
+type sourceHealth struct {
+	fresh  *freshness.Registry
+	path   freshness.Path
+	prefix string    // "connector: ", put before the error
+	since  time.Time // first failure of the current run; zero: working
+}
+
+func (a *App) health(src *sources.Opened, part string) *sourceHealth {
+	return &sourceHealth{fresh: a.Fresh, prefix: part + ": ",
+		path: freshness.Path{Component: "source", Name: src.Def.Name, Table: src.Schema.Table}}
+}
+
+// failed sets the path's error and makes it pending since the first
+// failure (unless something older is pending): a source that keeps
+// failing ages into warn and then error like a stuck writer.
+func (h *sourceHealth) failed(err error) {
+	if h.since.IsZero() {
+		h.since = time.Now()
+	}
+	h.fresh.Update(h.path, func(s *freshness.State) {
+		s.Err = h.prefix + err.Error()
+		if s.PendingSince.IsZero() || s.PendingSince.After(h.since) {
+			s.PendingSince = h.since
+		}
+	})
+}
+
+// ok clears what failed set (an error or pending time another part has
+// set since is left alone).
+func (h *sourceHealth) ok() {
+	if h.since.IsZero() {
+		return
+	}
+	since := h.since
+	h.since = time.Time{}
+	h.fresh.Update(h.path, func(s *freshness.State) {
+		if strings.HasPrefix(s.Err, h.prefix) {
+			s.Err = ""
+		}
+		if s.PendingSince.Equal(since) {
+			s.PendingSince = time.Time{}
+		}
+	})
+}
+
+func (h *sourceHealth) failingFor() time.Duration {
+	if h.since.IsZero() {
+		return 0
+	}
+	return time.Since(h.since)
 }
 
 // NewWriter returns the lake writer of a source.

@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -209,6 +210,12 @@ func (c *Client) ClusterID(ctx context.Context) (string, error) {
 
 // EnsureTopics creates the topics that don't exist yet.
 func (c *Client) EnsureTopics(ctx context.Context, topics ...string) error {
+	// On a restart they all exist: the metadata (answered from the client's
+	// cache) says so, and no CreateTopics request is sent — on a busy broker
+	// those were the first requests to time out (issue 17).
+	if parts, err := c.Partitions(ctx, topics...); err == nil && len(parts) == len(topics) {
+		return nil
+	}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: c.cfg.Partitions, ReplicationFactor: c.cfg.ReplicationFactor})
@@ -321,6 +328,13 @@ func (c *Client) listOffsets(ctx context.Context, topic string, which int64) (Of
 }
 
 // LastMessage reads the last message of a partition, or returns false if it is empty.
+//
+// It is one fetch request on the client's pooled connections. It used to be
+// a kafka.Reader under a 15 s timeout: new connections, metadata and offset
+// look-ups, then fetches whose read deadline is little more than MaxWait —
+// against a busy broker (serve restarting beside CPU hogs, issue 17) every
+// fetch missed that deadline and the read timed out, where this answers in
+// about a second.
 func (c *Client) LastMessage(ctx context.Context, topic string, partition int) (kafka.Message, bool, error) {
 	ends, err := c.listOffsets(ctx, topic, kafka.LastOffset)
 	if err != nil {
@@ -334,18 +348,58 @@ func (c *Client) LastMessage(ctx context.Context, topic string, partition int) (
 	if end <= start {
 		return kafka.Message{}, false, nil
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: c.Brokers, Topic: topic, Partition: partition, MaxWait: 200 * time.Millisecond, MinBytes: 1, MaxBytes: 8 << 20})
-	defer r.Close()
-	if err := r.SetOffset(end - 1); err != nil {
-		return kafka.Message{}, false, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	m, err := r.ReadMessage(rctx)
+	wrap := func(err error) error { return fmt.Errorf("read last message of %s/%d: %w", topic, partition, err) }
+	resp, err := c.kc.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: partition, Offset: end - 1,
+		MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond})
 	if err != nil {
-		return kafka.Message{}, false, fmt.Errorf("read last message of %s/%d: %w", topic, partition, err)
+		return kafka.Message{}, false, wrap(err)
 	}
-	return m, true, nil
+	if resp.Error != nil {
+		return kafka.Message{}, false, wrap(resp.Error)
+	}
+	// The broker answers with whole record batches: the one holding end-1
+	// starts at or before it (and records appended since may follow).
+	var last kafka.Message
+	found := false
+	for {
+		r, err := resp.Records.ReadRecord()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return kafka.Message{}, false, wrap(err)
+		}
+		if r.Offset > end-1 {
+			break
+		}
+		m := kafka.Message{Topic: topic, Partition: partition, Offset: r.Offset, Time: r.Time}
+		for _, h := range r.Headers { // the slice and its bytes are reused
+			m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: bytes.Clone(h.Value)})
+		}
+		if m.Key, err = readBytes(r.Key); err == nil {
+			m.Value, err = readBytes(r.Value)
+		}
+		if err != nil {
+			return kafka.Message{}, false, wrap(err)
+		}
+		last, found = m, true
+		if r.Offset == end-1 {
+			break
+		}
+	}
+	if !found {
+		return kafka.Message{}, false, wrap(fmt.Errorf("no record at or before offset %d in the fetch response", end-1))
+	}
+	return last, true, nil
+}
+
+// readBytes copies a fetched record's key or value (nil stays nil).
+func readBytes(b kafka.Bytes) ([]byte, error) {
+	if b == nil {
+		return nil, nil
+	}
+	defer b.Close()
+	return io.ReadAll(b)
 }
 
 // Writer returns a synchronous producer for topic with acks from all

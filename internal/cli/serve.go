@@ -61,6 +61,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 			mux := http.NewServeMux()
 			a.Mount(mux, eng)
 			fresh := freshness.New(time.Now, freshness.DefaultThresholds())
+			a.Fresh = fresh
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
 			rt.MountMetrics()
 			rt.Commits.OnCommit(func(c app.Commit) {
@@ -115,15 +116,15 @@ nothing either: the next start resumes from the lake and the topics.`,
 					rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
 				}
 				wg.Add(2)
+				// Neither gives up before serve stops: a start that fails (a
+				// broker slow to answer on a busy machine) is retried with
+				// backoff and shown on the source's freshness path.
 				go func() {
 					defer wg.Done()
-					// The writer needs the topic; the source creates it.
-					if err := a.Client.EnsureTopics(ctx, "raw."+d.Name, "dlq."+d.Name); err != nil {
-						log.Error("create topics", "source", d.Name, "err", err)
-						return
+					defer wr.Close()
+					if err := a.RunWriter(ctx, src, wr); err != nil && ctx.Err() == nil {
+						log.Error("lake writer stopped", "source", d.Name, "err", err)
 					}
-					wr.Run(ctx)
-					wr.Close()
 				}()
 				go func() {
 					defer wg.Done()

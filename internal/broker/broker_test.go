@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestLastMessage: the last record of a partition with its key, value and
+// headers, from the middle of a record batch too; false for an empty topic;
+// and still within the client's timeout when the broker takes seconds to
+// answer each fetch (a restart beside CPU hogs, issue 17: the kafka.Reader
+// it used to be gave up after 15 s there).
+func TestLastMessage(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := StartEmbedded(t.TempDir(), 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := NewClient([]string{e.Addr()}, DefaultConfig())
+	if err := c.EnsureTopics(ctx, "t", "empty"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.LastMessage(ctx, "empty", 0); err != nil || ok {
+		t.Fatalf("empty topic: ok %v err %v, want false, nil", ok, err)
+	}
+	w := c.Writer("t")
+	defer w.Close()
+	for batch := range 3 { // one record batch per write
+		var msgs []kafka.Message
+		for i := range 50 {
+			n := batch*50 + i
+			msgs = append(msgs, kafka.Message{Key: []byte("k"), Value: fmt.Appendf(nil, "v%d", n),
+				Headers: []kafka.Header{{Key: "cb-cursor", Value: fmt.Appendf(nil, "s#%d", n)}}})
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(t *testing.T) {
+		t.Helper()
+		m, ok, err := c.LastMessage(ctx, "t", 0)
+		if err != nil || !ok {
+			t.Fatalf("LastMessage: ok %v err %v", ok, err)
+		}
+		if m.Offset != 149 || string(m.Key) != "k" || string(m.Value) != "v149" || len(m.Headers) != 1 ||
+			m.Headers[0].Key != "cb-cursor" || string(m.Headers[0].Value) != "s#149" {
+			t.Errorf("LastMessage = offset %d key %q value %q headers %v, want offset 149 k v149 [cb-cursor s#149]",
+				m.Offset, m.Key, m.Value, m.Headers)
+		}
+	}
+	check(t)
+
+	// A busy broker: every fetch waits 3 s before it is answered.
+	e.cluster.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.cluster.KeepControl()
+		e.cluster.SleepControl(func() { time.Sleep(3 * time.Second) })
+		return nil, nil, false
+	})
+	start := time.Now()
+	check(t)
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("the fetch took %s: the busy-broker control did not apply", took)
+	}
+}
