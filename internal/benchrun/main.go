@@ -71,13 +71,11 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"citybrain/internal/benchrun/benchdata"
@@ -108,7 +106,8 @@ func main() {
 	flag.Parse()
 	suiteCPUProfile = *suiteProf
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The child writer's parent is benchrun itself, which stops it.
+	ctx, stop := signalContext(!*child && parentIsGoRun())
 	defer stop()
 	if *child {
 		if err := runChild(ctx, *dataDir, *bootstrap, *rows, *cpuprof, *memprof); err != nil {

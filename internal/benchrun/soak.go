@@ -236,7 +236,7 @@ func runSoak(ctx context.Context, tmp string) []Result {
 	}
 	// Hogs first: the catch-up runs beside them too.
 	for i := 0; i < *soakHogs; i++ {
-		stop, err := startHog()
+		_, stop, err := startHog()
 		if err != nil {
 			return fail(fmt.Errorf("cpu hog: %w", err))
 		}
@@ -262,7 +262,9 @@ func runSoak(ctx context.Context, tmp string) []Result {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); lf.Close(); close(done) }()
 	defer func() {
-		syscall.Kill(r.pid, syscall.SIGTERM)
+		// The whole group (serve and anything it started): it has its own,
+		// so Ctrl-C reached benchrun only; serve commits what it read.
+		syscall.Kill(-r.pid, syscall.SIGTERM)
 		select {
 		case <-done:
 		case <-time.After(60 * time.Second):
@@ -440,14 +442,16 @@ func (r *soakRun) writeConfig() (string, error) {
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
 }
 
-// startHog starts one busy-loop process; the function returned stops it.
-func startHog() (func(), error) {
+// startHog starts one busy-loop process in a process group of its own (a
+// terminal's Ctrl-C reaches benchrun, which stops it; Pdeathsig kills it
+// if benchrun dies first) and returns its pid and the function that stops it.
+func startHog() (int, func(), error) {
 	cmd := exec.Command("sh", "-c", "while :; do :; done")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	return func() {
+	return cmd.Process.Pid, func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		cmd.Wait()
 	}, nil
