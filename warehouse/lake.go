@@ -79,6 +79,8 @@ type Lake struct {
 	db   *sql.DB // sql catalog's connection, closed with the lake
 	mu   sync.Mutex
 	tbls map[string]*sync.Mutex // per-table commit lock within this process
+	// yield is called before each background maintenance pass (SetYield).
+	yield func(ctx context.Context) time.Duration
 
 	// loaded caches the local catalog's tables by their metadata directory's
 	// modification time (see Load).

@@ -77,6 +77,11 @@ func (l *Lake) Maintain(ctx context.Context, now time.Time) (MaintenanceReport, 
 	return l.newMaintainer().pass(ctx, now)
 }
 
+// SetYield makes each maintenance pass of RunMaintenance first call yield,
+// which returns when background work may go on (serve: when the warning
+// engine is caught up, freshness.Registry.Yield) and how long it waited.
+func (l *Lake) SetYield(yield func(ctx context.Context) time.Duration) { l.yield = yield }
+
 // RunMaintenance runs a maintenance pass every cfg.Maintenance.Interval
 // until ctx is done (an interval of 0 disables it). It logs a line per table
 // that had something done or failed, and one per pass with its duration.
@@ -95,6 +100,12 @@ func (l *Lake) RunMaintenance(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
+			if l.yield != nil {
+				if w := l.yield(ctx); w > time.Second {
+					l.log.Info("maintenance pass waited for the live path", "waited", w.Round(time.Second))
+				}
+				now = time.Now()
+			}
 			rep, err := m.pass(ctx, now)
 			busy := 0
 			for _, tm := range rep.Tables {

@@ -143,6 +143,9 @@ nothing either: the next start resumes from the lake and the topics.`,
 				}
 			}
 			wg.Add(1)
+			// Maintenance is background work: a pass waits (≤ 3 min) while
+			// the warning engine is behind (freshness.Registry.Yield).
+			a.Lake.SetYield(func(ctx context.Context) time.Duration { return fresh.Yield(ctx, 2*time.Second, 3*time.Minute) })
 			go func() { defer wg.Done(); a.Lake.RunMaintenance(ctx) }()
 			brokerDesc := fmt.Sprintf("%v", cfg.Broker.Bootstrap)
 			if a.Embedded != nil {

@@ -18,6 +18,7 @@
 package freshness
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -397,4 +398,41 @@ func num(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%g", v)
+}
+
+// LivePath is the path background work gives way to: the warning engine's
+// (what leaders are warned from). pipelines/warnings reports it.
+var LivePath = Path{Component: "warnings", Name: "engine"}
+
+// LiveSlack is how far behind the live path may be before background work
+// (model runs, lake maintenance) waits: the warning freshness goal.
+const LiveSlack = 5 * time.Second
+
+// LiveBehind tells whether the live path is more than LiveSlack behind, so
+// background work should wait (see Yield). False when nothing reports it
+// (no warning engine) or r is nil.
+func (r *Registry) LiveBehind() bool {
+	row, ok := r.Get(LivePath)
+	return ok && !row.CaughtUp && row.LagS > LiveSlack.Seconds()
+}
+
+// Yield waits while the live path is behind, checking every poll, for at
+// most longest (background work is deferred, never starved). It returns how
+// long it waited, or early when ctx is done.
+//
+// Why: on 2 cores beside two CPU-bound processes, a model run or a
+// compaction took the cores the warning engine needed and it fell 20–30 s
+// behind for as long as they ran. Deferring them while the engine catches
+// up costs the marts some minutes of freshness (their goal is 10 min) and
+// keeps the warnings' (10 s).
+func (r *Registry) Yield(ctx context.Context, poll, longest time.Duration) time.Duration {
+	start := time.Now()
+	for r.LiveBehind() && time.Since(start) < longest {
+		select {
+		case <-ctx.Done():
+			return time.Since(start)
+		case <-time.After(poll):
+		}
+	}
+	return time.Since(start)
 }

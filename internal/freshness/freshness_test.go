@@ -1,6 +1,7 @@
 package freshness
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +92,40 @@ func TestPrometheusText(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// Background work waits while the live path (the warning engine) is behind,
+// goes on as soon as it catches up, and never waits longer than max.
+func TestYieldToLivePath(t *testing.T) {
+	r := New(time.Now, DefaultThresholds())
+	ctx := context.Background()
+	if r.LiveBehind() {
+		t.Fatal("no engine reported: behind")
+	}
+	if w := r.Yield(ctx, time.Millisecond, time.Second); w > 100*time.Millisecond {
+		t.Fatalf("waited %v with no engine", w)
+	}
+	r.Pending(LivePath, time.Now().Add(-2*time.Second)) // 2 s behind: within LiveSlack
+	if r.LiveBehind() {
+		t.Fatal("2 s behind counts as behind")
+	}
+	r.Pending(LivePath, time.Now().Add(-time.Minute))
+	if !r.LiveBehind() {
+		t.Fatal("a minute behind does not count as behind")
+	}
+	if w := r.Yield(ctx, time.Millisecond, 50*time.Millisecond); w < 50*time.Millisecond {
+		t.Fatalf("waited %v while the engine was behind, want the max (50ms)", w)
+	}
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		r.Update(LivePath, func(s *State) { s.PendingSince = time.Time{} })
+	}()
+	if w := r.Yield(ctx, time.Millisecond, 10*time.Second); w > 5*time.Second {
+		t.Fatalf("waited %v after the engine caught up", w)
+	}
+	var nilReg *Registry
+	if nilReg.LiveBehind() {
+		t.Fatal("nil registry: behind")
 	}
 }

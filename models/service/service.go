@@ -207,6 +207,10 @@ func commitDelay(debounce time.Duration, lastEnd time.Time, lastTook time.Durati
 	return max(debounce, lastEnd.Add(gap).Sub(now))
 }
 
+// liveWaitMax is the longest a model run waits for the warning engine to
+// catch up (freshness.Registry.Yield): the marts' freshness goal is minutes.
+const liveWaitMax = 3 * time.Minute
+
 // backgroundThreads is the runner's DuckDB threads in serve: as configured,
 // or (0) half the cores. A run that takes every core stalls the live path
 // (the warning engine, the lake writers) for as long as it lasts: beside two
@@ -224,6 +228,13 @@ func (s *Service) Run(ctx context.Context) error {
 	var lastEnd time.Time
 	var lastTook time.Duration
 	run := func(trigger string) {
+		if trigger != "start" {
+			// The live path first: wait (≤ liveWaitMax) while the
+			// warning engine is behind.
+			if w := s.rt.Fresh.Yield(ctx, 2*time.Second, liveWaitMax); w > time.Second {
+				s.rt.App.Log.Info("model run waited for the warning engine to catch up", "service", "models", "trigger", trigger, "waited", w.Round(time.Second))
+			}
+		}
 		start := time.Now()
 		s.runOnce(ctx, trigger)
 		lastEnd = time.Now()

@@ -10,7 +10,7 @@ import (
 // EnginePath and SinkPath are the engine's freshness paths: what the engine
 // has evaluated (GET /api/warnings, SSE), and what marts.warnings holds.
 var (
-	EnginePath = freshness.Path{Component: "warnings", Name: "engine"}
+	EnginePath = freshness.LivePath
 	SinkPath   = freshness.Path{Component: "warnings", Name: "sink", Table: Table}
 )
 
