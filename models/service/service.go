@@ -60,10 +60,13 @@ var _ app.Service = (*Service)(nil)
 
 // status is what GET /api/models returns.
 type status struct {
-	RunID    string           `json:"run_id"`
-	Started  time.Time        `json:"started"`
-	Finished time.Time        `json:"finished"`
-	Trigger  string           `json:"trigger"`
+	RunID    string    `json:"run_id"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Trigger  string    `json:"trigger"`
+	// Selected are the selectors of a partial run (a commit-triggered run
+	// rebuilds what reads the committed sources); absent: every model ran.
+	Selected []string         `json:"selected,omitempty"`
 	Models   []modelStatus    `json:"models"`
 	Tests    []testStatus     `json:"tests,omitempty"`
 	Inputs   map[string]int64 `json:"inputs"`
@@ -227,6 +230,7 @@ func (s *Service) Run(ctx context.Context) error {
 	commits := s.rt.Commits.Subscribe()
 	var lastEnd time.Time
 	var lastTook time.Duration
+	changed := map[string]bool{} // sources committed since the last run
 	run := func(trigger string) {
 		if trigger != "start" {
 			// The live path first: wait (≤ liveWaitMax) while the
@@ -236,7 +240,12 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}
 		start := time.Now()
-		s.runOnce(ctx, trigger)
+		var sel []string
+		if trigger == "commit" {
+			sel = s.downstreamOf(changed)
+		}
+		clear(changed)
+		s.runOnce(ctx, trigger, sel)
 		lastEnd = time.Now()
 		lastTook = lastEnd.Sub(start)
 	}
@@ -260,6 +269,7 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			s.inputCommitted(c.At)
+			changed[c.Table] = true
 			if debounce == nil {
 				debounce = time.NewTimer(commitDelay(s.cfg.Debounce, lastEnd, lastTook, time.Now()))
 				fire = debounce.C
@@ -271,13 +281,39 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Service) runOnce(ctx context.Context, trigger string) {
+// downstreamOf selects the models that read a changed source, and every
+// model downstream of them ("model+"); nil (every model) after a run that
+// failed, so a broken model is retried whatever its inputs.
+func (s *Service) downstreamOf(changed map[string]bool) []string {
+	s.mu.Lock()
+	failed := s.last != nil && s.last.Error != ""
+	for _, m := range s.lastModels() {
+		failed = failed || m.Status != "ok"
+	}
+	s.mu.Unlock()
+	if failed {
+		return nil
+	}
+	var sel []string
+	for _, name := range s.project.Order() {
+		for _, src := range s.project.Models[name].SourceRefs {
+			if changed[src] {
+				sel = append(sel, name+"+")
+				break
+			}
+		}
+	}
+	return sel
+}
+
+// runOnce runs the selected models (sel: dbt-style selectors; nil: all).
+func (s *Service) runOnce(ctx context.Context, trigger string, sel []string) {
 	log := s.rt.App.Log.With("service", "models", "trigger", trigger)
 	// Inputs committed from now on are not in this run: pending again after it.
 	s.mu.Lock()
 	s.inputsAt = time.Time{}
 	s.mu.Unlock()
-	rep, err := s.runner.Run(ctx, models.RunOptions{})
+	rep, err := s.runner.Run(ctx, models.RunOptions{Select: sel})
 	if ctx.Err() != nil {
 		return
 	}
@@ -300,7 +336,7 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 		log.Info("models run", "run_id", rep.RunID, "models", len(rep.Models), "took", rep.Finished.Sub(rep.Started).Round(time.Millisecond))
 	}
 	if s.cfg.Test && (err == nil || !errors.Is(err, models.ErrProject)) {
-		res, terr := s.runner.Test(ctx, nil, nil)
+		res, terr := s.runner.Test(ctx, sel, nil)
 		for _, t := range res {
 			st.Tests = append(st.Tests, testStatus{Name: t.Name, Model: t.Model, Status: t.Status, Failing: t.Failing})
 		}
@@ -335,8 +371,29 @@ func (s *Service) runOnce(ctx context.Context, trigger string) {
 		}
 	}
 	s.mu.Lock()
+	if sel != nil {
+		// A partial run: the models it did not run keep their last outcome.
+		ran := map[string]bool{}
+		for _, m := range st.Models {
+			ran[m.Model] = true
+		}
+		for _, m := range s.lastModels() {
+			if !ran[m.Model] {
+				st.Models = append(st.Models, m)
+			}
+		}
+		st.Selected = sel
+	}
 	s.last = st
 	s.mu.Unlock()
+}
+
+// lastModels is the last run's model outcomes (s.mu held).
+func (s *Service) lastModels() []modelStatus {
+	if s.last == nil {
+		return nil
+	}
+	return s.last.Models
 }
 
 // freshnessChanged says whether a source's freshness status is worth a log

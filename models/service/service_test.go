@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,35 @@ func TestServiceRunsAtStartAndOnCommit(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 	if n := runs(); n != 2 {
 		t.Errorf("a burst of 5 commits gave %d runs, want 1", n-1)
+	}
+	// After a clean first run, the commit-triggered one rebuilds only what
+	// reads raw.hazards (stg_hazards and downstream), not stg_enterprises.
+	ranIn := func(q string) map[string]bool {
+		rows, err := eng.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]bool{}
+		for rows.Next() {
+			var m, status string
+			rows.Scan(&m, &status)
+			got[m+":"+status] = true
+		}
+		return got
+	}
+	first := ranIn("SELECT model, status FROM marts.model_runs WHERE run_id = (SELECT min(run_id) FROM marts.model_runs)")
+	second := ranIn("SELECT model, status FROM marts.model_runs WHERE run_id = (SELECT max(run_id) FROM marts.model_runs)")
+	clean := true
+	for k := range first {
+		clean = clean && strings.HasSuffix(k, ":ok")
+	}
+	if clean {
+		if !second["stg_hazards:ok"] || !second["enterprise_risk:ok"] || second["stg_enterprises:ok"] || len(second) >= len(first) {
+			t.Errorf("commit to raw.hazards ran %v (first run %d models)", second, len(first))
+		}
+	} else {
+		t.Logf("first run had failures, so the second ran every model: %v", first)
 	}
 	var st struct {
 		Models  int `json:"models"`

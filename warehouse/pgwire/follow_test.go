@@ -25,6 +25,7 @@ func TestViewsFollowCommits(t *testing.T) {
 	}
 	cfg := sqlaccess.DefaultConfig()
 	cfg.Reconcile = time.Second
+	cfg.Audit.FlushInterval = time.Second // committed every second here (the default is 10 s)
 	e := start(t, cfg, nil)
 	reg := freshness.New(time.Now, freshness.DefaultThresholds())
 	e.f.Access.Fresh = reg

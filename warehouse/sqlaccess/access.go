@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -186,6 +187,11 @@ type sandbox struct {
 	mu    sync.Mutex
 	views map[string]bool // visible tables whose view exists
 	dirs  []string
+
+	// catalogStale says catalog.tables / catalog.columns lag the views;
+	// catalogMu serialises their rebuilds.
+	catalogStale atomic.Bool
+	catalogMu    sync.Mutex
 }
 
 func (b *sandbox) visible(table string) bool {
@@ -481,7 +487,10 @@ func (s *Session) PrepareAs(ctx context.Context, orig, q string) (*Stmt, error) 
 		st.Empty = true
 		return st, nil
 	}
-	err := guard(ctx, s.conn, s.box, q)
+	err := s.box.ensureCatalog(ctx, q)
+	if err == nil {
+		err = guard(ctx, s.conn, s.box, q)
+	}
 	var rq string
 	if err == nil {
 		rq, err = s.box.rewrite(ctx, q)

@@ -87,9 +87,34 @@ func (a *Access) loadDocs(ctx context.Context, table string) tableDoc {
 	return d
 }
 
+// catalogRE finds a statement that reads the catalog schema (catalog.x or
+// "catalog".x, not pg_catalog.x).
+var catalogRE = regexp.MustCompile(`(?i)(^|[^a-z0-9_"])"?catalog"?\s*\.`)
+
+// ensureCatalog rebuilds the catalog tables before q runs when views changed
+// since they were built and q reads them ("" for every caller that reads them).
+func (b *sandbox) ensureCatalog(ctx context.Context, q string) error {
+	if !b.catalogStale.Load() || (q != "" && !catalogRE.MatchString(q)) {
+		return nil
+	}
+	return b.buildCatalog(ctx)
+}
+
 // buildCatalog (re)creates catalog.tables and catalog.columns with the
 // tables this sandbox shows.
 func (b *sandbox) buildCatalog(ctx context.Context) error {
+	b.catalogMu.Lock()
+	defer b.catalogMu.Unlock()
+	// Cleared before reading the views: a refresh from now on marks it again.
+	b.catalogStale.Store(false)
+	if err := b.writeCatalog(ctx); err != nil {
+		b.catalogStale.Store(true)
+		return err
+	}
+	return nil
+}
+
+func (b *sandbox) writeCatalog(ctx context.Context) error {
 	b.mu.Lock()
 	var names []string
 	for t := range b.views {
@@ -192,6 +217,9 @@ type Catalog struct {
 func (a *Access) Catalog(ctx context.Context, u auth.User) (Catalog, error) {
 	b, err := a.box(ctx, u)
 	if err != nil {
+		return Catalog{}, err
+	}
+	if err := b.ensureCatalog(ctx, ""); err != nil {
 		return Catalog{}, err
 	}
 	cat := Catalog{Tables: []CatalogTable{}, Columns: []CatalogColumn{}}

@@ -168,9 +168,9 @@ func (a *Access) refreshPending(ctx context.Context) {
 			changed = true
 		}
 		if changed {
-			if err := b.buildCatalog(ctx); err != nil && ctx.Err() == nil {
-				a.log.Warn("refresh sandbox catalog", "sandbox", b.key, "err", err)
-			}
+			// Rebuilt when a statement next reads catalog.* (ensureCatalog), not
+			// at every commit: a busy lake commits every second, a catalog is read rarely.
+			b.catalogStale.Store(true)
 		}
 	}
 	if ctx.Err() != nil {
