@@ -270,3 +270,45 @@ func TestCatalogDescriptions(t *testing.T) {
 		t.Fatalf("dept catalog: %+v %v", cat.Tables, err)
 	}
 }
+
+// TestCatalogFollowsCommits: catalog.tables is rebuilt when it is read after
+// a commit (not at every commit), for SQL and for the console's Catalog.
+func TestCatalogFollowsCommits(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	ctx := context.Background()
+	count := func() int64 {
+		rows, err := run(t, f, "analyst", `select "rows" from "catalog".tables where table_name = 'raw.weather'`)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("catalog.tables: %v %v", rows, err)
+		}
+		return rows[0][0].(int64)
+	}
+	before := count()
+	for round := 1; round <= 2; round++ {
+		if _, err := f.Append(ctx, "raw.weather", 3); err != nil {
+			t.Fatal(err)
+		}
+		f.Access.Refresh(ctx, "raw.weather")
+		// A statement that does not read the catalog leaves it as it was…
+		if _, err := run(t, f, "analyst", "select count(*) from raw.weather"); err != nil {
+			t.Fatal(err)
+		}
+		// …and one that reads it sees the commit.
+		if got := count(); got != before+int64(3*round) {
+			t.Fatalf("round %d: catalog.tables rows %d, want %d", round, got, before+int64(3*round))
+		}
+	}
+	if _, err := f.Append(ctx, "raw.weather", 2); err != nil {
+		t.Fatal(err)
+	}
+	f.Access.Refresh(ctx, "raw.weather")
+	cat, err := f.Access.Catalog(ctx, f.User(t, "analyst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range cat.Tables {
+		if tb.Table == "raw.weather" && (tb.Rows == nil || *tb.Rows != before+8) {
+			t.Errorf("Catalog: raw.weather rows %v, want %d", tb.Rows, before+8)
+		}
+	}
+}
