@@ -35,7 +35,7 @@ func TestCommitDelay(t *testing.T) {
 		want time.Duration
 	}{
 		{"short run: the debounce", time.Second, end.Add(time.Second), 30 * time.Second},
-		{"long run: 9× its time after it ended", 40 * time.Second, end.Add(time.Minute), 5 * time.Minute},
+		{"long run: 19× its time after it ended", 40 * time.Second, end.Add(time.Minute), 11*time.Minute + 40*time.Second},
 		{"long ago: the debounce", 40 * time.Second, end.Add(time.Hour), 30 * time.Second},
 		{"first: the debounce", 0, end, 30 * time.Second},
 	} {

@@ -39,7 +39,8 @@
 // and folded baseline row together), then replaces the changed rows (delete
 // + insert); the baseline rows are reached through a semi-join on the
 // staged cells. The state's WAL is checkpointed by the runner when it has
-// caught up (runner.go: idleCheckpoint, 200 ms without records), not by
+// caught up (runner.go: idleCheckpoint, 200 ms without records, at most every
+// checkpointEvery, 10 s), not by
 // DuckDB at whichever commit crosses 16 MB (the threshold is 256 MB), so
 // checkpoints fall between bursts. Durability is unchanged: each batch is
 // one transaction, committed to the WAL.

@@ -838,18 +838,27 @@ func numPtr(v any) *float64 {
 }
 
 // syncActive writes the lifecycle changes of the pass to active_warnings.
+// One DELETE for every changed key and one append of the open ones: a
+// statement per key cost a pass ~15 ms at the live edge.
 func (e *Engine) syncActive(ctx context.Context) error {
+	if len(e.lc.changed) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(e.lc.changed))
+	var open [][]driver.Value
 	for k := range e.lc.changed {
-		parts := strings.SplitN(k, "|", 3)
-		if _, err := e.conn.ExecContext(ctx, "DELETE FROM active_warnings WHERE rule = ? AND subject_type = ? AND subject_id = ?", parts[0], parts[1], parts[2]); err != nil {
-			return err
-		}
+		keys = append(keys, "'"+strings.ReplaceAll(k, "'", "''")+"'")
 		if a, ok := e.lc.active[k]; ok {
+			parts := strings.SplitN(k, "|", 3)
 			js, _ := json.Marshal(a)
-			if _, err := e.conn.ExecContext(ctx, "INSERT INTO active_warnings VALUES (?, ?, ?, ?)", parts[0], parts[1], parts[2], string(js)); err != nil {
-				return err
-			}
+			open = append(open, []driver.Value{parts[0], parts[1], parts[2], string(js)})
 		}
+	}
+	if _, err := e.conn.ExecContext(ctx, "DELETE FROM active_warnings WHERE rule || '|' || subject_type || '|' || subject_id IN ("+strings.Join(keys, ", ")+")"); err != nil {
+		return err
+	}
+	if err := e.appendRows(ctx, "main", "active_warnings", len(open), func(i int) []driver.Value { return open[i] }); err != nil {
+		return err
 	}
 	e.lc.changed = map[string]bool{}
 	return nil

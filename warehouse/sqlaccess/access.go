@@ -353,25 +353,38 @@ func (b *sandbox) refresh(ctx context.Context, table string, catalog bool) error
 	if err != nil {
 		return err
 	}
+	return b.refreshBody(ctx, table, body, catalog)
+}
+
+// refreshBody (re)creates a table's view over body, the engine's SELECT of it.
+func (b *sandbox) refreshBody(ctx context.Context, table, body string, catalog bool) error {
 	ns, name, _ := strings.Cut(table, ".")
+	view := quoteIdent(ns) + "." + quoteIdent(name)
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ns),
-		fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS %s", quoteIdent(ns), quoteIdent(name), b.wrap(table, "("+body+") AS "+quoteIdent(name))),
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s AS %s", view, b.wrap(table, "("+body+") AS "+quoteIdent(name))),
 	}
-	for _, s := range stmts {
-		if _, err := b.db.ExecContext(ctx, s); err != nil {
-			return fmt.Errorf("sandbox view %s: %w", table, err)
-		}
-	}
-	// Descriptions for tools that show them (psql \d+, DBeaver).
+	// Descriptions for tools that show them (psql \d+, DBeaver), set again
+	// with the view (replacing it drops them), in one round trip.
 	d := b.a.docs(ctx, table)
 	if d.doc.ZH != "" {
-		b.db.ExecContext(ctx, fmt.Sprintf("COMMENT ON VIEW %s.%s IS %s", quoteIdent(ns), quoteIdent(name), quoteString(d.doc.String())))
+		stmts = append(stmts, fmt.Sprintf("COMMENT ON VIEW %s IS %s", view, quoteString(d.doc.String())))
 	}
+	var cols []string
 	for col, doc := range d.cols {
-		if doc.ZH != "" {
-			// A column the view lacks (schema drift) fails harmlessly.
-			b.db.ExecContext(ctx, fmt.Sprintf("COMMENT ON COLUMN %s.%s.%s IS %s", quoteIdent(ns), quoteIdent(name), quoteIdent(col), quoteString(doc.String())))
+		// _cursor is a column of the tables the lake writers fill (raw.*) only.
+		if doc.ZH != "" && (col != schemas.CursorField || ns == "raw") {
+			cols = append(cols, fmt.Sprintf("COMMENT ON COLUMN %s.%s IS %s", view, quoteIdent(col), quoteString(doc.String())))
+		}
+	}
+	sort.Strings(cols)
+	if _, err := b.db.ExecContext(ctx, strings.Join(append(stmts, cols...), ";\n")); err != nil {
+		if _, err := b.db.ExecContext(ctx, strings.Join(stmts[:2], ";\n")); err != nil {
+			return fmt.Errorf("sandbox view %s: %w", table, err)
+		}
+		// A column the view lacks (schema drift): the comments one by one, failures harmless.
+		for _, c := range append(stmts[2:], cols...) {
+			b.db.ExecContext(ctx, c)
 		}
 	}
 	b.mu.Lock()

@@ -312,3 +312,29 @@ func TestCatalogFollowsCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestViewComments: the views carry their tables' and columns' descriptions
+// (psql \d+, DBeaver), also after a commit replaced the view.
+func TestViewComments(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	ctx := context.Background()
+	check := func(when string) {
+		t.Helper()
+		rows, err := run(t, f, "analyst", `select column_name, column_comment from information_schema.columns where table_schema = 'raw' and table_name = 'mobile_signal' and column_name in ('people_count', '_cursor') order by 1`)
+		if err != nil || len(rows) != 2 || rows[0][1] != "来源游标（文件与行号、页码或水位） (Source cursor the record came from (file and line, page token or watermark))" || rows[1][1] != "时段内人数 (People in the cell)" {
+			t.Errorf("%s: column comments %v %v", when, rows, err)
+		}
+		rows, err = run(t, f, "analyst", `select table_comment from information_schema.tables where table_schema = 'marts' and table_name = 'warnings'`)
+		if err != nil || len(rows) != 1 || rows[0][0] == nil || rows[0][0] == "" {
+			t.Errorf("%s: view comment %v %v", when, rows, err)
+		}
+	}
+	check("opened")
+	for _, table := range []string{"raw.mobile_signal", "marts.warnings"} {
+		if _, err := f.Append(ctx, table, 2); err != nil {
+			t.Fatal(err)
+		}
+		f.Access.Refresh(ctx, table)
+	}
+	check("after commits")
+}

@@ -155,13 +155,22 @@ func (a *Access) refreshPending(ctx context.Context) {
 		}
 		done[table] = info
 	}
+	bodies := map[string]string{} // the engine's SELECT of each table, read once for every sandbox
+	for table := range done {
+		body, err := a.engineBody(ctx, table)
+		if err != nil {
+			failed[table] = err
+			continue
+		}
+		bodies[table] = body
+	}
 	for _, b := range boxes {
 		changed := false
-		for table := range done {
+		for table, body := range bodies {
 			if !b.mayRead(table) {
 				continue
 			}
-			if err := b.refresh(ctx, table, false); err != nil {
+			if err := b.refreshBody(ctx, table, body, false); err != nil {
 				failed[table] = err
 				continue
 			}
