@@ -551,7 +551,10 @@ func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
-	if err := tx.AddDataFiles(ctx, files, props); err != nil {
+	// No duplicate check (it read every manifest of the table at every
+	// commit): the files were just written under new names, and a retry of
+	// a commit that did land finds the table moved (ErrConflict above).
+	if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
 		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
 	nt, err := tx.Commit(ctx)

@@ -140,7 +140,7 @@ var stateCache = struct {
 	m map[string]stateFile
 }{m: map[string]stateFile{}}
 
-const stateCacheMax = 256
+const stateCacheMax = 32 // a table reads its current base and delta; older entries are rarely asked for
 
 // writeStateFile writes sf as a new state file of t for batch and returns
 // its location.

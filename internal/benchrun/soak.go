@@ -55,6 +55,8 @@ const (
 	soakCaughtUpAgeS = 60.0
 	soakGoalFreshS   = 10.0
 	soakGoalRSS      = 0.10
+	// soakModelsWarnS is the models path's warn threshold (models/service).
+	soakModelsWarnS = 600.0
 )
 
 func init() {

@@ -197,8 +197,16 @@ func (r *soakRun) report(rec *soakRecord) []Result {
 	ps := rec.pathStats()
 	zero := 0
 	var worst pathStats
-	for i, p := range ps {
-		if i == 0 {
+	worst.P99 = -1
+	for _, p := range ps {
+		// The marts (models/…) are rebuilt minutes apart by design: judged
+		// against their own warn threshold, not the live path's 10 s.
+		if strings.HasPrefix(p.Path, "models/") {
+			add("freshness_p99/"+p.Path, "s", p.P99, fmt.Sprintf("lag_seconds %s: p50 %.1f s, max %.1f s, %d samples; marts are rebuilt minutes apart (models.debounce), %s",
+				window, p.P50, p.Max, p.N, goal(p.P99 <= soakModelsWarnS, "their warn threshold (10 min)")), soakModelsWarnS, "models warn threshold")
+			continue
+		}
+		if p.P99 > worst.P99 {
 			worst = p
 		}
 		if p.Max == 0 {
@@ -208,8 +216,8 @@ func (r *soakRun) report(rec *soakRecord) []Result {
 		add("freshness_p99/"+p.Path, "s", p.P99, fmt.Sprintf("lag_seconds %s: p50 %.1f s, max %.1f s, %d samples", window, p.P50, p.Max, p.N),
 			soakGoalFreshS, "issue goal p99")
 	}
-	if len(ps) > 0 {
-		add("freshness_p99_worst", "s", worst.P99, fmt.Sprintf("worst path %s (p50 %.1f s) %s; %d of %d paths had no lag at any sample; %s",
+	if worst.P99 >= 0 {
+		add("freshness_p99_worst", "s", worst.P99, fmt.Sprintf("worst live path %s (p50 %.1f s) %s; %d of %d paths had no lag at any sample; %s",
 			worst.Path, worst.P50, window, zero, len(ps), goal(worst.P99 <= soakGoalFreshS, "p99 ≤ 10 s")), soakGoalFreshS, "issue goal p99")
 	} else {
 		add("freshness_p99_worst", "s", math.NaN(), "no freshness paths in /metrics", soakGoalFreshS, "issue goal p99")
