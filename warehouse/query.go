@@ -294,3 +294,23 @@ func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Row
 	}
 	return e.db.QueryContext(ctx, q, args...)
 }
+
+// DuckDBMemory is the memory a DuckDB database holds (the sum of
+// duckdb_memory(): buffer pool, caches and operators' allocations).
+func DuckDBMemory(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()").Scan(&n)
+	return n, err
+}
+
+// Memory is the memory of the engine's database (the query views; not
+// Stream's own, which extracts open on first use).
+func (e *Engine) Memory(ctx context.Context) (map[string]int64, error) {
+	n, err := DuckDBMemory(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"query": n}, nil
+}

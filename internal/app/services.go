@@ -33,6 +33,7 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	banner []string
+	memory []MemoryFunc
 }
 
 // MountMetrics serves GET /metrics: every path's freshness and the
@@ -58,6 +59,7 @@ func (rt *Runtime) MountMetrics() {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		rt.sampleMemory(r.Context())
 		rt.Fresh.WritePrometheus(w)
 	})
 	rt.Mux.HandleFunc("GET /api/freshness", func(w http.ResponseWriter, r *http.Request) {

@@ -151,6 +151,61 @@ func (rec *soakRecord) rssGrowth() (growth, first, last, slopePer10Min float64, 
 	return (last - first) / first, first, last, slopePer10Min, len(half)
 }
 
+// memorySplit is each memory gauge serve reports (every DuckDB database,
+// Go's memory, the resident set) at the start and end of the second half
+// after catch-up, largest change first; "" without the gauges.
+func (rec *soakRecord) memorySplit() string {
+	ss, _ := rec.after()
+	if len(ss) < 6 {
+		return ""
+	}
+	mid := (ss[0].T + ss[len(ss)-1].T) / 2
+	var half []soakSample
+	for _, s := range ss {
+		if s.T >= mid {
+			half = append(half, s)
+		}
+	}
+	if len(half) < 6 {
+		return ""
+	}
+	names := map[string]string{}
+	for k := range half[len(half)-1].Summaries {
+		switch {
+		case strings.HasPrefix(k, "citybrain_duckdb_memory_bytes{"):
+			_, labels, _, _ := parsePromLine(k + " 0")
+			names[k] = "DuckDB " + labels["db"]
+		case k == "citybrain_go_memory_bytes":
+			names[k] = "Go runtime"
+		case k == "citybrain_process_resident_bytes":
+			names[k] = "process RSS"
+		}
+	}
+	type change struct {
+		name        string
+		first, last float64
+	}
+	var cs []change
+	for k, name := range names {
+		at := func(xs []soakSample) float64 {
+			var v []float64
+			for _, s := range xs {
+				if x, ok := s.Summaries[k]; ok {
+					v = append(v, x/(1<<20))
+				}
+			}
+			return percentile50(v)
+		}
+		cs = append(cs, change{name, at(half[:3]), at(half[len(half)-3:])})
+	}
+	sort.Slice(cs, func(i, j int) bool { return math.Abs(cs[i].last-cs[i].first) > math.Abs(cs[j].last-cs[j].first) })
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, fmt.Sprintf("%s %.0f → %.0f", c.name, c.first, c.last))
+	}
+	return strings.Join(parts, "; ")
+}
+
 // report writes bench/soak.json, the chart, and returns the suite's results.
 func (r *soakRun) report(rec *soakRecord) []Result {
 	ss, caught := rec.after()
@@ -247,6 +302,9 @@ func (r *soakRun) report(rec *soakRecord) []Result {
 	g, first, last, slope, n := rec.rssGrowth()
 	add("rss_growth_second_half", "%", g*100, fmt.Sprintf("serve RSS %.0f → %.0f MiB over the second half %s (%d samples, medians of 3), fit %+.1f MiB per 10 min; %s",
 		first, last, window, n, slope, goal(g <= soakGoalRSS, "≤ 10 %")), soakGoalRSS*100, "issue goal")
+	if split := rec.memorySplit(); split != "" {
+		add("rss_split", "MiB", last-first, "where the second half's RSS change is (/metrics memory gauges, medians of 3 samples, start → end): "+split, 0, "")
+	}
 	var rss []float64
 	for _, s := range rec.Samples {
 		if s.RSSMB > 0 {

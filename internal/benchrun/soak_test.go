@@ -85,7 +85,9 @@ func TestSoakSummaryAndChart(t *testing.T) {
 	for i := 0; i <= 60; i++ {
 		s := soakSample{T: float64(i * 10), Wall: start.Add(time.Duration(i*10) * time.Second), RSSMB: 500 + float64(i), CPUCores: 1.2, Load1: 3,
 			Paths:  map[string]soakPath{"source/mobile_signal/raw.mobile_signal": {LagS: float64(i % 5)}, "warnings/engine": {LagS: 0}},
-			Tables: map[string]soakTable{"raw.mobile_signal": {DataFiles: i % 9, MetadataBytes: int64(i) * 1000}}}
+			Tables: map[string]soakTable{"raw.mobile_signal": {DataFiles: i % 9, MetadataBytes: int64(i) * 1000}},
+			Summaries: map[string]float64{`citybrain_duckdb_memory_bytes{db="warnings"}`: float64(100+2*i) * (1 << 20),
+				`citybrain_duckdb_memory_bytes{db="query"}`: 50 << 20, "citybrain_go_memory_bytes": 200 << 20}}
 		if i*10 >= 100 {
 			s.EngineAgeS = 2
 		}
@@ -99,6 +101,10 @@ func TestSoakSummaryAndChart(t *testing.T) {
 	g, first, last, slope, n := rec.rssGrowth()
 	if n < 6 || first <= 0 || last <= first || math.Abs(g-(last-first)/first) > 1e-9 || slope <= 0 {
 		t.Errorf("rss growth %v %v %v %v %d", g, first, last, slope, n)
+	}
+	// The second half after catch-up is t = 350…600 s: warnings 170 → 220 MiB changed most.
+	if got, want := rec.memorySplit(), "DuckDB warnings 172 → 218; "; !strings.HasPrefix(got, want) || !strings.Contains(got, "DuckDB query 50 → 50") || !strings.Contains(got, "Go runtime 200 → 200") {
+		t.Errorf("memory split %q, want it to start %q", got, want)
 	}
 	if xs := rec.transitionFresh("api"); len(xs) != 1 || xs[0] != 3 {
 		t.Errorf("api freshness %v", xs)

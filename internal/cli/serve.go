@@ -64,6 +64,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 			a.Fresh = fresh
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
 			rt.MountMetrics()
+			rt.ReportMemory(eng.Memory)
 			rt.Commits.OnCommit(func(c app.Commit) {
 				if err := eng.Refresh(ctx, c.Table); err != nil {
 					log.Warn("refresh view", "table", c.Table, "err", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 
 	"citybrain/schemas"
+	"citybrain/warehouse"
 )
 
 // Batch is one micro-batch: decoded records per input schema, and the
@@ -503,6 +504,16 @@ func passes(s *schemas.Schema, recs []schemas.Record) [][]schemas.Record {
 		out[i] = sl.recs
 	}
 	return out
+}
+
+// Memory is the state database's memory (read on a connection of its own,
+// without waiting for a batch).
+func (e *Engine) Memory(ctx context.Context) (map[string]int64, error) {
+	n, err := warehouse.DuckDBMemory(ctx, e.db)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int64{"warnings": n}, nil
 }
 
 // Checkpoint writes the WAL into the state file if batches were committed

@@ -127,6 +127,23 @@ func (a *Access) Users() *auth.Store {
 	return a.users
 }
 
+// Memory is each open sandbox's database memory, as sandbox:<key>.
+func (a *Access) Memory(ctx context.Context) (map[string]int64, error) {
+	a.mu.Lock()
+	boxes := make([]*sandbox, 0, len(a.boxes))
+	for _, b := range a.boxes {
+		boxes = append(boxes, b)
+	}
+	a.mu.Unlock()
+	out := map[string]int64{}
+	for _, b := range boxes {
+		if n, err := warehouse.DuckDBMemory(ctx, b.db); err == nil {
+			out["sandbox:"+b.key] = n
+		}
+	}
+	return out, nil
+}
+
 // Close closes every sandbox.
 func (a *Access) Close() {
 	a.mu.Lock()

@@ -52,6 +52,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	s.access = sqlaccess.New(s.cfg, rt.Engine, a.Lake, a.Reg, rt.Auth, a.Log)
 	s.access.ReloadUsers(rt.Auth.Config(), a.Cfg.DataDir)
 	s.access.Fresh = rt.Fresh
+	rt.ReportMemory(s.access.Memory)
 	// Every commit marks its table for the views (non-blocking, never dropped); Run follows them.
 	rt.Commits.OnCommit(func(c app.Commit) { s.access.Notify(c.Table, c.At) })
 	var err error

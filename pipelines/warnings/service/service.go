@@ -59,6 +59,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		return err
 	}
 	s.eng = eng
+	rt.ReportMemory(eng.Memory)
 	sink, err := warnings.NewSink(eng, a.Lake, a.Reg)
 	if err != nil {
 		return err
