@@ -788,3 +788,31 @@ func TestMaintainerNoopPass(t *testing.T) {
 		t.Errorf("rows after maintenance = %d, want %d", got.rows, (3*2+1)*2)
 	}
 }
+
+// TestEngineKeepsNoFileCache: reading the lake's Parquet files leaves no
+// copy of them in the engine's memory (DuckDB's external file cache is off:
+// the OS caches local files), and jemalloc purges in the background.
+func TestEngineKeepsNoFileCache(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	fill(t, lake, s, 12, []int{0, 1}, 50)
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for range 3 {
+		queryTotals(t, e, "raw.weather")
+	}
+	var cached int64
+	if err := e.DB().QueryRowContext(ctx, "SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory() WHERE tag = 'EXTERNAL_FILE_CACHE'").Scan(&cached); err != nil {
+		t.Fatal(err)
+	}
+	var purge string
+	if err := e.DB().QueryRowContext(ctx, "SELECT current_setting('allocator_background_threads')::VARCHAR").Scan(&purge); err != nil {
+		t.Fatal(err)
+	}
+	if cached != 0 || purge != "true" {
+		t.Errorf("file cache %d bytes (want 0), allocator_background_threads %s (want true)", cached, purge)
+	}
+}

@@ -56,6 +56,10 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
 	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}}
+	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
+	}
 	if err := e.RefreshAll(ctx); err != nil {
 		e.Close()
 		return nil, err

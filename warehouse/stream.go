@@ -74,8 +74,21 @@ func settings(q QueryConfig) []string {
 	if q.Threads > 0 {
 		stmts = append(stmts, fmt.Sprintf("SET threads = %d", q.Threads))
 	}
-	return append(stmts, "SET TimeZone = 'Asia/Shanghai'")
+	return append(stmts, "SET TimeZone = 'Asia/Shanghai'", noFileCache)
 }
+
+// noFileCache turns off DuckDB's external file cache, which keeps the bytes
+// of every Parquet file read in the buffer pool until the memory limit
+// forces them out: the lake's files are local (the OS page cache holds
+// them, outside serve's RSS), and a lake that commits new files every
+// second grew serve's memory without bound in the soak. Every long-lived
+// DuckDB database that reads the lake sets it.
+const noFileCache = "SET enable_external_file_cache = false"
+
+// backgroundPurge lets jemalloc (DuckDB's allocator, one per process)
+// return freed memory to the OS on background threads, instead of only
+// when an allocating thread happens to pass by. NewEngine sets it.
+const backgroundPurge = "SET allocator_background_threads = true"
 
 func (e *Engine) streamInstance() (bindings.Database, error) {
 	s := &e.stream

@@ -295,6 +295,7 @@ func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admi
 	}
 	setup = append(setup,
 		"SET GLOBAL autoinstall_known_extensions = false",
+		"SET GLOBAL enable_external_file_cache = false", // local files: the OS caches them (warehouse.noFileCache)
 		"SET GLOBAL allowed_directories = ["+strings.Join(quoted, ", ")+"]",
 		"SET GLOBAL enable_external_access = false",
 		"CREATE SCHEMA catalog",
