@@ -61,6 +61,17 @@ type Definition struct {
 // IsEnabled reports whether serve should run the source.
 func (d Definition) IsEnabled() bool { return d.Enabled == nil || *d.Enabled }
 
+// DefaultPoll is poll_interval when the definition leaves it out.
+const DefaultPoll = time.Minute
+
+// Poll is how often serve looks for new data: poll_interval, or DefaultPoll.
+func (d Definition) Poll() time.Duration {
+	if d.PollInterval <= 0 {
+		return DefaultPoll
+	}
+	return d.PollInterval
+}
+
 // Builtin returns the shipped definitions by name.
 func Builtin() (map[string]Definition, error) {
 	entries, err := fs.ReadDir(builtin, ".")

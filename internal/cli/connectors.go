@@ -33,7 +33,7 @@ func connectorsCmd(g *globals) *cobra.Command {
 			defer tw.Flush()
 			fmt.Fprintln(tw, "source 数据源\ttransport 接入方式\tschema 模式\ttopic\tdead letters\tenabled 启用\tpoll")
 			for _, d := range cfg.Defs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", d.Name, d.Transport, d.Schema, connectors.RawTopic(d.Name), connectors.DLQTopic(d.Name), d.IsEnabled(), d.PollInterval)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", d.Name, d.Transport, d.Schema, connectors.RawTopic(d.Name), connectors.DLQTopic(d.Name), d.IsEnabled(), d.Poll())
 			}
 			return nil
 		},

@@ -129,11 +129,7 @@ nothing either: the next start resumes from the lake and the topics.`,
 				}()
 				go func() {
 					defer wg.Done()
-					poll := d.PollInterval
-					if poll <= 0 {
-						poll = time.Minute
-					}
-					if _, err := a.RunSource(ctx, src, poll); err != nil {
+					if _, err := a.RunSource(ctx, src, d.Poll()); err != nil {
 						log.Error("source stopped", "source", d.Name, "err", err)
 					}
 				}()
