@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"citybrain/connectors"
 	"citybrain/connectors/mapping"
@@ -285,6 +286,41 @@ func (s *Source) openText(path string) (*os.File, *countingReader, io.Reader, er
 	return f, counter, r, nil
 }
 
+// encodingOf is the encoding a file is read in: file.encoding, or what
+// auto detected for it.
+func (s *Source) encodingOf(path string) string {
+	if enc := normEncoding(s.cfg.Encoding); enc != "auto" {
+		return enc
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if enc := s.detected[filepath.Base(path)]; enc != "" {
+		return enc
+	}
+	return "auto"
+}
+
+// ErrEncoding rejects a row with text that is not valid in the file's
+// encoding: invalid bytes are never stored as U+FFFD.
+var ErrEncoding = errors.New("文本不符合文件编码 text not valid in the file's encoding")
+
+// badTextCell is the 1-based column of the first cell holding bytes that
+// are not UTF-8, or U+FFFD (what a decoder puts for bytes invalid in its
+// encoding); 0 when every cell is clean.
+func badTextCell(cells []string) int {
+	for i, c := range cells {
+		if !utf8.ValidString(c) || strings.ContainsRune(c, utf8.RuneError) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func badText(col int, enc string) error {
+	return fmt.Errorf("%w: 第 %d 列含有非 %s 编码的字节，请把 file.encoding 设为文件的实际编码（gb18030、gbk、utf-16）或 auto / column %d has bytes that are not valid %s: set file.encoding to the file's encoding (gb18030, gbk, utf-16) or auto",
+		ErrEncoding, col, enc, col, enc)
+}
+
 func (s *Source) noteDetected(path, enc string) {
 	s.mu.Lock()
 	s.detected[filepath.Base(path)] = enc
@@ -357,6 +393,11 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 				r.err = tooLong(int64(size), max)
 				r.raw = rows.encode(r.cells)
 				r.raw = r.raw[:min(len(r.raw), max)]
+			}
+		}
+		if r.err == nil {
+			if col := badTextCell(r.cells); col > 0 {
+				r.err = badText(col, s.encodingOf(path))
 			}
 		}
 		if r.err != nil {

@@ -434,3 +434,42 @@ func TestFilesSortedAndDeduplicated(t *testing.T) {
 		t.Errorf("bad pattern: %v", err)
 	}
 }
+
+// TestWrongEncodingDeadLettered: a GB18030 file declared utf-8 (and bytes
+// invalid in GBK declared gbk) never lands as U+FFFD: each row with such
+// text is rejected with the column and what to set, the others land.
+func TestWrongEncodingDeadLettered(t *testing.T) {
+	_, _, m := weatherMapper(t)
+	gb, err := simplifiedchinese.GB18030.NewEncoder().String("官园")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ encoding, bad, want string }{
+		{"utf-8", gb, "not valid utf-8"},
+		{"gbk", "\x81\x20", "not valid gbk"}, // a lead byte without its trail byte
+	} {
+		t.Run(tc.encoding, func(t *testing.T) {
+			lines := realLines(t, 2)
+			header, first := lines[0], lines[1]
+			cells := strings.Split(first, ",")
+			cells[len(cells)-1] = tc.bad // station is the last column of the real file
+			path := filepath.Join(t.TempDir(), "w.csv")
+			os.WriteFile(path, []byte(header+"\n"+first+"\n"+strings.Join(cells, ",")+"\n"), 0o644)
+			src, err := file.New(file.Config{Paths: []string{path}, Header: true, Delimiter: ",", Encoding: tc.encoding}, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c collector
+			if err := src.Read(context.Background(), nil, c.emit); err != nil {
+				t.Fatal(err)
+			}
+			if len(c.recs) != 2 || c.recs[0].Err != nil {
+				t.Fatalf("records %+v", c.recs)
+			}
+			bad := c.recs[1]
+			if !errors.Is(bad.Err, file.ErrEncoding) || !strings.Contains(bad.Err.Error(), tc.want) || !strings.Contains(bad.Err.Error(), "file.encoding") || bad.Values != nil || len(bad.Raw) == 0 {
+				t.Errorf("line 3: %v (values %v)", bad.Err, bad.Values)
+			}
+		})
+	}
+}
