@@ -412,3 +412,34 @@ func TestDecodeRejectsNonJSONEscapes(t *testing.T) {
 		t.Fatalf("regression: Decode accepts Go-only string escapes %v that are not JSON", accepted)
 	}
 }
+
+// TestValidateEmptyRequired: a required text field that is empty (or only
+// blanks) is refused like a missing one, with a bilingual reason; an empty
+// optional one is kept.
+func TestValidateEmptyRequired(t *testing.T) {
+	reg, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := reg.Get("weather")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Index("station")
+	if !s.Fields[st].Required || s.Fields[st].Type != String {
+		t.Fatalf("weather.station is not a required string: %+v", s.Fields[st])
+	}
+	r := make(Record, len(s.Fields))
+	r[s.Index("observed_at")] = time.Date(2013, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, v := range []string{"", "  "} {
+		r[st] = v
+		err := s.Validate(r)
+		if !errors.Is(err, ErrInvalidRecord) || !strings.Contains(err.Error(), "station") || !strings.Contains(err.Error(), "必填字段为空") {
+			t.Errorf("station %q: %v", v, err)
+		}
+	}
+	r[st] = "官园"
+	if err := s.Validate(r); err != nil {
+		t.Fatalf("valid record refused: %v", err)
+	}
+}

@@ -52,7 +52,7 @@ var (
 	// ErrInvalidSchema: a schema file is malformed or inconsistent.
 	ErrInvalidSchema = errors.New("invalid schema")
 	// ErrInvalidRecord: a record does not conform to its schema.
-	ErrInvalidRecord = errors.New("invalid record")
+	ErrInvalidRecord = errors.New("记录无效 invalid record")
 	// ErrIncompatible: a new schema version breaks readers or tables of the old one.
 	ErrIncompatible = errors.New("incompatible schema change")
 	// ErrUnknownSchema: no schema of that name is registered.
@@ -333,14 +333,17 @@ func (s *Schema) Validate(r Record) error {
 		case String:
 			var sv string
 			sv, ok = v.(string)
+			if ok && f.Required && strings.TrimSpace(sv) == "" {
+				return fmt.Errorf("%w: %s (%s) is required but empty / 必填字段为空", ErrInvalidRecord, f.Name, f.Doc.ZH)
+			}
 			if ok && len(f.Enum) > 0 && !contains(f.Enum, sv) {
-				return fmt.Errorf("%w: %s = %q is not one of %s", ErrInvalidRecord, f.Name, sv, strings.Join(f.Enum, ", "))
+				return fmt.Errorf("%w: %s = %q is not one of %s / 不是允许的取值之一", ErrInvalidRecord, f.Name, sv, strings.Join(f.Enum, ", "))
 			}
 		case Int:
 			var iv int64
 			iv, ok = v.(int64)
 			if ok && (iv < -1<<31 || iv > 1<<31-1) {
-				return fmt.Errorf("%w: %s = %d overflows int", ErrInvalidRecord, f.Name, iv)
+				return fmt.Errorf("%w: %s = %d overflows int / 超出整数范围", ErrInvalidRecord, f.Name, iv)
 			}
 		case Long:
 			_, ok = v.(int64)
@@ -352,7 +355,7 @@ func (s *Schema) Validate(r Record) error {
 			_, ok = v.(time.Time)
 		}
 		if !ok {
-			return fmt.Errorf("%w: %s wants %s, got %T", ErrInvalidRecord, f.Name, f.Type, v)
+			return fmt.Errorf("%w: %s wants %s, got %T / 类型不符", ErrInvalidRecord, f.Name, f.Type, v)
 		}
 	}
 	return nil
