@@ -7,7 +7,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/encoding/traditionalchinese"
 	"golang.org/x/text/encoding/unicode"
 )
 
@@ -25,14 +27,24 @@ func normEncoding(e string) string {
 		return "utf-16le"
 	case "utf-16be", "utf16be":
 		return "utf-16be"
+	case "big5", "big-5", "cp950":
+		return "big5"
+	case "latin-1", "latin1", "iso-8859-1", "iso8859-1":
+		return "latin-1"
+	case "windows-1252", "cp1252":
+		return "windows-1252"
 	}
 	return e
 }
 
+// Encodings are the file.encoding values (besides auto).
+var Encodings = []string{"utf-8", "gb18030", "gbk", "big5", "utf-16", "utf-16le", "utf-16be", "latin-1", "windows-1252"}
+
 // detectEncoding guesses the encoding of a file from its first bytes: a
 // UTF-16 byte order mark → utf-16; a UTF-8 BOM or valid UTF-8 → utf-8;
-// anything else → gb18030 (which decodes every byte sequence, so a wrong
-// guess shows as mojibake in the data, never as a failed read).
+// bytes above 0x7F that mostly stand alone between ASCII (é, ü, ° in a
+// Western file) → windows-1252; anything else → gb18030, whose characters
+// are pairs of high bytes (Big5 is not told apart from it: declare big5).
 func detectEncoding(head []byte) string {
 	switch {
 	case bytes.HasPrefix(head, []byte("\xef\xbb\xbf")):
@@ -54,7 +66,33 @@ func detectEncoding(head []byte) string {
 	if utf8.Valid(head) {
 		return "utf-8"
 	}
+	if singleByte(head) {
+		return "windows-1252"
+	}
 	return "gb18030"
+}
+
+// singleByte says whether the high bytes (≥ 0x80) of b look like a
+// single-byte Western encoding. The common characters of GB2312/GBK/GB18030
+// and Big5 are two high bytes (lead and trail both ≥ 0xA1, or ≥ 0x81 and
+// ≥ 0x80), so in Chinese text high bytes come in pairs and runs; in Latin-1
+// text an accented letter stands between ASCII ones (Zürich, 25°C). A
+// trail byte can be ASCII (0x40–0x7E) in GBK and Big5, but only for rarer
+// characters, so a high byte followed by ASCII counts as standing alone.
+func singleByte(b []byte) bool {
+	alone, paired := 0, 0
+	for i := 0; i < len(b); i++ {
+		if b[i] < 0x80 {
+			continue
+		}
+		if i+1 < len(b) && b[i+1] >= 0x80 {
+			paired++
+			i++ // the trail byte
+			continue
+		}
+		alone++
+	}
+	return alone > paired
 }
 
 // decode wraps r (a file's bytes) in the decoder of the configured encoding;
@@ -78,6 +116,12 @@ func decode(r io.Reader, encoding string) (io.Reader, string) {
 		return unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewDecoder().Reader(r), enc
 	case "utf-16be":
 		return unicode.UTF16(unicode.BigEndian, unicode.UseBOM).NewDecoder().Reader(r), enc
+	case "big5":
+		return traditionalchinese.Big5.NewDecoder().Reader(r), enc
+	case "latin-1":
+		return charmap.ISO8859_1.NewDecoder().Reader(r), enc
+	case "windows-1252":
+		return charmap.Windows1252.NewDecoder().Reader(r), enc
 	}
 	return r, enc
 }

@@ -14,7 +14,8 @@
 //     number from 1.
 //
 // Text formats are decoded from the configured encoding (utf-8 with or
-// without BOM, gb18030/gbk, utf-16 with BOM, or auto-detected).
+// without BOM, gb18030/gbk, big5, utf-16 with BOM, latin-1/windows-1252,
+// or auto-detected).
 //
 // Each file is a stream named by its base name, so a restarted source skips
 // what it already sent. A record longer than max_record_bytes is a reject.
@@ -27,6 +28,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,8 +51,8 @@ type Config struct {
 	Header bool `yaml:"header"`
 	// Delimiter is one character; default "," (csv only).
 	Delimiter string `yaml:"delimiter"`
-	// Encoding is utf-8 (default), gb18030, gbk, utf-16 (with a BOM),
-	// utf-16le, utf-16be or auto (csv and jsonl).
+	// Encoding is utf-8 (default), gb18030, gbk, big5, utf-16 (with a
+	// BOM), utf-16le, utf-16be, latin-1, windows-1252 or auto (csv and jsonl).
 	Encoding string `yaml:"encoding"`
 	// Sheet is the xlsx sheet to read; default the first one.
 	Sheet string `yaml:"sheet"`
@@ -90,10 +92,8 @@ func (c Config) Validate() error {
 	if c.Delimiter != "" && c.Delimiter != `\t` && len(c.Delimiter) != 1 {
 		return fmt.Errorf("file.delimiter %q: want one single-byte character such as , | ; or \\t", c.Delimiter)
 	}
-	switch normEncoding(c.Encoding) {
-	case "utf-8", "gb18030", "gbk", "utf-16", "utf-16le", "utf-16be", "auto":
-	default:
-		return fmt.Errorf("file.encoding %q: want utf-8, gb18030, gbk, utf-16 or auto", c.Encoding)
+	if enc := normEncoding(c.Encoding); enc != "auto" && !slices.Contains(Encodings, enc) {
+		return fmt.Errorf("file.encoding %q: want auto or one of %s / 不支持的编码", c.Encoding, strings.Join(Encodings, ", "))
 	}
 	switch normFormat(c.Format) {
 	case FormatCSV, FormatJSONL, FormatXLSX, FormatParquet:
@@ -317,7 +317,7 @@ func badTextCell(cells []string) int {
 }
 
 func badText(col int, enc string) error {
-	return fmt.Errorf("%w: 第 %d 列含有非 %s 编码的字节，请把 file.encoding 设为文件的实际编码（gb18030、gbk、utf-16）或 auto / column %d has bytes that are not valid %s: set file.encoding to the file's encoding (gb18030, gbk, utf-16) or auto",
+	return fmt.Errorf("%w: 第 %d 列含有非 %s 编码的字节，请把 file.encoding 设为文件的实际编码（gb18030、big5、utf-16、latin-1 …）或 auto / column %d has bytes that are not valid %s: set file.encoding to the file's encoding (gb18030, big5, utf-16, latin-1 …) or auto",
 		ErrEncoding, col, enc, col, enc)
 }
 

@@ -394,7 +394,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ok tab gbk", file.Config{Paths: []string{"x"}, Delimiter: "\t", Encoding: "gbk"}, ""},
 		{"no paths", file.Config{}, "file.paths"},
 		{"long delimiter", file.Config{Paths: []string{"x"}, Delimiter: ",,"}, "file.delimiter"},
-		{"bad encoding", file.Config{Paths: []string{"x"}, Encoding: "latin1"}, "latin1"},
+		{"bad encoding", file.Config{Paths: []string{"x"}, Encoding: "shift-jis"}, "shift-jis"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

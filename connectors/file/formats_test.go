@@ -12,7 +12,9 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/xuri/excelize/v2"
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/simplifiedchinese"
+	"golang.org/x/text/encoding/traditionalchinese"
 
 	"citybrain/connectors"
 	"citybrain/connectors/connectortest"
@@ -563,5 +565,57 @@ func TestConfigValidateFormats(t *testing.T) {
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestWesternAndBig5Encodings: Latin-1 / Windows-1252 files (declared, and
+// detected by auto: lone high bytes) and Big5 files (declared) read as the
+// text they hold; GB18030 is still what auto picks for Chinese text.
+func TestWesternAndBig5Encodings(t *testing.T) {
+	s, m := signalMapper(t)
+	dir := t.TempDir()
+	// Latin-1 bytes as a bike counter in Zürich or Montréal would send them.
+	latin, err := charmap.ISO8859_1.NewEncoder().String("cell;ts;n\nZürich-Nord;2026-11-01 08:00:00;1\nMontréal-Café;2026-11-01 08:00:00;2\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big5, err := traditionalchinese.Big5.NewEncoder().String("cell;ts;n\n臺北-信義;2026-11-01 08:00:00;1\n高雄-鹽埕;2026-11-01 08:00:00;2\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb, err := simplifiedchinese.GB18030.NewEncoder().String("cell;ts;n\n西城区-官园;2026-11-01 08:00:00;1\n朝阳区-三里屯;2026-11-01 08:00:00;2\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, body, encoding, detected string
+		want                           []string
+	}{
+		{"latin-1", latin, "latin-1", "", []string{"Zürich-Nord", "Montréal-Café"}},
+		{"windows-1252", latin, "cp1252", "", []string{"Zürich-Nord", "Montréal-Café"}},
+		{"latin-1 auto", latin, "auto", "windows-1252", []string{"Zürich-Nord", "Montréal-Café"}},
+		{"big5", big5, "big5", "", []string{"臺北-信義", "高雄-鹽埕"}},
+		{"gb18030 auto", gb, "auto", "gb18030", []string{"西城区-官园", "朝阳区-三里屯"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".csv")
+			os.WriteFile(p, []byte(tc.body), 0o644)
+			src := newSource(t, file.Config{Paths: []string{p}, Header: true, Delimiter: ";", Encoding: tc.encoding}, m)
+			recs := readAllRecs(t, src, nil)
+			if len(recs) != 2 {
+				t.Fatalf("%d records", len(recs))
+			}
+			for i, r := range recs {
+				if r.Err != nil || r.Values[s.Index("grid_cell_id")] != tc.want[i] {
+					t.Errorf("%v: %v %v, want %s", r.Cursor, r.Values, r.Err, tc.want[i])
+				}
+			}
+			if tc.detected != "" && src.Detected()[filepath.Base(p)] != tc.detected {
+				t.Errorf("detected %v, want %s", src.Detected(), tc.detected)
+			}
+		})
+	}
+	if err := (file.Config{Paths: []string{"x.csv"}, Encoding: "ebcdic"}).Validate(); err == nil || !strings.Contains(err.Error(), "big5") {
+		t.Errorf("ebcdic accepted or the error does not list the encodings: %v", err)
 	}
 }
