@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -480,5 +481,56 @@ with psycopg.connect(dsn) as conn:
 		if !strings.Contains(string(out), w) {
 			t.Errorf("psycopg output lacks %q:\n%s", w, out)
 		}
+	}
+}
+
+// TestPlansHeldPerConnection: a client that caches a prepared statement per
+// distinct SQL text (pgx's default, 512) makes serve hold at most
+// heldPlans DuckDB plans per connection; a statement whose plan was let go
+// runs again (prepared anew), and closing the connection frees them all.
+func TestPlansHeldPerConnection(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, e.dsn("analyst", sqltest.Password, "disable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	if err := c.QueryRow(ctx, "select count(*) from raw.mobile_signal").Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	count := func(i int) int64 {
+		t.Helper()
+		var n int64
+		// The literal differs each time: pgx prepares and caches each text.
+		if err := c.QueryRow(ctx, fmt.Sprintf("select count(*) + %d from raw.mobile_signal", i)).Scan(&n); err != nil {
+			t.Fatalf("query %d: %v", i, err)
+		}
+		return n - int64(i)
+	}
+	for i := range 3 * heldPlans {
+		if n := count(i); n != total {
+			t.Fatalf("query %d: %d rows, want %d", i, n, total)
+		}
+	}
+	if got := e.srv.Plans(); got > heldPlans || got < heldPlans/2 {
+		t.Errorf("%d plans held after %d distinct statements on one connection, want ≤ %d", got, 3*heldPlans, heldPlans)
+	}
+	// The first statements' plans were let go: pgx still has them (named) and runs them.
+	for i := range 3 {
+		if n := count(i); n != total {
+			t.Errorf("re-run of statement %d: %d rows, want %d", i, n, total)
+		}
+	}
+	if got := e.srv.Plans(); got > heldPlans {
+		t.Errorf("%d plans held, want ≤ %d", got, heldPlans)
+	}
+	c.Close(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.Plans() != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := e.srv.Plans(); got != 0 {
+		t.Errorf("%d plans held after the connection closed", got)
 	}
 }

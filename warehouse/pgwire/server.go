@@ -26,11 +26,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/duckdb/duckdb-go/v2"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 
@@ -47,7 +50,12 @@ type Server struct {
 	mu    sync.Mutex
 	conns map[uint32]*conn
 	wg    sync.WaitGroup
+	plans atomic.Int64 // DuckDB plans the connections hold (see heldPlans)
 }
+
+// Plans is how many prepared statements' DuckDB plans the connections
+// hold now: at most heldPlans per connection, plus any with rows open.
+func (s *Server) Plans() int64 { return s.plans.Load() }
 
 // Serve accepts connections until ctx is done, then closes them.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -152,6 +160,7 @@ type conn struct {
 	skip    bool
 	stmts   map[string]*prepared
 	portals map[string]*portal
+	clock   uint64        // counts statement uses, for letting the oldest plans go
 	timeout time.Duration // SET statement_timeout (0: the sandbox's)
 
 	cancelMu sync.Mutex
@@ -161,8 +170,15 @@ type conn struct {
 // prepared is a parsed statement: a sandbox statement, a COPY … TO STDOUT
 // of one, or a session command answered here.
 type prepared struct {
-	sql       string
+	sql string
+	// st is the sandbox statement, nil while its plan is let go (see
+	// heldPlans); inner is what it prepares (re-prepared from it on use).
 	st        *sqlaccess.Stmt
+	inner     string
+	params    []duckdb.Type
+	empty     bool
+	used      uint64 // the connection's clock at its last use
+	plans     *atomic.Int64
 	copyOut   bool
 	copyCSV   bool
 	copyHdr   bool
@@ -223,6 +239,57 @@ type portal struct {
 func (p *prepared) close() {
 	if p.st != nil {
 		p.st.Close()
+		p.st = nil
+		p.plans.Add(-1)
+	}
+}
+
+// heldPlans is how many named statements of one connection keep their
+// DuckDB plan. Clients cache a prepared statement per distinct SQL text
+// (pgx: 512 per connection), and a plan over a table of a few hundred
+// files holds ~0.35 MB: a client polling with the literal in its SQL grew
+// serve by ~175 MB in the soak. Beyond this many, the least recently used
+// plans are closed and prepared again from their SQL when next used.
+const heldPlans = 32
+
+// plan is p's sandbox statement, prepared again if it was let go; it
+// counts as a use.
+func (c *conn) plan(ctx context.Context, p *prepared) (*sqlaccess.Stmt, error) {
+	c.clock++
+	p.used = c.clock
+	if p.st == nil {
+		st, err := c.sess.PrepareAs(ctx, p.sql, p.inner)
+		if err != nil {
+			return nil, err
+		}
+		p.st = st
+		p.plans.Add(1)
+		c.letGo(p)
+	}
+	return p.st, nil
+}
+
+// letGo closes the plans of the least recently used statements beyond
+// heldPlans (never keep's, nor one whose portal has rows open).
+func (c *conn) letGo(keep *prepared) {
+	busy := map[*prepared]bool{keep: true}
+	for _, pt := range c.portals {
+		if pt.rows != nil {
+			busy[pt.p] = true
+		}
+	}
+	var held []*prepared
+	for _, p := range c.stmts {
+		if p.st != nil && !busy[p] {
+			held = append(held, p)
+		}
+	}
+	if len(held) < heldPlans {
+		return
+	}
+	sort.Slice(held, func(i, j int) bool { return held[i].used < held[j].used })
+	for _, p := range held[:len(held)-heldPlans+1] {
+		p.close()
 	}
 }
 
@@ -474,7 +541,7 @@ var errAborted = &sqlaccess.Error{Code: "25P02", Msg: "current transaction is ab
 
 // prepare turns one statement into a prepared one.
 func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared, error) {
-	p := &prepared{sql: q}
+	p := &prepared{sql: q, plans: &c.srv.plans}
 	if l := c.local(q); l != nil {
 		p.local = l
 		p.names = l.cols
@@ -499,7 +566,8 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 		c.srv.Log.Debug("pgwire statement refused or failed", "sql", q, "err", err)
 		return nil, err
 	}
-	p.st = st
+	p.st, p.inner, p.params, p.empty = st, compat(inner), st.Params, st.Empty
+	p.plans.Add(1)
 	for i, t := range st.Params {
 		oid := paramOID(t)
 		if i < len(oids) && oids[i] != 0 {
@@ -583,6 +651,11 @@ func (c *conn) parse(ctx context.Context, m *pgproto3.Parse) error {
 		return err
 	}
 	c.stmts[m.Name] = p
+	c.clock++
+	p.used = c.clock
+	if p.st != nil {
+		c.letGo(p)
+	}
 	c.send(&pgproto3.ParseComplete{})
 	return nil
 }
@@ -598,7 +671,7 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 	args := make([]any, len(m.Parameters))
 	for i, data := range m.Parameters {
 		f := formatOf(m.ParameterFormatCodes, i)
-		v, err := decodeParam(c.enc.m, p.paramOIDs[i], f, data, p.st.Params[i])
+		v, err := decodeParam(c.enc.m, p.paramOIDs[i], f, data, p.params[i])
 		if err != nil {
 			return &sqlaccess.Error{Code: "22P02", Msg: fmt.Sprintf("parameter $%d: %v", i+1, err)}
 		}
@@ -625,7 +698,11 @@ func (c *conn) describe(ctx context.Context, m *pgproto3.Describe) error {
 			// they are described as text, which every value can be sent
 			// as, and a portal's own Describe gives the exact types.
 			sctx, done := c.stmtContext(ctx)
-			cols, err := p.st.Shape(sctx, make([]any, len(p.paramOIDs)))
+			st, err := c.plan(sctx, p)
+			var cols []sqlaccess.Column
+			if err == nil {
+				cols, err = st.Shape(sctx, make([]any, len(p.paramOIDs)))
+			}
 			done()
 			if err != nil {
 				return err
@@ -676,7 +753,11 @@ func (c *conn) start(ctx context.Context, pt *portal, describing bool) error {
 	p := pt.p
 	sctx, done := c.stmtContext(ctx)
 	defer done()
-	rows, err := p.st.Query(sctx, pt.args)
+	st, err := c.plan(sctx, p)
+	if err != nil {
+		return err
+	}
+	rows, err := st.Query(sctx, pt.args)
 	if err != nil {
 		c.srv.Log.Debug("pgwire statement failed", "sql", p.sql, "err", err)
 		return err
@@ -742,7 +823,7 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 		}
 		return nil
 	}
-	if p.st.Empty {
+	if p.empty {
 		c.send(&pgproto3.EmptyQueryResponse{})
 		return nil
 	}
