@@ -414,17 +414,9 @@ func TestDecodeRejectsNonJSONEscapes(t *testing.T) {
 }
 
 // TestValidateEmptyRequired: a required text field that is empty (or only
-// blanks) is refused like a missing one, with a bilingual reason; an empty
-// optional one is kept.
+// blanks) is refused like a missing one, with a bilingual reason.
 func TestValidateEmptyRequired(t *testing.T) {
-	reg, err := Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := reg.Get("weather")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := weather(t)
 	st := s.Index("station")
 	if !s.Fields[st].Required || s.Fields[st].Type != String {
 		t.Fatalf("weather.station is not a required string: %+v", s.Fields[st])
