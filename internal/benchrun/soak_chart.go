@@ -288,7 +288,8 @@ func tickLabel(v float64) string {
 	case v == 0:
 		return "0"
 	case math.Abs(v) >= 1000:
-		return fmt.Sprintf("%.0fk", v/1000)
+		// 1.5k, not 2k: ticks 500 apart must not share a label.
+		return fmt.Sprintf("%gk", math.Round(v/100)/10)
 	case math.Abs(v) >= 1:
 		return fmt.Sprintf("%g", math.Round(v*10)/10)
 	default:

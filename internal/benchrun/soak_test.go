@@ -119,3 +119,11 @@ func TestSoakSummaryAndChart(t *testing.T) {
 		t.Errorf("soak.json: %v", err)
 	}
 }
+
+func TestSoakTickLabel(t *testing.T) {
+	for v, want := range map[float64]string{0: "0", 0.5: "0.5", 2.25: "2.3", 500: "500", 1000: "1k", 1500: "1.5k", 2000: "2k", 2500: "2.5k", 12000: "12k"} {
+		if got := tickLabel(v); got != want {
+			t.Errorf("tickLabel(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
