@@ -103,8 +103,8 @@ type Server struct {
 	health     *healthSnap
 	healthBusy bool
 
-	pushMu     sync.Mutex
-	lastSeq    int64 // newest warning transition pushed (seq, under pushMu)
+	pushMu  sync.Mutex
+	lastSeq int64 // newest warning transition pushed (seq, under pushMu)
 
 	mux *http.ServeMux // to see whether the SQL access service mounted /api/sql
 }
