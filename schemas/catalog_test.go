@@ -144,21 +144,29 @@ func renderSchemasDoc(reg *Registry) []byte {
 		}
 		return fmt.Sprintf("%s(`%s`)", s.Partition.Transform, s.Partition.Field)
 	}
+	key := func(s *Schema) string {
+		if len(s.Key) == 0 {
+			return "none (rows are appended)"
+		}
+		return "(`" + strings.Join(s.Key, "`, `") + "`)"
+	}
 	b.WriteString("# 规范数据模型 Canonical schemas\n\n")
 	b.WriteString("<!-- Generated from schemas/*.yaml by `go test ./schemas/ -run TestSchemasDoc -update`; do not edit by hand. -->\n\n")
 	b.WriteString("Every source is mapped onto one of these versioned schemas; each is one Iceberg table in the `raw` namespace.\n")
 	b.WriteString("Every table also carries the metadata column `_cursor` (the source cursor the record came from).\n")
 	b.WriteString("Times are instants in UTC; coordinates are WGS-84 longitude/latitude in degrees.\n")
 	b.WriteString("每个数据源都映射到下列有版本的规范模型之一，每个模型对应 `raw` 命名空间中的一张 Iceberg 表；每张表另有元数据列 `_cursor`（记录的来源游标）。时间为 UTC 时刻，坐标为 WGS-84 经纬度。\n\n")
-	b.WriteString("| schema | table | 中文 | English | event time | partition |\n|---|---|---|---|---|---|\n")
+	b.WriteString("A natural key (自然键) identifies one row: a table with a key keeps one row per key, a later version replacing an earlier one\n")
+	b.WriteString("(see [sources.md](sources.md#natural-keys-and-de-duplication--自然键与去重)).\n\n")
+	b.WriteString("| schema | table | 中文 | English | event time | partition | natural key |\n|---|---|---|---|---|---|---|\n")
 	for _, name := range reg.Names() {
 		s, _ := reg.Get(name)
-		fmt.Fprintf(&b, "| [%s](#%s) | `%s` | %s | %s | `%s` | %s |\n", s.Name, s.Name, s.Table, cell(s.Doc.ZH), cell(s.Doc.EN), s.EventTime, partition(s))
+		fmt.Fprintf(&b, "| [%s](#%s) | `%s` | %s | %s | `%s` | %s | %s |\n", s.Name, s.Name, s.Table, cell(s.Doc.ZH), cell(s.Doc.EN), s.EventTime, partition(s), key(s))
 	}
 	for _, name := range reg.Names() {
 		s, _ := reg.Get(name)
 		fmt.Fprintf(&b, "\n## %s\n\n", s.Name)
-		fmt.Fprintf(&b, "%s — %s. Table `%s`, version %d, event time `%s`, partition %s.\n\n", cell(s.Doc.ZH), cell(s.Doc.EN), s.Table, s.Version, s.EventTime, partition(s))
+		fmt.Fprintf(&b, "%s — %s. Table `%s`, version %d, event time `%s`, partition %s, natural key %s.\n\n", cell(s.Doc.ZH), cell(s.Doc.EN), s.Table, s.Version, s.EventTime, partition(s), key(s))
 		b.WriteString("| field | type | required | unit | 中文 | English | values |\n|---|---|---|---|---|---|---|\n")
 		for _, f := range s.Fields {
 			req := ""

@@ -98,7 +98,13 @@ type Schema struct {
 	Doc       Text      `yaml:"doc"`
 	EventTime string    `yaml:"event_time"`
 	Partition Partition `yaml:"partition"`
-	Fields    []Field   `yaml:"fields"`
+	// Key is the natural key: the fields that identify one row (a station
+	// and an hour, a sensor and a reading time). A table with a key keeps
+	// one row per key; a later version replaces an earlier one (see
+	// docs/sources.md, "Natural keys and de-duplication"). Key fields must
+	// be required. Empty: rows are only appended.
+	Key    []string `yaml:"key"`
+	Fields []Field  `yaml:"fields"`
 
 	index map[string]int
 }
@@ -162,6 +168,25 @@ func (s *Schema) check() error {
 	if !ok || s.Fields[et].Type != Timestamp || !s.Fields[et].Required {
 		return bad("event_time %q must name a required timestamp field", s.EventTime)
 	}
+	seen := map[string]bool{}
+	for _, k := range s.Key {
+		i, ok := s.index[k]
+		if !ok {
+			return bad("key field %q is not a field", k)
+		}
+		if !s.Fields[i].Required {
+			return bad("key field %q must be required", k)
+		}
+		if seen[k] {
+			return bad("key field %q appears twice", k)
+		}
+		seen[k] = true
+	}
+	if len(s.Key) > 0 && s.Partition.Field != "" && !seen[s.Partition.Field] {
+		// One key, one partition: a later version is looked for only in its
+		// own partition.
+		return bad("key %v must include the partition field %q", s.Key, s.Partition.Field)
+	}
 	if s.Partition.Field != "" {
 		if _, ok := s.index[s.Partition.Field]; !ok {
 			return bad("partition field %q is not a field", s.Partition.Field)
@@ -181,6 +206,29 @@ func (s *Schema) Index(name string) int {
 		return i
 	}
 	return -1
+}
+
+// KeyIndex is the positions of the key fields (nil without a key).
+func (s *Schema) KeyIndex() []int {
+	if len(s.Key) == 0 {
+		return nil
+	}
+	out := make([]int, len(s.Key))
+	for i, k := range s.Key {
+		out[i] = s.index[k]
+	}
+	return out
+}
+
+// KeyHasEventTime reports whether the event time is part of the key, so
+// two rows with the same key share a partition and an event time.
+func (s *Schema) KeyHasEventTime() bool {
+	for _, k := range s.Key {
+		if k == s.EventTime {
+			return true
+		}
+	}
+	return false
 }
 
 // EventTimeIndex is the position of the event-time field.

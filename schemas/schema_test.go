@@ -48,6 +48,27 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
+// TestParseKey: a key is read with its positions; the built-in
+// time-series schemas key on the event time.
+func TestParseKey(t *testing.T) {
+	s := mustParse(t, strings.Replace(baseYAML, "fields:", "key: [id, at]\nfields:", 1))
+	if got := s.KeyIndex(); len(got) != 2 || got[0] != 0 || got[1] != 1 || !s.KeyHasEventTime() {
+		t.Fatalf("KeyIndex = %v, KeyHasEventTime = %v", got, s.KeyHasEventTime())
+	}
+	if mustParse(t, baseYAML).KeyIndex() != nil {
+		t.Fatal("a schema without key has key positions")
+	}
+	reg, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"weather", "crowd_counts", "mobile_signal", "water_telemetry", "traffic_speeds", "enterprises"} {
+		if s, _ := reg.Get(n); s == nil || !s.KeyHasEventTime() {
+			t.Errorf("%s: key %v lacks the event time", n, s.Key)
+		}
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -71,6 +92,10 @@ func TestParseRejects(t *testing.T) {
 		{"bad partition transform", "transform: day", "transform: hour", "hour"},
 		{"unknown key", "version: 1", "version: 1\ncolour: red", "colour"},
 		{"not yaml", "fields:", "fields: [", "invalid schema"},
+		{"key not a field", "fields:", "key: [id, when]\nfields:", `key field "when" is not a field`},
+		{"key field optional", "fields:", "key: [id, at, n]\nfields:", `key field "n" must be required`},
+		{"key repeats a field", "fields:", "key: [id, at, id]\nfields:", `key field "id" appears twice`},
+		{"key without partition field", "fields:", "key: [id]\nfields:", `must include the partition field "at"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

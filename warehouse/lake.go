@@ -86,6 +86,8 @@ type Lake struct {
 	// modification time (see Load).
 	lmu    sync.Mutex
 	loaded map[string]loadedTable
+	// index holds the live data files of keyed tables (see CommitKeyed).
+	index map[string]fileIndex
 }
 
 // loadedTable is a table as parsed, and the metadata directory's

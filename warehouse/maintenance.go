@@ -389,11 +389,23 @@ func uriDir(uri string) string {
 // rewriteGroup writes the rows of a group's files into g.out and describes
 // the new file for the manifest.
 func rewriteGroup(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup) (iceberg.DataFile, error) {
-	fields := t.Schema().Fields()
-	inputs := make([]string, len(g.files))
-	for i, f := range g.files {
+	return rewriteRows(ctx, db, t, g, "SELECT * FROM "+readFiles(g.files))
+}
+
+// readFiles is a read_parquet over the local paths of files.
+func readFiles(files []iceberg.DataFile, opts ...string) string {
+	inputs := make([]string, len(files))
+	for i, f := range files {
 		inputs[i] = quoteString(LocalPath(f.FilePath()))
 	}
+	return fmt.Sprintf("read_parquet([%s], %s)", strings.Join(inputs, ", "), strings.Join(append([]string{"union_by_name = true"}, opts...), ", "))
+}
+
+// rewriteRows writes the rows of the query src (every table column, by
+// name) into g.out, sorted by event time, and describes the new file as one
+// of g's partition.
+func rewriteRows(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup, src string) (iceberg.DataFile, error) {
+	fields := t.Schema().Fields()
 	cols := make([]string, len(fields))
 	ids := make([]string, len(fields))
 	for i, f := range fields {
@@ -409,8 +421,8 @@ func rewriteGroup(ctx context.Context, db *sql.DB, t *table.Table, g compactGrou
 	}
 	tmp := g.out + ".tmp"
 	os.Remove(tmp)
-	q := fmt.Sprintf("COPY (SELECT %s FROM read_parquet([%s], union_by_name = true)%s) TO %s (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {%s})",
-		strings.Join(cols, ", "), strings.Join(inputs, ", "), order, quoteString(tmp), strings.Join(ids, ", "))
+	q := fmt.Sprintf("COPY (SELECT %s FROM (%s)%s) TO %s (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {%s})",
+		strings.Join(cols, ", "), src, order, quoteString(tmp), strings.Join(ids, ", "))
 	if _, err := db.ExecContext(ctx, q); err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("rewrite %s: %w", g.out, err)

@@ -207,6 +207,9 @@ func New(s *schemas.Schema, spec Spec) (*Mapper, error) {
 	if tz == "" {
 		tz = "Asia/Shanghai"
 	}
+	if tz == "Local" {
+		return nil, fmt.Errorf("%w: timezone Local depends on the machine: name the zone, e.g. Asia/Shanghai / 时区请写 IANA 名称，如 Asia/Shanghai", ErrMapping)
+	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
 		return nil, fmt.Errorf("%w: timezone %q: %v", ErrMapping, tz, err)
@@ -922,6 +925,26 @@ func (b *Bound) timeFromParts(row []string, cols [6]int, names map[string]string
 	return t.UTC(), true, nil
 }
 
+// skippedLocal refuses a local time that does not exist: the hour the
+// clocks skip when daylight-saving time starts (America/New_York
+// 2018-03-11 02:30). Go reads such a time with the earlier offset, an hour
+// back (01:30 EST), where it would collide with that hour's own row. Only times within
+// hours of an offset change are parsed again to compare wall clocks.
+func (m *Mapper) skippedLocal(layout, v string, t time.Time) error {
+	_, before := t.Add(-3 * time.Hour).Zone()
+	if _, after := t.Add(3 * time.Hour).Zone(); before == after {
+		return nil
+	}
+	wall, err := time.Parse(layout, v)
+	if err != nil || wall.Location() != time.UTC {
+		return nil // an explicit offset: the time exists
+	}
+	if wall.Hour() != t.Hour() || wall.Minute() != t.Minute() || wall.Day() != t.Day() {
+		return fmt.Errorf("%q does not exist in %s: the clocks skip it when daylight-saving time starts / 该本地时间在夏令时开始时被跳过，不存在", v, m.loc)
+	}
+	return nil
+}
+
 var defaultLayouts = []string{time.RFC3339Nano, "2006-01-02 15:04:05", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006/01/02 15:04:05", "2006-01-02"}
 
 func (m *Mapper) cast(f schemas.Field, v string) (any, error) {
@@ -960,6 +983,9 @@ func (m *Mapper) cast(f schemas.Field, v string) (any, error) {
 			if t, err := time.ParseInLocation(l, v, m.loc); err == nil {
 				if f.Type == schemas.Date {
 					return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC), nil
+				}
+				if err := m.skippedLocal(l, v, t); err != nil {
+					return nil, err
 				}
 				return t.UTC(), nil
 			}

@@ -283,6 +283,7 @@ func TestNewErrors(t *testing.T) {
 		{"parts on non-timestamp", Spec{Fields: map[string]FieldSpec{"id": {Parts: map[string]string{"year": "y"}}, "reported_at": {Column: "at"}}}, []string{"id", "parts"}},
 		{"unknown part", Spec{Fields: map[string]FieldSpec{"id": {Column: "id"}, "reported_at": {Parts: map[string]string{"week": "w"}}}}, []string{"week"}},
 		{"bad timezone", Spec{Timezone: "Mars/Olympus", Fields: map[string]FieldSpec{"id": {Column: "id"}, "reported_at": {Column: "at"}}}, []string{"Mars/Olympus"}},
+		{"machine timezone", Spec{Timezone: "Local", Fields: map[string]FieldSpec{"id": {Column: "id"}, "reported_at": {Column: "at"}}}, []string{"Local", "Asia/Shanghai"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -358,5 +359,38 @@ func TestPartsErrorNamesColumn(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "month") {
 		t.Fatalf("regression: parts error %q does not name the column (month) that held the bad value", err)
+	}
+}
+
+// TestDaylightSavingEdges: a local time the clocks skip (spring forward) is
+// refused with a reason, not moved onto the next hour, where it would
+// replace that hour's row; a repeated hour (fall back) and the hours
+// around the changes map to their instants.
+func TestDaylightSavingEdges(t *testing.T) {
+	s, b := bind(t, Spec{Timezone: "America/New_York", Fields: map[string]FieldSpec{
+		"id": {Column: "id"}, "reported_at": {Column: "at"},
+	}}, []string{"id", "at"})
+	for _, in := range []string{"2018-03-11 02:00:00", "2018-03-11 02:59", "2018-03-11T02:30:00"} {
+		_, err := b.Map([]string{"1", in})
+		if err == nil || !strings.Contains(err.Error(), "does not exist in America/New_York") || !strings.Contains(err.Error(), "夏令时") {
+			t.Errorf("%s: err = %v, want refused as skipped by daylight-saving time", in, err)
+		}
+	}
+	for in, want := range map[string]time.Time{
+		"2018-03-11 01:59:00":       time.Date(2018, 3, 11, 6, 59, 0, 0, time.UTC),
+		"2018-03-11 03:00:00":       time.Date(2018, 3, 11, 7, 0, 0, 0, time.UTC),
+		"2017-11-05 01:30:00":       time.Date(2017, 11, 5, 5, 30, 0, 0, time.UTC), // the first 01:30 (EDT)
+		"2017-11-05 02:00:00":       time.Date(2017, 11, 5, 7, 0, 0, 0, time.UTC),
+		"2018-03-11T02:30:00-05:00": time.Date(2018, 3, 11, 7, 30, 0, 0, time.UTC), // an explicit offset exists
+		"2018-07-01 12:00:00":       time.Date(2018, 7, 1, 16, 0, 0, 0, time.UTC),
+	} {
+		r, err := b.Map([]string{"1", in})
+		if err != nil {
+			t.Errorf("%s: %v", in, err)
+			continue
+		}
+		if got := r[s.Index("reported_at")].(time.Time); !got.Equal(want) {
+			t.Errorf("%s: got %v, want %v", in, got, want)
+		}
 	}
 }

@@ -56,6 +56,10 @@ type Definition struct {
 	MQTT mqtt.Config `yaml:"mqtt"`
 	// Mapping maps feed rows onto the schema.
 	Mapping mapping.Spec `yaml:"mapping"`
+	// Dedup is what a row does to the lake's rows of the same natural key
+	// (the schema's key): keep_latest (the default when the schema has a
+	// key) replaces them; append adds every row.
+	Dedup string `yaml:"dedup"`
 }
 
 // IsEnabled reports whether serve should run the source.
@@ -174,6 +178,11 @@ func (d Definition) Validate(reg *schemas.Registry) error {
 	}
 	if _, ok := transports[d.Transport]; !ok {
 		return fmt.Errorf("source %s: transport %q is not one of %s", d.Name, d.Transport, strings.Join(TransportNames(), ", "))
+	}
+	switch d.Dedup {
+	case "", "keep_latest", "append":
+	default:
+		return fmt.Errorf("source %s: dedup %q: want keep_latest or append / 去重策略应为 keep_latest 或 append", d.Name, d.Dedup)
 	}
 	return nil
 }

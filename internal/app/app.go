@@ -392,7 +392,10 @@ func (h *sourceHealth) failingFor() time.Duration {
 
 // NewWriter returns the lake writer of a source.
 func (a *App) NewWriter(src *sources.Opened) *lakewriter.Writer {
-	return lakewriter.New(a.Cfg.LakeWriter, a.Lake, a.Client, src.Def.Name, src.Schema, a.Log)
+	w := lakewriter.New(a.Cfg.LakeWriter, a.Lake, a.Client, src.Def.Name, src.Schema, a.Log)
+	// Validate checked the policy.
+	_ = w.SetPolicy(src.Def.Dedup)
+	return w
 }
 
 // SourceStatus is one source's health.

@@ -37,7 +37,10 @@ func writeSignal(t *testing.T, dir string, n, per int, seed uint64) int64 {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	var sum int64
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// Keys (cell, window) are unique for n ≤ 216,000 (lcm of 3000 and 8640),
+	// and calls with other seeds write other 30-day spans, so no row is a
+	// later version of another (the table keeps one row per key).
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(seed) * 31 * 24 * time.Hour)
 	for f := 0; f*per < n; f++ {
 		path := filepath.Join(dir, fmt.Sprintf("signal-%04d.csv", f))
 		fh, err := os.Create(path)

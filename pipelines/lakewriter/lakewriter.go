@@ -25,9 +25,11 @@ package lakewriter
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -78,7 +80,10 @@ func (c Config) Validate() error {
 // Stats are a writer's running totals.
 type Stats struct {
 	Rows, Duplicates, Rejects, Commits, ClusterChanges atomic.Int64
-	LastCommit                                         atomic.Int64 // unix ms
+	// Replaced counts committed rows replaced by a later row of their
+	// natural key (keep_latest), within a batch or across commits.
+	Replaced   atomic.Int64
+	LastCommit atomic.Int64 // unix ms
 }
 
 // Writer is the lake writer of one topic.
@@ -93,6 +98,10 @@ type Writer struct {
 	// eventIdx is the schema's event-time field (-1: none)
 	eventIdx int
 	dlq      *kafka.Writer
+	// keyIdx is the natural key's fields when the policy is keep_latest
+	// (nil: append); seed hashes keys.
+	keyIdx []int
+	seed   maphash.Seed
 
 	// OnCommit, if set, is called after each commit (e.g. to refresh views).
 	OnCommit func(ctx context.Context, tableName string, snapshot int64)
@@ -112,7 +121,52 @@ type Writer struct {
 func New(cfg Config, lake *warehouse.Lake, client *broker.Client, source string, s *schemas.Schema, log *slog.Logger) *Writer {
 	return &Writer{cfg: cfg, lake: lake, client: client, schema: s, source: source, eventIdx: s.EventTimeIndex(),
 		topic: connectors.RawTopic(source), log: log.With("topic", connectors.RawTopic(source), "table", s.Table),
-		dlq: client.Writer(connectors.DLQTopic(source))}
+		dlq: client.Writer(connectors.DLQTopic(source)), keyIdx: s.KeyIndex(), seed: maphash.MakeSeed()}
+}
+
+// Policies say what a row does to the committed rows of its natural key.
+const (
+	// KeepLatest (the default when the schema has a key): the row replaces
+	// them, so the table holds one row per key.
+	KeepLatest = "keep_latest"
+	// Append: every row is added (a source whose repeats are real events).
+	Append = "append"
+)
+
+// SetPolicy sets the source's de-duplication policy: KeepLatest, Append,
+// or "" for the default.
+func (w *Writer) SetPolicy(p string) error {
+	switch p {
+	case "", KeepLatest:
+		w.keyIdx = w.schema.KeyIndex()
+	case Append:
+		w.keyIdx = nil
+	default:
+		return fmt.Errorf("dedup %q: want %s or %s / 去重策略应为 %s 或 %s", p, KeepLatest, Append, KeepLatest, Append)
+	}
+	return nil
+}
+
+// keyHash hashes a record's natural key. Equal keys hash equal; a
+// collision only makes the commit check the file (which is exact).
+func (w *Writer) keyHash(rec schemas.Record) uint64 {
+	var h maphash.Hash
+	h.SetSeed(w.seed)
+	var buf [8]byte
+	for _, i := range w.keyIdx {
+		switch v := rec[i].(type) {
+		case string:
+			h.WriteString(v)
+			h.WriteByte(0)
+		case time.Time:
+			binary.LittleEndian.PutUint64(buf[:], uint64(v.UnixMicro()))
+			h.Write(buf[:])
+		default:
+			fmt.Fprint(&h, v)
+			h.WriteByte(0)
+		}
+	}
+	return h.Sum64()
 }
 
 // path is the writer's freshness path.
@@ -176,6 +230,10 @@ type batch struct {
 	// order, so the partition is worked out only when the day changes.
 	lastFile *warehouse.FileWriter
 	lastKey  int64
+	// keys hashes the natural keys written (keep_latest); repeats marks the
+	// files that got a key twice.
+	keys    map[uint64]struct{}
+	repeats map[*warehouse.FileWriter]bool
 }
 
 // errBatchFull: the record needs a file beyond MaxOpenFiles; commit first.
@@ -375,6 +433,9 @@ func (w *Writer) newBatch(state warehouse.State, t *table.Table) *batch {
 		start[p] = o
 	}
 	b := &batch{next: next, files: map[string]*warehouse.FileWriter{}, startAt: start, table: t}
+	if w.keyIdx != nil {
+		b.keys, b.repeats = map[uint64]struct{}{}, map[*warehouse.FileWriter]bool{}
+	}
 	b.name = fmt.Sprintf("%010d-%s.parquet", next.Batch+1, w.batchHash(b))
 	return b
 }
@@ -440,6 +501,14 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 		if err := fw.Write(rec, curStr); err != nil {
 			return err
 		}
+		if w.keyIdx != nil {
+			h := w.keyHash(rec)
+			if _, ok := b.keys[h]; ok {
+				b.repeats[fw] = true
+			} else {
+				b.keys[h] = struct{}{}
+			}
+		}
 		if i := w.eventIdx; i >= 0 {
 			if t, ok := rec[i].(time.Time); ok && t.After(b.newest) {
 				b.newest = t
@@ -473,13 +542,14 @@ func (w *Writer) batchHash(b *batch) string {
 }
 
 // closeFiles finishes the batch's files, in partition order.
-func (w *Writer) closeFiles(b *batch) ([]iceberg.DataFile, error) {
+func (w *Writer) closeFiles(b *batch) ([]iceberg.DataFile, map[string]bool, error) {
 	dirs := make([]string, 0, len(b.files))
 	for d := range b.files {
 		dirs = append(dirs, d)
 	}
 	sort.Strings(dirs)
 	var files []iceberg.DataFile
+	repeats := map[string]bool{}
 	for i, dir := range dirs {
 		df, err := b.files[dir].Close()
 		if err != nil {
@@ -489,13 +559,20 @@ func (w *Writer) closeFiles(b *batch) ([]iceberg.DataFile, error) {
 			for _, d := range dirs[i+1:] {
 				b.files[d].Abort()
 			}
-			return nil, err
+			return nil, nil, err
 		}
 		files = append(files, df)
+		if b.repeats[b.files[dir]] {
+			repeats[df.FilePath()] = true
+		}
 	}
 	b.files = map[string]*warehouse.FileWriter{}
 	b.lastFile = nil
-	return files, nil
+	b.keys, b.repeats = nil, nil
+	if w.keyIdx != nil {
+		b.keys, b.repeats = map[uint64]struct{}{}, map[*warehouse.FileWriter]bool{}
+	}
+	return files, repeats, nil
 }
 
 // abort removes the batch's unfinished files.
@@ -519,7 +596,7 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 			return t, fmt.Errorf("dead-letter %d records: %w", len(b.dead), err)
 		}
 	}
-	files, err := w.closeFiles(b)
+	files, repeats, err := w.closeFiles(b)
 	if err != nil {
 		return t, err
 	}
@@ -531,7 +608,13 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 	}
 	b.next.Batch++
 	tc := time.Now()
-	snap, err := w.lake.Commit(ctx, w.schema.Table, files, b.next)
+	var snap int64
+	var dd warehouse.DedupStats
+	if w.keyIdx != nil {
+		snap, dd, err = w.lake.CommitKeyed(ctx, w.schema.Table, w.schema, files, repeats, b.next)
+	} else {
+		snap, err = w.lake.Commit(ctx, w.schema.Table, files, b.next)
+	}
 	if err != nil {
 		for _, df := range files {
 			removeLocal(df.FilePath())
@@ -553,6 +636,12 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 	}
 	b.next.SnapshotID = snap
 	b.dirty = false
+	if n := dd.Replaced + dd.InBatch; n > 0 {
+		w.Stats.Replaced.Add(n)
+		if w.Fresh != nil {
+			w.Fresh.Count("citybrain_lake_rows_replaced", "Rows replaced by a later version of their key / 被同键新版本替换的行数", float64(n), "table", w.schema.Table)
+		}
+	}
 	w.Stats.Rows.Add(b.rows)
 	w.Stats.Commits.Add(1)
 	w.Stats.LastCommit.Store(time.Now().UnixMilli())
