@@ -45,6 +45,11 @@ const (
 	// summaryStateFile names the state file holding the cursors and tokens
 	// when they are too large to repeat in every snapshot's summary.
 	summaryStateFile = "citybrain.state-file"
+	// positionPrefix prefixes the table properties of a position-only
+	// commit (CommitPosition); positionSnapshot names the snapshot they
+	// extend.
+	positionPrefix   = "citybrain.position."
+	positionSnapshot = positionPrefix + "snapshot"
 )
 
 // stateInlineMax is how many bytes of cursors and tokens (JSON) a snapshot
@@ -419,6 +424,9 @@ var stateKeys = []string{summaryCluster, summaryOffsets, summaryCursors, summary
 // as they were committed (a state file is named again, not copied): a
 // rewrite carries the position unchanged.
 func stateSummary(t *table.Table) iceberg.Properties {
+	if p, ok := positionProps(t); ok {
+		return p
+	}
 	props := iceberg.Properties{}
 	meta := t.Metadata()
 	for s := meta.CurrentSnapshot(); s != nil; {
@@ -447,10 +455,22 @@ func StateOf(t *table.Table) (State, error) {
 	st := State{Offsets: map[string]map[int]int64{}, Cursors: map[string]int64{}, Tokens: map[string]string{}}
 	meta := t.Metadata()
 	snap := meta.CurrentSnapshot()
+	if snap != nil {
+		st.SnapshotID = snap.SnapshotID
+	}
+	if p, ok := positionProps(t); ok {
+		var fsys icebergio.IO
+		if p[summaryStateFile] != "" {
+			var err error
+			if fsys, err = t.FS(context.Background()); err != nil {
+				return st, fmt.Errorf("snapshot %d: %w", st.SnapshotID, err)
+			}
+		}
+		return parseState(fsys, st, p)
+	}
 	if snap == nil {
 		return st, nil
 	}
-	st.SnapshotID = snap.SnapshotID
 	for s := snap; s != nil; {
 		if s.Summary != nil {
 			if _, ok := s.Summary.Properties[summaryOffsets]; ok {
@@ -512,6 +532,86 @@ func parseState(fsys icebergio.IO, st State, p iceberg.Properties) (State, error
 	}
 	st.Batch, _ = strconv.ParseInt(p[summaryBatch], 10, 64)
 	return st, nil
+}
+
+// positionProps returns the state of a position-only commit that extends
+// t's current snapshot, as summary properties.
+func positionProps(t *table.Table) (iceberg.Properties, bool) {
+	tp := t.Properties()
+	at, ok := tp[positionSnapshot]
+	if !ok {
+		return nil, false
+	}
+	cur := int64(0)
+	if s := t.CurrentSnapshot(); s != nil {
+		cur = s.SnapshotID
+	}
+	if at != strconv.FormatInt(cur, 10) {
+		return nil, false // a later snapshot carries its own state
+	}
+	props := iceberg.Properties{}
+	for _, k := range stateKeys {
+		if v, ok := tp[positionPrefix+k]; ok {
+			props[k] = v
+		}
+	}
+	return props, true
+}
+
+// CommitPosition records a new stream position without data: a batch that
+// held only rejects and duplicates (a replay of rows already in, a broken
+// feed). Iceberg has no snapshot without files, so the position goes into
+// table properties naming the current snapshot; StateOf prefers them while
+// that snapshot is current, and the next data commit carries the position
+// in its own summary. Without it the position of such a batch was only
+// carried by the next batch with data, so `status` showed a lag that never
+// cleared and a restart read (and dead-lettered) those records again.
+func (l *Lake) CommitPosition(ctx context.Context, name string, next State) error {
+	unlock := l.lock(name)
+	defer unlock()
+	t, err := l.Load(ctx, name)
+	if err != nil {
+		return err
+	}
+	cur := int64(0)
+	if s := t.CurrentSnapshot(); s != nil {
+		cur = s.SnapshotID
+	}
+	if cur != next.SnapshotID {
+		return fmt.Errorf("%w: %s moved from snapshot %d to %d", ErrConflict, name, next.SnapshotID, cur)
+	}
+	props, err := l.stateProps(ctx, t, next)
+	if err != nil {
+		return fmt.Errorf("commit position of %s: %w", name, err)
+	}
+	set := iceberg.Properties{positionSnapshot: strconv.FormatInt(cur, 10)}
+	var drop []string
+	for _, k := range stateKeys {
+		if v, ok := props[k]; ok {
+			set[positionPrefix+k] = v
+		} else if _, had := t.Properties()[positionPrefix+k]; had {
+			drop = append(drop, positionPrefix+k)
+		}
+	}
+	tx := t.NewTransaction()
+	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return fmt.Errorf("commit position of %s: %w", name, err)
+	}
+	if len(drop) > 0 {
+		if err := tx.RemoveProperties(drop); err != nil {
+			return fmt.Errorf("commit position of %s: %w", name, err)
+		}
+	}
+	if err := tx.SetProperties(set); err != nil {
+		return fmt.Errorf("commit position of %s: %w", name, err)
+	}
+	if _, err := tx.Commit(ctx); err != nil {
+		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {
+			return fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
+		}
+		return fmt.Errorf("commit position of %s: %w", name, err)
+	}
+	return nil
 }
 
 // State loads the table and reads its State.

@@ -601,10 +601,16 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 		return t, err
 	}
 	if len(files) == 0 {
-		// Nothing to add (only duplicates or rejects): the position is
-		// carried by the next commit that has data.
+		// Nothing to add (only duplicates or rejects): the position alone
+		// is committed, so lag clears and a restart does not read (and
+		// dead-letter) these records again.
+		if err := w.lake.CommitPosition(ctx, w.schema.Table, b.next); err != nil {
+			w.Fresh.Update(w.path(), func(s *freshness.State) { s.Err = err.Error() })
+			return t, err
+		}
 		b.dirty = false
-		return t, nil
+		w.Fresh.Update(w.path(), func(s *freshness.State) { s.PendingSince, s.Err = time.Time{}, "" })
+		return w.lake.Load(ctx, w.schema.Table)
 	}
 	b.next.Batch++
 	tc := time.Now()
