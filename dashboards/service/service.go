@@ -71,12 +71,12 @@ func NewServer(rt *app.Runtime) *dashboards.Server {
 	}
 	if a.Client != nil {
 		d.Rejects = func(ctx context.Context, source string) ([]dashboards.RejectReason, error) {
-			dls, err := connectors.ReadDeadLetters(ctx, a.Client, source)
+			l, err := connectors.ReadLetters(ctx, a.Client, source)
 			if err != nil {
 				return nil, err
 			}
 			by := map[string]*dashboards.RejectReason{}
-			for _, dl := range dls {
+			for _, dl := range l.Pending {
 				r := by[dl.Reason]
 				if r == nil {
 					r = &dashboards.RejectReason{Reason: dl.Reason}

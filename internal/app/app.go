@@ -406,7 +406,11 @@ type SourceStatus struct {
 	TopicEnd   int64     `json:"topic_end"`
 	LakeOffset int64     `json:"lake_offset"`
 	Lag        int64     `json:"lag"`
+	// Rejects are the dead letters no replay has taken yet; Replayed the
+	// letters replays wrote to the lake.
 	Rejects    int64     `json:"rejects"`
+	Replayed   int64     `json:"replayed"`
+	LastReplay time.Time `json:"last_replay,omitzero"`
 	Rows       int64     `json:"rows"`
 	Snapshot   int64     `json:"snapshot"`
 	LastCommit time.Time `json:"last_commit"`
@@ -458,8 +462,24 @@ func (a *App) Status(ctx context.Context) ([]SourceStatus, error) {
 				return nil, err
 			}
 			starts, _ := a.Client.StartOffsets(ctx, connectors.DLQTopic(d.Name))
+			log, err := connectors.ReadReplayLog(ctx, a.Client, d.Name)
+			if err != nil {
+				return nil, err
+			}
+			through := map[int]int64{}
+			for _, e := range log {
+				for p, o := range e.Through {
+					through[p] = max(through[p], o)
+				}
+				for _, rs := range e.Replayed {
+					for _, r := range rs {
+						st.Replayed += r[1] - r[0] + 1
+					}
+				}
+				st.LastReplay = e.At
+			}
 			for p, e := range dl {
-				st.Rejects += e - starts[p]
+				st.Rejects += max(e-max(starts[p], through[p]), 0)
 			}
 			if st.Note == "" {
 				st.Lag = max(st.TopicEnd-st.LakeOffset, 0)

@@ -141,26 +141,36 @@ the records that now map are written to the lake exactly once.`,
 			defer a.Close()
 			tw := tabwriter.NewWriter(g.out, 0, 0, 2, ' ', 0)
 			defer tw.Flush()
-			fmt.Fprintln(tw, "source 数据源\tdead letters 拒收\ttop reasons 主要原因")
+			fmt.Fprintln(tw, "source 数据源\tpending 待处理\treplayed 已重放\tlast replay 最近重放\ttop reasons 主要原因")
 			for _, d := range a.Cfg.Defs {
 				parts, err := a.Client.Partitions(cmd.Context(), connectors.DLQTopic(d.Name))
 				if err != nil {
 					return err
 				}
-				if len(parts) == 0 {
-					fmt.Fprintf(tw, "%s\t0\t\n", d.Name)
+				if len(parts[connectors.DLQTopic(d.Name)]) == 0 {
+					fmt.Fprintf(tw, "%s\t0\t0\t-\t\n", d.Name)
 					continue
 				}
-				dead, err := connectors.ReadDeadLetters(cmd.Context(), a.Client, d.Name)
+				l, err := connectors.ReadLetters(cmd.Context(), a.Client, d.Name)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\n", d.Name, len(dead), topReasons(dead, 3))
+				replayed, last := 0, "-"
+				for _, e := range l.Log {
+					for _, rs := range e.Replayed {
+						for _, r := range rs {
+							replayed += int(r[1] - r[0] + 1)
+						}
+					}
+					last = e.At.Local().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", d.Name, len(l.Pending), replayed, last, topReasons(l.Pending, 3))
 			}
 			return nil
 		},
 	})
 	var limit int
+	var all bool
 	show := &cobra.Command{
 		Use:   "show SOURCE",
 		Short: "Show a source's dead letters: cursor, reason, raw bytes",
@@ -174,9 +184,13 @@ the records that now map are written to the lake exactly once.`,
 			if _, err := a.Cfg.Source(args[0]); err != nil {
 				return err
 			}
-			dead, err := connectors.ReadDeadLetters(cmd.Context(), a.Client, args[0])
+			l, err := connectors.ReadLetters(cmd.Context(), a.Client, args[0])
 			if err != nil {
 				return err
+			}
+			dead := l.Pending
+			if all {
+				dead = l.All
 			}
 			for i, d := range dead {
 				if limit > 0 && i >= limit {
@@ -184,14 +198,26 @@ the records that now map are written to the lake exactly once.`,
 					break
 				}
 				fmt.Fprintf(g.out, "#%d  cursor 游标: %s\n    reason 原因: %s\n    raw 原文:   %q\n", d.Offset, d.Cursor, d.Reason, d.Raw)
+				if all {
+					fate := l.Fate(d.Partition, d.Offset)
+					if fate == "" {
+						fate = "pending 待处理"
+					}
+					fmt.Fprintf(g.out, "    status 状态: %s\n", fate)
+				}
 			}
 			if len(dead) == 0 {
-				fmt.Fprintf(g.out, "no dead letters for %s / 无拒收记录\n", args[0])
+				fmt.Fprintf(g.out, "no pending dead letters for %s / 无待处理的拒收记录", args[0])
+				if n := len(l.All); n > 0 && !all {
+					fmt.Fprintf(g.out, " (%d replayed or re-queued earlier: --all shows them)", n)
+				}
+				fmt.Fprintln(g.out)
 			}
 			return nil
 		},
 	}
 	show.Flags().IntVar(&limit, "limit", 20, "show at most this many (0: all)")
+	show.Flags().BoolVar(&all, "all", false, "also the letters replays took, with what became of each (replayed, re-queued) and when")
 	replay := &cobra.Command{
 		Use:   "replay SOURCE",
 		Short: "Map a source's dead letters again and write those that now pass to the lake, exactly once",

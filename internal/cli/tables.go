@@ -103,13 +103,13 @@ processed and how long the oldest of them has waited (the same figures as
 			}
 			tw := tabwriter.NewWriter(g.out, 0, 0, 2, ' ', 0)
 			defer tw.Flush()
-			fmt.Fprintln(tw, "source 数据源\ttopic\ttopic records\tlake offset\tlag 积压\trejects 拒收\ttable 表\trows 行数\tlast commit 最近提交\tnote")
+			fmt.Fprintln(tw, "source 数据源\ttopic\ttopic records\tlake offset\tlag 积压\trejects 拒收\treplayed 已重放\ttable 表\trows 行数\tlast commit 最近提交\tnote")
 			for _, s := range st {
 				last := "-"
 				if !s.LastCommit.IsZero() {
 					last = s.LastCommit.Format(time.RFC3339)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", s.Source, s.Topic, s.TopicEnd, s.LakeOffset, s.Lag, s.Rejects, s.Table, s.Rows, last, s.Note)
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\t%s\n", s.Source, s.Topic, s.TopicEnd, s.LakeOffset, s.Lag, s.Rejects, s.Replayed, s.Table, s.Rows, last, s.Note)
 			}
 			tw.Flush()
 			return printFreshness(ctx, g.out, a)
