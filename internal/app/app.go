@@ -38,6 +38,11 @@ const (
 	// AttachBroker: use the broker of a running citybrain serve on the same
 	// data directory, else behave like OwnBroker (ingest, status).
 	AttachBroker
+	// ReadBroker: for commands that only read (status, dlq list and show):
+	// use the embedded broker of any running citybrain process on the same
+	// data directory (serve, or an ingest), else behave like OwnBroker.
+	// Without it, `dlq show` during an ingest waited for the ingest's lock.
+	ReadBroker
 )
 
 // App is an opened platform.
@@ -88,6 +93,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, mode BrokerM
 	if len(brokers) == 0 {
 		if addr, ok := broker.RunningEmbeddedAddr(cfg.DataDir); ok && mode == AttachBroker && ServeRunning(cfg.DataDir) {
 			brokers, a.Attached = []string{addr}, true
+		} else if addr, ok := broker.RunningEmbeddedAddr(cfg.DataDir); ok && mode == ReadBroker && broker.EmbeddedInUse(cfg.DataDir) {
+			brokers, a.Attached = []string{addr}, ServeRunning(cfg.DataDir)
 		} else {
 			if mode != OwnBroker && ServeRunning(cfg.DataDir) {
 				a.Close()

@@ -162,6 +162,21 @@ func (e *Embedded) Close() {
 
 // RunningEmbeddedAddr returns the address of an embedded broker that another
 // process (citybrain serve) runs on dataDir, if one answers.
+// EmbeddedInUse reports whether a live process holds the embedded broker's
+// log in dataDir (serve, or a CLI command such as ingest).
+func EmbeddedInUse(dataDir string) bool {
+	f, err := os.OpenFile(filepath.Join(dataDir, "broker", "broker.lock"), os.O_RDWR, 0o644)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return true
+	}
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false
+}
+
 func RunningEmbeddedAddr(dataDir string) (string, bool) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "broker", "address"))
 	if err != nil {

@@ -129,12 +129,18 @@ the records that now map are written to the lake exactly once.`,
 		a, _, err := g.open(cmd, app.AttachBroker)
 		return a, err
 	}
+	// list and show only read: they use the broker of any running
+	// citybrain process (an ingest too) instead of waiting for it.
+	openRead := func(cmd *cobra.Command) (*app.App, error) {
+		a, _, err := g.open(cmd, app.ReadBroker)
+		return a, err
+	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "Count dead letters per source and reason",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			a, err := open(cmd)
+			a, err := openRead(cmd)
 			if err != nil {
 				return err
 			}
@@ -176,7 +182,7 @@ the records that now map are written to the lake exactly once.`,
 		Short: "Show a source's dead letters: cursor, reason, raw bytes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := open(cmd)
+			a, err := openRead(cmd)
 			if err != nil {
 				return err
 			}

@@ -89,7 +89,7 @@ processed and how long the oldest of them has waited (the same figures as
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			a, _, err := g.open(cmd, app.AttachBroker)
+			a, _, err := g.open(cmd, app.ReadBroker)
 			if err != nil {
 				return err
 			}
