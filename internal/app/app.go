@@ -407,12 +407,12 @@ func (a *App) NewWriter(src *sources.Opened) *lakewriter.Writer {
 
 // SourceStatus is one source's health.
 type SourceStatus struct {
-	Source     string    `json:"source"`
-	Table      string    `json:"table"`
-	Topic      string    `json:"topic"`
-	TopicEnd   int64     `json:"topic_end"`
-	LakeOffset int64     `json:"lake_offset"`
-	Lag        int64     `json:"lag"`
+	Source     string `json:"source"`
+	Table      string `json:"table"`
+	Topic      string `json:"topic"`
+	TopicEnd   int64  `json:"topic_end"`
+	LakeOffset int64  `json:"lake_offset"`
+	Lag        int64  `json:"lag"`
 	// Rejects are the dead letters no replay has taken yet; Replayed the
 	// letters replays wrote to the lake.
 	Rejects    int64     `json:"rejects"`
