@@ -21,6 +21,10 @@ import (
 type Checkpoint struct {
 	Cluster   string    `json:"cluster"`
 	Positions Positions `json:"positions"`
+	// Produced counts the records this source wrote to raw.<source> on
+	// Cluster. A topic that holds fewer has lost its log (the broker's log
+	// directory was deleted or the topic recreated, same cluster id).
+	Produced int64 `json:"produced"`
 }
 
 func checkpointPath(dataDir, source string) string {
@@ -83,36 +87,53 @@ type LakePositions func(ctx context.Context) (Positions, error)
 // a prefix of the feed). If the broker's cluster id changed — a wiped or
 // replaced broker — records acknowledged by the old one but not yet in the
 // lake would be lost, so the source restarts from what the lake committed;
-// the lake writer drops what it already has by cursor.
-func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint, lake LakePositions, log *slog.Logger) (Positions, string, error) {
+// the lake writer drops what it already has by cursor. The same holds when
+// the cluster id is unchanged but the raw topic holds fewer records than
+// the source produced to it (its log was lost).
+func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint, lake LakePositions, log *slog.Logger) (Checkpoint, error) {
 	cluster, err := c.ClusterID(ctx)
 	if err != nil {
-		return nil, "", err
+		return cp, err
+	}
+	ends, err := c.EndOffsets(ctx, RawTopic(source))
+	if err != nil {
+		return cp, err
+	}
+	var held int64
+	for _, e := range ends {
+		held += e
 	}
 	from := Positions{}
-	if cp.Cluster != "" && cp.Cluster != cluster {
+	fromLake := func(why string, args ...any) (Checkpoint, error) {
 		lp, err := lake(ctx)
 		if err != nil {
-			return nil, "", fmt.Errorf("broker changed from cluster %s to %s and the lake position of %s cannot be read: %w", cp.Cluster, cluster, source, err)
+			return cp, fmt.Errorf("%s, and the lake position of %s cannot be read: %w", why, source, err)
 		}
-		log.Warn("broker cluster changed: resuming from the lake's committed position; records the old broker held but the lake had not committed are re-read from the feed",
-			"source", source, "old_cluster", cp.Cluster, "cluster", cluster, "streams", len(lp))
+		log.Warn(why+": resuming from the lake's committed position; records the broker held but the lake had not committed are re-read from the feed",
+			append([]any{"source", source, "streams", len(lp)}, args...)...)
 		for s, p := range lp {
 			from[s] = p
 		}
-		return from, cluster, nil
+		return Checkpoint{Cluster: cluster, Positions: from, Produced: held}, nil
+	}
+	if cp.Cluster != "" && cp.Cluster != cluster {
+		return fromLake("broker cluster changed 消息代理集群已变更", "old_cluster", cp.Cluster, "cluster", cluster)
+	}
+	if held < cp.Produced {
+		return fromLake("the broker lost its log 消息代理日志丢失 (same cluster id; the raw topic holds fewer records than were produced)",
+			"topic", RawTopic(source), "holds", held, "produced", cp.Produced)
 	}
 	for s, p := range cp.Positions {
 		from[s] = p
 	}
 	parts, err := c.Partitions(ctx, RawTopic(source))
 	if err != nil {
-		return nil, "", err
+		return cp, err
 	}
 	for _, p := range parts[RawTopic(source)] {
 		m, ok, err := c.LastMessage(ctx, RawTopic(source), p)
 		if err != nil {
-			return nil, "", err
+			return cp, err
 		}
 		if !ok {
 			continue
@@ -125,7 +146,7 @@ func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint,
 			}
 		}
 	}
-	return from, cluster, nil
+	return Checkpoint{Cluster: cluster, Positions: from, Produced: cp.Produced}, nil
 }
 
 // Producer writes a source's records to raw.<source> and rejects to
@@ -208,6 +229,7 @@ func (p *Producer) emitChunk(ctx context.Context, part []Record) error {
 		if err := p.raw.WriteMessages(ctx, p.messages(good)...); err != nil {
 			return fmt.Errorf("produce %d records to %s: %w", len(good), RawTopic(p.source), err)
 		}
+		p.cp.Produced += int64(len(good))
 	}
 	for _, r := range part {
 		p.cp.Positions.Advance(r.Cursor)

@@ -264,12 +264,7 @@ func (a *App) startSource(ctx context.Context, src *sources.Opened) (connectors.
 		}
 		return pos, nil
 	}
-	from, cluster, err := connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log)
-	if err != nil {
-		return connectors.Checkpoint{}, err
-	}
-	cp.Cluster, cp.Positions = cluster, from
-	return cp, nil
+	return connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log)
 }
 
 // RunWriter runs a source's lake writer until ctx is done. The writer reads

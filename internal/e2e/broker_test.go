@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -158,4 +159,72 @@ func TestServeWithCLI(t *testing.T) {
 		t.Fatalf("after stop: %d rows, want 35064", got)
 	}
 	t.Logf("%d sql calls while serving, %d failed; time travel to %s ok", calls, failures, firstSnap)
+}
+
+// TestBrokerLostItsLog: the embedded broker's log directory is deleted but
+// its cluster.id kept (the same cluster comes back empty) while it held
+// 40,000 records the lake had not committed. The connector notices that the
+// raw topic holds fewer records than it produced and re-reads them from the
+// feed; the lake writer notices that the records at its committed offsets
+// are not the ones it read (the new log is longer than the lake's offsets)
+// and reads the new log from the start. Nothing is lost or doubled.
+func TestBrokerLostItsLog(t *testing.T) {
+	drop := t.TempDir()
+	sum := writeSignal(t, drop, 30_000, 10_000, 4)
+	e := newEnv(t, signalSourceYAML("signal", filepath.Join(drop, "*.csv")))
+	check := func(stage string, want int64, wantSum int64) {
+		t.Helper()
+		rows := e.sqlRows("select count(*), count(distinct _cursor), sum(people_count) from raw.mobile_signal")
+		if rows[0][0] != strconv.FormatInt(want, 10) || rows[0][1] != rows[0][0] || rows[0][2] != strconv.FormatInt(wantSum, 10) {
+			t.Fatalf("%s: lake has count, distinct cursors, checksum = %v; want %d, %d, %d", stage, rows[0], want, want, wantSum)
+		}
+	}
+	e.run("ingest", "signal", "--no-progress")
+	check("first ingest", 30_000, sum)
+
+	// 40,000 more records to the broker only, then its log is lost.
+	more := t.TempDir()
+	extra := writeSignal(t, more, 40_000, 10_000, 8)
+	for i := 0; i < 4; i++ {
+		b, _ := os.ReadFile(filepath.Join(more, fmt.Sprintf("signal-%04d.csv", i)))
+		os.WriteFile(filepath.Join(drop, fmt.Sprintf("late-%04d.csv", i)), b, 0o644)
+	}
+	cfg, err := config.Load(e.config, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a, err := app.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.OwnBroker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := a.OpenSource("signal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := a.RunSource(ctx, src, 0)
+	a.Close()
+	if err != nil || st.Good != 40_000 {
+		t.Fatalf("produced %d new records (%v), want 40000", st.Good, err)
+	}
+	if err := os.RemoveAll(filepath.Join(e.dataDir(), "broker", "log")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.dataDir(), "broker", "cluster.id")); err != nil {
+		t.Fatalf("test setup: cluster.id gone: %v", err)
+	}
+	_, errOut, err := e.try("ingest", "signal", "--no-progress", "--log-level", "warn")
+	if err != nil {
+		t.Fatalf("ingest after the log was lost: %v\n%s", err, errOut)
+	}
+	for _, want := range []string{"the broker lost its log", "is not the one the lake read"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
+		}
+	}
+	check("after the broker lost its log", 70_000, sum+extra)
+	if out := e.run("status", "--json"); !strings.Contains(out, `"lag": 0`) && !strings.Contains(out, `"lag":0`) {
+		t.Errorf("status after recovery:\n%s", out)
+	}
 }

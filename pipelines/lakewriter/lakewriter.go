@@ -314,6 +314,10 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 			break
 		}
 	}
+	if stored != nil && w.logReplaced(ctx, state, stored, starts) {
+		w.Stats.ClusterChanges.Add(1)
+		stored = nil
+	}
 	from := map[int]int64{}
 	for p, s := range starts {
 		off, ok := stored[p]
@@ -394,6 +398,48 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 			}
 		}
 	}
+}
+
+// logReplaced tells whether the topic is not the log the lake read: the
+// record just before a partition's committed offset must be one the lake
+// committed (its cursor at or below the lake's position of its stream).
+// After the broker's log was lost under the same cluster id and the
+// connector re-produced from the lake's position, the offsets can look
+// valid while the records at them are new ones; starting there would skip
+// them. One read per partition when the writer starts.
+func (w *Writer) logReplaced(ctx context.Context, state warehouse.State, stored map[int]int64, starts map[int]int64) bool {
+	for p, off := range stored {
+		if off <= starts[p] || off <= 0 {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var m kafka.Message
+		found := false
+		errDone := errors.New("done")
+		err := w.client.ReadPartition(rctx, w.topic, p, off-1, 1<<20, 50*time.Millisecond, func(msgs []kafka.Message) error {
+			for _, x := range msgs {
+				if x.Offset == off-1 {
+					m, found = x, true
+					return errDone
+				}
+			}
+			return nil
+		})
+		cancel()
+		if !found {
+			if err != nil && !errors.Is(err, errDone) {
+				w.log.Debug("could not read the last committed record to check the log", "partition", p, "err", err)
+			}
+			continue
+		}
+		cur, _ := cursorOf(m, w.topic)
+		if hw, ok := state.Cursors[cur.Stream]; !ok || cur.Pos > hw {
+			w.log.Warn("消息代理日志已更换 the topic's log is not the one the lake read (the broker lost its log under the same cluster id): reading from the start and dropping what the lake already holds",
+				"partition", p, "lake_offset", off, "record_cursor", cur.String())
+			return true
+		}
+	}
+	return false
 }
 
 func caughtUp(at map[int]int64, ends broker.Offsets) bool {
