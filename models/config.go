@@ -40,7 +40,7 @@ func DefaultConfig() Config {
 		Enabled:     true,
 		Interval:    time.Hour,
 		OnCommit:    true,
-		Debounce:    2 * time.Minute,
+		Debounce:    3 * time.Minute,
 		VarsFiles:   []string{"risk_config.v1.yaml"},
 		Test:        true,
 		MemoryLimit: "2GB",

@@ -200,8 +200,8 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 // d·(1/commitDuty − 1) after it ended (and never before models.debounce).
 // Sources that commit every few seconds (the simulator at speed 60, the
 // live feeds) otherwise kept the runner busy about half the time, rebuilding
-// marts whose inputs had barely changed. At 5 % (and models.debounce 2 min),
-// the demo at sim.speed 60 rebuilds the marts about every two minutes.
+// marts whose inputs had barely changed. At 5 % (and models.debounce 3 min),
+// the demo at sim.speed 60 rebuilds the marts about every three minutes.
 const commitDuty = 0.05
 
 // commitDelay is how long to wait, at now, before a commit-triggered run,

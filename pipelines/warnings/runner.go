@@ -301,7 +301,6 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		got := []fetchedMsgs{first}
 		n := first.n
 		deadline := time.Now().Add(lingerMax)
-		liveDeadline := time.Now().Add(liveLinger)
 	drain:
 		for n < r.Eng.cfg.MaxBatchRows {
 			select {
@@ -316,17 +315,8 @@ func (r *Runner) runOnce(ctx context.Context) error {
 			// bulk, far cheaper per interval, so a busy engine catches up instead of
 			// evaluating one interval at a time behind the data. At the live edge there is
 			// nothing more in the topics and nothing waits.
-			//
-			// At the live edge a batch waits liveLinger from its first
-			// records for the rest of the same moment: the sources' topics
-			// receive a tick's records within a second of each other, and
-			// each batch is a pass of every rule.
-			dl := deadline
-			if behind()-int64(n) <= 0 {
-				dl = liveDeadline
-			}
-			wait := time.Until(dl)
-			if wait <= 0 {
+			wait := time.Until(deadline)
+			if wait <= 0 || behind()-int64(n) <= 0 {
 				break drain
 			}
 			select {
@@ -404,11 +394,6 @@ func (r *Runner) runOnce(ctx context.Context) error {
 
 // lingerMax is the longest a batch waits to fill while the engine is behind.
 const lingerMax = 250 * time.Millisecond
-
-// liveLinger is how long a batch at the live edge waits for more records
-// after its first: it adds at most this to a warning's latency and, at
-// sim.speed 60, merges the passes of topics that receive the same tick.
-const liveLinger = time.Second
 
 // endsEvery is how often the runner reads its topics' ends.
 const endsEvery = 2 * time.Second
