@@ -37,6 +37,9 @@ type Engine struct {
 
 	mu    sync.Mutex
 	views map[string]string // table → metadata location the view was built from
+	// damaged holds the tables whose metadata or data files cannot be read:
+	// their view raises the error, the other tables keep serving.
+	damaged map[string]string
 
 	stream streamDB // Stream's own DuckDB, opened on first use
 }
@@ -55,7 +58,7 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, damaged: map[string]string{}}
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
@@ -78,7 +81,9 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// RefreshAll rebuilds the view of every table whose metadata changed.
+// RefreshAll rebuilds the view of every table whose metadata changed. A
+// table that cannot be read is isolated (see Damaged), not an error: one
+// truncated file must not stop every query.
 func (e *Engine) RefreshAll(ctx context.Context) error {
 	nss, err := e.lake.cat.ListNamespaces(ctx, nil)
 	if err != nil {
@@ -89,7 +94,7 @@ func (e *Engine) RefreshAll(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if err := e.Refresh(ctx, strings.Join(ident, ".")); err != nil {
+			if err := e.Refresh(ctx, strings.Join(ident, ".")); err != nil && ctx.Err() != nil {
 				return err
 			}
 		}
@@ -97,17 +102,75 @@ func (e *Engine) RefreshAll(ctx context.Context) error {
 	return nil
 }
 
-// Refresh rebuilds one table's view if its metadata changed.
+// Damaged returns the tables whose view could not be built, with why.
+func (e *Engine) Damaged() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]string, len(e.damaged))
+	for k, v := range e.damaged {
+		out[k] = v
+	}
+	return out
+}
+
+// DamagedHint is what to do about a damaged table.
+const DamagedHint = "run `citybrain lake check` / 请运行 citybrain lake check 检查并修复"
+
+// Refresh rebuilds one table's view if its metadata changed. If the table
+// cannot be read, its view becomes one that raises the error (naming the
+// file), it is listed by Damaged, and the error is returned.
 func (e *Engine) Refresh(ctx context.Context, name string) error {
 	t, err := e.lake.Load(ctx, name)
 	if err != nil {
-		return err
+		if errors.Is(err, ErrNoTable) {
+			return err
+		}
+		return e.markDamaged(ctx, name, "load:"+err.Error(), fmt.Errorf("%s: %w", e.lake.newestMetadata(name), err))
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.views[name] == t.MetadataLocation() {
+		e.mu.Unlock()
 		return nil
 	}
+	e.mu.Unlock()
+	if err := e.refresh(ctx, name, t); err != nil {
+		return e.markDamaged(ctx, name, t.MetadataLocation(), err)
+	}
+	e.mu.Lock()
+	delete(e.damaged, name)
+	e.mu.Unlock()
+	return nil
+}
+
+// markDamaged replaces a table's view by one that raises err, once per
+// version of the damage (key).
+func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.views[name] == "damaged:"+key {
+		return err
+	}
+	msg := fmt.Sprintf("数据表已损坏 table %s is damaged: %v; %s", name, err, DamagedHint)
+	ident := Ident(name)
+	for _, s := range []string{
+		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ident[0]),
+		// The WHERE makes every query of the view raise, count(*) too.
+		fmt.Sprintf("CREATE OR REPLACE VIEW %s.%s AS SELECT true AS damaged WHERE error(%s) IS NULL", quoteIdent(ident[0]), quoteIdent(ident[1]), quoteString(msg)),
+	} {
+		if _, xerr := e.db.ExecContext(ctx, s); xerr != nil {
+			return errors.Join(err, xerr)
+		}
+	}
+	e.views[name] = "damaged:" + key
+	e.damaged[name] = err.Error()
+	e.lake.log.Error("数据表已损坏，已隔离 table damaged and isolated; the other tables keep serving", "table", name, "err", err, "next", DamagedHint)
+	return err
+}
+
+// refresh builds the view of t's current snapshot.
+func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	src, err := e.source(ctx, t, nil)
 	if err != nil {
 		return err
