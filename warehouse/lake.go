@@ -691,6 +691,9 @@ type TableInfo struct {
 	Files      int64
 	Bytes      int64
 	State      State
+	// Err is why the table could not be read (a damaged table: see
+	// CheckTable); the other fields are then empty.
+	Err string
 }
 
 // Info is one table's current snapshot's figures.
@@ -715,7 +718,8 @@ func (l *Lake) Info(ctx context.Context, name string) (TableInfo, error) {
 	return info, nil
 }
 
-// Tables lists every table with its current snapshot's figures.
+// Tables lists every table with its current snapshot's figures; a table
+// that cannot be read is listed with Err.
 func (l *Lake) Tables(ctx context.Context) ([]TableInfo, error) {
 	nss, err := l.cat.ListNamespaces(ctx, nil)
 	if err != nil {
@@ -727,9 +731,11 @@ func (l *Lake) Tables(ctx context.Context) ([]TableInfo, error) {
 			if err != nil {
 				return nil, fmt.Errorf("list tables in %s: %w", strings.Join(ns, "."), err)
 			}
-			info, err := l.Info(ctx, strings.Join(ident, "."))
+			name := strings.Join(ident, ".")
+			info, err := l.Info(ctx, name)
 			if err != nil {
-				return nil, err
+				// One damaged table does not hide the others.
+				info = TableInfo{Name: name, Err: err.Error()}
 			}
 			out = append(out, info)
 		}

@@ -128,9 +128,16 @@ func (e *Engine) Refresh(ctx context.Context, name string) error {
 		return e.markDamaged(ctx, name, "load:"+err.Error(), fmt.Errorf("%s: %w", e.lake.newestMetadata(name), err))
 	}
 	e.mu.Lock()
-	if e.views[name] == t.MetadataLocation() {
+	switch e.views[name] {
+	case t.MetadataLocation():
 		e.mu.Unlock()
 		return nil
+	case "damaged:" + t.MetadataLocation():
+		// Damaged at this metadata: not tried again until it changes (a
+		// commit, a rollback); a data file restored by hand needs a restart.
+		why := e.damaged[name]
+		e.mu.Unlock()
+		return errors.New(why)
 	}
 	e.mu.Unlock()
 	if err := e.refresh(ctx, name, t); err != nil {
@@ -147,10 +154,10 @@ func (e *Engine) Refresh(ctx context.Context, name string) error {
 func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.views[name] == "damaged:"+key {
-		return err
-	}
 	msg := fmt.Sprintf("数据表已损坏 table %s is damaged: %v; %s", name, err, DamagedHint)
+	if e.views[name] == "damaged:"+key {
+		return errors.New(msg)
+	}
 	ident := Ident(name)
 	for _, s := range []string{
 		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ident[0]),
@@ -162,9 +169,9 @@ func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) e
 		}
 	}
 	e.views[name] = "damaged:" + key
-	e.damaged[name] = err.Error()
+	e.damaged[name] = msg
 	e.lake.log.Error("数据表已损坏，已隔离 table damaged and isolated; the other tables keep serving", "table", name, "err", err, "next", DamagedHint)
-	return err
+	return errors.New(msg)
 }
 
 // refresh builds the view of t's current snapshot.

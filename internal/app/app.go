@@ -442,7 +442,9 @@ func (a *App) Status(ctx context.Context) ([]SourceStatus, error) {
 			return nil, err
 		}
 		st := SourceStatus{Source: d.Name, Table: s.Table, Topic: connectors.RawTopic(d.Name)}
-		if t, ok := byName[s.Table]; ok {
+		if t, ok := byName[s.Table]; ok && t.Err != "" {
+			st.Note = "数据表已损坏 table damaged: " + t.Err + "; " + warehouse.DamagedHint
+		} else if ok {
 			st.Rows, st.Snapshot, st.LastCommit = t.Rows, t.SnapshotID, t.Committed
 			for _, o := range t.State.Offsets[st.Topic] {
 				st.LakeOffset += o

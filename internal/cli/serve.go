@@ -17,6 +17,7 @@ import (
 	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
 	"citybrain/warehouse"
+	"citybrain/warehouse/sqlaccess"
 )
 
 func serveCmd(g *globals) *cobra.Command {
@@ -65,6 +66,13 @@ nothing either: the next start resumes from the lake and the topics.`,
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
 			rt.MountMetrics()
 			rt.ReportMemory(eng.Memory)
+			// Damaged tables (isolated by the engine) show on their query
+			// path: status, 数据健康 and /metrics say so from the start.
+			for table, why := range eng.Damaged() {
+				fresh.Update(sqlaccess.QueryPath(table), func(s *freshness.State) {
+					s.Err = why
+				})
+			}
 			rt.Commits.OnCommit(func(c app.Commit) {
 				if err := eng.Refresh(ctx, c.Table); err != nil {
 					log.Warn("refresh view", "table", c.Table, "err", err)

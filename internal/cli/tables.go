@@ -13,6 +13,7 @@ import (
 
 	"citybrain/internal/app"
 	"citybrain/internal/freshness"
+	"citybrain/warehouse"
 )
 
 func tablesCmd(g *globals) *cobra.Command {
@@ -59,6 +60,10 @@ table's snapshots (ids for time travel in citybrain sql).`,
 				last := "-"
 				if !t.Committed.IsZero() {
 					last = t.Committed.Format(time.RFC3339)
+				}
+				if t.Err != "" {
+					fmt.Fprintf(tw, "%s\tDAMAGED 已损坏: %s — %s\n", t.Name, t.Err, warehouse.DamagedHint)
+					continue
 				}
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", t.Name, t.Rows, t.Files, t.Bytes, t.Snapshots, t.SnapshotID, last)
 			}
