@@ -222,12 +222,12 @@ func (p *Producer) emitChunk(ctx context.Context, part []Record) error {
 	}
 	if len(dead) > 0 {
 		if err := p.dlq.WriteMessages(ctx, dead...); err != nil {
-			return fmt.Errorf("produce %d rejects to %s: %w", len(dead), DLQTopic(p.source), err)
+			return fmt.Errorf("produce %d rejects to %s: %w", len(dead), DLQTopic(p.source), broker.Explain(err, p.dataDir))
 		}
 	}
 	if len(good) > 0 {
 		if err := p.raw.WriteMessages(ctx, p.messages(good)...); err != nil {
-			return fmt.Errorf("produce %d records to %s: %w", len(good), RawTopic(p.source), err)
+			return fmt.Errorf("produce %d records to %s: %w", len(good), RawTopic(p.source), broker.Explain(err, p.dataDir))
 		}
 		p.cp.Produced += int64(len(good))
 	}

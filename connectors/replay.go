@@ -379,7 +379,7 @@ func (p *Producer) emitGood(ctx context.Context, recs []Record) error {
 		}
 		msgs := p.messages(part)
 		if err := p.raw.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("produce %d replayed records to %s: %w", len(msgs), RawTopic(p.source), err)
+			return fmt.Errorf("produce %d replayed records to %s: %w", len(msgs), RawTopic(p.source), broker.Explain(err, p.dataDir))
 		}
 	}
 	return nil
