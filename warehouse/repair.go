@@ -75,6 +75,14 @@ func (l *Lake) CheckTable(ctx context.Context, name string) TableCheck {
 		}
 		return c
 	}
+	if l.cfg.Catalog == "local" {
+		id := Ident(name)
+		home := filepath.Join(l.dir, id[0], id[1])
+		if loc := strings.TrimSuffix(LocalPath(t.Location()), "/"); filepath.Clean(loc) != filepath.Clean(home) {
+			c.Problems = append(c.Problems, fmt.Sprintf("the table's metadata names %s, not %s: the lake was copied or moved; run `citybrain lake relocate` / 数据湖已被复制或移动，请运行 citybrain lake relocate", loc, home))
+			return c
+		}
+	}
 	snap := t.CurrentSnapshot()
 	if snap == nil {
 		return c

@@ -121,7 +121,39 @@ later snapshots held. See docs/sql.md, "Damaged tables".`,
 		},
 	}
 	rollback.Flags().StringVar(&to, "to", "", "the snapshot to make current (from citybrain lake check)")
-	cmd.AddCommand(check, rollback)
+	relocate := &cobra.Command{
+		Use:   "relocate",
+		Short: "After copying or moving the data directory: make each table read its own files here",
+		Long: `Iceberg metadata names files by absolute path, so a data directory copied
+or restored elsewhere still points at the original's files. relocate re-creates
+each table whose metadata names another directory, here, from its current
+snapshot: same schema, partitioning, properties and Kafka position; the data
+files are not copied. Snapshots before the move are not kept (time travel starts
+at the relocation); the old metadata is kept as metadata.before-relocate-<time>.
+Stop citybrain serve on this data directory first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			a, cfg, err := g.open(cmd, app.NoBroker)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			if app.ServeRunning(cfg.DataDir) {
+				return fmt.Errorf("citybrain serve is running on %s: stop it, then relocate / 请先停止 serve", cfg.DataDir)
+			}
+			res, err := a.Lake.Relocate(ctx)
+			for _, r := range res {
+				if r.Moved {
+					fmt.Fprintf(g.out, "relocated 已迁移 %s: %s → %s (%d files, %d rows)\n", r.Table, r.From, r.To, r.Files, r.Rows)
+				} else {
+					fmt.Fprintf(g.out, "in place 无需迁移 %s\n", r.Table)
+				}
+			}
+			return err
+		},
+	}
+	cmd.AddCommand(check, rollback, relocate)
 	return cmd
 }
 
