@@ -15,6 +15,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/simplifiedchinese"
 	"golang.org/x/text/encoding/traditionalchinese"
+	"golang.org/x/text/encoding/unicode"
 
 	"citybrain/connectors"
 	"citybrain/connectors/connectortest"
@@ -569,8 +570,10 @@ func TestConfigValidateFormats(t *testing.T) {
 }
 
 // TestWesternAndBig5Encodings: Latin-1 / Windows-1252 files (declared, and
-// detected by auto: lone high bytes) and Big5 files (declared) read as the
-// text they hold; GB18030 is still what auto picks for Chinese text.
+// detected by auto: lone high bytes), Big5 files (declared, and detected by
+// auto: the reading with common characters), UTF-16 (by its byte order
+// mark) and UTF-8 with a BOM read as the text they hold; GB18030 is still
+// what auto picks for simplified Chinese text.
 func TestWesternAndBig5Encodings(t *testing.T) {
 	s, m := signalMapper(t)
 	dir := t.TempDir()
@@ -587,6 +590,10 @@ func TestWesternAndBig5Encodings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	utf16, err := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM).NewEncoder().String("cell;ts;n\n西城区-官园;2026-11-01 08:00:00;1\n臺北-信義;2026-11-01 08:00:00;2\n")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, body, encoding, detected string
 		want                           []string
@@ -595,6 +602,9 @@ func TestWesternAndBig5Encodings(t *testing.T) {
 		{"windows-1252", latin, "cp1252", "", []string{"Zürich-Nord", "Montréal-Café"}},
 		{"latin-1 auto", latin, "auto", "windows-1252", []string{"Zürich-Nord", "Montréal-Café"}},
 		{"big5", big5, "big5", "", []string{"臺北-信義", "高雄-鹽埕"}},
+		{"big5 auto", big5, "auto", "big5", []string{"臺北-信義", "高雄-鹽埕"}},
+		{"utf-16 auto", utf16, "auto", "utf-16", []string{"西城区-官园", "臺北-信義"}},
+		{"utf-8 bom auto", "\ufeffcell;ts;n\n西城区-官园;2026-11-01 08:00:00;1\nZürich-Nord;2026-11-01 08:00:00;2\n", "auto", "utf-8", []string{"西城区-官园", "Zürich-Nord"}},
 		{"gb18030 auto", gb, "auto", "gb18030", []string{"西城区-官园", "朝阳区-三里屯"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
