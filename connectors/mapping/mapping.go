@@ -78,6 +78,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -103,6 +104,10 @@ type Spec struct {
 	Coordinates *CoordinateSpec `yaml:"coordinates"`
 	// Street assigns the Xicheng street adcode of the point (needs Coordinates).
 	Street *StreetSpec `yaml:"street"`
+	// ShortRows accepts a row with fewer cells than the header (a feed that
+	// omits trailing empty fields) as if the missing cells were empty;
+	// without it such a row is dead-lettered (wrong column count).
+	ShortRows bool `yaml:"short_rows"`
 }
 
 // SplitSpec takes part Index (0-based) of a cell split on Sep.
@@ -137,6 +142,9 @@ type CoordinateSpec struct {
 	Lat FieldSpec `yaml:"lat"`
 	// CRS is wgs84 (default), gcj02 or utm:<zone><N|S>, e.g. utm:17N.
 	CRS string `yaml:"crs"`
+	// ZeroIsNull stores a (0, 0) point — a feed's placeholder for "no
+	// location" — as null coordinates instead of dead-lettering the row.
+	ZeroIsNull bool `yaml:"zero_is_null"`
 	// To names the two double fields that receive longitude and latitude.
 	To struct {
 		Lon string `yaml:"lon"`
@@ -170,6 +178,48 @@ type FieldSpec struct {
 	Default *string `yaml:"default"`
 	// NoTrim keeps leading and trailing spaces.
 	NoTrim bool `yaml:"no_trim"`
+	// NullValues are this field's own cell values read as missing (besides
+	// the mapping's null_values), e.g. "0" for a counter, "-999" for a sensor.
+	NullValues []string `yaml:"null_values"`
+	// Unit is the unit the feed gives this number in; it is converted to the
+	// schema field's unit (kPa → hPa, km/h → m/s, °F → °C; see Conversions).
+	Unit string `yaml:"unit"`
+}
+
+// conversion turns a value in one unit into another.
+type conversion func(float64) float64
+
+func scale(k float64) conversion { return func(x float64) float64 { return x * k } }
+
+// conversions maps "from→to" to the function; the units are the schemas'.
+var conversions = map[string]conversion{
+	"kPa→hPa":     scale(10),
+	"Pa→hPa":      scale(0.01),
+	"mbar→hPa":    scale(1),
+	"mmHg→hPa":    scale(1.33322387415),
+	"inHg→hPa":    scale(33.8638866667),
+	"km/h→m/s":    scale(1 / 3.6),
+	"mph→m/s":     scale(0.44704),
+	"kn→m/s":      scale(0.514444444),
+	"°F→°C":       func(x float64) float64 { return (x - 32) * 5 / 9 },
+	"K→°C":        func(x float64) float64 { return x - 273.15 },
+	"in→mm":       scale(25.4),
+	"cm→mm":       scale(10),
+	"mg/m³→µg/m³": scale(1000),
+	"ft→m":        scale(0.3048),
+	"cm→m":        scale(0.01),
+	"mm→m":        scale(0.001),
+	"L/s→m³/s":    scale(0.001),
+}
+
+// Conversions lists the unit conversions a field's unit can ask for.
+func Conversions() []string {
+	out := make([]string, 0, len(conversions))
+	for k := range conversions {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ErrMapping: the mapping spec is wrong (a configuration error, not a data error).
@@ -260,6 +310,18 @@ func New(s *schemas.Schema, spec Spec) (*Mapper, error) {
 		}
 		if err := checkSplit(fs); err != nil {
 			return nil, fmt.Errorf("%w: field %s: %v", ErrMapping, name, err)
+		}
+		if fs.Unit != "" && fs.Unit != s.Fields[i].Unit {
+			f := s.Fields[i]
+			if f.Type != schemas.Double {
+				return nil, fmt.Errorf("%w: field %s: unit conversion needs a double field (it is %s)", ErrMapping, name, f.Type)
+			}
+			if f.Unit == "" {
+				return nil, fmt.Errorf("%w: field %s: the schema gives it no unit to convert %s to", ErrMapping, name, fs.Unit)
+			}
+			if conversions[fs.Unit+"→"+f.Unit] == nil {
+				return nil, fmt.Errorf("%w: field %s: no conversion from %s to %s (known: %s) / 不支持的单位换算", ErrMapping, name, fs.Unit, f.Unit, strings.Join(Conversions(), ", "))
+			}
 		}
 	}
 	if len(unknown) > 0 {
@@ -736,8 +798,15 @@ func (b *Bound) filter(row []string) string {
 // column held what and what was expected. A row the filter skips gives an
 // error matching ErrSkipped: count it, do not dead-letter it.
 func (b *Bound) Map(row []string) (schemas.Record, error) {
+	if b.width > 0 && len(row) < b.width && b.m.spec.ShortRows {
+		row = append(row[:len(row):len(row)], make([]string, b.width-len(row))...)
+	}
 	if b.width > 0 && len(row) != b.width {
-		return nil, fmt.Errorf("列数不符 wrong column count: want %d, got %d", b.width, len(row))
+		hint := ""
+		if len(row) < b.width {
+			hint = " (if the feed omits trailing empty fields, set mapping.short_rows: true)"
+		}
+		return nil, fmt.Errorf("列数不符 wrong column count: want %d, got %d%s", b.width, len(row), hint)
 	}
 	if why := b.filter(row); why != "" {
 		b.skipped.Add(1)
@@ -769,7 +838,9 @@ func (b *Bound) Map(row []string) (schemas.Record, error) {
 		if !fs.NoTrim {
 			v = strings.TrimSpace(v)
 		}
-		if !ok || b.m.nulls[v] || (v == "" && f.Type != schemas.String) {
+		// An empty cell is null but for free text; "" is never one of an
+		// enum's values.
+		if !ok || b.m.nulls[v] || (v == "" && (f.Type != schemas.String || len(f.Enum) > 0)) || slices.Contains(fs.NullValues, v) {
 			if fs.Default == nil {
 				continue
 			}
@@ -785,6 +856,11 @@ func (b *Bound) Map(row []string) (schemas.Record, error) {
 		val, err := b.m.cast(f, v)
 		if err != nil {
 			return nil, fmt.Errorf("%s (column %s): %w", f.Name, originName(fs), err)
+		}
+		if fs.Unit != "" && fs.Unit != f.Unit {
+			if x, ok := val.(float64); ok {
+				val = conversions[fs.Unit+"→"+f.Unit](x)
+			}
 		}
 		rec[i] = val
 	}
@@ -802,13 +878,13 @@ func (b *Bound) Map(row []string) (schemas.Record, error) {
 // coordinates reads, checks and converts the point, then locates its street.
 func (b *Bound) coordinates(row []string, rec schemas.Record) error {
 	m := b.m
-	read := func(g getter) (string, error) {
+	read := func(g getter, fs FieldSpec) (string, error) {
 		v, ok, err := g(row)
 		if err != nil {
 			return "", err
 		}
 		v = strings.TrimSpace(v)
-		if !ok || m.nulls[v] {
+		if !ok || m.nulls[v] || slices.Contains(fs.NullValues, v) {
 			return "", nil
 		}
 		return v, nil
@@ -817,11 +893,11 @@ func (b *Bound) coordinates(row []string, rec schemas.Record) error {
 	if m.crs.kind == "utm" {
 		where = fmt.Sprintf("coordinates (%s: easting %s, northing %s)", m.crs.name, b.lonName, b.latName)
 	}
-	xs, err := read(b.lon)
+	xs, err := read(b.lon, m.spec.Coordinates.Lon)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
-	ys, err := read(b.lat)
+	ys, err := read(b.lat, m.spec.Coordinates.Lat)
 	if err != nil {
 		return fmt.Errorf("%s: %w", where, err)
 	}
@@ -843,7 +919,10 @@ func (b *Bound) coordinates(row []string, rec schemas.Record) error {
 		return fmt.Errorf("%s: %q, %q is not a finite point / 坐标不是有限数", where, xs, ys)
 	}
 	if x == 0 && y == 0 {
-		return fmt.Errorf("%s: (0, 0) is a placeholder, not a place / 坐标为 (0, 0) 占位值", where)
+		if m.spec.Coordinates.ZeroIsNull {
+			return nil // the feed's "no location": both null, street null
+		}
+		return fmt.Errorf("%s: (0, 0) is a placeholder, not a place (set coordinates.zero_is_null: true to keep such rows without a location) / 坐标为 (0, 0) 占位值", where)
 	}
 	lon, lat := x, y
 	switch m.crs.kind {
