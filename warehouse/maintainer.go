@@ -116,7 +116,7 @@ func (m *maintainer) table(ctx context.Context, name string, now time.Time, rep 
 	case !need:
 		rep.Skipped++
 	default:
-		res, olds, err := m.l.compact(ctx, name)
+		res, olds, err := m.l.compact(ctx, name, m.l.cfg.Maintenance.CompactMinFiles)
 		switch {
 		case errors.Is(err, ErrConflict):
 			tm.Conflict = true

@@ -162,12 +162,21 @@ type compactGroup struct {
 // what it wrote and leave the table alone. Rows are rewritten exactly (same records, sorted by event
 // time) with the table's Iceberg field ids.
 func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) {
-	res, _, err := l.compact(ctx, name)
+	res, _, err := l.compact(ctx, name, l.cfg.Maintenance.CompactMinFiles)
+	return res, err
+}
+
+// CompactBackfill compacts every partition of a table that has two or more
+// small files into one: after a backfill that swept the partitions several
+// times (a file ordered by station, then time), each partition it wrote is
+// left as one file.
+func (l *Lake) CompactBackfill(ctx context.Context, name string) (CompactResult, error) {
+	res, _, err := l.compact(ctx, name, 2)
 	return res, err
 }
 
 // compact is Compact that also returns the files it replaced.
-func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []iceberg.DataFile, error) {
+func (l *Lake) compact(ctx context.Context, name string, minFiles int) (CompactResult, []iceberg.DataFile, error) {
 	var res CompactResult
 	t, err := l.Load(ctx, name)
 	if err != nil {
@@ -177,7 +186,7 @@ func (l *Lake) compact(ctx context.Context, name string) (CompactResult, []icebe
 	if snap == nil {
 		return res, nil, nil
 	}
-	groups, err := l.compactionGroups(ctx, t)
+	groups, err := l.compactionGroups(ctx, t, minFiles)
 	if err != nil || len(groups) == 0 {
 		return res, nil, err
 	}
@@ -332,7 +341,7 @@ func (l *Lake) lostRace(ctx context.Context, name string, base *table.Table, err
 
 // compactionGroups finds, per partition, the small files of the current
 // snapshot, keeping partitions with at least CompactMinFiles of them.
-func (l *Lake) compactionGroups(ctx context.Context, t *table.Table) ([]compactGroup, error) {
+func (l *Lake) compactionGroups(ctx context.Context, t *table.Table, minFiles int) ([]compactGroup, error) {
 	m := l.cfg.Maintenance
 	tasks, err := t.Scan().PlanFiles(ctx)
 	if err != nil {
@@ -352,7 +361,7 @@ func (l *Lake) compactionGroups(ctx context.Context, t *table.Table) ([]compactG
 	}
 	keys := make([]string, 0, len(byPart))
 	for k, fs := range byPart {
-		if len(fs) >= m.CompactMinFiles {
+		if len(fs) >= minFiles {
 			keys = append(keys, k)
 		}
 	}

@@ -403,7 +403,7 @@ func TestCompactConflict(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		groups, err := lake.compactionGroups(ctx, tbl)
+		groups, err := lake.compactionGroups(ctx, tbl, lake.cfg.Maintenance.CompactMinFiles)
 		if err != nil || len(groups) != 1 {
 			t.Fatalf("groups: %v, %v", groups, err)
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -80,6 +81,20 @@ Example:  citybrain ingest weather`,
 			stop()
 			if err != nil {
 				return err
+			}
+			// A backfill committed in several batches may have swept the
+			// partitions several times (a file ordered by station, then
+			// time): leave each partition it wrote as one file.
+			if w.Stats.Commits.Load() > 1 {
+				stop := spinner(g, noProgress, "合并小文件 compacting "+src.Schema.Table)
+				cr, err := a.Lake.CompactBackfill(ctx, src.Schema.Table)
+				stop()
+				if err != nil && !errors.Is(err, warehouse.ErrConflict) {
+					return err
+				}
+				if cr.FilesRemoved > 0 {
+					fmt.Fprintf(g.out, "compacted 已合并: %d partitions, %d files → %d\n", cr.Partitions, cr.FilesRemoved, cr.FilesAdded)
+				}
 			}
 			t, err := a.Lake.Load(ctx, src.Schema.Table)
 			if err != nil {
