@@ -31,9 +31,10 @@ import (
 //     none and commits a plain append, with no file read;
 //  2. reads only the key columns of those files and keeps the ones that
 //     really hold a key of the batch;
-//  3. rewrites each of them without those keys (copy-on-write; a file left
-//     with no rows is dropped), and rewrites a new file that repeats a key
-//     within the batch keeping the key's last row;
+//  3. drops those whose every row has a new version (a second copy of a
+//     file: no rewrite at all), rewrites the others without those keys
+//     (copy-on-write), and rewrites a new file that repeats a key within
+//     the batch keeping the key's last row;
 //  4. commits an "overwrite" snapshot that deletes the old files and adds
 //     the rewritten and new ones, with the new offsets and cursors.
 //
@@ -291,31 +292,39 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 	}
 	// Which candidates hold a key of the batch: key columns only.
 	newKeys := fmt.Sprintf("(SELECT DISTINCT %s FROM %s)", keyList, readFiles(files))
-	q := fmt.Sprintf("SELECT DISTINCT o.filename FROM (SELECT %s, filename FROM %s) o JOIN %s n ON %s",
+	q := fmt.Sprintf("SELECT o.filename, count(*) FROM (SELECT %s, filename FROM %s) o JOIN %s n ON %s GROUP BY o.filename",
 		keyList, readFiles(cands, "filename = true"), newKeys, on)
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return fail(fmt.Errorf("find earlier versions: %w", err))
 	}
-	hit := map[string]bool{}
+	hit := map[string]int64{} // file → its rows whose key the batch has
 	for rows.Next() {
 		var f string
-		if err := rows.Scan(&f); err != nil {
+		var n int64
+		if err := rows.Scan(&f, &n); err != nil {
 			rows.Close()
 			return fail(err)
 		}
-		hit[f] = true
+		hit[f] = n
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fail(fmt.Errorf("find earlier versions: %w", err))
 	}
 	for _, old := range cands {
-		if !hit[LocalPath(old.FilePath())] {
+		n := hit[LocalPath(old.FilePath())]
+		if n == 0 {
+			continue
+		}
+		dels = append(dels, old)
+		if n >= old.Count() {
+			// Every row replaced (a second copy of a file): the old file
+			// goes, nothing to rewrite.
+			st.Replaced += old.Count()
 			continue
 		}
 		st.Rewritten++
-		dels = append(dels, old)
 		g := rewriteTarget(append([]iceberg.DataFile{old}, files...), "r")
 		g.files = []iceberg.DataFile{old}
 		src := fmt.Sprintf("SELECT * FROM %s o WHERE NOT EXISTS (SELECT 1 FROM %s n WHERE %s)", readFiles(g.files), newKeys, on)
