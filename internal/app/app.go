@@ -147,18 +147,7 @@ func (a *App) LockServe() error {
 }
 
 // ServeRunning reports whether a citybrain serve holds the data directory.
-func ServeRunning(dataDir string) bool {
-	f, err := os.OpenFile(lockPath(dataDir), os.O_RDWR, 0o644)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return true
-	}
-	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return false
-}
+func ServeRunning(dataDir string) bool { return broker.LockHeld(lockPath(dataDir)) }
 
 // OpenSource builds a configured source.
 func (a *App) OpenSource(name string) (*sources.Opened, error) {

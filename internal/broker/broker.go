@@ -160,12 +160,16 @@ func (e *Embedded) Close() {
 	e.lock.Close()
 }
 
-// RunningEmbeddedAddr returns the address of an embedded broker that another
-// process (citybrain serve) runs on dataDir, if one answers.
 // EmbeddedInUse reports whether a live process holds the embedded broker's
 // log in dataDir (serve, or a CLI command such as ingest).
 func EmbeddedInUse(dataDir string) bool {
-	f, err := os.OpenFile(filepath.Join(dataDir, "broker", "broker.lock"), os.O_RDWR, 0o644)
+	return LockHeld(filepath.Join(dataDir, "broker", "broker.lock"))
+}
+
+// LockHeld reports whether a live process holds the flock of the file at
+// path (false if there is no such file).
+func LockHeld(path string) bool {
+	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
 	if err != nil {
 		return false
 	}
@@ -177,6 +181,8 @@ func EmbeddedInUse(dataDir string) bool {
 	return false
 }
 
+// RunningEmbeddedAddr returns the address of an embedded broker that another
+// process (citybrain serve) runs on dataDir, if one answers.
 func RunningEmbeddedAddr(dataDir string) (string, bool) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "broker", "address"))
 	if err != nil {

@@ -25,14 +25,7 @@ func TestWipedBroker(t *testing.T) {
 	drop := t.TempDir()
 	sum := writeSignal(t, drop, 30_000, 10_000, 3)
 	e := newEnv(t, signalSourceYAML("signal", filepath.Join(drop, "*.csv")))
-	check := func(stage string, want int64, wantSum int64) {
-		t.Helper()
-		rows := e.sqlRows("select count(*), count(distinct _cursor), sum(people_count) from raw.mobile_signal")
-		if rows[0][0] != strconv.FormatInt(want, 10) || rows[0][1] != rows[0][0] || rows[0][2] != strconv.FormatInt(wantSum, 10) {
-			t.Fatalf("%s: lake has count, distinct cursors, checksum = %v; want %d, %d, %d", stage, rows[0], want, want, wantSum)
-		}
-		t.Logf("%s: %v", stage, rows[0])
-	}
+	check := func(stage string, want, wantSum int64) { t.Helper(); checkSignal(t, e, stage, want, wantSum) }
 	e.run("ingest", "signal", "--no-progress")
 	check("first ingest", 30_000, sum)
 
@@ -172,13 +165,7 @@ func TestBrokerLostItsLog(t *testing.T) {
 	drop := t.TempDir()
 	sum := writeSignal(t, drop, 30_000, 10_000, 4)
 	e := newEnv(t, signalSourceYAML("signal", filepath.Join(drop, "*.csv")))
-	check := func(stage string, want int64, wantSum int64) {
-		t.Helper()
-		rows := e.sqlRows("select count(*), count(distinct _cursor), sum(people_count) from raw.mobile_signal")
-		if rows[0][0] != strconv.FormatInt(want, 10) || rows[0][1] != rows[0][0] || rows[0][2] != strconv.FormatInt(wantSum, 10) {
-			t.Fatalf("%s: lake has count, distinct cursors, checksum = %v; want %d, %d, %d", stage, rows[0], want, want, wantSum)
-		}
-	}
+	check := func(stage string, want, wantSum int64) { t.Helper(); checkSignal(t, e, stage, want, wantSum) }
 	e.run("ingest", "signal", "--no-progress")
 	check("first ingest", 30_000, sum)
 
@@ -227,4 +214,15 @@ func TestBrokerLostItsLog(t *testing.T) {
 	if out := e.run("status", "--json"); !strings.Contains(out, `"lag": 0`) && !strings.Contains(out, `"lag":0`) {
 		t.Errorf("status after recovery:\n%s", out)
 	}
+}
+
+// checkSignal checks raw.mobile_signal: want rows, as many distinct source
+// cursors (no duplicate), and the people_count checksum.
+func checkSignal(t *testing.T, e *env, stage string, want, wantSum int64) {
+	t.Helper()
+	rows := e.sqlRows("select count(*), count(distinct _cursor), sum(people_count) from raw.mobile_signal")
+	if rows[0][0] != strconv.FormatInt(want, 10) || rows[0][1] != rows[0][0] || rows[0][2] != strconv.FormatInt(wantSum, 10) {
+		t.Fatalf("%s: lake has count, distinct cursors, checksum = %v; want %d, %d, %d", stage, rows[0], want, want, wantSum)
+	}
+	t.Logf("%s: %v", stage, rows[0])
 }
