@@ -324,6 +324,36 @@ func (l *Lake) Load(ctx context.Context, name string) (*table.Table, error) {
 	return t, err
 }
 
+// remember puts a table this process has just committed into Load's cache,
+// so the views, the SQL layer and maintenance do not parse again the
+// metadata the commit has just written (a megabyte on a busy raw table, at
+// every commit). Only when the version hint names t's metadata file: a
+// commit by another process in between leaves the cache alone.
+func (l *Lake) remember(name string, t *table.Table) {
+	if l.cfg.Catalog != "local" || t == nil {
+		return
+	}
+	id := Ident(name)
+	if len(id) != 2 {
+		return
+	}
+	dir := filepath.Join(l.dir, id[0], id[1], "metadata")
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "version-hint.text"))
+	if err != nil || filepath.Base(t.MetadataLocation()) != "v"+strings.TrimSpace(string(b))+".metadata.json" {
+		return
+	}
+	l.lmu.Lock()
+	defer l.lmu.Unlock()
+	if l.loaded == nil {
+		l.loaded = map[string]loadedTable{}
+	}
+	l.loaded[name] = loadedTable{mtime: fi.ModTime().UnixNano(), hint: string(b), t: t}
+}
+
 func (l *Lake) load(ctx context.Context, name string) (*table.Table, error) {
 	t, err := l.cat.LoadTable(ctx, Ident(name))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
@@ -666,6 +696,7 @@ func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile
 		}
 		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
+	l.remember(name, nt)
 	return nt.CurrentSnapshot().SnapshotID, nil
 }
 

@@ -37,6 +37,10 @@ type Engine struct {
 
 	mu    sync.Mutex
 	views map[string]string // table → metadata location the view was built from
+	// bodies are the SELECTs of the views built from the lake (ViewSQL), so
+	// the SQL layer copies a view into its sandboxes without asking DuckDB
+	// to render every view of the catalog (duckdb_views()) at each commit.
+	bodies map[string]string
 	// damaged holds the tables whose metadata or data files cannot be read:
 	// their view raises the error, the other tables keep serving.
 	damaged map[string]string
@@ -58,7 +62,7 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, damaged: map[string]string{}}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}}
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
@@ -169,6 +173,7 @@ func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) e
 		}
 	}
 	e.views[name] = "damaged:" + key
+	delete(e.bodies, name)
 	e.damaged[name] = msg
 	e.lake.log.Error("数据表已损坏，已隔离 table damaged and isolated; the other tables keep serving", "table", name, "err", err, "next", DamagedHint)
 	return errors.New(msg)
@@ -196,7 +201,17 @@ func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error
 		}
 	}
 	e.views[name] = t.MetadataLocation()
+	e.bodies[name] = src
 	return nil
+}
+
+// ViewSQL returns the SELECT of a table's view as the engine last built it
+// from the lake; ok is false for a table it has not built (or a damaged one).
+func (e *Engine) ViewSQL(name string) (body string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	body, ok = e.bodies[name]
+	return body, ok
 }
 
 // source is the SELECT that reads a snapshot (nil: current) of a table.

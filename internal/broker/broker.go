@@ -467,7 +467,7 @@ func (c *Client) ReadPartition(ctx context.Context, topic string, p int, off int
 		return wrap(err)
 	}
 	for ctx.Err() == nil {
-		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		conn.SetReadDeadline(time.Now().Add(maxWait + 10*time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: maxBytes, MaxWait: maxWait})
 		var msgs []kafka.Message
 		for {

@@ -451,12 +451,18 @@ func caughtUp(at map[int]int64, ends broker.Offsets) bool {
 	return true
 }
 
+// liveWait is how long a fetch waits at the end of a partition for a first
+// record. The broker answers as soon as one arrives, so a long wait costs no
+// latency; a short one made the writers of an idle lake ask the broker
+// ~120 times a second (a tenth of serve's idle CPU, docs/soak.md).
+const liveWait = 5 * time.Second
+
 // fetch reads one partition from off, handing whole fetch responses to the
 // main loop (one channel operation per response, not per record). It
 // returns on the first error, after reporting it; runOnce then starts over
 // from the committed position.
 func (w *Writer) fetch(ctx context.Context, p int, off int64, ch chan<- fetched) {
-	err := w.client.ReadPartition(ctx, w.topic, p, off, 4<<20, 250*time.Millisecond, func(msgs []kafka.Message) error {
+	err := w.client.ReadPartition(ctx, w.topic, p, off, 4<<20, liveWait, func(msgs []kafka.Message) error {
 		select {
 		case ch <- fetched{partition: p, msgs: msgs}:
 			return nil

@@ -398,6 +398,11 @@ const lingerMax = 250 * time.Millisecond
 // endsEvery is how often the runner reads its topics' ends.
 const endsEvery = 2 * time.Second
 
+// liveWait is how long a fetch waits at a partition's end for a first
+// record: the broker answers as soon as one arrives (no latency), and an
+// idle engine does not poll.
+const liveWait = 5 * time.Second
+
 // lastEventTime reads the event time of the record at off (a partition's
 // last record), within a second; ok is false when it cannot.
 func (r *Runner) lastEventTime(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, eventIdx map[string]int) (time.Time, bool) {
@@ -431,7 +436,7 @@ func (r *Runner) lastEventTime(ctx context.Context, topic string, s *schemas.Sch
 func (r *Runner) fetch(ctx context.Context, topic string, s *schemas.Schema, p int, off int64, ch chan<- fetchedMsgs) {
 	backoff := 200 * time.Millisecond
 	for ctx.Err() == nil {
-		err := r.Client.ReadPartition(ctx, topic, p, off, 8<<20, 100*time.Millisecond, func(msgs []kafka.Message) error {
+		err := r.Client.ReadPartition(ctx, topic, p, off, 8<<20, liveWait, func(msgs []kafka.Message) error {
 			td := time.Now()
 			last := msgs[len(msgs)-1]
 			f := fetchedMsgs{topic: topic, partition: p, n: len(msgs), next: last.Offset + 1, last: last.Time, recs: make([]schemas.Record, 0, len(msgs))}

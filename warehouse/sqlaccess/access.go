@@ -323,6 +323,9 @@ func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admi
 
 // engineBody is the SELECT of the engine's view of a table.
 func (a *Access) engineBody(ctx context.Context, table string) (string, error) {
+	if body, ok := a.eng.ViewSQL(table); ok {
+		return body, nil
+	}
 	ns, name, _ := strings.Cut(table, ".")
 	var def string
 	err := a.eng.DB().QueryRowContext(ctx, "SELECT sql FROM duckdb_views() WHERE schema_name = $1 AND view_name = $2", ns, name).Scan(&def)
