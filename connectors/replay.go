@@ -17,9 +17,11 @@ import (
 )
 
 // Reparser is implemented by transports that can map a dead letter's raw
-// bytes again (after its mapping was fixed): stream is the stream it came from.
+// bytes again (after its mapping was fixed): at is the letter's original
+// cursor (its stream, and its position, which tells which record of a wide
+// row it was).
 type Reparser interface {
-	Reparse(raw []byte, stream string) (schemas.Record, error)
+	Reparse(raw []byte, at Cursor) (schemas.Record, error)
 }
 
 // Checker is implemented by transports that can tell, without reading,
@@ -317,7 +319,7 @@ func Replay(ctx context.Context, c *broker.Client, source string, s *schemas.Sch
 		var rec schemas.Record
 		err := errors.New("no cursor header / 缺少游标")
 		if orig.Stream != "" {
-			if rec, err = rp.Reparse(d.Raw, orig.Stream); err == nil {
+			if rec, err = rp.Reparse(d.Raw, orig); err == nil {
 				err = s.Validate(rec)
 			}
 		}

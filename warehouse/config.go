@@ -55,6 +55,11 @@ type MaintenanceConfig struct {
 	CompactMinFiles int `yaml:"compact_min_files"`
 	// SmallFileBytes: files below this size are candidates for compaction.
 	SmallFileBytes int64 `yaml:"small_file_bytes"`
+	// TargetFileBytes bounds what compaction writes per file: a
+	// partition's small files are merged into files of up to this many
+	// bytes (of input), so every file it writes but a partition's last one
+	// is above half of it. 0: twice SmallFileBytes.
+	TargetFileBytes int64 `yaml:"target_file_bytes"`
 	// ExpireOlderThan: snapshots older than this are expired (the newest
 	// RetainLast are always kept). Time travel reaches back this far.
 	ExpireOlderThan time.Duration `yaml:"expire_older_than"`
@@ -90,7 +95,8 @@ func DefaultConfig() Config {
 		Maintenance: MaintenanceConfig{
 			Interval:        2 * time.Minute,
 			CompactMinFiles: 8,
-			SmallFileBytes:  32 << 20,
+			SmallFileBytes:  64 << 20,
+			TargetFileBytes: 128 << 20,
 			ExpireOlderThan: 7 * 24 * time.Hour,
 			RetainLast:      20,
 			MaxSnapshots:    200,
@@ -127,6 +133,11 @@ func (c Config) Validate() error {
 	}
 	if m.Interval < 0 || m.ExpireOlderThan < 0 || m.OrphanGrace < 0 {
 		errs = append(errs, errors.New("warehouse.maintenance durations must not be negative"))
+	}
+	if m.SmallFileBytes < 1 {
+		errs = append(errs, errors.New("warehouse.maintenance.small_file_bytes must be positive"))
+	} else if m.TargetFileBytes != 0 && m.TargetFileBytes < 2*m.SmallFileBytes {
+		errs = append(errs, fmt.Errorf("warehouse.maintenance.target_file_bytes %d is below twice small_file_bytes (%d): two small files must fit in one", m.TargetFileBytes, 2*m.SmallFileBytes))
 	}
 	if m.CompactMinFiles < 2 {
 		errs = append(errs, errors.New("warehouse.maintenance.compact_min_files must be at least 2"))

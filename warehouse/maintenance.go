@@ -154,8 +154,8 @@ type compactGroup struct {
 }
 
 // Compact rewrites, per partition, the data files smaller than
-// cfg.Maintenance.SmallFileBytes into one file when there are at least
-// CompactMinFiles of them, and commits the lot as one "replace" snapshot
+// cfg.Maintenance.SmallFileBytes into files of up to TargetFileBytes (see
+// binFiles) when there are at least CompactMinFiles of them, and commits the lot as one "replace" snapshot
 // whose summary carries the table's State unchanged. Writers' appends
 // meanwhile are fine (the commit goes on top of them, see commitRewrite);
 // any other commit meanwhile makes Compact fail with ErrConflict, remove
@@ -167,9 +167,10 @@ func (l *Lake) Compact(ctx context.Context, name string) (CompactResult, error) 
 }
 
 // CompactBackfill compacts every partition of a table that has two or more
-// small files into one: after a backfill that swept the partitions several
-// times (a file ordered by station, then time), each partition it wrote is
-// left as one file.
+// small files: after a backfill that swept the partitions several times (a
+// file ordered by station, then time), each partition it wrote is left as
+// one file, or, when it holds more than TargetFileBytes, as files above
+// half of it and at most one smaller.
 func (l *Lake) CompactBackfill(ctx context.Context, name string) (CompactResult, error) {
 	res, _, err := l.compact(ctx, name, 2)
 	return res, err
@@ -367,24 +368,60 @@ func (l *Lake) compactionGroups(ctx context.Context, t *table.Table, minFiles in
 		}
 	}
 	sort.Strings(keys)
+	target := m.TargetFileBytes
+	if target <= 0 {
+		target = 2 * m.SmallFileBytes
+	}
 	groups := make([]compactGroup, 0, len(keys))
 	for _, k := range keys {
 		fs := byPart[k]
 		sort.Slice(fs, func(i, j int) bool { return fs[i].FilePath() < fs[j].FilePath() })
-		h := sha256.New()
-		for _, f := range fs {
-			h.Write([]byte(f.FilePath()))
-			h.Write([]byte{0})
+		for _, bin := range binFiles(fs, target) {
+			if len(bin) >= 2 {
+				groups = append(groups, newCompactGroup(bin))
+			}
 		}
-		base := "compact-" + hex.EncodeToString(h.Sum(nil)[:8]) + ".parquet"
-		dir := uriDir(fs[0].FilePath())
-		groups = append(groups, compactGroup{
-			files: fs,
-			uri:   dir + "/" + base,
-			out:   filepath.Join(filepath.FromSlash(LocalPath(dir)), base),
-		})
 	}
 	return groups, nil
+}
+
+// binFiles packs files, in order, into bins of at most target bytes (a
+// file larger than target alone). Each file is below the small size and
+// target is at least twice it, so every bin but the last holds more than
+// target − small bytes: a backfill's partition ends as files above half the
+// target and at most one smaller one.
+func binFiles(fs []iceberg.DataFile, target int64) [][]iceberg.DataFile {
+	var bins [][]iceberg.DataFile
+	var cur []iceberg.DataFile
+	var size int64
+	for _, f := range fs {
+		if len(cur) > 0 && size+f.FileSizeBytes() > target {
+			bins = append(bins, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, f)
+		size += f.FileSizeBytes()
+	}
+	if len(cur) > 0 {
+		bins = append(bins, cur)
+	}
+	return bins
+}
+
+// newCompactGroup names the file a group is rewritten into after its files.
+func newCompactGroup(fs []iceberg.DataFile) compactGroup {
+	h := sha256.New()
+	for _, f := range fs {
+		h.Write([]byte(f.FilePath()))
+		h.Write([]byte{0})
+	}
+	base := "compact-" + hex.EncodeToString(h.Sum(nil)[:8]) + ".parquet"
+	dir := uriDir(fs[0].FilePath())
+	return compactGroup{
+		files: fs,
+		uri:   dir + "/" + base,
+		out:   filepath.Join(filepath.FromSlash(LocalPath(dir)), base),
+	}
 }
 
 // uriDir is the directory part of a file URI (path.Dir would fold the

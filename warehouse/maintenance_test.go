@@ -816,3 +816,88 @@ func TestEngineKeepsNoFileCache(t *testing.T) {
 		t.Errorf("file cache %d bytes (want 0), allocator_background_threads %s (want true)", cached, purge)
 	}
 }
+
+// TestCompactBackfillTargetSize: a backfill's partition larger than
+// target_file_bytes is not merged into one ever-growing file but into files
+// of up to the target, each above half of it but the last (the sizes scaled
+// down from 64/128 MiB to the test's files).
+func TestCompactBackfillTargetSize(t *testing.T) {
+	ctx := context.Background()
+	lake, s := testLake(t, smallMaintenance())
+	fill(t, lake, s, 12, []int{0}, 50)
+	tbl, err := lake.Load(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil || len(tasks) != 12 {
+		t.Fatalf("%d files (%v), want 12", len(tasks), err)
+	}
+	var biggest int64
+	for _, task := range tasks {
+		biggest = max(biggest, task.File.FileSizeBytes())
+	}
+	// Every file is small; four of them (at most) fit the target.
+	lake.cfg.Maintenance.SmallFileBytes = biggest + 1
+	lake.cfg.Maintenance.TargetFileBytes = 4 * (biggest + 1)
+	e, err := NewEngine(ctx, lake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	want := queryTotals(t, e, "raw.weather")
+	res, err := lake.CompactBackfill(ctx, s.Table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := filesPerPartition(t, lake, s.Table)
+	if n := got["observed_at_day=2013-03-01"]; n < 3 || n > 4 {
+		t.Fatalf("after compaction: %v (%+v); want 12 files of ≤ 1/4 of the target merged into 3 or 4", got, res)
+	}
+	if err := e.Refresh(ctx, s.Table); err != nil {
+		t.Fatal(err)
+	}
+	if after := queryTotals(t, e, "raw.weather"); after != want {
+		t.Fatalf("rows changed: %+v → %+v", want, after)
+	}
+}
+
+// TestBinFiles: files are packed in order into bins of at most the target;
+// with files below the small size and a target of at least twice it, every
+// bin but the last holds more than target − small.
+func TestBinFiles(t *testing.T) {
+	const small, target = 64, 128
+	for seed := range 50 {
+		var fs []iceberg.DataFile
+		n := 1 + seed%17
+		for i := range n {
+			fs = append(fs, sizedFile{size: int64(1 + (seed*31+i*17)%(small-1))})
+		}
+		bins := binFiles(fs, target)
+		total := 0
+		for i, b := range bins {
+			var sum int64
+			for _, f := range b {
+				sum += f.FileSizeBytes()
+			}
+			total += len(b)
+			if sum > target {
+				t.Fatalf("seed %d bin %d: %d bytes > target %d", seed, i, sum, target)
+			}
+			if i < len(bins)-1 && sum <= target-small {
+				t.Fatalf("seed %d bin %d: %d bytes, want > %d", seed, i, sum, target-small)
+			}
+		}
+		if total != n {
+			t.Fatalf("seed %d: %d files binned, want %d", seed, total, n)
+		}
+	}
+}
+
+// sizedFile is a data file that only knows its size.
+type sizedFile struct {
+	iceberg.DataFile
+	size int64
+}
+
+func (f sizedFile) FileSizeBytes() int64 { return f.size }

@@ -339,7 +339,16 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 			return size, nil
 		}
 	}
-	op, err := s.open(path, after)
+	// A wide file's records have positions of their own: row × stride +
+	// the column's place (mapping.UnpivotStride), so a row half committed
+	// when the process died is completed, not skipped or doubled.
+	stride := int64(1)
+	openAfter := after
+	if s.mapper.Wide() {
+		stride = mapping.UnpivotStride
+		openAfter = after/stride - 1
+	}
+	op, err := s.open(path, openAfter)
 	if err != nil {
 		return 0, err
 	}
@@ -357,7 +366,10 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 	}
 	max := s.cfg.MaxRecordBytes
 	batch := make([]connectors.Record, 0, min(s.cfg.BatchRows, 1<<16))
-	var held *connectors.Record
+	// The newest row's records are held back until the next row is read,
+	// so that the file's last record can carry the file's size in its
+	// token: a later Read then skips the finished file unopened.
+	var held []connectors.Record
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -370,6 +382,7 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 		progress(rows.consumed())
 		return nil
 	}
+	var recs []connectors.Record
 	for {
 		if err := ctx.Err(); err != nil {
 			return rows.consumed(), err
@@ -384,10 +397,9 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 			}
 			return rows.consumed(), fmt.Errorf("read %s %s %d: %w", path, unit, r.pos, err)
 		}
-		if r.pos <= after {
+		if (r.pos+1)*stride-1 <= after {
 			continue
 		}
-		rec := connectors.Record{Cursor: connectors.Cursor{Stream: stream, Pos: r.pos}}
 		if r.err == nil && r.raw == nil {
 			if size := cellsSize(r.cells); size > max {
 				r.err = tooLong(int64(size), max)
@@ -400,56 +412,81 @@ func (s *Source) readFile(ctx context.Context, path string, from connectors.Posi
 				r.err = badText(col, s.encodingOf(path))
 			}
 		}
-		if r.err != nil {
-			rec.Err = fmt.Errorf("%s %d: %w", unit, r.pos, r.err)
-		} else {
-			b := bound
+		recs = recs[:0]
+		reject := func(sub int, column string, err error) {
+			rec := connectors.Record{Cursor: connectors.Cursor{Stream: stream, Pos: r.pos*stride + int64(sub)}}
+			if column != "" {
+				rec.Err = fmt.Errorf("%s %d, %s: %w", unit, r.pos, column, err)
+			} else {
+				rec.Err = fmt.Errorf("%s %d: %w", unit, r.pos, err)
+			}
+			if r.raw == nil {
+				r.raw = rows.encode(r.cells)
+			}
+			rec.Raw = append([]byte(nil), r.raw...)
+			recs = append(recs, rec)
+		}
+		b := bound
+		if r.err == nil {
 			if r.header != nil {
 				b, err = s.bounds.Bind(r.header)
 			} else if b == nil {
 				b, err = s.bounds.Bind(nil)
 			}
-			if err == nil {
-				rec.Values, err = b.Map(r.cells)
-			}
-			if errors.Is(err, mapping.ErrSkipped) {
-				// Filtered out by the mapping: neither a record nor a reject.
-				s.Skipped.Add(1)
-				continue
-			}
 			if err != nil {
-				rec.Err = fmt.Errorf("%s %d: %w", unit, r.pos, err)
+				r.err = err
 			}
 		}
-		if rec.Err != nil {
-			if r.raw == nil {
-				r.raw = rows.encode(r.cells)
+		if r.err != nil {
+			// The whole row is rejected: once per record it would have given.
+			n := 1
+			if b != nil {
+				n = b.Records()
 			}
-			rec.Raw = append([]byte(nil), r.raw...)
-			rec.Values = nil
+			for k := range n {
+				if r.pos*stride+int64(k) > after {
+					reject(k, "", r.err)
+				}
+			}
+		} else {
+			for _, m := range b.MapAll(r.cells) {
+				if r.pos*stride+int64(m.Sub) <= after {
+					continue
+				}
+				if errors.Is(m.Err, mapping.ErrSkipped) {
+					// Filtered out by the mapping: neither a record nor a reject.
+					s.Skipped.Add(1)
+					continue
+				}
+				if m.Err != nil {
+					reject(m.Sub, m.Column, m.Err)
+					continue
+				}
+				recs = append(recs, connectors.Record{Cursor: connectors.Cursor{Stream: stream, Pos: r.pos*stride + int64(m.Sub)}, Values: m.Rec})
+			}
 		}
-		// The newest record is held back until the next one is read, so
-		// that the file's last record can carry the file's size in its
-		// token: a later Read then skips the finished file unopened.
+		if len(recs) == 0 {
+			continue
+		}
 		if held != nil {
-			batch = append(batch, *held)
+			batch = append(batch, held...)
 			if len(batch) >= s.cfg.BatchRows {
 				if err := flush(); err != nil {
 					return rows.consumed(), err
 				}
 			}
 		}
-		held = &rec
+		held = append(held[:0:0], recs...)
 	}
-	if held != nil {
+	if len(held) > 0 {
 		size := rows.consumed()
 		if s.cfg.Format == FormatXLSX || s.cfg.Format == FormatParquet {
 			if st, err := os.Stat(path); err == nil {
 				size = st.Size()
 			}
 		}
-		held.Cursor.Token = finishedToken(size)
-		batch = append(batch, *held)
+		held[len(held)-1].Cursor.Token = finishedToken(size)
+		batch = append(batch, held...)
 	}
 	return rows.consumed(), flush()
 }

@@ -211,10 +211,10 @@ func TestJSONLRejectsAndReparse(t *testing.T) {
 		t.Errorf("array line: %v", recs[1].Err)
 	}
 	// Reparse: the fixed line maps; a still-bad one still fails.
-	if rec, err := src.Reparse([]byte(`{"cell":"a","ts":"2026-11-01 08:00:00","n":"5"}`), "feed.jsonl"); err != nil || rec[s.Index("people_count")] != int64(5) {
+	if rec, err := src.Reparse([]byte(`{"cell":"a","ts":"2026-11-01 08:00:00","n":"5"}`), connectors.Cursor{Stream: "feed.jsonl"}); err != nil || rec[s.Index("people_count")] != int64(5) {
 		t.Errorf("reparse: %v %v", rec, err)
 	}
-	if _, err := src.Reparse(recs[1].Raw, "feed.jsonl"); err == nil {
+	if _, err := src.Reparse(recs[1].Raw, connectors.Cursor{Stream: "feed.jsonl"}); err == nil {
 		t.Error("reparse of an array succeeded")
 	}
 	if err := src.Check(context.Background()); err != nil {
@@ -275,7 +275,7 @@ func TestXLSXSheetDatesAndReparse(t *testing.T) {
 		t.Errorf("row 5: %+v", recs[2])
 	}
 	fixed := strings.Replace(string(bad.Raw), "lots", "40", 1)
-	rec, err := src.Reparse([]byte(fixed), "book.xlsx")
+	rec, err := src.Reparse([]byte(fixed), connectors.Cursor{Stream: "book.xlsx"})
 	if err != nil || rec[s.Index("grid_cell_id")] != `a,"b"` || rec[s.Index("people_count")] != int64(40) {
 		t.Errorf("reparse: %v %v", rec, err)
 	}
@@ -345,7 +345,7 @@ func TestParquetValuesRejectsAndReparse(t *testing.T) {
 		t.Fatalf("reject %+v", bad)
 	}
 	fixed := strings.Replace(string(bad.Raw), `"n":""`, `"n":"9"`, 1)
-	rec, err := src.Reparse([]byte(fixed), "rich.parquet")
+	rec, err := src.Reparse([]byte(fixed), connectors.Cursor{Stream: "rich.parquet"})
 	if err != nil || rec[s.Index("people_count")] != int64(9) {
 		t.Errorf("reparse %s: %v %v", fixed, rec, err)
 	}

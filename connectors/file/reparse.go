@@ -103,7 +103,13 @@ func (s *Source) bind(path string) (*mapping.Bound, error) {
 // line, or a sheet row as one CSV record) are split and mapped with the
 // header of the file they came from (stream = the file's base name); jsonl
 // and parquet rejects (a JSON object) carry their own column names.
-func (s *Source) Reparse(raw []byte, stream string) (schemas.Record, error) {
+func (s *Source) Reparse(raw []byte, at connectors.Cursor) (schemas.Record, error) {
+	stream := at.Stream
+	// A wide file's record k of a row has position row × stride + k.
+	k := 0
+	if s.mapper.Wide() {
+		k = int(at.Pos % mapping.UnpivotStride)
+	}
 	if err := s.tooLongRaw(raw); err != nil {
 		return nil, err
 	}
@@ -120,7 +126,7 @@ func (s *Source) Reparse(raw []byte, stream string) (schemas.Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b.Map(row)
+		return b.MapOne(row, k)
 	}
 	files, err := s.Files()
 	if err != nil {
@@ -145,7 +151,7 @@ func (s *Source) Reparse(raw []byte, stream string) (schemas.Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		return b.Map(fields)
+		return b.MapOne(fields, k)
 	}
 	return nil, fmt.Errorf("file %s is no longer in %s: cannot re-read its header", stream, strings.Join(s.cfg.Paths, ", "))
 }

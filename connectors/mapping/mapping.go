@@ -108,6 +108,9 @@ type Spec struct {
 	// omits trailing empty fields) as if the missing cells were empty;
 	// without it such a row is dead-lettered (wrong column count).
 	ShortRows bool `yaml:"short_rows"`
+	// Unpivot turns a wide row (one column per counter) into one record
+	// per column (see unpivot.go).
+	Unpivot *UnpivotSpec `yaml:"unpivot"`
 }
 
 // SplitSpec takes part Index (0-based) of a cell split on Sep.
@@ -311,17 +314,8 @@ func New(s *schemas.Schema, spec Spec) (*Mapper, error) {
 		if err := checkSplit(fs); err != nil {
 			return nil, fmt.Errorf("%w: field %s: %v", ErrMapping, name, err)
 		}
-		if fs.Unit != "" && fs.Unit != s.Fields[i].Unit {
-			f := s.Fields[i]
-			if f.Type != schemas.Double {
-				return nil, fmt.Errorf("%w: field %s: unit conversion needs a double field (it is %s)", ErrMapping, name, f.Type)
-			}
-			if f.Unit == "" {
-				return nil, fmt.Errorf("%w: field %s: the schema gives it no unit to convert %s to", ErrMapping, name, fs.Unit)
-			}
-			if conversions[fs.Unit+"→"+f.Unit] == nil {
-				return nil, fmt.Errorf("%w: field %s: no conversion from %s to %s (known: %s) / 不支持的单位换算", ErrMapping, name, fs.Unit, f.Unit, strings.Join(Conversions(), ", "))
-			}
+		if err := m.checkUnit(name, fs); err != nil {
+			return nil, err
 		}
 	}
 	if len(unknown) > 0 {
@@ -335,12 +329,39 @@ func New(s *schemas.Schema, spec Spec) (*Mapper, error) {
 	if err != nil {
 		return nil, err
 	}
+	wide, err := m.checkUnpivot()
+	if err != nil {
+		return nil, err
+	}
+	for f := range wide {
+		derived[f] = true
+	}
 	for _, f := range s.Fields {
 		if _, ok := spec.Fields[f.Name]; !ok && !derived[f.Name] && f.Required {
 			return nil, fmt.Errorf("%w: required field %s (%s) is not mapped", ErrMapping, f.Name, f.Doc.ZH)
 		}
 	}
 	return m, nil
+}
+
+// checkUnit checks a field's unit conversion.
+func (m *Mapper) checkUnit(name string, fs FieldSpec) error {
+	s := m.schema
+	i := s.Index(name)
+	if fs.Unit == "" || fs.Unit == s.Fields[i].Unit {
+		return nil
+	}
+	f := s.Fields[i]
+	if f.Type != schemas.Double {
+		return fmt.Errorf("%w: field %s: unit conversion needs a double field (it is %s)", ErrMapping, name, f.Type)
+	}
+	if f.Unit == "" {
+		return fmt.Errorf("%w: field %s: the schema gives it no unit to convert %s to", ErrMapping, name, fs.Unit)
+	}
+	if conversions[fs.Unit+"→"+f.Unit] == nil {
+		return fmt.Errorf("%w: field %s: no conversion from %s to %s (known: %s) / 不支持的单位换算", ErrMapping, name, fs.Unit, f.Unit, strings.Join(Conversions(), ", "))
+	}
+	return nil
 }
 
 func checkSplit(fs FieldSpec) error {
@@ -545,6 +566,10 @@ type Bound struct {
 	lonName        string // origin names for errors
 	latName        string
 	skipped        atomic.Int64
+	// wide are the per-column bindings of an unpivoting mapping (nil: one
+	// record per row), wideNames their header names.
+	wide      []*Bound
+	wideNames []string
 }
 
 // getter reads one value from a row: the (untrimmed) text, false when it is
@@ -570,8 +595,10 @@ func (m *Mapper) Bind(header []string) (*Bound, error) {
 			pos[h] = i
 		}
 	}
+	used := map[int]bool{} // columns a field, filter or coordinate reads (unpivot.other_columns)
 	col := func(field, name string) (int, error) {
 		if i, ok := pos[name]; ok {
+			used[i] = true
 			return i, nil
 		}
 		if header == nil {
@@ -646,6 +673,24 @@ func (m *Mapper) Bind(header []string) (*Bound, error) {
 			return nil, err
 		}
 		if b.lat, b.latName, err = b.cellGetter("coordinates.lat", c.Lat, col); err != nil {
+			return nil, err
+		}
+		for _, o := range []FieldSpec{c.Lon, c.Lat} {
+			if o.Index != nil {
+				used[*o.Index] = true
+			}
+		}
+	}
+	if m.spec.Unpivot != nil {
+		for _, fs := range m.spec.Fields {
+			if fs.Index != nil {
+				used[*fs.Index] = true
+			}
+		}
+		for _, c := range append(slices.Clone(b.skipIf), b.keepIf...) {
+			used[c.col] = true
+		}
+		if err := b.bindUnpivot(header, used, col); err != nil {
 			return nil, err
 		}
 	}
@@ -798,6 +843,19 @@ func (b *Bound) filter(row []string) string {
 // column held what and what was expected. A row the filter skips gives an
 // error matching ErrSkipped: count it, do not dead-letter it.
 func (b *Bound) Map(row []string) (schemas.Record, error) {
+	if b.wide != nil {
+		return nil, fmt.Errorf("%w: mapping.unpivot gives several records per row: this source reads one record per row (unpivot is for file sources)", ErrMapping)
+	}
+	row, err := b.check(row)
+	if err != nil {
+		return nil, err
+	}
+	return b.build(row)
+}
+
+// check pads a short row (short_rows), checks its width and applies the
+// filter (an error matching ErrSkipped).
+func (b *Bound) check(row []string) ([]string, error) {
 	if b.width > 0 && len(row) < b.width && b.m.spec.ShortRows {
 		row = append(row[:len(row):len(row)], make([]string, b.width-len(row))...)
 	}
@@ -812,6 +870,11 @@ func (b *Bound) Map(row []string) (schemas.Record, error) {
 		b.skipped.Add(1)
 		return nil, fmt.Errorf("%w: %s", ErrSkipped, why)
 	}
+	return row, nil
+}
+
+// build maps a checked row.
+func (b *Bound) build(row []string) (schemas.Record, error) {
 	s := b.m.schema
 	rec := make(schemas.Record, len(s.Fields))
 	for i, f := range s.Fields {

@@ -226,6 +226,9 @@ func Open(d Definition, reg *schemas.Registry) (*Opened, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", d.Name, err)
 	}
+	if m.Wide() && d.Transport != "file" {
+		return nil, fmt.Errorf("source %s: %w: mapping.unpivot (wide rows) is for file sources; transport %s sends one record per row / 宽表转换仅用于文件数据源", d.Name, mapping.ErrMapping, d.Transport)
+	}
 	src, err := transports[d.Transport](d, m)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", d.Name, err)
