@@ -390,3 +390,37 @@ func TestEnterpriseLayerLevels(t *testing.T) {
 		t.Errorf("bad level: %d %s", resp.StatusCode, b)
 	}
 }
+
+// TestLoginLockedWeb: five wrong passwords on the login form lock the
+// name (429, until when, the right password too); an admin sees the lock
+// and lifts it.
+func TestLoginLockedWeb(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	for i := range 5 {
+		resp, b := c.do("POST", "/api/login", map[string]string{"user": "leader", "password": "wrong-password"}, false)
+		if want := map[bool]int{true: 429, false: 401}[i == 4]; resp.StatusCode != want {
+			t.Fatalf("failure %d: %d %s (want %d)", i+1, resp.StatusCode, b, want)
+		}
+	}
+	resp, b := c.do("POST", "/api/login", map[string]string{"user": "leader", "password": auth.DemoPassword}, false)
+	if resp.StatusCode != 429 || !strings.Contains(string(b), "锁定") {
+		t.Fatalf("right password while locked: %d %s", resp.StatusCode, b)
+	}
+	admin := e.client()
+	admin.login("admin")
+	var out struct {
+		Locks []auth.Lock `json:"locks"`
+	}
+	admin.json("/api/admin/locks", &out)
+	if len(out.Locks) != 1 || out.Locks[0].Key != "user:leader" || out.Locks[0].Failures != 5 {
+		t.Fatalf("locks: %+v", out.Locks)
+	}
+	if resp, b := c.do("GET", "/api/admin/locks", nil, false); resp.StatusCode != 401 && resp.StatusCode != 403 {
+		t.Errorf("locks without admin: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := admin.do("DELETE", "/api/admin/locks/user:leader", nil, true); resp.StatusCode != 200 {
+		t.Fatalf("unlock: %d %s", resp.StatusCode, b)
+	}
+	c.login("leader")
+}

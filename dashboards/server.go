@@ -147,6 +147,8 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("POST /api/admin/users", s.authed(s.addUser, admin))
 	h("PATCH /api/admin/users/{name}", s.authed(s.updateUser, admin))
 	h("DELETE /api/admin/users/{name}", s.authed(s.deleteUser, admin))
+	h("GET /api/admin/locks", s.authed(s.listLocks, admin))
+	h("DELETE /api/admin/locks/{key}", s.authed(s.unlock, admin))
 	h("GET /api/dash/config", s.authed(s.config, nil))
 	h("GET /api/dash/cockpit", s.authed(s.cockpit, nil))
 	h("GET /api/dash/map/{layer}", s.authed(s.mapLayer, nil))
@@ -265,7 +267,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, "bad request: want JSON {user, password} / 请求格式错误")
 		return
 	}
-	u, err := s.d.Auth.Verify(req.User, req.Password)
+	u, err := s.d.Auth.Login(req.User, req.Password, r.RemoteAddr, "web")
+	if errors.Is(err, auth.ErrLocked) {
+		writeErr(w, http.StatusTooManyRequests, err.Error())
+		return
+	}
 	if err != nil {
 		writeErr(w, http.StatusUnauthorized, err.Error())
 		return
@@ -323,6 +329,24 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		deps = append(deps, map[string]string{"name": d.Name, "name_zh": d.NameZh})
 	}
 	writeJSON(w, map[string]any{"users": s.d.Auth.List(), "departments": deps})
+}
+
+// listLocks lists the user names and client addresses locked after failed logins.
+func (s *Server) listLocks(w http.ResponseWriter, r *http.Request) {
+	locks := s.d.Auth.Locks()
+	if locks == nil {
+		locks = []auth.Lock{}
+	}
+	writeJSON(w, map[string]any{"locks": locks})
+}
+
+// unlock lifts a lock ("user:NAME" or "addr:IP").
+func (s *Server) unlock(w http.ResponseWriter, r *http.Request) {
+	if !s.d.Auth.Unlock(r.PathValue("key")) {
+		writeErr(w, http.StatusNotFound, "no such lock / 没有该锁定: "+r.PathValue("key"))
+		return
+	}
+	writeJSON(w, map[string]bool{"ok": true})
 }
 
 func decodeUser(w http.ResponseWriter, r *http.Request) (userReq, bool) {

@@ -182,7 +182,6 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 		}
 		return 0, st, fmt.Errorf("commit %s: %w", name, err)
 	}
-	l.remember(name, nt)
 	id := nt.CurrentSnapshot().SnapshotID
 	// The index follows the commit: the live files less the deleted, plus
 	// the added.

@@ -91,6 +91,7 @@ type Lake struct {
 	// modification time (see Load).
 	lmu    sync.Mutex
 	loaded map[string]loadedTable
+	infos  map[string]cachedInfo // Info by metadata location
 	// index holds the live data files of keyed tables (see CommitKeyed).
 	index map[string]fileIndex
 }
@@ -322,36 +323,6 @@ func (l *Lake) Load(ctx context.Context, name string) (*table.Table, error) {
 		l.lmu.Unlock()
 	}
 	return t, err
-}
-
-// remember puts a table this process has just committed into Load's cache,
-// so the views, the SQL layer and maintenance do not parse again the
-// metadata the commit has just written (a megabyte on a busy raw table, at
-// every commit). Only when the version hint names t's metadata file: a
-// commit by another process in between leaves the cache alone.
-func (l *Lake) remember(name string, t *table.Table) {
-	if l.cfg.Catalog != "local" || t == nil {
-		return
-	}
-	id := Ident(name)
-	if len(id) != 2 {
-		return
-	}
-	dir := filepath.Join(l.dir, id[0], id[1], "metadata")
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "version-hint.text"))
-	if err != nil || filepath.Base(t.MetadataLocation()) != "v"+strings.TrimSpace(string(b))+".metadata.json" {
-		return
-	}
-	l.lmu.Lock()
-	defer l.lmu.Unlock()
-	if l.loaded == nil {
-		l.loaded = map[string]loadedTable{}
-	}
-	l.loaded[name] = loadedTable{mtime: fi.ModTime().UnixNano(), hint: string(b), t: t}
 }
 
 func (l *Lake) load(ctx context.Context, name string) (*table.Table, error) {
@@ -696,7 +667,6 @@ func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile
 		}
 		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
-	l.remember(name, nt)
 	return nt.CurrentSnapshot().SnapshotID, nil
 }
 
@@ -727,12 +697,44 @@ type TableInfo struct {
 	Err string
 }
 
-// Info is one table's current snapshot's figures.
+// Info is one table's current snapshot's figures. Its State is shared with
+// other callers: read it, do not modify it.
 func (l *Lake) Info(ctx context.Context, name string) (TableInfo, error) {
 	t, err := l.Load(ctx, name)
 	if err != nil {
 		return TableInfo{}, err
 	}
+	// A table is immutable at a metadata location: its figures are worked
+	// out once (Snapshots() deep-copies every snapshot's summary, and the
+	// SQL layer's reconcile asks for every table every 10 s).
+	loc := t.MetadataLocation()
+	l.lmu.Lock()
+	c, ok := l.infos[name]
+	l.lmu.Unlock()
+	if ok && c.loc == loc {
+		return c.info, nil
+	}
+	info, err := tableInfo(name, t)
+	if err != nil {
+		return TableInfo{}, err
+	}
+	l.lmu.Lock()
+	if l.infos == nil {
+		l.infos = map[string]cachedInfo{}
+	}
+	l.infos[name] = cachedInfo{loc: loc, info: info}
+	l.lmu.Unlock()
+	return info, nil
+}
+
+// cachedInfo is a table's TableInfo at one metadata location.
+type cachedInfo struct {
+	loc  string
+	info TableInfo
+}
+
+func tableInfo(name string, t *table.Table) (TableInfo, error) {
+	var err error
 	info := TableInfo{Name: name, Snapshots: len(t.Metadata().Snapshots())}
 	if s := t.CurrentSnapshot(); s != nil {
 		info.SnapshotID = s.SnapshotID

@@ -294,7 +294,6 @@ func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, o
 		}
 		return 0, fmt.Errorf("compact %s: %w", name, err)
 	}
-	l.remember(name, nt)
 	return nt.CurrentSnapshot().SnapshotID, nil
 }
 
@@ -661,7 +660,6 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 		}
 		return 0, fmt.Errorf("expire %s: %w", name, err)
 	}
-	l.remember(name, nt)
 	n := before - len(nt.Metadata().Snapshots())
 	if n > 0 {
 		l.log.Info("snapshots expired", "table", name, "expired", n, "kept", len(nt.Metadata().Snapshots()))

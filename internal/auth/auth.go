@@ -69,6 +69,16 @@ type Config struct {
 	DemoUsers bool `yaml:"demo_users"`
 	// Departments and what each may see.
 	Departments []Department `yaml:"departments"`
+	// LoginMaxFailures failed logins of one user name within LoginWindow
+	// lock the name for LoginLockout (0: no throttling; see throttle.go).
+	LoginMaxFailures int `yaml:"login_max_failures"`
+	// LoginMaxFailuresPerAddress failed logins from one client address
+	// (any names) within LoginWindow lock the address.
+	LoginMaxFailuresPerAddress int `yaml:"login_max_failures_per_address"`
+	// LoginWindow is how long a failed login counts.
+	LoginWindow time.Duration `yaml:"login_window"`
+	// LoginLockout is how long a lock lasts.
+	LoginLockout time.Duration `yaml:"login_lockout"`
 }
 
 // Department is a department and its scope: table → row filter (a SQL
@@ -84,9 +94,13 @@ type Department struct {
 // departments of the plan with their own tables.
 func DefaultConfig() Config {
 	return Config{
-		UsersFile:     "users.json",
-		SessionTTL:    12 * time.Hour,
-		SuppressBelow: 10,
+		UsersFile:                  "users.json",
+		SessionTTL:                 12 * time.Hour,
+		SuppressBelow:              10,
+		LoginMaxFailures:           5,
+		LoginMaxFailuresPerAddress: 20,
+		LoginWindow:                15 * time.Minute,
+		LoginLockout:               15 * time.Minute,
 		Departments: []Department{
 			{Name: "emergency", NameZh: "应急管理局", Tables: map[string]string{
 				"raw.incidents": "", "raw.enterprises": "", "raw.risk_sources": "", "raw.inspections": "", "raw.hazards": "",
@@ -114,6 +128,12 @@ func (c Config) Validate() error {
 	}
 	if c.SuppressBelow < 0 {
 		return errors.New("auth.suppress_below must be ≥ 0")
+	}
+	if c.LoginMaxFailures < 0 || c.LoginMaxFailuresPerAddress < 0 {
+		return errors.New("auth.login_max_failures and login_max_failures_per_address must be ≥ 0 (0: no throttling)")
+	}
+	if c.LoginMaxFailures > 0 && (c.LoginWindow <= 0 || c.LoginLockout <= 0) {
+		return errors.New("auth.login_window and auth.login_lockout must be positive when auth.login_max_failures is set")
 	}
 	seen := map[string]bool{}
 	for _, d := range c.Departments {
@@ -170,6 +190,9 @@ type Store struct {
 	users    map[string]*User
 	sessions map[string]*session
 	tokens   map[string]string // API token → user name
+	// th counts failed logins (throttle.go), shared by the stores that
+	// reload the same users file (ShareLogins).
+	th *throttle
 }
 
 type session struct {
@@ -187,7 +210,8 @@ func Open(cfg Config, dataDir string) (*Store, error) {
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(dataDir, p)
 	}
-	s := &Store{cfg: cfg, path: p, users: map[string]*User{}, sessions: map[string]*session{}, tokens: map[string]string{}}
+	s := &Store{cfg: cfg, path: p, users: map[string]*User{}, sessions: map[string]*session{}, tokens: map[string]string{},
+		th: &throttle{now: time.Now, keys: map[string]*failures{}}}
 	b, err := os.ReadFile(p)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -528,7 +552,7 @@ func (s *Store) FromRequest(r *http.Request) (User, error) {
 		return u, nil
 	}
 	if name, pw, ok := r.BasicAuth(); ok {
-		return s.Verify(name, pw)
+		return s.Login(name, pw, r.RemoteAddr, "http")
 	}
 	return User{}, ErrUnauthenticated
 }

@@ -199,6 +199,11 @@ func (c *conn) setParam(name, value string) *localResult {
 			l.err = &sqlaccess.Error{Code: "22023", Msg: fmt.Sprintf("statement_timeout %q: %v", value, err)}
 			return l
 		}
+		if max := c.srv.Access.StatementTimeout(); d < 0 || d > max {
+			// 0 ("no limit" in PostgreSQL, which some tools send) leaves the server's limit.
+			l.err = &sqlaccess.Error{Code: "22023", Msg: fmt.Sprintf("statement_timeout %q: a session can only lower the server's limit of %s (sql_access.statement_timeout) / 会话只能调低语句超时，上限 %s", value, max, max)}
+			return l
+		}
 		l.apply = func(c *conn) error { c.timeout = d; c.params[name] = value; return nil }
 		return l
 	}

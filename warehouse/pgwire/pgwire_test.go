@@ -534,3 +534,40 @@ func TestPlansHeldPerConnection(t *testing.T) {
 		t.Errorf("%d plans held after the connection closed", got)
 	}
 }
+
+// TestLoginLocked: five wrong passwords over pgwire lock the name (the
+// right password then fails with 28000 and says until when); each failure
+// and the refusal are rows of audit.queries; an admin's unlock lifts it.
+func TestLoginLocked(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	for i := range 5 {
+		c, err := pgx.Connect(ctx, e.dsn("analyst", "wrong-password", "disable"))
+		if err == nil {
+			c.Close(ctx)
+			t.Fatal("logged in with a wrong password")
+		}
+		if want := map[bool]string{true: "28000", false: "28P01"}[i == 4]; sqlstate(err) != want {
+			t.Fatalf("failure %d: %v (want %s)", i+1, err, want)
+		}
+	}
+	_, err := pgx.Connect(ctx, e.dsn("analyst", sqltest.Password, "disable"))
+	if sqlstate(err) != "28000" || !strings.Contains(err.Error(), "锁定") || !strings.Contains(err.Error(), "left") {
+		t.Fatalf("right password while locked: %v", err)
+	}
+	if err := e.f.Auditor.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.connect(t, "admin")
+	var failed, locked int64
+	if err := admin.QueryRow(ctx, "select count(*) filter (where outcome = 'login_failed'), count(*) filter (where outcome = 'login_locked') from audit.queries where user_name = 'analyst' and interface = 'pgwire' and client like '127.0.0.1%'").Scan(&failed, &locked); err != nil {
+		t.Fatal(err)
+	}
+	if failed != 5 || locked != 1 {
+		t.Fatalf("audit: %d login_failed, %d login_locked; want 5, 1", failed, locked)
+	}
+	if !e.f.Users.Unlock("analyst") {
+		t.Fatal("no lock to lift")
+	}
+	e.connect(t, "analyst")
+}

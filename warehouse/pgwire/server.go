@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"citybrain/internal/auth"
 	"citybrain/warehouse/sqlaccess"
 )
 
@@ -388,14 +389,25 @@ func (c *conn) serve(ctx context.Context) error {
 	if user == "" {
 		return c.fatal("28000", "no user name given / 缺少用户名: connect with -U <user>")
 	}
+	users, addr := c.srv.Access.Users(), c.nc.RemoteAddr().String()
+	if err := users.CheckLogin(user, addr); err != nil {
+		users.LoginFailed(auth.LoginFailure{User: user, Addr: addr, Interface: "pgwire", Locked: true, Err: err})
+		return c.fatal("28000", err.Error())
+	}
 	u, err := c.scram(user)
 	if err != nil {
 		if errors.Is(err, errBadLogin) {
-			c.srv.Log.Info("pgwire login failed", "user", user, "client", c.nc.RemoteAddr().String())
+			c.srv.Log.Info("pgwire login failed", "user", user, "client", addr)
+			users.RecordLogin(user, addr, false)
+			users.LoginFailed(auth.LoginFailure{User: user, Addr: addr, Interface: "pgwire", Err: err})
+			if lerr := users.CheckLogin(user, addr); lerr != nil {
+				return c.fatal("28000", lerr.Error())
+			}
 			return c.fatal("28P01", fmt.Sprintf("password authentication failed for user %q / 用户名或密码错误 (ask an admin: citybrain users passwd %s)", user, user))
 		}
 		return c.fatal("08P01", err.Error())
 	}
+	users.RecordLogin(user, addr, true)
 	c.sess, err = c.srv.Access.Open(ctx, u, "pgwire", c.nc.RemoteAddr().String())
 	if err != nil {
 		return c.fatal("XX000", "cannot open the SQL sandbox: "+err.Error())

@@ -106,6 +106,10 @@ func (a *Access) ReloadUsers(cfg auth.Config, dataDir string) {
 	}
 }
 
+// StatementTimeout is the longest a statement may run
+// (sql_access.statement_timeout); a session can only lower it.
+func (a *Access) StatementTimeout() time.Duration { return a.cfg.StatementTimeout }
+
 // Users is the user store for logins: the file's current content.
 func (a *Access) Users() *auth.Store {
 	a.umu.Lock()
@@ -116,6 +120,7 @@ func (a *Access) Users() *auth.Store {
 	fi, err := os.Stat(a.upath)
 	if err == nil && !fi.ModTime().Equal(a.umtime) {
 		if s, err := auth.Open(a.ucfg, a.udir); err == nil {
+			s.ShareLogins(a.users)
 			a.fresh, a.umtime = s, fi.ModTime()
 		} else {
 			a.log.Warn("users file changed but cannot be read; keeping the previous users", "err", err)
@@ -796,6 +801,9 @@ func (r *Rows) Close(fail error) {
 
 var errEOF = errors.New("EOF")
 
+// ErrTimeout: the statement ran past its timeout (match with errors.Is).
+var ErrTimeout = errors.New("statement timeout")
+
 // classify gives DuckDB errors their SQLSTATE and explains timeouts.
 func classify(ctx context.Context, err error) error {
 	var e *Error
@@ -805,7 +813,7 @@ func classify(ctx context.Context, err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &Error{Code: "57014", Msg: "查询超时 statement timeout: the query ran longer than sql_access.statement_timeout; narrow it (where, limit) or ask an admin", err: err}
+		return &Error{Code: "57014", Msg: "查询超时 statement timeout: the query ran longer than sql_access.statement_timeout; narrow it (where, limit) or ask an admin", err: fmt.Errorf("%w: %w", ErrTimeout, err)}
 	case errors.Is(ctx.Err(), context.Canceled) || strings.Contains(msg, "INTERRUPT") || strings.Contains(msg, "Interrupted"):
 		return &Error{Code: "57014", Msg: "查询已取消 canceling statement due to user request", err: err}
 	case strings.Contains(msg, "Permission Error") || strings.Contains(msg, "file system operations are disabled"):
@@ -824,6 +832,26 @@ func classify(ctx context.Context, err error) error {
 	return &Error{Code: "XX000", Msg: msg, err: err}
 }
 
+// AuditLogin records a failed or refused login (auth.Store.OnLoginFailure).
+func (a *Access) AuditLogin(f auth.LoginFailure) {
+	if a.Audit == nil {
+		return
+	}
+	role, dept := "-", ""
+	if u, ok := a.Users().Get(f.User); ok {
+		role, dept = string(u.Role), u.Department
+	}
+	e := Entry{At: time.Now(), User: f.User, Role: role, Department: dept, Interface: f.Interface, Client: f.Addr,
+		SQL: "-- login 登录", Outcome: "login_failed"}
+	if f.Locked {
+		e.Outcome = "login_locked"
+	}
+	if f.Err != nil {
+		e.Error = f.Err.Error()
+	}
+	a.Audit.Add(e)
+}
+
 func (s *Session) audit(q string, start time.Time, rows int64, d time.Duration, err error) {
 	if s.a.Audit == nil {
 		return
@@ -836,8 +864,12 @@ func (s *Session) audit(q string, start time.Time, rows int64, d time.Duration, 
 		switch {
 		case errors.Is(err, ErrRefused):
 			e.Outcome = "refused"
+		case errors.Is(err, ErrTimeout):
+			e.Outcome = "timeout"
 		case errors.As(err, &se) && se.Code == "57014":
 			e.Outcome = "cancelled"
+		case errors.As(err, &se) && se.Code == "53200":
+			e.Outcome = "memory"
 		default:
 			e.Outcome = "error"
 		}

@@ -65,6 +65,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		return fmt.Errorf("audit table: %w", err)
 	}
 	s.access.Audit = s.audit
+	rt.Auth.OnLoginFailure(s.access.AuditLogin)
 	var tc *tls.Config
 	if s.cfg.PGWire.Listen != "" {
 		if s.cfg.PGWire.TLSCert != "" {

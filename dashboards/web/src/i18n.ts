@@ -34,6 +34,7 @@ const dict: Record<string, [string, string]> = {
   source: ["数据源", "Source"], table: ["表", "Table"], last_record: ["最新记录", "Last record"], last_commit: ["最近入湖", "Last commit"],
   lag: ["积压", "Lag"], rows_today: ["今日行数", "Rows today"], rejects: ["拒收", "Rejects"], reasons: ["拒收原因", "Reject reasons"], rows: ["总行数", "Rows"],
   run: ["执行", "Run"], tables: ["数据表", "Tables"], role: ["角色", "Role"], department: ["部门", "Department"], disabled: ["停用", "Disabled"],
+  locked_logins: ["登录锁定", "Locked logins"], lock_key: ["账户或地址", "Account or address"], failures: ["失败次数", "Failures"], locked_until: ["锁定至", "Locked until"], unlock: ["解锁", "Unlock"], no_locks: ["当前没有被锁定的账户或地址", "No account or address is locked"],
   add_user: ["新增用户", "Add user"], save: ["保存", "Save"], delete: ["删除", "Delete"], new_password: ["新密码", "New password"],
   state: ["状态", "State"], time: ["时间", "Time"], message: ["内容", "Message"], name: ["名称", "Name"], address: ["地址", "Address"],
   export_csv: ["导出 CSV", "CSV"], export_png: ["导出图片", "PNG"], target: ["目标", "Target"], value: ["当前", "Value"],

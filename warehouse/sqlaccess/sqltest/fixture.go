@@ -141,6 +141,7 @@ func New(t testing.TB, cfg sqlaccess.Config) *Fixture {
 		t.Fatal(err)
 	}
 	f.Access.Audit = f.Auditor
+	f.Users.OnLoginFailure(f.Access.AuditLogin) // as serve wires it
 	return f
 }
 

@@ -10,6 +10,7 @@ export async function adminPage(el: HTMLElement) {
   el.appendChild(box);
   const load = async () => {
     const d = await api<{ users: U[]; departments: { name: string; name_zh: string }[] }>("/api/admin/users");
+    const lk = await api<{ locks: { key: string; failures: number; until: string }[] }>("/api/admin/locks");
     clear(box);
     const msg = h("p", { class: "error", id: "admin-msg" });
     const act = (fn: () => Promise<unknown>) => async () => { try { await fn(); await load(); } catch (e) { msg.textContent = (e as Error).message; } };
@@ -28,6 +29,11 @@ export async function adminPage(el: HTMLElement) {
       h("table", { class: "data", id: "users" }, h("thead", null, h("tr", null, ...["user", "role", "department", "disabled", "new_password", "time", ""].map((k) => h("th", null, k ? t(k) : "")))), h("tbody", null, ...rows)),
       h("h2", null, t("add_user")), h("div", { class: "filters" }, nn, np, nr, nd,
         h("button", { id: "add-user", onclick: act(() => api("/api/admin/users", { body: { name: nn.value, password: np.value, role: nr.value, department: nd.value } })) }, t("add_user"))), msg));
+    box.appendChild(h("section", { class: "card", id: "locks" }, h("h2", null, t("locked_logins")),
+      lk.locks.length === 0 ? h("p", { class: "muted" }, t("no_locks")) :
+        h("table", { class: "data" }, h("thead", null, h("tr", null, ...["lock_key", "failures", "locked_until", ""].map((k) => h("th", null, k ? t(k) : "")))),
+          h("tbody", null, ...lk.locks.map((l) => h("tr", { "data-lock": l.key }, h("td", null, l.key), h("td", null, String(l.failures)), h("td", null, fmtTime(l.until)),
+            h("td", null, h("button", { class: "small", onclick: act(() => api("/api/admin/locks/" + encodeURIComponent(l.key), { method: "DELETE" })) }, t("unlock")))))))));
   };
   await load();
 }
