@@ -279,9 +279,13 @@ func splitStatements(q string) []string {
 
 var dollarRE = regexp.MustCompile(`^\$[A-Za-z_]*\$`)
 
+// onlyComments tells a piece with nothing but blanks and comments (a
+// statement in full-width letters is not one: the sandbox explains it).
 func onlyComments(s string) bool {
-	return sqlaccess.FirstKeyword(s) == "" && !strings.HasPrefix(strings.TrimSpace(s), "(")
+	return strings.TrimSpace(leadingRE.ReplaceAllString(s, "")) == ""
 }
+
+var leadingRE = regexp.MustCompile(`(?s)^(\s+|--[^\n]*\n?|/\*.*?\*/)+`)
 
 // compatRules rewrite the PostgreSQL-only spellings that catalog queries
 // of psql, DBeaver and SQLAlchemy use into what DuckDB understands.

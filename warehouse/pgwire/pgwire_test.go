@@ -571,3 +571,43 @@ func TestLoginLocked(t *testing.T) {
 	}
 	e.connect(t, "analyst")
 }
+
+// TestMultiStatementAndFullWidth: a simple query with several statements
+// runs each (as PostgreSQL does), each checked and audited on its own, and
+// stops at the first refused; SQL typed in full-width characters (a
+// Chinese keyboard's 全角 mode) gets a clear error, audited.
+func TestMultiStatementAndFullWidth(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	c := e.connect(t, "analyst")
+	res, err := c.PgConn().Exec(ctx, "select 1 as a; select 2 as b").ReadAll()
+	if err != nil || len(res) != 2 || string(res[0].Rows[0][0]) != "1" || string(res[1].Rows[0][0]) != "2" {
+		t.Fatalf("select 1; select 2: %v, %v", res, err)
+	}
+	res, err = c.PgConn().Exec(ctx, "select 3 as c; create table t (x int); select 4").ReadAll()
+	if sqlstate(err) != "42501" || len(res) < 1 || string(res[0].Rows[0][0]) != "3" {
+		t.Fatalf("select; create; select: %v, %v (want the first result, then 42501)", res, err)
+	}
+	for _, q := range []string{"ＳＥＬＥＣＴ　１", "select １", "select 1；"} {
+		_, err := c.PgConn().Exec(ctx, q).ReadAll()
+		if sqlstate(err) != "42601" || !strings.Contains(err.Error(), "全角") {
+			t.Errorf("%q: %v, want 42601 naming 全角 (full-width)", q, err)
+		}
+	}
+	// Full-width text inside a string literal is data.
+	res, err = c.PgConn().Exec(ctx, "select '（全角）' as s").ReadAll()
+	if err != nil || string(res[0].Rows[0][0]) != "（全角）" {
+		t.Fatalf("full-width in a literal: %v, %v", res, err)
+	}
+	if err := e.f.Auditor.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.connect(t, "admin")
+	var n int64
+	if err := admin.QueryRow(ctx, "select count(*) from audit.queries where user_name = 'analyst' and (sql in ('select 1 as a', 'select 2 as b', 'select 3 as c', 'create table t (x int)') or sql like '%１%')").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Errorf("audited %d of the statements, want 6 (4 run or refused, 2 full-width)", n)
+	}
+}

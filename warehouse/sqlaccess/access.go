@@ -307,6 +307,7 @@ func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admi
 		"SET GLOBAL lock_configuration = true",
 	)
 	setup = append(setup, pgCompat...)
+	setup = append(setup, boundedMacros()...)
 	for _, s := range setup {
 		if _, err := b.db.ExecContext(ctx, s); err != nil {
 			b.db.Close()
@@ -526,7 +527,13 @@ func (s *Session) PrepareAs(ctx context.Context, orig, q string) (*Stmt, error) 
 		st.Empty = true
 		return st, nil
 	}
-	err := s.box.ensureCatalog(ctx, q)
+	var err error
+	if r, pos, ok := fullWidth(q); ok {
+		err = fullWidthError(r, pos)
+	}
+	if err == nil {
+		err = s.box.ensureCatalog(ctx, q)
+	}
 	if err == nil {
 		err = guard(ctx, s.conn, s.box, q)
 	}
@@ -818,6 +825,8 @@ func classify(ctx context.Context, err error) error {
 		return &Error{Code: "57014", Msg: "查询已取消 canceling statement due to user request", err: err}
 	case strings.Contains(msg, "Permission Error") || strings.Contains(msg, "file system operations are disabled"):
 		return &Error{Code: "42501", Msg: "拒绝执行 refused: 不能访问该文件 (file access outside your tables is not allowed): " + msg, err: ErrRefused}
+	case strings.Contains(msg, errTooLarge):
+		return &Error{Code: "53200", Msg: "内存不足 out of memory: " + msg, err: err}
 	case strings.Contains(msg, "Out of Memory") || strings.Contains(msg, "memory limit"):
 		return &Error{Code: "53200", Msg: "内存不足 out of memory: the query needs more than sql_access.memory_limit; aggregate or filter it: " + msg, err: err}
 	case strings.Contains(msg, "Catalog Error") && strings.Contains(msg, "does not exist"):

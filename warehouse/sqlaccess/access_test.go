@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -337,4 +338,82 @@ func TestViewComments(t *testing.T) {
 		f.Access.Refresh(ctx, table)
 	}
 	check("after commits")
+}
+
+// TestSizeBombs: functions that build one huge value in one call (which
+// DuckDB can neither interrupt nor count against memory_limit) are refused
+// at once as 53200 and audited as "memory", as the department user and the
+// analyst; bypassing the guard by the qualified name is refused; ordinary
+// uses of the same functions still work; timeouts are audited as
+// "timeout".
+func TestSizeBombs(t *testing.T) {
+	cfg := sqlaccess.DefaultConfig()
+	cfg.StatementTimeout = 2 * time.Second
+	f := sqltest.New(t, cfg)
+	for _, user := range []string{"analyst", "dept_water"} {
+		for _, q := range []string{
+			"SELECT length(repeat('x', 3000000000))",
+			"SELECT length(repeat('abc', 10000000))",
+			"SELECT length(repeat([1, 2], 100000000))",
+			"SELECT length(lpad('x', 2000000000, 'y'))",
+			"SELECT length(rpad('x', 2000000000, 'y'))",
+			"SELECT len(range(3000000000))",
+			"SELECT len(range(0, 3000000000, 1))",
+			"SELECT len(generate_series(1, 3000000000))",
+			"SELECT len(list_resize([1], 3000000000))",
+			"SELECT len(array_resize([1], 3000000000, 0))",
+			"SELECT length(bar(5, 0, 10, 1000000000))",
+			"SELECT x FROM (SELECT repeat('y', 100000000) AS x) LIMIT 1",
+		} {
+			start := time.Now()
+			_, err := run(t, f, user, q)
+			var se *sqlaccess.Error
+			if !errors.As(err, &se) || se.Code != "53200" || !strings.Contains(err.Error(), "value too large") {
+				t.Errorf("%s: %s: %v, want 53200 value too large", user, q, err)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("%s: %s took %s to refuse", user, q, d)
+			}
+		}
+		for _, q := range []string{
+			"SELECT length(system.main.repeat('x', 3000000000))",
+			"SELECT length(main.repeat('x', 3))", // the macro itself, qualified: refused alike (simple rule)
+		} {
+			if _, err := run(t, f, user, q); !errors.Is(err, sqlaccess.ErrRefused) {
+				t.Errorf("%s: %s: %v, want refused", user, q, err)
+			}
+		}
+	}
+	for q, want := range map[string]string{
+		"SELECT repeat('ab', 3)":                                      "ababab",
+		"SELECT lpad('7', 3, '0')":                                    "007",
+		"SELECT rpad('7', 3, '0')":                                    "700",
+		"SELECT CAST(range(3) AS VARCHAR)":                            "[0, 1, 2]",
+		"SELECT CAST(range(1, 4) AS VARCHAR)":                         "[1, 2, 3]",
+		"SELECT CAST(generate_series(1, 3) AS VARCHAR)":               "[1, 2, 3]",
+		"SELECT CAST(list_resize([1], 2) AS VARCHAR)":                 "[1, NULL]",
+		"SELECT CAST(count(*) AS VARCHAR) FROM range(5)":              "5",
+		"SELECT CAST(count(*) AS VARCHAR) FROM generate_series(1, 5)": "5",
+	} {
+		rows, err := run(t, f, "analyst", q)
+		if err != nil || len(rows) != 1 || fmt.Sprint(rows[0][0]) != want {
+			t.Errorf("%s = %v, %v; want %s", q, rows, err, want)
+		}
+	}
+	// Audited: the refusals as memory, a timeout as timeout.
+	run(t, f, "analyst", "select count(*) from range(10000000000) a, range(10) b")
+	if err := f.Auditor.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := run(t, f, "admin", "select outcome, count(*) from audit.queries group by outcome order by outcome")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, r := range rows {
+		got[r[0].(string)] = r[1].(int64)
+	}
+	if got["memory"] != 24 || got["timeout"] != 1 || got["refused"] != 4 {
+		t.Errorf("audit outcomes %v; want 24 memory, 1 timeout, 4 refused", got)
+	}
 }

@@ -182,6 +182,11 @@ func walk(n any, vis visibility) error {
 			if deniedFunctions[ln] || strings.HasPrefix(ln, "read_") {
 				return refused("函数 %s 不允许 (function %s is not allowed)", name, name)
 			}
+			schema, _ := x["schema"].(string)
+			catalog, _ := x["catalog"].(string)
+			if err := qualifiedBounded(name, schema, catalog); err != nil {
+				return err
+			}
 		}
 		for _, v := range x {
 			if err := walk(v, vis); err != nil {
@@ -224,4 +229,40 @@ func checkTable(x map[string]any, vis visibility) error {
 			Msg: fmt.Sprintf("无权访问表 %s，或该表不存在 (table %s does not exist or is outside your scope; list yours with: select * from catalog.tables)", full, full)}
 	}
 	return nil
+}
+
+// fullWidth finds a full-width character (U+FF01–U+FF5E, or the
+// ideographic space U+3000) outside string literals, quoted identifiers and
+// comments: SQL typed with a Chinese keyboard in 全角 mode (ＳＥＬＥＣＴ,
+// １, ；, （）) that DuckDB would read as names or ignore. It returns the
+// character and its 1-based character position, or ok false.
+func fullWidth(q string) (r rune, pos int, ok bool) {
+	rs := []rune(q)
+	for i := 0; i < len(rs); i++ {
+		switch c := rs[i]; {
+		case c == '\'' || c == '"':
+			for i++; i < len(rs) && rs[i] != c; i++ {
+			}
+		case c == '-' && i+1 < len(rs) && rs[i+1] == '-':
+			for i++; i < len(rs) && rs[i] != '\n'; i++ {
+			}
+		case c == '/' && i+1 < len(rs) && rs[i+1] == '*':
+			for i += 2; i+1 < len(rs) && !(rs[i] == '*' && rs[i+1] == '/'); i++ {
+			}
+			i++
+		case c == '\u3000' || c >= '\uFF01' && c <= '\uFF5E':
+			return c, i + 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// fullWidthError says what to do about a full-width character.
+func fullWidthError(r rune, pos int) error {
+	half := " "
+	if r != '\u3000' {
+		half = string(r - 0xFEE0)
+	}
+	return &Error{Code: "42601", Msg: fmt.Sprintf("语法错误：第 %d 个字符 %q 是全角字符，请切换到半角输入（应为 %q） / syntax error: character %d, %q, is a full-width character (a Chinese keyboard's 全角 mode): type it half-width, as %q",
+		pos, string(r), half, pos, string(r), half)}
 }
