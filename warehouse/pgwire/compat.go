@@ -56,7 +56,7 @@ var (
 	savepointRE  = regexp.MustCompile(`(?is)^\s*SAVEPOINT\b`)
 	releaseRE    = regexp.MustCompile(`(?is)^\s*RELEASE\b`)
 	rollbackRE   = regexp.MustCompile(`(?is)^\s*(ROLLBACK|ABORT)\b`)
-	discardRE    = regexp.MustCompile(`(?is)^\s*(DISCARD|LISTEN|UNLISTEN|CLOSE)\b`)
+	discardRE    = regexp.MustCompile(`(?is)^\s*(DISCARD|LISTEN|UNLISTEN)\b`)
 )
 
 func unquote(v string) string {
@@ -84,6 +84,7 @@ func (c *conn) local(q string) *localResult {
 		}}
 	case commitRE.MatchString(body):
 		return &localResult{tag: "COMMIT", apply: func(c *conn) error {
+			c.endTransaction()
 			if c.tx == 'E' {
 				c.tx = 'I'
 				return nil
@@ -103,7 +104,7 @@ func (c *conn) local(q string) *localResult {
 	case releaseRE.MatchString(body):
 		return &localResult{tag: "RELEASE"}
 	case rollbackRE.MatchString(body):
-		return &localResult{tag: "ROLLBACK", apply: func(c *conn) error { c.tx = 'I'; return nil }}
+		return &localResult{tag: "ROLLBACK", apply: func(c *conn) error { c.endTransaction(); c.tx = 'I'; return nil }}
 	case discardRE.MatchString(body):
 		kw := strings.ToUpper(sqlaccess.FirstKeyword(body))
 		if kw == "DISCARD" {

@@ -611,3 +611,71 @@ func TestMultiStatementAndFullWidth(t *testing.T) {
 		t.Errorf("audited %d of the statements, want 6 (4 run or refused, 2 full-width)", n)
 	}
 }
+
+// TestCursors: DECLARE … CURSOR, FETCH n / NEXT / ALL, MOVE and CLOSE read
+// a result a piece at a time (psycopg's named cursors, pandas' chunksize);
+// the query is checked by the sandbox; WITHOUT HOLD cursors end with their
+// transaction; backward reads are refused.
+func TestCursors(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	c := e.connect(t, "analyst").PgConn()
+	exec := func(q string) ([]*pgconn.Result, error) { return c.Exec(ctx, q).ReadAll() }
+	if _, err := exec(`DECLARE cur CURSOR FOR select i from range(10) t(i) order by i`); sqlstate(err) != "25P01" {
+		t.Fatalf("DECLARE outside a transaction: %v, want 25P01", err)
+	}
+	if _, err := exec(`BEGIN; DECLARE "Cur" NO SCROLL CURSOR WITHOUT HOLD FOR select i, i * 2 as d from range(10) t(i) order by i`); err != nil {
+		t.Fatal(err)
+	}
+	ints := func(r *pgconn.Result) []string {
+		var out []string
+		for _, row := range r.Rows {
+			out = append(out, string(row[0]))
+		}
+		return out
+	}
+	res, err := exec(`FETCH FORWARD 3 FROM "Cur"`)
+	if err != nil || len(res) != 1 || strings.Join(ints(res[0]), ",") != "0,1,2" || res[0].CommandTag.String() != "FETCH 3" || len(res[0].FieldDescriptions) != 2 {
+		t.Fatalf("FETCH 3: %v %v", res, err)
+	}
+	if res, err = exec(`MOVE 2 IN "Cur"; FETCH NEXT FROM "Cur"; FETCH ALL FROM "Cur"; FETCH 5 FROM "Cur"`); err != nil {
+		t.Fatal(err)
+	}
+	if res[0].CommandTag.String() != "MOVE 2" || strings.Join(ints(res[1]), ",") != "5" || strings.Join(ints(res[2]), ",") != "6,7,8,9" || res[3].CommandTag.String() != "FETCH 0" {
+		t.Fatalf("MOVE/FETCH: %v / %v / %v / %v", res[0].CommandTag, ints(res[1]), ints(res[2]), res[3].CommandTag)
+	}
+	if _, err := exec(`FETCH BACKWARD 1 FROM "Cur"`); sqlstate(err) != "55000" {
+		t.Fatalf("FETCH BACKWARD: %v, want 55000", err)
+	}
+	exec("ROLLBACK")
+	// The sandbox checks the query; the cursor ends with the transaction.
+	if _, err := exec(`BEGIN; DECLARE bad CURSOR FOR select * from audit.queries`); sqlstate(err) != "42501" {
+		t.Fatalf("DECLARE over a table outside the scope: %v, want 42501", err)
+	}
+	exec("ROLLBACK")
+	if _, err := exec(`BEGIN; DECLARE c2 CURSOR FOR select 1; COMMIT; FETCH 1 FROM c2`); sqlstate(err) != "34000" {
+		t.Fatalf("FETCH after COMMIT: %v, want 34000", err)
+	}
+	// WITH HOLD outlives the transaction; CLOSE ends it.
+	if _, err := exec(`DECLARE h CURSOR WITH HOLD FOR select i from range(3) t(i)`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = exec(`FETCH 2 FROM h; CLOSE h`); err != nil || strings.Join(ints(res[0]), ",") != "0,1" || res[1].CommandTag.String() != "CLOSE CURSOR" {
+		t.Fatalf("WITH HOLD: %q %v %v", ints(res[0]), res[1].CommandTag, err)
+	}
+	if _, err := exec(`CLOSE h`); sqlstate(err) != "34000" {
+		t.Fatalf("CLOSE twice: %v", err)
+	}
+	// Extended protocol (what psycopg 3 does): DECLARE with a parameter, FETCH prepared.
+	if _, err := exec("BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	if rr := c.ExecParams(ctx, `DECLARE p CURSOR FOR select i from range(100) t(i) where i >= $1 order by i`, [][]byte{[]byte("95")}, nil, nil, nil).Read(); rr.Err != nil {
+		t.Fatal(rr.Err)
+	}
+	rr := c.ExecParams(ctx, `FETCH FORWARD 10 FROM p`, nil, nil, nil, nil).Read()
+	if rr.Err != nil || len(rr.Rows) != 5 || string(rr.Rows[0][0]) != "95" {
+		t.Fatalf("extended FETCH: %v %v", rr.Rows, rr.Err)
+	}
+	exec("COMMIT")
+}

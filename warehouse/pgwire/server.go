@@ -98,7 +98,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 					nc.Close()
 				}
 			}()
-			c := &conn{srv: s, nc: nc, params: defaultParams(), stmts: map[string]*prepared{}, portals: map[string]*portal{}, tx: 'I'}
+			c := &conn{srv: s, nc: nc, params: defaultParams(), stmts: map[string]*prepared{}, portals: map[string]*portal{}, cursors: map[string]*cursor{}, tx: 'I'}
 			if err := c.serve(ctx); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.Log.Debug("pgwire connection ended", "client", nc.RemoteAddr().String(), "err", err)
 			}
@@ -161,6 +161,7 @@ type conn struct {
 	skip    bool
 	stmts   map[string]*prepared
 	portals map[string]*portal
+	cursors map[string]*cursor
 	clock   uint64        // counts statement uses, for letting the oldest plans go
 	timeout time.Duration // SET statement_timeout (0: the sandbox's)
 
@@ -184,6 +185,7 @@ type prepared struct {
 	copyCSV   bool
 	copyHdr   bool
 	local     *localResult
+	cursor    *cursorOp // DECLARE, FETCH, MOVE, CLOSE (cursor.go)
 	paramOIDs []uint32
 	shape     // as prepared; empty when deferred
 	// deferred: DuckDB binds the statement only with its parameters'
@@ -425,6 +427,9 @@ func (c *conn) serve(ctx context.Context) error {
 		for _, p := range c.stmts {
 			p.close()
 		}
+		for name := range c.cursors {
+			c.closeCursor(name, errors.New("connection closed"))
+		}
 	}()
 	if v := startup.Parameters["application_name"]; v != "" {
 		c.params["application_name"] = v
@@ -564,6 +569,9 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 	}
 	if c.tx == 'E' {
 		return nil, errAborted
+	}
+	if cp, ok, err := c.prepareCursor(ctx, q, oids); ok {
+		return cp, err
 	}
 	inner := q
 	if m := copyOutRE.FindStringSubmatch(q); m != nil {
@@ -834,6 +842,9 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 			c.send(&pgproto3.CommandComplete{CommandTag: []byte(p.local.tag)})
 		}
 		return nil
+	}
+	if p.cursor != nil {
+		return c.runCursor(ctx, p, pt.args, pt.formats)
 	}
 	if p.empty {
 		c.send(&pgproto3.EmptyQueryResponse{})
