@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -210,7 +211,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	if n := behind(); n > 0 {
 		r.Log.Info("预警引擎回放主题中的历史数据，预警随之出现 warning engine replaying the topics' history; warnings appear as it goes", "records", n)
 	}
-	var lastReport time.Time
+	var lastReport, lastFree time.Time
 	recheck := time.NewTicker(10 * time.Second)
 	defer recheck.Stop()
 	// The topics' ends (and their newest event times) are read again every
@@ -251,6 +252,13 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		switch {
 		case changed && caught:
 			r.Log.Info("预警引擎已追上实时数据 warning engine caught up with its topics", "took", took.Round(time.Second), "records", r.Stats.Records.Load())
+			// The replay's batches (hundreds of MB of decoded records at
+			// startup) are garbage now: hand their pages back to the OS at
+			// once rather than keep serve's resident set at the replay's peak.
+			if time.Since(lastFree) > 10*time.Minute {
+				lastFree = time.Now()
+				go debug.FreeOSMemory()
+			}
 		case changed:
 			r.Log.Warn("预警引擎落后于实时数据 warning engine fell behind its topics", "behind", rep.Behind, "lag_s", int(rep.LagS))
 		case !rep.CaughtUp && time.Since(lastReport) > 10*time.Second:
