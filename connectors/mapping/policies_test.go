@@ -8,13 +8,15 @@ import (
 	"citybrain/schemas"
 )
 
-func weatherSchema(t *testing.T) *schemas.Schema {
+func weatherSchema(t *testing.T) *schemas.Schema { return builtinSchema(t, "weather") }
+
+func builtinSchema(t *testing.T, name string) *schemas.Schema {
 	t.Helper()
 	reg, err := schemas.Builtin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := reg.Get("weather")
+	s, err := reg.Get(name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,7 @@ import (
 	"citybrain/schemas"
 )
 
-func crowdSchema(t *testing.T) *schemas.Schema {
-	t.Helper()
-	reg, err := schemas.Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := reg.Get("crowd_counts")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func crowdSchema(t *testing.T) *schemas.Schema { return builtinSchema(t, "crowd_counts") }
 
 // TestUnpivot: a wide row (one column per direction, as the Fremont Bridge
 // counter sends) gives one record per column; a bad cell rejects only its

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,4 +235,26 @@ func (e *env) replace(old, new string) {
 	if err := os.WriteFile(e.config, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
+}
+
+// killRepeatedly starts serve and SIGKILLs it kills times, each after a
+// random wait of minMs + [0, spanMs) ms (rng's schedule, seed logged by the
+// caller), and returns what count (a one-number SQL query) gave after each
+// kill ("-" when it could not run).
+func (e *env) killRepeatedly(kills int, rng *rand.Rand, minMs, spanMs int, count string) []string {
+	e.t.Helper()
+	var progress []string
+	for i := range kills {
+		s := e.serve(fmt.Sprintf("serve-%02d.log", i))
+		time.Sleep(time.Duration(minMs+rng.IntN(spanMs)) * time.Millisecond)
+		s.kill()
+		if out, _, err := e.try("sql", "--format", "csv", count); err == nil {
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			progress = append(progress, lines[len(lines)-1])
+		} else {
+			progress = append(progress, "-")
+		}
+	}
+	e.t.Logf("rows in the lake after each kill: %s", strings.Join(progress, " "))
+	return progress
 }

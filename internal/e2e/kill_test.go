@@ -92,18 +92,7 @@ func TestKillNine(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			rng := rand.New(rand.NewPCG(seed, 1))
 			t.Logf("kill schedule seed %d", seed)
-			var progress []string
-			for i := 0; i < kills; i++ {
-				s := e.serve(fmt.Sprintf("serve-%02d.log", i))
-				time.Sleep(time.Duration(150+rng.IntN(700)) * time.Millisecond)
-				s.kill()
-				if out, _, err := e.try("sql", "--format", "csv", "select count(*) from raw.mobile_signal"); err == nil {
-					progress = append(progress, strings.TrimSpace(strings.TrimPrefix(out, "count_star()\n")))
-				} else {
-					progress = append(progress, "-")
-				}
-			}
-			t.Logf("rows in the lake after each kill: %s", strings.Join(progress, " "))
+			progress := e.killRepeatedly(kills, rng, 150, 700, "select count(*) from raw.mobile_signal")
 			midway := 0
 			for _, p := range progress {
 				if c, err := strconv.Atoi(p); err == nil && c < n {

@@ -36,18 +36,7 @@ func killLoop(t *testing.T, e *env, n int, sum int64, kills int) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 3))
 	t.Logf("kill schedule seed %d", seed)
-	var progress []string
-	for i := 0; i < kills; i++ {
-		s := e.serve(fmt.Sprintf("serve-%02d.log", i))
-		time.Sleep(time.Duration(200+rng.IntN(900)) * time.Millisecond)
-		s.kill()
-		if out, _, err := e.try("sql", "--format", "csv", "select count(*) from raw.mobile_signal"); err == nil {
-			progress = append(progress, strings.TrimSpace(strings.TrimPrefix(out, "count_star()\n")))
-		} else {
-			progress = append(progress, "-")
-		}
-	}
-	t.Logf("rows in the lake after each kill: %s", strings.Join(progress, " "))
+	e.killRepeatedly(kills, rng, 200, 900, "select count(*) from raw.mobile_signal")
 	s := e.serve("serve-final.log")
 	waitFor(t, "every record in the lake", 3*time.Minute, func() (bool, string) {
 		out, errOut, err := e.try("sql", "--format", "csv", "select count(*) from raw.mobile_signal")

@@ -103,18 +103,7 @@ func TestWideFileKillNine(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 3))
 	t.Logf("kill schedule seed %d", seed)
-	var progress []string
-	for i := range 10 {
-		s := e.serve(fmt.Sprintf("serve-%02d.log", i))
-		time.Sleep(time.Duration(150+rng.IntN(500)) * time.Millisecond)
-		s.kill()
-		if out, _, err := e.try("sql", "--format", "csv", "select count(*) from raw.crowd_counts"); err == nil {
-			progress = append(progress, strings.TrimSpace(strings.TrimPrefix(out, "count_star()\n")))
-		} else {
-			progress = append(progress, "-")
-		}
-	}
-	t.Logf("rows in the lake after each kill: %s", strings.Join(progress, " "))
+	e.killRepeatedly(10, rng, 150, 500, "select count(*) from raw.crowd_counts")
 	s := e.serve("serve-final.log")
 	waitFor(t, "the lake to hold every record", 3*time.Minute, func() (bool, string) {
 		out, errOut, err := e.try("sql", "--format", "csv", "select count(*) from raw.crowd_counts")
