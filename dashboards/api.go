@@ -322,15 +322,17 @@ func (s *Server) cockpit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hs := s.healthData(r.Context())
+	sc := s.d.Auth.ScopeOf(u)
+	_, sources, _ := hs.forScope(sc)
 	// The lake part is cached until a commit, the broker's status for
 	// dashboards.status_max_age, the paths' freshness (in memory) is read
 	// now: spliced, not re-encoded, and sent in one write.
-	paths, wf := jsonOf(s.paths(hs.list)), jsonOf(s.warningsFreshness())
-	body := make([]byte, 0, len(lake)+len(hs.sources)+len(paths)+len(wf)+64)
+	paths, wf := jsonOf(scopePaths(sc, s.paths(hs.list))), jsonOf(s.warningsFreshness())
+	body := make([]byte, 0, len(lake)+len(sources)+len(paths)+len(wf)+64)
 	body = append(body, `{"lake":`...)
 	body = append(body, lake...)
 	body = append(body, `,"freshness":`...)
-	body = append(body, hs.sources...)
+	body = append(body, sources...)
 	body = append(body, `,"paths":`...)
 	body = append(body, paths...)
 	body = append(body, `,"warnings_freshness":`...)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"citybrain/internal/auth"
 )
 
 // Committed tells the server a table was committed: cached answers that
@@ -12,7 +14,9 @@ import (
 // commit bus (it returns quickly; the push runs in the background).
 func (s *Server) Committed(table string) {
 	s.cache.invalidate(table)
-	s.live.publish("refresh", map[string]any{"tables": []string{table}})
+	s.live.publishView("refresh", func(sc auth.Scope) (any, bool) {
+		return map[string]any{"tables": []string{table}}, sc.Sees(table)
+	})
 	if table == WarningsTable {
 		go s.pushWarnings(context.Background())
 	}
@@ -51,9 +55,12 @@ func (s *Server) pushPage(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
 	cols, _ := rows.Columns()
-	n := 0
+	type row struct {
+		seq int64
+		m   map[string]any
+	}
+	var page []row
 	for rows.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))
@@ -61,21 +68,70 @@ func (s *Server) pushPage(ctx context.Context) (int, error) {
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return n, err
+			rows.Close()
+			return 0, err
 		}
-		m := map[string]any{}
+		r := row{m: map[string]any{}}
 		for i, c := range cols {
-			m[c] = jsonValue(vals[i])
+			r.m[c] = jsonValue(vals[i])
 			if c == "seq" {
-				if q, ok := vals[i].(int64); ok && q > s.lastSeq {
-					s.lastSeq = q
-				}
+				r.seq, _ = vals[i].(int64)
 			}
 		}
-		s.live.publish("warning", m)
-		n++
+		page = append(page, r)
 	}
-	return n, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if len(page) == 0 {
+		return 0, nil
+	}
+	lo, hi := page[0].seq, page[len(page)-1].seq
+	// The pages of a department see the transitions its marts.warnings row
+	// filter lets through, worked out by the engine with the same SQL the
+	// SQL layer applies (one query per distinct filter).
+	allowed := map[string]map[int64]bool{}
+	for _, sc := range s.live.scopes() {
+		f, ok := sc.Allows(WarningsTable)
+		if !ok || f == "" || allowed[f] != nil {
+			continue
+		}
+		set, err := s.seqsWhere(ctx, f, lo, hi)
+		if err != nil {
+			s.d.Log.Warn("dashboard warnings push: row filter", "filter", f, "err", err)
+		}
+		allowed[f] = set
+	}
+	for _, r := range page {
+		s.live.publishView("warning", func(sc auth.Scope) (any, bool) {
+			f, ok := sc.Allows(WarningsTable)
+			return r.m, ok && (f == "" || allowed[f][r.seq])
+		})
+		if r.seq > s.lastSeq {
+			s.lastSeq = r.seq
+		}
+	}
+	return len(page), nil
+}
+
+// seqsWhere is the set of marts.warnings seqs in [lo, hi] that filter keeps
+// (empty, never nil, on error: a filter that cannot run shows nothing).
+func (s *Server) seqsWhere(ctx context.Context, filter string, lo, hi int64) (map[int64]bool, error) {
+	set := map[int64]bool{}
+	rows, err := s.d.Engine.Query(ctx, `SELECT seq FROM marts.warnings WHERE seq BETWEEN ? AND ? AND (`+filter+`)`, lo, hi)
+	if err != nil {
+		return set, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var q int64
+		if err := rows.Scan(&q); err != nil {
+			return set, err
+		}
+		set[q] = true
+	}
+	return set, rows.Err()
 }
 
 // Start primes the push position so that only warnings committed after

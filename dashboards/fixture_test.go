@@ -180,7 +180,7 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 		}
 	}
 	mux := http.NewServeMux()
-	a.Mount(mux, eng)
+	a.Mount(mux, eng, nil)
 	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: freshness.New(time.Now, freshness.DefaultThresholds())}
 	e.rt.Commits.OnCommit(func(c app.Commit) { eng.Refresh(ctx, c.Table) })
 	// The SQL access service (/api/sql) and the extracts' API first, as serve orders them, then the dashboards.

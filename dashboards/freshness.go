@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
 )
 
@@ -227,6 +228,56 @@ func (s *Server) paths(status []SourceHealth) Paths {
 		}
 	}
 	return out
+}
+
+// scopePaths keeps the rows of p that sc may see: rows of no table, and
+// rows of tables it sees (an aggregated row keeps only those of its tables).
+// A table read through a row filter shows no backlog, rejects or row
+// counts: they would count rows the filter hides. The level is that of the
+// rows kept.
+func scopePaths(sc auth.Scope, p Paths) Paths {
+	out := Paths{Level: levelOK, Rows: []PathRow{}, At: p.At}
+	for _, r := range p.Rows {
+		if len(r.Tables) > 0 {
+			var keep []string
+			for _, t := range r.Tables {
+				if sc.Sees(t) {
+					keep = append(keep, t)
+				}
+			}
+			if len(keep) == 0 {
+				continue
+			}
+			r.Tables = keep
+			if !sc.Sees(r.Table) {
+				r.Table = keep[0]
+			}
+		}
+		if r.Table != "" && !sc.Sees(r.Table) {
+			continue
+		}
+		counts := r.Table == "" || sc.Counts(r.Table)
+		for _, t := range r.Tables {
+			counts = counts && sc.Counts(t)
+		}
+		if !counts {
+			r.Behind, r.Rejects, r.Rows = 0, 0, 0
+		}
+		out.Rows = append(out.Rows, r)
+		if levelRank(r.Level) > levelRank(out.Level) {
+			out.Level = r.Level
+		}
+	}
+	return out
+}
+
+// scopeFreshness is f with its Paths scoped to sc (scopePaths).
+func scopeFreshness(sc auth.Scope, f WarningsFreshness) WarningsFreshness {
+	if f.Paths != nil {
+		p := scopePaths(sc, *f.Paths)
+		f.Paths = &p
+	}
+	return f
 }
 
 // WarningsFreshness is how far behind the warnings the cockpit shows are.

@@ -291,3 +291,40 @@ func liveFreshness(t *testing.T, c *client) dashboards.WarningsFreshness {
 	t.Fatalf("no freshness event on the live stream: %v", sc.Err())
 	return dashboards.WarningsFreshness{}
 }
+
+// TestHealthScope: 数据健康 and the cockpit show a department only the
+// paths of its own tables (aggregated rows keep only its tables), a leader
+// all of them.
+func TestHealthScope(t *testing.T) {
+	e := newEnv(t)
+	now := time.Now()
+	reg := e.rt.Fresh
+	reg.Set(freshness.State{Path: freshness.Path{Component: "source", Name: "police", Table: "raw.police_cases"}, Committed: now, Behind: 7})
+	reg.Set(freshness.State{Path: freshness.Path{Component: "source", Name: "water", Table: "raw.water_telemetry"}, Committed: now})
+	reg.Set(freshness.State{Path: freshness.Path{Component: "query", Name: "pgwire", Table: "audit.queries"}, Committed: now})
+	reg.Set(freshness.State{Path: freshness.Path{Component: "query", Name: "pgwire", Table: "raw.weather"}, Committed: now})
+	for _, c := range []struct {
+		user     string
+		want     []string
+		mustMiss []string
+	}{
+		{"leader", []string{"source:police", "source:water"}, []string{"audit.queries"}},
+		{"dept_water", []string{"source:water", "raw.weather"}, []string{"source:police", "raw.police_cases", "audit.queries"}},
+	} {
+		cl := e.client()
+		cl.login(c.user)
+		for _, p := range []string{"/api/dash/health", "/api/dash/cockpit"} {
+			_, b := cl.do("GET", p, nil, false)
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("%s %s: no %s", c.user, p, w)
+				}
+			}
+			for _, m := range c.mustMiss {
+				if strings.Contains(string(b), m) {
+					t.Errorf("%s %s shows %s", c.user, p, m)
+				}
+			}
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"citybrain/internal/auth"
 	"citybrain/schemas"
 )
 
@@ -14,7 +15,8 @@ import (
 type healthSnap struct {
 	at      time.Time
 	list    []SourceHealth
-	sources []byte // JSON Section of list
+	sources []byte  // JSON Section of list
+	sec     Section // the same, decoded (for scoped callers)
 	rejects map[string][]RejectReason
 	nrej    map[string]int64 // rejects count when the reasons were read
 }
@@ -90,6 +92,7 @@ func (s *Server) readHealth(ctx context.Context, prev *healthSnap) *healthSnap {
 			}
 		}
 	}
+	h.sec = sec
 	h.sources, _ = json.Marshal(sec)
 	s.healthMu.Lock()
 	s.health = h
@@ -102,8 +105,10 @@ func (s *Server) readHealth(ctx context.Context, prev *healthSnap) *healthSnap {
 // worst level), per source the last record (event time), rows with today's
 // event time, lag, rejects and their reasons.
 func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
-	h := s.healthData(r.Context())
+	hs := s.healthData(r.Context())
 	u := userOf(r)
+	sc := s.d.Auth.ScopeOf(u)
+	list, sources, rejects := hs.forScope(sc)
 	today := time.Date(s.d.Now().In(shanghai).Year(), s.d.Now().In(shanghai).Month(), s.d.Now().In(shanghai).Day(), 0, 0, 0, 0, shanghai)
 	body, err := s.cache.get("/api/dash/health?"+today.Format(time.DateOnly)+"#"+scopeKey(u), func() ([]byte, []string, error) {
 		x := s.newQ(context.WithoutCancel(r.Context()), u)
@@ -112,12 +117,12 @@ func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
 			return nil, nil, err
 		}
 		tables := map[string]map[string]any{}
-		for _, st := range h.list {
-			sc := schemaOfTable(reg, st.Table)
-			if sc == nil || sc.EventTime == "" {
+		for _, st := range list {
+			sch := schemaOfTable(reg, st.Table)
+			if sch == nil || sch.EventTime == "" {
 				continue
 			}
-			sec := x.rows(`SELECT max(`+sc.EventTime+`) AS last_record, count(*) FILTER (WHERE `+sc.EventTime+` >= CAST(? AS TIMESTAMPTZ)) AS rows_today FROM {0}`,
+			sec := x.rows(`SELECT max(`+sch.EventTime+`) AS last_record, count(*) FILTER (WHERE `+sch.EventTime+` >= CAST(? AS TIMESTAMPTZ)) AS rows_today FROM {0}`,
 				[]string{st.Table}, today.Format("2006-01-02 15:04:05-07:00"))
 			if len(sec.Rows) == 1 {
 				tables[st.Table] = sec.Rows[0]
@@ -132,18 +137,60 @@ func (s *Server) healthPage(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	rej, _ := json.Marshal(h.rejects)
+	rej, _ := json.Marshal(rejects)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write([]byte(`{"sources":`))
-	w.Write(h.sources)
+	w.Write(sources)
 	w.Write([]byte(`,"tables":`))
 	w.Write(body)
 	w.Write([]byte(`,"rejects":`))
 	w.Write(rej)
 	w.Write([]byte(`,"paths":`))
-	w.Write(jsonOf(s.paths(h.list)))
-	w.Write([]byte(`,"at":"` + h.at.In(shanghai).Format(time.RFC3339) + `"}` + "\n"))
+	w.Write(jsonOf(scopePaths(sc, s.paths(hs.list))))
+	w.Write([]byte(`,"at":"` + hs.at.In(shanghai).Format(time.RFC3339) + `"}` + "\n"))
+}
+
+// forScope is what sc may see of the snapshot: the sources of tables it
+// sees (list, the JSON section and the dead-letter reasons); a table read
+// through a row filter shows no lag, rejects or rows (auth.Scope.Counts).
+func (h *healthSnap) forScope(sc auth.Scope) (list []SourceHealth, sources []byte, rejects map[string][]RejectReason) {
+	if sc.All {
+		return h.list, h.sources, h.rejects
+	}
+	rejects = map[string][]RejectReason{}
+	for _, x := range h.list {
+		if !sc.Sees(x.Table) {
+			continue
+		}
+		if !sc.Counts(x.Table) {
+			x.Lag, x.Rejects, x.Rows = 0, 0, 0
+		} else if rr, ok := h.rejects[x.Source]; ok {
+			rejects[x.Source] = rr
+		}
+		list = append(list, x)
+	}
+	sec := Section{Missing: h.sec.Missing, Detail: h.sec.Detail}
+	if h.sec.Rows != nil {
+		sec.Rows = []map[string]any{}
+	}
+	for _, r := range h.sec.Rows {
+		t, _ := r["table"].(string)
+		if !sc.Sees(t) {
+			continue
+		}
+		if !sc.Counts(t) {
+			c := make(map[string]any, len(r))
+			for k, v := range r {
+				c[k] = v
+			}
+			c["lag"], c["rejects"], c["rows"] = nil, nil, nil
+			r = c
+		}
+		sec.Rows = append(sec.Rows, r)
+	}
+	sources, _ = json.Marshal(sec)
+	return list, sources, rejects
 }
 
 func schemaOfTable(reg *schemas.Registry, table string) *schemas.Schema {

@@ -70,3 +70,100 @@ func TestLivePushesBurst(t *testing.T) {
 		}
 	}
 }
+
+// openLive opens /api/dash/live as user and returns its events
+// ("name data" lines) until the test ends.
+func openLive(t *testing.T, e *env, user string) <-chan string {
+	t.Helper()
+	c := e.client()
+	c.login(user)
+	req, _ := http.NewRequest("GET", c.base+"/api/dash/live", nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	resp, err := c.c.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	out := make(chan string, 4096)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		ev := ""
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				ev = v
+			}
+			if v, ok := strings.CutPrefix(line, "data: "); ok {
+				out <- ev + " " + v
+			}
+		}
+		close(out)
+	}()
+	return out
+}
+
+// TestLiveScope: the live stream sends a department only the warnings its
+// marts.warnings row filter keeps, refresh events only of tables in its
+// scope and freshness rows only of its own sources — a leader all of it.
+func TestLiveScope(t *testing.T) {
+	e := newEnv(t)
+	leader, water := openLive(t, e, "leader"), openLive(t, e, "dept_water")
+	time.Sleep(300 * time.Millisecond) // both streams are open
+	at := time.Now()
+	w := func(id, kind string, seq int64) map[string]any {
+		return map[string]any{"warning_id": id, "seq": seq, "kind": kind, "rule": kind + ".sql", "subject_type": "venue", "subject_id": "V1",
+			"level": "yellow", "state": "raised", "predicted": false, "message_zh": kind, "message_en": kind,
+			"event_time": at, "transition_at": at, "raised_at": at}
+	}
+	e.write(e.schema("warnings"), w("SC1", "crowd", 5001), w("SR1", "rainstorm", 5002))
+	e.write(e.schema("police_cases"), map[string]any{"case_id": "P-SCOPE", "occurred_at": at, "category": "theft"})
+	collect := func(ch <-chan string) []string {
+		var got []string
+		deadline := time.After(8 * time.Second)
+		for {
+			select {
+			case v, ok := <-ch:
+				if !ok {
+					return got
+				}
+				got = append(got, v)
+			case <-deadline:
+				return got
+			}
+		}
+	}
+	has := func(evs []string, prefix, sub string) bool {
+		for _, v := range evs {
+			if strings.HasPrefix(v, prefix) && strings.Contains(v, sub) {
+				return true
+			}
+		}
+		return false
+	}
+	var lg []string
+	done := make(chan struct{})
+	go func() { lg = collect(leader); close(done) }()
+	wg := collect(water)
+	<-done
+	if !has(lg, "warning ", `"SC1"`) || !has(lg, "warning ", `"SR1"`) || !has(lg, "refresh ", "raw.police_cases") {
+		t.Errorf("the leader missed events: %q", lg)
+	}
+	if !has(wg, "warning ", `"SR1"`) {
+		t.Errorf("dept_water missed its rainstorm warning: %q", wg)
+	}
+	if has(wg, "warning ", `"SC1"`) {
+		t.Error("dept_water was sent a crowd warning its row filter hides")
+	}
+	for _, v := range wg {
+		for _, bad := range []string{"raw.police_cases", "audit.queries", "raw.mobile_signal"} {
+			if strings.Contains(v, bad) {
+				t.Errorf("dept_water's stream names %s: %.300s", bad, v)
+			}
+		}
+	}
+	if !has(wg, "freshness ", `"paths"`) {
+		t.Errorf("dept_water got no freshness: %q", wg)
+	}
+}

@@ -2,9 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
-	"net"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,31 +36,52 @@ type Runtime struct {
 	// service reports its own; status, 数据健康 and /metrics read it.
 	Fresh *freshness.Registry
 
+	// OperatorToken, when set, is serve's operator token (kept in
+	// <data_dir>/serve.token, readable by serve's user only): a bearer of it
+	// reads /metrics and /api/freshness whole (citybrain status, a local
+	// Prometheus with bearer_token_file).
+	OperatorToken string
+
 	mu     sync.Mutex
 	banner []string
 	memory []MemoryFunc
 }
 
 // MountMetrics serves GET /metrics: every path's freshness and the
-// services' counters in the Prometheus text format. Open to loopback
-// callers (a local Prometheus or node agent) and to any logged-in user;
-// others get 401, since table names are metadata.
+// services' counters in the Prometheus text format, to admins and to bearers
+// of the operator token (OperatorToken); others get 401 or 403, since table
+// names are metadata.
 //
 // GET /api/freshness is the same paths as JSON ({"rows": [freshness.Row…]}),
-// for citybrain status.
+// for citybrain status: whole to the operator token, and within the caller's
+// scope (ScopeFreshness) to any logged-in user.
 func (rt *Runtime) MountMetrics() {
-	allowed := func(w http.ResponseWriter, r *http.Request) bool {
-		if !loopback(r) && rt.Auth != nil {
-			if _, err := rt.Auth.FromRequest(r); err != nil {
-				w.Header().Set("WWW-Authenticate", `Basic realm="citybrain"`)
-				http.Error(w, "需要登录 login required", http.StatusUnauthorized)
-				return false
-			}
+	// caller is the request's scope: everything for the operator token,
+	// else the logged-in user's (401 without one).
+	caller := func(w http.ResponseWriter, r *http.Request) (auth.Scope, bool) {
+		all := auth.Scope{All: true, Admin: true}
+		if rt.Auth == nil {
+			return all, true
 		}
-		return true
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && rt.OperatorToken != "" &&
+			subtle.ConstantTimeCompare([]byte(tok), []byte(rt.OperatorToken)) == 1 {
+			return all, true
+		}
+		u, err := rt.Auth.FromRequest(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="citybrain"`)
+			http.Error(w, "需要登录 login required (or the operator token of <data_dir>/serve.token as a bearer)", http.StatusUnauthorized)
+			return auth.Scope{}, false
+		}
+		return rt.Auth.ScopeOf(u), true
 	}
 	rt.Mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		if !allowed(w, r) {
+		sc, ok := caller(w, r)
+		if !ok {
+			return
+		}
+		if !sc.Admin {
+			http.Error(w, "仅管理员可读取指标 /metrics is for admins (and the operator token)", http.StatusForbidden)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -63,26 +89,56 @@ func (rt *Runtime) MountMetrics() {
 		rt.Fresh.WritePrometheus(w)
 	})
 	rt.Mux.HandleFunc("GET /api/freshness", func(w http.ResponseWriter, r *http.Request) {
-		if !allowed(w, r) {
+		sc, ok := caller(w, r)
+		if !ok {
 			return
 		}
-		rows := rt.Fresh.Rows()
-		if rows == nil {
-			rows = []freshness.Row{}
-		}
+		rows := ScopeFreshness(sc, rt.Fresh.Rows())
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		json.NewEncoder(w).Encode(map[string]any{"rows": rows, "as_of": time.Now()})
 	})
 }
 
-func loopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
+// TokenFile is where serve keeps its operator token, under data_dir.
+const TokenFile = "serve.token"
+
+// WriteOperatorToken makes a new operator token, writes it to
+// <dataDir>/serve.token (mode 0600) and sets rt.OperatorToken.
+func (rt *Runtime) WriteOperatorToken(dataDir string) error {
+	tok := rand.Text()
+	if err := os.WriteFile(filepath.Join(dataDir, TokenFile), []byte(tok+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write the operator token: %w", err)
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	rt.OperatorToken = tok
+	return nil
 }
+
+// ReadOperatorToken reads the running serve's operator token ("" when
+// there is none or it cannot be read).
+func ReadOperatorToken(dataDir string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, TokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// ScopeFreshness keeps the paths sc may see: those of no table and those
+// of a table it sees; a table read through a row filter shows no backlog
+// count (Behind), which would count rows the filter hides.
+func ScopeFreshness(sc auth.Scope, rows []freshness.Row) []freshness.Row {
+	out := []freshness.Row{}
+	for _, r := range rows {
+		if r.Table == "" || sc.Counts(r.Table) {
+			out = append(out, r)
+		} else if sc.Sees(r.Table) {
+			r.Behind = 0
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 
 // Banner adds a line to what serve prints once everything has started
 // (a URL, a psql line).

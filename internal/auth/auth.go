@@ -562,6 +562,8 @@ func (s *Store) FromRequest(r *http.Request) (User, error) {
 type Scope struct {
 	All    bool
 	Tables map[string]string
+	// Admin may also read the audit log (audit.*) and see every figure.
+	Admin bool
 	// Suppress hides mobile-signal counts below this (0: none).
 	Suppress int
 }
@@ -570,7 +572,7 @@ type Scope struct {
 func (s *Store) ScopeOf(u User) Scope {
 	sc := Scope{All: u.Role != RoleDepartment, Suppress: s.cfg.SuppressBelow}
 	if u.Role == RoleAdmin {
-		sc.Suppress = 0
+		sc.Suppress, sc.Admin = 0, true
 	}
 	if u.Role == RoleDepartment {
 		d, _ := s.Department(u.Department)
@@ -586,6 +588,27 @@ func (s *Store) DepartmentScope(name string) (Scope, error) {
 		return Scope{}, fmt.Errorf("department %q is not in auth.departments", name)
 	}
 	return Scope{Tables: d.Tables, Suppress: s.cfg.SuppressBelow}, nil
+}
+
+// Sees says whether the scope may know that table exists: list it, see its
+// source, lag and freshness. The audit log (audit.*) is the admins' only.
+func (sc Scope) Sees(table string) bool {
+	if ns, _, _ := strings.Cut(strings.ToLower(table), "."); ns == "audit" && !sc.Admin {
+		return false
+	}
+	_, ok := sc.Allows(table)
+	return ok
+}
+
+// Counts says whether the scope may see table's whole-table figures (row
+// counts, Kafka offsets, rejects): it sees the table and every row of it.
+// Under a row filter those figures would tell what the filter hides.
+func (sc Scope) Counts(table string) bool {
+	if !sc.Sees(table) {
+		return false
+	}
+	f, _ := sc.Allows(table)
+	return f == ""
 }
 
 // Allows says whether the scope may read table, and with which row filter

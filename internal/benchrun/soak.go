@@ -464,7 +464,13 @@ func (r *soakRun) get(ctx context.Context, path string, v any) (time.Time, time.
 	if err != nil {
 		return time.Time{}, 0, err
 	}
-	req.SetBasicAuth("leader", auth.DemoPassword)
+	// /metrics is the admins' (and anonymous loopback callers'); the rest is
+	// read as a leader would.
+	if path == "/metrics" {
+		req.SetBasicAuth("admin", auth.DemoPassword)
+	} else {
+		req.SetBasicAuth("leader", auth.DemoPassword)
+	}
 	t0 := time.Now()
 	resp, err := r.hc.Do(req)
 	if err != nil {

@@ -60,10 +60,13 @@ nothing either: the next start resumes from the lake and the topics.`,
 				return err
 			}
 			mux := http.NewServeMux()
-			a.Mount(mux, eng)
+			a.Mount(mux, eng, users)
 			fresh := freshness.New(time.Now, freshness.DefaultThresholds())
 			a.Fresh = fresh
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
+			if err := rt.WriteOperatorToken(cfg.DataDir); err != nil {
+				return err
+			}
 			rt.MountMetrics()
 			rt.ReportMemory(eng.Memory)
 			// Damaged tables (isolated by the engine) show on their query

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -183,6 +184,14 @@ a restart with the same DIR continues the same timeline.`,
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w (use --http with a free port)", httpAddr, err)
 			}
+			// The feeds need the token of CITYBRAIN_SIM_TOKEN (made for this
+			// run when unset, and printed): a citybrain reading them sends it
+			// (auth.token_env of its http sources).
+			r.Token = os.Getenv(sim.TokenEnv)
+			madeToken := r.Token == ""
+			if madeToken {
+				r.Token = rand.Text()
+			}
 			mux := http.NewServeMux()
 			r.Mount(mux)
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -193,6 +202,11 @@ a restart with the same DIR continues the same timeline.`,
 				ln.Addr(), sim.Open311Path, ln.Addr(), sim.CallsPath, ln.Addr(), sim.StatusPath)
 			if r.Broker != nil {
 				fmt.Fprintf(g.out, "  MQTT:    %s (topics %s/#)\n", r.Broker.URL(), c.MQTT.TopicPrefix)
+			}
+			if madeToken {
+				fmt.Fprintf(g.out, "  token 令牌 (HTTP feeds need it; give it to the citybrain that reads them):\n    export %s=%s\n", sim.TokenEnv, r.Token)
+			} else {
+				fmt.Fprintf(g.out, "  token 令牌: from $%s\n", sim.TokenEnv)
 			}
 			return r.Run(ctx)
 		},

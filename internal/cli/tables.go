@@ -132,7 +132,7 @@ func printFreshness(ctx context.Context, w io.Writer, a *app.App) error {
 		fmt.Fprintln(w, "新鲜度 freshness: citybrain serve is not running (serve measures it; start it with `make run`) 服务未运行")
 		return nil
 	}
-	rows, err := fetchFreshness(ctx, a.Cfg.HTTP.Addr)
+	rows, err := fetchFreshness(ctx, a.Cfg.HTTP.Addr, app.ReadOperatorToken(a.Cfg.DataDir))
 	if err != nil {
 		fmt.Fprintf(w, "新鲜度 freshness: cannot read it from serve at http://%s/api/freshness: %v\n", a.Cfg.HTTP.Addr, err)
 		return nil
@@ -156,12 +156,16 @@ func printFreshness(ctx context.Context, w io.Writer, a *app.App) error {
 	return nil
 }
 
-func fetchFreshness(ctx context.Context, addr string) ([]freshness.Row, error) {
+// fetchFreshness reads GET /api/freshness with serve's operator token.
+func fetchFreshness(ctx context.Context, addr, token string) ([]freshness.Row, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/freshness", nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -502,7 +502,12 @@ func loadavg() string {
 // (citybrain_freshness_event_time_seconds of warnings/engine); zero if absent.
 func engineEventTime(base string) time.Time {
 	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(base + "/metrics")
+	req, err := http.NewRequest("GET", base+"/metrics", nil)
+	if err != nil {
+		return time.Time{}
+	}
+	req.SetBasicAuth("admin", auth.DemoPassword) // /metrics is the admins'
+	resp, err := c.Do(req)
 	if err != nil {
 		return time.Time{}
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"citybrain/internal/auth"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx" for police cases
 )
@@ -32,6 +36,15 @@ type Runner struct {
 	Broker *Broker
 	// WallNow is the wall clock (time.Now unless a test sets it).
 	WallNow func() time.Time
+	// Token, when set, is the feeds' secret: /sim/* answers a request
+	// carrying "Authorization: Bearer <Token>" (the http connectors, given
+	// auth.token_env: CITYBRAIN_SIM_TOKEN) or one Users accepts, and 401
+	// otherwise. Empty: the feeds are open (tests).
+	Token string
+	// Users, when set, also admits the platform's logged-in users (serve).
+	Users interface {
+		FromRequest(r *http.Request) (auth.User, error)
+	}
 
 	stMu      sync.Mutex // guards st between the feed loop and the water publisher
 	st        state
@@ -443,15 +456,41 @@ const (
 
 // Mount adds the simulator's HTTP feeds to mux: the Open311 GeoReport v2
 // endpoint of the 12345 hotline and the emergency-call API.
+//
+// With Token set, every path needs the token or a logged-in user (Token).
 func (r *Runner) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+Open311Path, r.serveOpen311)
-	mux.HandleFunc("GET "+ServicesPath, r.serveServices)
-	mux.HandleFunc("GET "+CallsPath, r.serveCalls)
-	mux.HandleFunc("GET "+StatusPath, r.serveStatus)
-	mux.HandleFunc("GET "+GroundTruthPath, func(w http.ResponseWriter, req *http.Request) {
+	h := func(pattern string, fn http.HandlerFunc) { mux.HandleFunc(pattern, r.authorized(fn)) }
+	h("GET "+Open311Path, r.serveOpen311)
+	h("GET "+ServicesPath, r.serveServices)
+	h("GET "+CallsPath, r.serveCalls)
+	h("GET "+StatusPath, r.serveStatus)
+	h("GET "+GroundTruthPath, func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
 		http.ServeFile(w, req, filepath.Join(r.Dir, GroundTruthFile))
 	})
+}
+
+// TokenEnv is the environment variable holding the feeds' token (Token).
+const TokenEnv = "CITYBRAIN_SIM_TOKEN"
+
+func (r *Runner) authorized(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, req *http.Request) {
+		if r.Token != "" {
+			bearer := strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")
+			ok := subtle.ConstantTimeCompare([]byte(bearer), []byte(r.Token)) == 1
+			if !ok && r.Users != nil {
+				_, err := r.Users.FromRequest(req)
+				ok = err == nil
+			}
+			if !ok {
+				w.Header().Set("WWW-Authenticate", `Basic realm="citybrain"`)
+				httpError(w, http.StatusUnauthorized, "需要登录或模拟器令牌",
+					"login required: log in, or send Authorization: Bearer $"+TokenEnv)
+				return
+			}
+		}
+		fn(w, req)
+	}
 }
 
 func httpError(w http.ResponseWriter, code int, zh, en string) {

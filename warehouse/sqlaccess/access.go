@@ -233,6 +233,12 @@ func (b *sandbox) visible(table string) bool {
 	return b.views[table]
 }
 
+// filtered says a table is read through the scope's row filter.
+func (b *sandbox) filtered(table string) bool {
+	f, ok := b.scope.Allows(strings.ToLower(table))
+	return ok && f != ""
+}
+
 func (b *sandbox) mayRead(table string) bool {
 	ns, _, _ := strings.Cut(table, ".")
 	if ns == "audit" && !b.admin {

@@ -417,3 +417,83 @@ func TestSizeBombs(t *testing.T) {
 		t.Errorf("audit outcomes %v; want 24 memory, 1 timeout, 4 refused", got)
 	}
 }
+
+// TestMetadataHidden: the system views and settings that would show the
+// sandbox's view SQL (server paths, the department's row filter) are
+// refused; a department's row-filtered table shows no whole-table row
+// count (catalog.tables) and cannot be EXPLAINed, while its unfiltered
+// tables can; the settings clients read stay readable.
+func TestMetadataHidden(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	for _, user := range []string{"analyst", "dept_water"} {
+		for _, q := range []string{
+			"select sql from sqlite_master",
+			"select * from sqlite_schema",
+			"select * from main.sqlite_master",
+			"select * from system.main.sqlite_master",
+			"select sql from duckdb_views",
+			"select sql from duckdb_tables",
+			"select * from duckdb_settings",
+			"select * from duckdb_databases",
+			"select * from pragma_database_list",
+			"select view_definition from information_schema.views",
+			"select definition from pg_catalog.pg_views",
+			"select definition from pg_views",
+			"select setting from pg_settings",
+			"select current_setting('allowed_directories')",
+			"select current_setting('temp_directory')",
+			"select current_setting(lower('ALLOWED_DIRECTORIES'))",
+		} {
+			_, err := run(t, f, user, q)
+			var se *sqlaccess.Error
+			if !errors.As(err, &se) || se.Code != "42501" {
+				t.Errorf("%s: %q not refused: %v", user, q, err)
+			}
+		}
+		for _, q := range []string{
+			"select current_setting('TimeZone')",
+			"select current_setting('search_path')",
+			"explain select * from raw.weather",
+			"select table_name from information_schema.tables",
+		} {
+			if _, err := run(t, f, user, q); err != nil {
+				t.Errorf("%s: %q: %v", user, q, err)
+			}
+		}
+	}
+	for _, q := range []string{"select pg_get_viewdef('marts.warnings'::regclass)", "select pg_get_viewdef(oid) from pg_class where relname = 'warnings'"} {
+		rows, err := run(t, f, "dept_water", q)
+		if err != nil || len(rows) == 0 {
+			t.Fatalf("%q: %v %v", q, rows, err)
+		}
+		if s := fmt.Sprint(rows); strings.Contains(s, f.Lake.Dir()) || strings.Contains(strings.ToLower(s), "kind in") {
+			t.Errorf("%q shows the view's SQL: %s", q, s)
+		}
+	}
+		// marts.warnings is row-filtered for dept_water: no EXPLAIN, no row count.
+	for _, q := range []string{"explain select * from marts.warnings", "explain analyze select count(*) from marts.warnings",
+		"explain select * from raw.weather w, (select * from marts.warnings) x"} {
+		if _, err := run(t, f, "dept_water", q); err == nil || !strings.Contains(err.Error(), "EXPLAIN") {
+			t.Errorf("dept_water: %q: want the EXPLAIN refusal, got %v", q, err)
+		}
+	}
+	if _, err := run(t, f, "analyst", "explain analyze select count(*) from marts.warnings"); err != nil {
+		t.Errorf("analyst explain analyze: %v", err)
+	}
+	count := func(user, table string) any {
+		rows, err := run(t, f, user, `select "rows" from catalog.tables where table_name = ?`, table)
+		if err != nil || len(rows) != 1 {
+			t.Fatalf("%s catalog.tables %s: %v %v", user, table, rows, err)
+		}
+		return rows[0][0]
+	}
+	if got := count("dept_water", "marts.warnings"); got != nil {
+		t.Errorf("dept_water sees marts.warnings' whole-table row count %v, want NULL", got)
+	}
+	if got := count("analyst", "marts.warnings"); got == nil {
+		t.Error("analyst: marts.warnings row count NULL")
+	}
+	if got := count("dept_water", "raw.weather"); got == nil {
+		t.Error("dept_water: raw.weather (unfiltered) row count NULL")
+	}
+}

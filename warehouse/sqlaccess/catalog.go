@@ -144,7 +144,11 @@ func (b *sandbox) writeCatalog(ctx context.Context) error {
 		ns, name, _ := strings.Cut(t, ".")
 		rowsN, snap, committed := "NULL", "NULL", "NULL"
 		if in, ok := info[t]; ok {
-			rowsN = fmt.Sprint(in.Rows)
+			// Under a row filter the table's row count would count the rows the
+			// filter hides: NULL (count(*) the view instead).
+			if f, _ := b.scope.Allows(t); f == "" {
+				rowsN = fmt.Sprint(in.Rows)
+			}
 			if in.SnapshotID != 0 {
 				snap = fmt.Sprint(in.SnapshotID)
 				committed = "TIMESTAMPTZ " + quoteString(in.Committed.Format(time.RFC3339Nano))

@@ -102,9 +102,33 @@ func FirstKeyword(q string) string {
 
 var explainRE = regexp.MustCompile(`(?is)^\s*EXPLAIN\s+(ANALYZE\s+)?`)
 
-// visibility answers whether a lake table may be read.
+// visibility answers whether a lake table may be read, and whether it is
+// read through a row filter.
 type visibility interface {
 	visible(table string) bool
+	filtered(table string) bool
+}
+
+// hiddenCatalog are the system views refused to analyst SQL: they show
+// the sandbox's own view SQL (the lake's file paths and the department's
+// row filter), settings (server paths) or the database files.
+var hiddenCatalog = map[string]bool{
+	"sqlite_master": true, "sqlite_schema": true, "sqlite_temp_master": true, "sqlite_temp_schema": true,
+	"duckdb_views": true, "duckdb_tables": true, "duckdb_indexes": true, "duckdb_settings": true, "duckdb_logs": true,
+	"duckdb_databases": true, "duckdb_secrets": true, "duckdb_extensions": true, "duckdb_memory": true,
+	"duckdb_temporary_files": true, "pragma_database_list": true,
+	"information_schema.views": true, "pg_catalog.pg_views": true, "pg_catalog.pg_settings": true,
+	"pg_views": true, "pg_settings": true,
+}
+
+// readableSettings are the settings current_setting may read: the ones
+// clients ask for. Others (allowed_directories, temp_directory …) name the
+// server's paths.
+var readableSettings = map[string]bool{
+	"timezone": true, "statement_timeout": true, "search_path": true, "server_version": true, "server_version_num": true,
+	"client_encoding": true, "datestyle": true, "standard_conforming_strings": true, "application_name": true,
+	"integer_datetimes": true, "max_identifier_length": true, "default_transaction_read_only": true,
+	"transaction_isolation": true, "intervalstyle": true, "is_superuser": true, "lc_collate": true, "lc_ctype": true,
 }
 
 // guard checks that q is one read-only statement that reads only visible
@@ -116,7 +140,8 @@ func guard(ctx context.Context, conn *sql.Conn, vis visibility, q string) error 
 		return nil
 	}
 	kw := FirstKeyword(body)
-	if kw == "EXPLAIN" {
+	explain := kw == "EXPLAIN"
+	if explain {
 		body = explainRE.ReplaceAllString(body, "")
 		kw = FirstKeyword(body)
 	}
@@ -149,14 +174,31 @@ func guard(ctx context.Context, conn *sql.Conn, vis visibility, q string) error 
 	if err := json.Unmarshal(tree.Statements[0], &node); err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
-	return walk(node, vis)
+	w := &walker{vis: vis}
+	if err := w.walk(node); err != nil {
+		return err
+	}
+	if explain {
+		for _, t := range w.tables {
+			if vis.filtered(t) {
+				return refused("EXPLAIN 不能用于按行过滤的表 %s：执行计划会显示整表行数 (EXPLAIN of %s is not allowed: it is read through your row filter, and a plan shows the whole table's row counts)", t, t)
+			}
+		}
+	}
+	return nil
 }
 
-func walk(n any, vis visibility) error {
+// walker checks a parsed statement and notes the lake tables it reads.
+type walker struct {
+	vis    visibility
+	tables []string
+}
+
+func (w *walker) walk(n any) error {
 	switch x := n.(type) {
 	case []any:
 		for _, e := range x {
-			if err := walk(e, vis); err != nil {
+			if err := w.walk(e); err != nil {
 				return err
 			}
 		}
@@ -164,7 +206,7 @@ func walk(n any, vis visibility) error {
 		typ, _ := x["type"].(string)
 		switch typ {
 		case "BASE_TABLE":
-			if err := checkTable(x, vis); err != nil {
+			if err := w.checkTable(x); err != nil {
 				return err
 			}
 		case "TABLE_FUNCTION":
@@ -182,6 +224,11 @@ func walk(n any, vis visibility) error {
 			if deniedFunctions[ln] || strings.HasPrefix(ln, "read_") {
 				return refused("函数 %s 不允许 (function %s is not allowed)", name, name)
 			}
+			if ln == "current_setting" {
+				if err := checkSetting(x); err != nil {
+					return err
+				}
+			}
 			schema, _ := x["schema"].(string)
 			catalog, _ := x["catalog"].(string)
 			if err := qualifiedBounded(name, schema, catalog); err != nil {
@@ -189,7 +236,7 @@ func walk(n any, vis visibility) error {
 			}
 		}
 		for _, v := range x {
-			if err := walk(v, vis); err != nil {
+			if err := w.walk(v); err != nil {
 				return err
 			}
 		}
@@ -197,10 +244,32 @@ func walk(n any, vis visibility) error {
 	return nil
 }
 
-func checkTable(x map[string]any, vis visibility) error {
+// checkSetting allows current_setting of a constant name in
+// readableSettings only.
+func checkSetting(x map[string]any) error {
+	name := ""
+	if ch, ok := x["children"].([]any); ok && len(ch) > 0 {
+		if c, ok := ch[0].(map[string]any); ok && c["class"] == "CONSTANT" {
+			if v, ok := c["value"].(map[string]any); ok {
+				name, _ = v["value"].(string)
+			}
+		}
+	}
+	if !readableSettings[strings.ToLower(name)] {
+		return refused("不能读取设置 %q (current_setting(%q) is not available: it may show server paths; readable: TimeZone, statement_timeout, search_path …)", name, name)
+	}
+	return nil
+}
+
+func (w *walker) checkTable(x map[string]any) error {
+	vis := w.vis
 	catalog, _ := x["catalog_name"].(string)
 	schema, _ := x["schema_name"].(string)
 	name, _ := x["table_name"].(string)
+	ln, ls := strings.ToLower(name), strings.ToLower(schema)
+	if hiddenCatalog[ln] && (ls == "" || ls == "main") || hiddenCatalog[ls+"."+ln] {
+		return refused("系统视图 %s 不可查询：它会显示服务器路径、视图定义或行过滤条件 (%s is not available: it shows server paths, view definitions or row filters; list your tables with select * from catalog.tables)", name, name)
+	}
 	switch strings.ToLower(catalog) {
 	case "", "memory":
 	case "system", "temp":
@@ -218,12 +287,12 @@ func checkTable(x map[string]any, vis visibility) error {
 		}
 		return nil
 	}
-	ls := strings.ToLower(schema)
 	switch ls {
 	case "pg_catalog", "information_schema", "main", "pgcompat":
 		return nil
 	}
-	full := ls + "." + strings.ToLower(name)
+	full := ls + "." + ln
+	w.tables = append(w.tables, full)
 	if !vis.visible(full) {
 		return &Error{Code: "42501", err: ErrRefused,
 			Msg: fmt.Sprintf("无权访问表 %s，或该表不存在 (table %s does not exist or is outside your scope; list yours with: select * from catalog.tables)", full, full)}

@@ -175,6 +175,9 @@ var pgCompat = []string{
 		CASE WHEN t.table_type = 'VIEW' AND t.table_schema NOT IN ('information_schema', 'pg_catalog') THEN 'BASE TABLE' ELSE t.table_type END AS table_type)
 		FROM information_schema.tables t WHERE t.table_schema NOT IN ('main', 'pgcompat')`,
 	`CREATE MACRO main.pg_get_userbyid(id) AS 'citybrain'`,
+	// A view's SQL names the lake's files and the department's row filter:
+	// clients (psql \d+) get this line instead.
+	`CREATE MACRO main.pg_get_viewdef(id) AS '-- 视图定义不公开 view definition not shown', (id, pretty) AS '-- 视图定义不公开 view definition not shown'`,
 	`CREATE MACRO main.col_description(rel, num) AS (SELECT comment FROM duckdb_columns() WHERE table_oid = rel AND column_index = num LIMIT 1)`,
 	`CREATE MACRO main.obj_description(id) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = id LIMIT 1),
 		(id, cat) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = id LIMIT 1)`,

@@ -34,10 +34,10 @@ func openAPI() map[string]any {
 		"paths": map[string]any{
 			"/healthz": map[string]any{"get": map[string]any{"summary": "liveness / 存活检查", "security": []any{},
 				"responses": map[string]any{"200": map[string]any{"description": "ok", "content": map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}}}}},
-			"/api/status": map[string]any{"get": map[string]any{"summary": "per-source lag, rejects and last commit / 各数据源状态", "security": []any{},
+			"/api/status": map[string]any{"get": map[string]any{"summary": "per-source lag, rejects and last commit, within the caller's scope / 各数据源状态（按权限范围）",
 				"responses": map[string]any{"200": map[string]any{"description": "sources", "content": map[string]any{"application/json": map[string]any{
 					"schema": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}}}}}},
-			"/api/tables": map[string]any{"get": map[string]any{"summary": "lake tables with snapshot, rows, files / 数据湖表", "security": []any{},
+			"/api/tables": map[string]any{"get": map[string]any{"summary": "lake tables with snapshot, rows, files, within the caller's scope / 数据湖表（按权限范围）",
 				"responses": map[string]any{"200": map[string]any{"description": "tables", "content": map[string]any{"application/json": map[string]any{
 					"schema": map[string]any{"type": "array", "items": map[string]any{"type": "object"}}}}}}}},
 			"/api/sql": map[string]any{

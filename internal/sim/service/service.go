@@ -8,6 +8,7 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,6 +94,20 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		} else {
 			r.RewindWater(r.Epoch())
 		}
+	}
+	// The feeds answer the platform's users and the http connectors, which
+	// send the token of CITYBRAIN_SIM_TOKEN (citybrain.yaml: auth.token_env):
+	// set it to choose the token, else one is made for this run and put in
+	// serve's environment before the connectors start.
+	r.Token = os.Getenv(sim.TokenEnv)
+	if r.Token == "" {
+		r.Token = rand.Text()
+		if err := os.Setenv(sim.TokenEnv, r.Token); err != nil {
+			return err
+		}
+	}
+	if rt.Auth != nil {
+		r.Users = rt.Auth
 	}
 	r.Mount(rt.Mux)
 	rt.Banner(fmt.Sprintf("Simulator 西城模拟器:     %s … (clock %s ×%g, history from %s, live from %s)",
