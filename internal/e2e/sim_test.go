@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"citybrain/internal/app"
+	"citybrain/internal/auth"
 	"citybrain/internal/sim"
 )
 
@@ -58,6 +59,8 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 		cfg = strings.Replace(cfg, r[0], r[1], 1)
 	}
 	cfg = strings.ReplaceAll(cfg, "127.0.0.1:8080/sim", fmt.Sprintf("127.0.0.1:%d/sim", httpPort))
+	pgPort := freePort(t)
+	cfg += fmt.Sprintf("sql_access:\n  pgwire: {listen: \"127.0.0.1:%d\"}\n", pgPort)
 	cfgPath := filepath.Join(dir, "citybrain.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -195,8 +198,11 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 	if d := float64(got-int64(surge.PeakPeople)) / float64(surge.PeakPeople); d > 0.12 || d < -0.12 {
 		t.Errorf("%s: %d people in the lake at the peak, ground truth says %d", surge.ID, got, surge.PeakPeople)
 	}
-	// Open311: the endpoint answers GeoReport v2 JSON
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s?page_size=2", httpPort, sim.Open311Path))
+	// Open311: the endpoint answers GeoReport v2 JSON to a logged-in user
+	// (the connectors send the simulator's token)
+	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s?page_size=2", httpPort, sim.Open311Path), nil)
+	req.SetBasicAuth("leader", auth.DemoPassword)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +211,9 @@ func TestMakeRunConfigSimulator(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&reqs); err != nil || len(reqs) != 2 || reqs[0]["service_request_id"] == nil {
 		t.Errorf("Open311 requests.json: %v %v", err, reqs)
 	}
+
+	// The security regression suite, on this serve (issue #19.6).
+	t.Run("security", func(t *testing.T) {
+		runSecuritySuite(t, fmt.Sprintf("http://127.0.0.1:%d", httpPort), pgPort, filepath.Join(dir, "data"))
+	})
 }

@@ -184,11 +184,26 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 			s.sources[src] = true
 		}
 	}
+	// GET /api/models: the last run's models, tests, inputs and sources'
+	// freshness — table names and row counts of every source, so for a
+	// logged-in admin, leader or analyst; a department gets the count only.
 	rt.Mux.HandleFunc("GET /api/models", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		if rt.Auth != nil {
+			u, err := rt.Auth.FromRequest(r)
+			if err != nil {
+				w.WriteHeader(http.StatusUnauthorized)
+				json.NewEncoder(w).Encode(map[string]string{"error": "需要登录 login required: " + err.Error()})
+				return
+			}
+			if !rt.Auth.ScopeOf(u).All {
+				json.NewEncoder(w).Encode(map[string]any{"models": len(s.project.Models)})
+				return
+			}
+		}
 		s.mu.Lock()
 		st := s.last
 		s.mu.Unlock()
-		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		json.NewEncoder(w).Encode(map[string]any{"models": len(s.project.Models), "last_run": st})
 	})
 	rt.Banner("models: " + strconv.Itoa(len(s.project.Models)) + " models → marts.* (GET /api/models; citybrain models ls)")

@@ -131,3 +131,59 @@ func TestViewsFollowCommits(t *testing.T) {
 		}
 	}
 }
+
+// TestStableOids: a relation keeps its oid when a commit re-creates its
+// view, so psql's \d (look up the oid by name, then read the columns by
+// oid) finds the columns across a commit.
+func TestStableOids(t *testing.T) {
+	cfg := sqlaccess.DefaultConfig()
+	e := start(t, cfg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	followed := make(chan struct{})
+	go func() { e.f.Access.Follow(ctx, time.Second); close(followed) }()
+	defer func() { cancel(); <-followed }()
+	c := e.connect(t, "analyst")
+	lookup := func() (oid int64, cols int64, desc *string) {
+		t.Helper()
+		if err := c.QueryRow(ctx, `select c.oid from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+			where n.nspname = 'raw' and c.relname = 'weather'`).Scan(&oid); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRow(ctx, `select count(*) from pg_catalog.pg_attribute where attrelid = $1 and attnum > 0`, oid).Scan(&cols); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.QueryRow(ctx, `select obj_description($1, 'pg_class')`, oid).Scan(&desc); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	oid, cols, desc := lookup()
+	if cols < 3 || desc == nil {
+		t.Fatalf("raw.weather oid %d: %d columns, description %v", oid, cols, desc)
+	}
+	var before int64
+	c.QueryRow(ctx, "select count(*) from raw.weather").Scan(&before)
+	if _, err := e.f.Append(ctx, "raw.weather", 3); err != nil {
+		t.Fatal(err)
+	}
+	e.f.Access.Notify("raw.weather", time.Now())
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var n int64
+		c.QueryRow(ctx, "select count(*) from raw.weather").Scan(&n)
+		if n == before+3 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("the commit is not visible: %d rows, want %d", n, before+3)
+		}
+	}
+	// The old oid still names the relation and its columns.
+	var n int64
+	if err := c.QueryRow(ctx, `select count(*) from pg_catalog.pg_attribute where attrelid = $1 and attnum > 0`, oid).Scan(&n); err != nil || n != cols {
+		t.Errorf("after the commit, oid %d has %d columns (%v), want %d", oid, n, err, cols)
+	}
+	if oid2, _, desc2 := lookup(); oid2 != oid || desc2 == nil {
+		t.Errorf("after the commit raw.weather has oid %d (was %d), description %v", oid2, oid, desc2)
+	}
+}

@@ -460,6 +460,8 @@ with psycopg.connect(dsn) as conn:
     print("count", cur.fetchone()[0])
     cur = conn.execute("select kind from marts.warnings where level = %(l)s order by kind", {"l": 1})
     print("kinds", ",".join(r[0] for r in cur.fetchall()))
+    cur = conn.execute("select count(*) from marts.warnings where kind = any(%s) and level = any(%s)", (["crowd", "lifeline"], [1, 2]))
+    print("any", cur.fetchone()[0])
     cur = conn.execute("select TIMESTAMPTZ '2026-11-28 02:00:00Z' as t, 1.25::DECIMAL(5,2) as d, [1,2]::INTEGER[] as l")
     t, d, l = cur.fetchone()
     print("types", t.isoformat(), d, l)
@@ -477,7 +479,7 @@ with psycopg.connect(dsn) as conn:
 	if err != nil {
 		t.Fatalf("psycopg: %v\n%s", err, out)
 	}
-	for _, w := range []string{"count 10", "kinds crowd,lifeline", "types 2026-11-28T10:00:00+08:00 1.25 [1, 2]", "refused 42501", "rows [0, 1, 2]"} {
+	for _, w := range []string{"count 10", "kinds crowd,lifeline", "types 2026-11-28T10:00:00+08:00 1.25 [1, 2]", "any 3", "refused 42501", "rows [0, 1, 2]"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("psycopg output lacks %q:\n%s", w, out)
 		}
@@ -678,4 +680,43 @@ func TestCursors(t *testing.T) {
 		t.Fatalf("extended FETCH: %v %v", rr.Rows, rr.Err)
 	}
 	exec("COMMIT")
+}
+
+// TestAnyOfList: "x = any($1)" with a list parameter (psycopg sends a
+// Python list as an array; pgx a Go slice). DuckDB cannot type the
+// parameter, so it is described as unspecified, the client sends the list
+// as text ('{1,3}') and it is bound as a list of numbers (or strings when a
+// text column is compared). pgx's cached-statement mode also describes the
+// result columns before it sees the values: as text (see deferred), which
+// pgx scans into strings.
+func TestAnyOfList(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	c := e.connect(t, "analyst")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		q    string
+		arg  any
+		want int64
+	}{
+		{"select count(*) from marts.warnings where kind = any($1)", []string{"crowd", "lifeline"}, 3},
+		{"select count(*) from marts.warnings where level = any($1)", []int64{1, 2}, 4},
+		{"select count(*) from marts.warnings where level = any($1)", []int32{3}, 1},
+		{"select count(*) from marts.warnings where kind <> all($1)", []string{"crowd"}, 4},
+	} {
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeDescribeExec} {
+			var n string
+			if err := c.QueryRow(ctx, tc.q, mode, tc.arg).Scan(&n); err != nil {
+				t.Errorf("%s %v (%v): %v", tc.q, tc.arg, mode, err)
+				continue
+			}
+			if n != fmt.Sprint(tc.want) {
+				t.Errorf("%s %v (%v): %s, want %d", tc.q, tc.arg, mode, n, tc.want)
+			}
+		}
+	}
+	// A list of digits compared with a text column is read as strings.
+	var n string
+	if err := c.QueryRow(ctx, "select count(*) from raw.weather where station = any($1)", pgx.QueryExecModeExec, []string{"1", "2"}).Scan(&n); err != nil || n != "0" {
+		t.Errorf("station = any(['1', '2']): %v %v", n, err)
+	}
 }

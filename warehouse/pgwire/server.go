@@ -175,11 +175,13 @@ type prepared struct {
 	sql string
 	// st is the sandbox statement, nil while its plan is let go (see
 	// heldPlans); inner is what it prepares (re-prepared from it on use).
-	st        *sqlaccess.Stmt
-	inner     string
-	params    []duckdb.Type
-	empty     bool
-	used      uint64 // the connection's clock at its last use
+	st     *sqlaccess.Stmt
+	inner  string
+	params []duckdb.Type
+	empty  bool
+	used   uint64 // the connection's clock at its last use
+	// argSig is argTypes of the arguments its plan was last bound with.
+	argSig    string
 	plans     *atomic.Int64
 	copyOut   bool
 	copyCSV   bool
@@ -214,6 +216,24 @@ func shapeOf(cols []sqlaccess.Column) shape {
 	return sh
 }
 
+// argTypes is the Go types of a portal's list arguments ("" when it has
+// none): what DuckDB fixed the plan's untyped parameters to.
+func argTypes(args []any) string {
+	var b strings.Builder
+	for _, a := range args {
+		switch a.(type) {
+		case []int64, []float64, []string, []bool, []any, []time.Time:
+			fmt.Fprintf(&b, "%T,", a)
+		default:
+			b.WriteString(",")
+		}
+	}
+	if strings.Trim(b.String(), ",") == "" {
+		return ""
+	}
+	return b.String()
+}
+
 // fits tells whether rows of shape got can be sent as described by d:
 // the same columns, each of the same type or described as text (any
 // value has a text form).
@@ -230,8 +250,11 @@ func (d *shape) fits(got shape) bool {
 }
 
 type portal struct {
-	p       *prepared
-	args    []any
+	p    *prepared
+	args []any
+	// alt are the arguments with each untyped list of numbers as strings
+	// instead (untypedArray): tried when DuckDB cannot compare the first.
+	alt     []any
 	formats []int16
 	rows    *sqlaccess.Rows
 	sent    int64
@@ -592,6 +615,11 @@ func (c *conn) prepare(ctx context.Context, q string, oids []uint32) (*prepared,
 		oid := paramOID(t)
 		if i < len(oids) && oids[i] != 0 {
 			oid = oids[i]
+		} else if t == duckdb.TYPE_INVALID {
+			// Neither the client nor DuckDB typed it ("x = any($1)"):
+			// described as unspecified, so the client sends it as text in its
+			// own type's format ('{1,3}' for a list), and bind infers it.
+			oid = 0
 		}
 		p.paramOIDs = append(p.paramOIDs, oid)
 	}
@@ -689,18 +717,38 @@ func (c *conn) bind(m *pgproto3.Bind) error {
 		return &sqlaccess.Error{Code: "08P01", Msg: fmt.Sprintf("bind message supplies %d parameters, but prepared statement requires %d", len(m.Parameters), len(p.paramOIDs))}
 	}
 	args := make([]any, len(m.Parameters))
+	var alt []any
 	for i, data := range m.Parameters {
 		f := formatOf(m.ParameterFormatCodes, i)
+		if p.paramOIDs[i] == 0 && f == 0 && p.params[i] == duckdb.TYPE_INVALID {
+			if v, other, ok := untypedArray(c.enc.m, data); ok {
+				args[i] = v
+				if other != nil {
+					if alt == nil {
+						alt = make([]any, len(m.Parameters))
+					}
+					alt[i] = other
+				}
+				continue
+			}
+		}
 		v, err := decodeParam(c.enc.m, p.paramOIDs[i], f, data, p.params[i])
 		if err != nil {
 			return &sqlaccess.Error{Code: "22P02", Msg: fmt.Sprintf("parameter $%d: %v", i+1, err)}
 		}
 		args[i] = v
 	}
+	if alt != nil {
+		for i := range alt {
+			if alt[i] == nil {
+				alt[i] = args[i]
+			}
+		}
+	}
 	if old := c.portals[m.DestinationPortal]; old != nil && old.rows != nil {
 		old.rows.Close(nil)
 	}
-	c.portals[m.DestinationPortal] = &portal{p: p, args: args, formats: m.ResultFormatCodes}
+	c.portals[m.DestinationPortal] = &portal{p: p, args: args, alt: alt, formats: m.ResultFormatCodes}
 	c.send(&pgproto3.BindComplete{})
 	return nil
 }
@@ -773,11 +821,28 @@ func (c *conn) start(ctx context.Context, pt *portal, describing bool) error {
 	p := pt.p
 	sctx, done := c.stmtContext(ctx)
 	defer done()
+	// DuckDB fixes an untyped parameter's type at its first bind: a plan
+	// bound with other Go types (a list of numbers, then of strings) is
+	// prepared anew.
+	if sig := argTypes(pt.args); sig != p.argSig {
+		if p.argSig != "" {
+			p.close()
+		}
+		p.argSig = sig
+	}
 	st, err := c.plan(sctx, p)
 	if err != nil {
 		return err
 	}
 	rows, err := st.Query(sctx, pt.args)
+	if err != nil && pt.alt != nil && strings.Contains(err.Error(), "Cannot compare values of type") {
+		p.close()
+		if st, err = c.plan(sctx, p); err != nil {
+			return err
+		}
+		p.argSig = argTypes(pt.alt)
+		rows, err = st.Query(sctx, pt.alt)
+	}
 	if err != nil {
 		c.srv.Log.Debug("pgwire statement failed", "sql", p.sql, "err", err)
 		return err

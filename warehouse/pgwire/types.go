@@ -530,6 +530,9 @@ func decodeParam(m *pgtype.Map, oid uint32, format int16, data []byte, want duck
 	if data == nil {
 		return nil, nil
 	}
+	if arrayElem[oid] != 0 {
+		return decodeArray(m, oid, format, data)
+	}
 	if format == 0 {
 		s := string(data)
 		switch want {
@@ -572,4 +575,107 @@ func decodeParam(m *pgtype.Map, oid uint32, format int16, data []byte, want duck
 		return string(appendUUID(nil, x[:])), nil
 	}
 	return v, nil
+}
+
+// arrayElem maps the array types a client may send a parameter as (psycopg
+// sends a Python list as one; "kind = any(%s)") to their element types.
+var arrayElem = map[uint32]uint32{
+	oidBoolArr: oidBool, oidInt2Arr: oidInt2, oidInt4Arr: oidInt4, oidInt8Arr: oidInt8, oidTextArr: oidText,
+	1015: oidVarchar, oidFloat4Arr: oidFloat4, oidFloat8Arr: oidFloat8, oidNumericArr: oidNumeric,
+	oidDateArr: oidDate, oidTimestampA: oidTimestamp, oidTstzArr: oidTimestamptz,
+}
+
+// decodeArray decodes an array parameter (text '{1,3}' or binary) into a
+// typed Go slice DuckDB binds as a LIST: []int64, []float64, []bool,
+// []string or []time.Time (NULL elements: a []any).
+func decodeArray(m *pgtype.Map, oid uint32, format int16, data []byte) (any, error) {
+	var v []any
+	if err := m.Scan(oid, format, data, &v); err != nil {
+		return nil, fmt.Errorf("array parameter of type %d: %w", oid, err)
+	}
+	out := make([]any, len(v))
+	hasNull := false
+	for i, e := range v {
+		switch x := e.(type) {
+		case nil:
+			hasNull = true
+		case int16:
+			out[i] = int64(x)
+		case int32:
+			out[i] = int64(x)
+		case float32:
+			out[i] = float64(x)
+		case pgtype.Numeric:
+			f, err := x.Float64Value()
+			if err != nil {
+				return nil, err
+			}
+			out[i] = f.Float64
+		default:
+			out[i] = x
+		}
+	}
+	if hasNull || len(out) == 0 {
+		return out, nil
+	}
+	switch arrayElem[oid] {
+	case oidInt2, oidInt4, oidInt8:
+		return typed[int64](out), nil
+	case oidFloat4, oidFloat8, oidNumeric:
+		return typed[float64](out), nil
+	case oidBool:
+		return typed[bool](out), nil
+	case oidText, oidVarchar:
+		return typed[string](out), nil
+	case oidDate, oidTimestamp, oidTimestamptz:
+		return typed[time.Time](out), nil
+	}
+	return out, nil
+}
+
+func typed[T any](xs []any) []T {
+	out := make([]T, len(xs))
+	for i, x := range xs {
+		out[i], _ = x.(T)
+	}
+	return out
+}
+
+// untypedArray reads a parameter neither the client nor DuckDB typed that
+// is a PostgreSQL array literal ('{1,3}', '{crowd,lifeline}': a list a
+// client sent as text) into a list: numbers when every element is one, with
+// the same list as strings as other (for a text column), else strings.
+func untypedArray(m *pgtype.Map, data []byte) (v, other any, ok bool) {
+	s := strings.TrimSpace(string(data))
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
+		return nil, nil, false
+	}
+	var elems []*string
+	if err := m.Scan(oidTextArr, pgtype.TextFormatCode, []byte(s), &elems); err != nil {
+		return nil, nil, false
+	}
+	strs := make([]string, len(elems))
+	ints := make([]int64, len(elems))
+	floats := make([]float64, len(elems))
+	isInt, isFloat := len(elems) > 0, len(elems) > 0
+	for i, e := range elems {
+		if e == nil {
+			return nil, nil, false // NULL elements: leave the text to DuckDB
+		}
+		strs[i] = *e
+		var err error
+		if ints[i], err = strconv.ParseInt(*e, 10, 64); err != nil {
+			isInt = false
+		}
+		if floats[i], err = strconv.ParseFloat(*e, 64); err != nil {
+			isFloat = false
+		}
+	}
+	switch {
+	case isInt:
+		return ints, strs, true
+	case isFloat:
+		return floats, strs, true
+	}
+	return strs, nil, true
 }

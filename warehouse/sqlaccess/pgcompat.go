@@ -8,7 +8,20 @@ package sqlaccess
 // pgcompat.<these>; they live in every sandbox database.
 var pgCompat = []string{
 	"CREATE SCHEMA pgcompat",
-	`CREATE VIEW pgcompat.pg_class AS SELECT * REPLACE (CASE WHEN relkind = 'v' AND relnamespace IN
+	// Stable relation oids: a lake table's view is created anew at every
+	// commit it follows (and catalog.* at every rebuild), and DuckDB gives
+	// the new one a new oid — psql's \d looks a relation up by name, then
+	// reads its columns by oid, and found none when a commit fell between.
+	// So the catalogs show an oid made of the relation's name (pg_oid), and
+	// map it back to DuckDB's where they look DuckDB up (duck_oid).
+	`CREATE VIEW pgcompat.rel_oids AS
+		SELECT view_oid::BIGINT AS duck, (16384 + hash(schema_name || '.' || view_name) % 2000000000)::BIGINT AS pg FROM duckdb_views()
+			WHERE schema_name NOT IN ('main', 'pgcompat', 'pg_catalog', 'information_schema')
+		UNION ALL SELECT table_oid::BIGINT, (16384 + hash(schema_name || '.' || table_name) % 2000000000)::BIGINT FROM duckdb_tables()
+			WHERE schema_name NOT IN ('main', 'pgcompat', 'pg_catalog', 'information_schema')`,
+	`CREATE MACRO pgcompat.pg_oid(o) AS coalesce((SELECT r.pg FROM pgcompat.rel_oids r WHERE r.duck = o), o)::BIGINT`,
+	`CREATE MACRO pgcompat.duck_oid(o) AS coalesce((SELECT r.duck FROM pgcompat.rel_oids r WHERE r.pg = o), o)::BIGINT`,
+	`CREATE VIEW pgcompat.pg_class AS SELECT * REPLACE (pgcompat.pg_oid(oid) AS oid, CASE WHEN relkind = 'v' AND relnamespace IN
 		(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('main', 'pg_catalog', 'information_schema', 'pgcompat'))
 		THEN 'r' ELSE relkind END AS relkind, NULL::VARCHAR[] AS reloptions, NULL::VARCHAR[] AS relacl, 'd' AS relreplident, NULL::INTEGER AS relam),
 		false AS relforcerowsecurity FROM pg_catalog.pg_class
@@ -89,7 +102,7 @@ var pgCompat = []string{
 			(1183, '_time', -1, 'A', 1083, 0), (1115, '_timestamp', -1, 'A', 1114, 0), (1185, '_timestamptz', -1, 'A', 1184, 0),
 			(1187, '_interval', -1, 'A', 1186, 0), (1270, '_timetz', -1, 'A', 1266, 0), (1231, '_numeric', -1, 'A', 1700, 0), (2951, '_uuid', -1, 'A', 2950, 0))
 			AS t(oid, typname, typlen, typcategory, typelem, typarray)`,
-	`CREATE VIEW pgcompat.pg_attribute AS SELECT a.* REPLACE (pgcompat.type_oid(c.data_type) AS atttypid,
+	`CREATE VIEW pgcompat.pg_attribute AS SELECT a.* REPLACE (pgcompat.pg_oid(a.attrelid) AS attrelid, pgcompat.type_oid(c.data_type) AS atttypid,
 		CASE WHEN c.data_type LIKE 'DECIMAL(%' THEN (c.numeric_precision * 65536 + c.numeric_scale + 4)::INTEGER ELSE -1 END AS atttypmod,
 		coalesce((SELECT t.typlen FROM pgcompat.pg_type t WHERE t.oid = pgcompat.type_oid(c.data_type)), -1)::INTEGER AS attlen,
 		CASE WHEN regexp_matches(c.data_type, '\[\d*\]$') THEN 1 ELSE 0 END AS attndims,
@@ -117,7 +130,7 @@ var pgCompat = []string{
 	// Descriptions: every comment here is on a relation or its columns
 	// (classoid pg_class, 1259 as in PostgreSQL; DuckDB puts the
 	// database's oid there).
-	`CREATE VIEW pgcompat.pg_description AS SELECT objoid::BIGINT AS objoid, 1259::BIGINT AS classoid, objsubid, description FROM pg_catalog.pg_description`,
+	`CREATE VIEW pgcompat.pg_description AS SELECT pgcompat.pg_oid(objoid) AS objoid, 1259::BIGINT AS classoid, objsubid, description FROM pg_catalog.pg_description`,
 	// Indexes, operator classes: the lake has none; empty, with the
 	// columns clients read.
 	`CREATE VIEW pgcompat.pg_index AS SELECT NULL::BIGINT AS indexrelid, NULL::BIGINT AS indrelid, NULL::INTEGER AS indnatts, NULL::INTEGER AS indnkeyatts,
@@ -152,7 +165,7 @@ var pgCompat = []string{
 		WHEN 'pg_constraint' THEN 2606 WHEN 'pg_index' THEN 2610 WHEN 'pg_description' THEN 2609 WHEN 'pg_database' THEN 1262
 		WHEN 'pg_trigger' THEN 2620 WHEN 'pg_rewrite' THEN 2618 WHEN 'pg_am' THEN 2601 WHEN 'pg_attrdef' THEN 2604 WHEN 'pg_opclass' THEN 2616
 		WHEN 'pg_operator' THEN 2617 WHEN 'pg_collation' THEN 3456 WHEN 'pg_extension' THEN 3079 WHEN 'pg_policy' THEN 3256 END,
-		(SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		(SELECT pgcompat.pg_oid(c.oid) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 			WHERE c.relname = replace(regexp_replace(CAST(x AS VARCHAR), '^.*\.', ''), '"', '')
 			AND (NOT contains(CAST(x AS VARCHAR), '.') OR n.nspname = replace(split_part(CAST(x AS VARCHAR), '.', 1), '"', '')) LIMIT 1))::BIGINT`,
 	// information_schema._pg_expandarray: an array's elements with their
@@ -162,7 +175,7 @@ var pgCompat = []string{
 	`CREATE MACRO main.current_schemas(implicit) AS ['raw', 'marts', 'catalog']`,
 	// Metabase's sync: estimated rows (unknown here), and
 	// information_schema with PostgreSQL's type names.
-	`CREATE VIEW pgcompat.pg_stat_user_tables AS SELECT c.oid::BIGINT AS relid, n.nspname AS schemaname, c.relname, NULL::BIGINT AS n_live_tup,
+	`CREATE VIEW pgcompat.pg_stat_user_tables AS SELECT pgcompat.pg_oid(c.oid) AS relid, n.nspname AS schemaname, c.relname, NULL::BIGINT AS n_live_tup,
 		NULL::BIGINT AS n_dead_tup, NULL::BIGINT AS seq_scan, NULL::BIGINT AS idx_scan FROM pg_catalog.pg_class c
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('main', 'pgcompat', 'pg_catalog', 'information_schema')`,
 	`CREATE VIEW pgcompat.information_schema_columns AS SELECT c.* REPLACE ('citybrain' AS table_catalog,
@@ -178,9 +191,9 @@ var pgCompat = []string{
 	// A view's SQL names the lake's files and the department's row filter:
 	// clients (psql \d+) get this line instead.
 	`CREATE MACRO main.pg_get_viewdef(id) AS '-- 视图定义不公开 view definition not shown', (id, pretty) AS '-- 视图定义不公开 view definition not shown'`,
-	`CREATE MACRO main.col_description(rel, num) AS (SELECT comment FROM duckdb_columns() WHERE table_oid = rel AND column_index = num LIMIT 1)`,
-	`CREATE MACRO main.obj_description(id) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = id LIMIT 1),
-		(id, cat) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = id LIMIT 1)`,
+	`CREATE MACRO main.col_description(rel, num) AS (SELECT comment FROM duckdb_columns() WHERE table_oid = pgcompat.duck_oid(rel) AND column_index = num LIMIT 1)`,
+	`CREATE MACRO main.obj_description(id) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = pgcompat.duck_oid(id) LIMIT 1),
+		(id, cat) AS (SELECT comment FROM (SELECT view_oid AS o, comment FROM duckdb_views() UNION ALL SELECT table_oid, comment FROM duckdb_tables()) WHERE o = pgcompat.duck_oid(id) LIMIT 1)`,
 	`CREATE MACRO main.pg_get_expr(expr, rel) AS NULL::VARCHAR, (expr, rel, pretty) AS NULL::VARCHAR`,
 	`CREATE MACRO main.pg_get_statisticsobjdef_columns(id) AS NULL::VARCHAR`,
 	`CREATE MACRO main.pg_relation_is_publishable(id) AS false`,
@@ -188,7 +201,7 @@ var pgCompat = []string{
 	`CREATE MACRO main.pg_collation_is_visible(id) AS true`,
 	`CREATE MACRO main.pg_type_is_visible(id) AS true`,
 	`CREATE MACRO main.to_regtype(n) AS (SELECT oid FROM pg_catalog.pg_type WHERE typname = n LIMIT 1)`,
-	`CREATE MACRO main.to_regclass(n) AS (SELECT oid FROM pg_catalog.pg_class WHERE relname = n LIMIT 1)`,
+	`CREATE MACRO main.to_regclass(n) AS (SELECT pgcompat.pg_oid(oid) FROM pg_catalog.pg_class WHERE relname = n LIMIT 1)`,
 	`CREATE MACRO main.array_upper(arr, dim) AS len(arr)`,
 	`CREATE MACRO main.array_lower(arr, dim) AS CASE WHEN len(arr) > 0 THEN 1 END`,
 	`CREATE MACRO main.pg_get_triggerdef(id) AS NULL::VARCHAR, (id, pretty) AS NULL::VARCHAR`,
