@@ -139,7 +139,6 @@ func ScopeFreshness(sc auth.Scope, rows []freshness.Row) []freshness.Row {
 	return out
 }
 
-
 // Banner adds a line to what serve prints once everything has started
 // (a URL, a psql line).
 func (rt *Runtime) Banner(line string) {

@@ -470,7 +470,7 @@ func TestMetadataHidden(t *testing.T) {
 			t.Errorf("%q shows the view's SQL: %s", q, s)
 		}
 	}
-		// marts.warnings is row-filtered for dept_water: no EXPLAIN, no row count.
+	// marts.warnings is row-filtered for dept_water: no EXPLAIN, no row count.
 	for _, q := range []string{"explain select * from marts.warnings", "explain analyze select count(*) from marts.warnings",
 		"explain select * from raw.weather w, (select * from marts.warnings) x"} {
 		if _, err := run(t, f, "dept_water", q); err == nil || !strings.Contains(err.Error(), "EXPLAIN") {
