@@ -147,16 +147,17 @@ func (s *Server) cancelQuery(pid uint32, secret []byte) {
 }
 
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	be     *pgproto3.Backend
-	wbuf   []byte
-	sess   *sqlaccess.Session
-	enc    encoder
-	params map[string]string
-	pid    uint32
-	secret []byte
-	tx     byte // I, T or E
+	srv     *Server
+	nc      net.Conn
+	be      *pgproto3.Backend
+	wbuf    []byte
+	scratch []byte // one value's text (appendCopyRow)
+	sess    *sqlaccess.Session
+	enc     encoder
+	params  map[string]string
+	pid     uint32
+	secret  []byte
+	tx      byte // I, T or E
 	// skip: an error in the extended protocol; ignore messages until Sync.
 	skip    bool
 	stmts   map[string]*prepared
@@ -1029,7 +1030,8 @@ func (c *conn) appendCopyRow(dst []byte, vals []driver.Value, csv bool, cols []p
 			}
 			continue
 		}
-		s := c.enc.appendText(nil, v, &cols[i])
+		s := c.enc.appendText(c.scratch[:0], v, &cols[i])
+		c.scratch = s
 		if csv {
 			if strings.ContainsAny(string(s), ",\"\n\r") {
 				dst = append(dst, '"')

@@ -210,15 +210,15 @@ func (e *encoder) appendText(dst []byte, v any, t *pgType) []byte {
 	case time.Time:
 		switch t.oid {
 		case oidDate:
-			return x.AppendFormat(dst, "2006-01-02")
+			return appendDate(dst, x)
 		case oidTime:
 			return x.AppendFormat(dst, "15:04:05.999999")
 		case oidTimetz:
 			return x.AppendFormat(dst, "15:04:05.999999-07")
 		case oidTimestamptz:
-			return x.In(e.loc).AppendFormat(dst, "2006-01-02 15:04:05.999999-07")
+			return appendTimestamp(dst, x.In(e.loc), true)
 		}
-		return x.UTC().AppendFormat(dst, "2006-01-02 15:04:05.999999")
+		return appendTimestamp(dst, x.UTC(), false)
 	case []byte:
 		if t.oid == oidUUID && len(x) == 16 {
 			return appendUUID(dst, x)
@@ -319,6 +319,85 @@ func jsonable(v any) any {
 		}
 	}
 	return v
+}
+
+// appendDate writes t's date as PostgreSQL does (2026-11-28); years outside
+// 1–9999 through time's own layout.
+func appendDate(dst []byte, t time.Time) []byte {
+	y, m, d := t.Date()
+	if y < 1 || y > 9999 {
+		return t.AppendFormat(dst, "2006-01-02")
+	}
+	dst = appendDigits(dst, y, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(m), 2)
+	dst = append(dst, '-')
+	return appendDigits(dst, d, 2)
+}
+
+// appendTimestamp writes t as PostgreSQL's text format does
+// (2026-11-28 10:00:00.25+08; zone only if zone, with :MM when not whole
+// hours). It is the text path's hot spot: time.AppendFormat took a third of
+// psql's and \copy's encoding time.
+func appendTimestamp(dst []byte, t time.Time, zone bool) []byte {
+	y, m, d := t.Date()
+	if y < 1 || y > 9999 {
+		if zone {
+			return t.AppendFormat(dst, "2006-01-02 15:04:05.999999-07:00")
+		}
+		return t.AppendFormat(dst, "2006-01-02 15:04:05.999999")
+	}
+	h, mi, sec := t.Clock()
+	dst = appendDigits(dst, y, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(m), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, d, 2)
+	dst = append(dst, ' ')
+	dst = appendDigits(dst, h, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, mi, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	if us := t.Nanosecond() / 1000; us != 0 {
+		n := 6
+		for us%10 == 0 {
+			us /= 10
+			n--
+		}
+		dst = append(dst, '.')
+		dst = appendDigits(dst, us, n)
+	}
+	if zone {
+		_, off := t.Zone()
+		if off < 0 {
+			dst = append(dst, '-')
+			off = -off
+		} else {
+			dst = append(dst, '+')
+		}
+		dst = appendDigits(dst, off/3600, 2)
+		if mm := off % 3600 / 60; mm != 0 {
+			dst = append(dst, ':')
+			dst = appendDigits(dst, mm, 2)
+		}
+	}
+	return dst
+}
+
+// appendDigits writes v (≥ 0) with at least n digits, zero-padded.
+func appendDigits(dst []byte, v, n int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for v >= 10 || n > 1 {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		n--
+	}
+	i--
+	buf[i] = byte('0' + v)
+	return append(dst, buf[i:]...)
 }
 
 func appendFloat(dst []byte, f float64, bits int) []byte {
