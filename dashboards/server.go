@@ -15,14 +15,19 @@
 package dashboards
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
 	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -107,6 +112,8 @@ type Server struct {
 	lastSeq int64 // newest warning transition pushed (seq, under pushMu)
 
 	mux *http.ServeMux // to see whether the SQL access service mounted /api/sql
+
+	etags sync.Map // embedded file (and encoding) → ETag
 }
 
 // New returns a server.
@@ -230,17 +237,76 @@ func (s *Server) serveIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(b)
+	w.Header().Set("ETag", s.etag("index.html", b))
+	http.ServeContent(w, r, "index.html", time.Time{}, bytes.NewReader(b))
 }
 
+// hashedAsset matches the content-hashed names of the build (app-<hash>.js).
+var hashedAsset = regexp.MustCompile(`-[0-9a-f]{12}\.\w+$`)
+
+// serveAsset serves dist/assets: a content-hashed file (app-<hash>.js) for
+// a year, immutable; the others (favicon.svg) revalidated by ETag. A
+// browser that accepts brotli or gzip gets the copy the build compressed.
 func (s *Server) serveAsset(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
-	if !strings.HasPrefix(name, "assets/") {
+	if !strings.HasPrefix(name, "assets/") || strings.HasSuffix(name, ".br") || strings.HasSuffix(name, ".gz") {
 		http.NotFound(w, r)
 		return
 	}
-	w.Header().Set("Cache-Control", "no-cache")
-	http.ServeFileFS(w, r, s.dist, name)
+	body, err := fs.ReadFile(s.dist, name)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	if hashedAsset.MatchString(name) {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+		h.Set("Content-Type", ct)
+	}
+	h.Set("Vary", "Accept-Encoding")
+	enc := ""
+	accept := r.Header.Get("Accept-Encoding")
+	for _, e := range []struct{ name, ext string }{{"br", ".br"}, {"gzip", ".gz"}} {
+		if acceptsEncoding(accept, e.name) {
+			if b, err := fs.ReadFile(s.dist, name+e.ext); err == nil {
+				body, enc = b, e.name
+				break
+			}
+		}
+	}
+	if enc != "" {
+		h.Set("Content-Encoding", enc)
+	}
+	h.Set("ETag", s.etag(name+"#"+enc, body))
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
+}
+
+// acceptsEncoding reports whether an Accept-Encoding header allows enc
+// (listed, without q=0).
+func acceptsEncoding(header, enc string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), enc) {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
+}
+
+// etag is a strong validator of an embedded file's bytes, worked out once.
+func (s *Server) etag(key string, body []byte) string {
+	if v, ok := s.etags.Load(key); ok {
+		return v.(string)
+	}
+	sum := sha256.Sum256(body)
+	tag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	s.etags.Store(key, tag)
+	return tag
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

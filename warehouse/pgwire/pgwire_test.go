@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"runtime"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -718,5 +719,55 @@ func TestAnyOfList(t *testing.T) {
 	var n string
 	if err := c.QueryRow(ctx, "select count(*) from raw.weather where station = any($1)", pgx.QueryExecModeExec, []string{"1", "2"}).Scan(&n); err != nil || n != "0" {
 		t.Errorf("station = any(['1', '2']): %v %v", n, err)
+	}
+}
+
+// TestReadAheadClientGone: a client that drops its connection in the middle
+// of a large result (read ahead by a goroutine of its own) frees the
+// connection's statement and goroutines; one that reads it whole gets every
+// row once, in order.
+func TestReadAheadClientGone(t *testing.T) {
+	e := start(t, sqlaccess.DefaultConfig(), nil)
+	ctx := context.Background()
+	c := e.connect(t, "analyst")
+	rows, err := c.Query(ctx, "select i from range(3000000) t(i)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil || i != want {
+			t.Fatalf("row %d: %d %v", want, i, err)
+		}
+		want++
+	}
+	if rows.Err() != nil || want != 3000000 {
+		t.Fatalf("%d rows: %v", want, rows.Err())
+	}
+	before := runtime.NumGoroutine()
+	for k := 0; k < 5; k++ {
+		raw, err := pgx.Connect(ctx, e.dsn("analyst", sqltest.Password, "disable"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := raw.Query(ctx, "select i, repeat('x', 100) from range(5000000) t(i)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := 0; n < 10 && r.Next(); n++ {
+		}
+		raw.PgConn().Conn().Close() // gone without a word
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for (e.srv.Plans() > 1 || runtime.NumGoroutine() > before+2) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p, g := e.srv.Plans(), runtime.NumGoroutine(); p > 1 || g > before+2 {
+		t.Errorf("after 5 clients left mid-result: %d plans held (want ≤ 1), %d goroutines (were %d)", p, g, before)
+	}
+	var n int64
+	if err := c.QueryRow(ctx, "select count(*) from raw.weather").Scan(&n); err != nil {
+		t.Errorf("the server after the dropped clients: %v", err)
 	}
 }

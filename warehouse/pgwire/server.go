@@ -942,20 +942,36 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 		formats[i] = formatOf(pt.formats, i)
 	}
 	var n int64
+	// A whole result (no row limit, so nothing is read that a later Execute
+	// would need) is read ahead by another goroutine: DuckDB's rows are
+	// converted to Go values there while this one encodes and writes.
+	var ahead *readAhead
+	if max == 0 {
+		ahead = newReadAhead(rows, len(cols))
+		defer ahead.stop()
+	}
 	for {
 		if max > 0 && n >= max {
 			c.send(&pgproto3.PortalSuspended{})
 			return nil
 		}
-		if err := rows.Next(dest); err != nil {
+		var err error
+		if ahead != nil {
+			dest, err = ahead.next()
+		} else {
+			err = rows.Next(dest)
+		}
+		if err != nil {
 			if err == io.EOF || err.Error() == "EOF" {
 				break
+			}
+			if ahead != nil {
+				ahead.stop()
 			}
 			rows.Close(err)
 			pt.rows = nil
 			return err
 		}
-		var err error
 		if p.copyOut {
 			c.wbuf, err = c.appendCopyRow(c.wbuf, dest, p.copyCSV, cols)
 		} else {
@@ -965,12 +981,18 @@ func (c *conn) run(ctx context.Context, pt *portal, max int64) error {
 			err = c.maybeFlush()
 		}
 		if err != nil {
+			if ahead != nil {
+				ahead.stop()
+			}
 			rows.Close(err)
 			pt.rows = nil
 			return err
 		}
 		n++
 		pt.sent++
+	}
+	if ahead != nil {
+		ahead.stop()
 	}
 	total := pt.sent
 	rows.Close(nil)
@@ -1060,4 +1082,95 @@ func (c *conn) appendCopyRow(dst []byte, vals []driver.Value, csv bool, cols []p
 	dst = append(dst, '\n')
 	binary.BigEndian.PutUint32(dst[start+1:], uint32(len(dst)-start-1))
 	return dst, nil
+}
+
+// readAhead reads a result's rows in a goroutine of its own, in batches of
+// readAheadRows, while the connection encodes and sends the ones before
+// (two of a 2-core machine's cores instead of one: psql's text results came
+// at 0.46 of DuckDB's own speed). stop must be called before the rows are
+// closed; it waits for the goroutine.
+type readAhead struct {
+	full  chan *rowBatch
+	free  chan *rowBatch
+	quit  chan struct{}
+	done  chan struct{}
+	cur   *rowBatch
+	i     int
+	ended bool
+}
+
+type rowBatch struct {
+	vals []driver.Value // n rows of ncols values
+	n    int
+	err  error // after the last row: io.EOF or the error
+}
+
+const readAheadRows = 512
+
+func newReadAhead(rows *sqlaccess.Rows, ncols int) *readAhead {
+	ra := &readAhead{full: make(chan *rowBatch, 2), free: make(chan *rowBatch, 3), quit: make(chan struct{}), done: make(chan struct{})}
+	for i := 0; i < 3; i++ {
+		ra.free <- &rowBatch{vals: make([]driver.Value, readAheadRows*ncols)}
+	}
+	go func() {
+		defer close(ra.done)
+		for {
+			var b *rowBatch
+			select {
+			case b = <-ra.free:
+			case <-ra.quit:
+				return
+			}
+			b.n, b.err = 0, nil
+			for b.n < readAheadRows {
+				if err := rows.Next(b.vals[b.n*ncols : (b.n+1)*ncols]); err != nil {
+					b.err = err
+					break
+				}
+				b.n++
+			}
+			select {
+			case ra.full <- b:
+			case <-ra.quit:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	return ra
+}
+
+// next returns the next row (valid until the next call), or the error
+// that ended the rows (io.EOF at their end).
+func (ra *readAhead) next() ([]driver.Value, error) {
+	for ra.cur == nil || ra.i >= ra.cur.n {
+		if ra.cur != nil {
+			if ra.cur.err != nil {
+				return nil, ra.cur.err
+			}
+			ra.free <- ra.cur
+			ra.cur = nil
+		}
+		if ra.ended {
+			return nil, io.EOF
+		}
+		ra.cur, ra.i = <-ra.full, 0
+	}
+	ncols := len(ra.cur.vals) / readAheadRows
+	row := ra.cur.vals[ra.i*ncols : (ra.i+1)*ncols]
+	ra.i++
+	return row, nil
+}
+
+// stop ends the goroutine and waits for it (idempotent).
+func (ra *readAhead) stop() {
+	select {
+	case <-ra.quit:
+	default:
+		close(ra.quit)
+	}
+	<-ra.done
+	ra.ended = true
 }

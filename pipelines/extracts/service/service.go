@@ -254,6 +254,15 @@ func Mount(mux *http.ServeMux, r *extracts.Runner, users Users, sched *scheduler
 		}
 		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename*=UTF-8''%s", urlPathEscape(m.File)))
 		w.Header().Set("X-Citybrain-SHA256", m.SHA256)
+		// The file's own encoding (a GB18030 CSV was served as UTF-8 by
+		// the content sniffer, and a browser showing it inline garbled it).
+		if m.Format == "csv" {
+			cs := "utf-8"
+			if m.Encoding == "gb18030" {
+				cs = "gb18030"
+			}
+			w.Header().Set("Content-Type", "text/csv; charset="+cs)
+		}
 		http.ServeFile(w, req, r.FilePath(m))
 	})
 }

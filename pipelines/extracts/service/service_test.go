@@ -68,7 +68,9 @@ func TestAPIScopedToDepartment(t *testing.T) {
 		return extracts.Definition{Name: name, Department: dept, Format: "csv", Source: extracts.Source{Table: "raw.incidents"},
 			Columns: []string{"id", "street_code"}, Schedule: extracts.ScheduleConfig{Cron: "0 6 * * *"}}
 	}
-	cfg.Definitions = []extracts.Definition{def("east-inc", "east"), def("west-inc", "west")}
+	west := def("west-inc", "west")
+	west.Encoding = "gb18030"
+	cfg.Definitions = []extracts.Definition{def("east-inc", "east"), west}
 	r, err := extracts.NewRunner(cfg, t.TempDir(), eng, lake, users, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +125,24 @@ func TestAPIScopedToDepartment(t *testing.T) {
 	}
 	if code, _ := call("w1", "GET", "/api/extracts/deliveries/"+m.ID+"/download"); code != 404 {
 		t.Errorf("west downloading east's file: %d", code)
+	}
+	// Each file is served in its own encoding.
+	code, b = call("w1", "POST", "/api/extracts/west-inc/run?period=2026-11-28T06:00:00%2B08:00")
+	var wm extracts.Manifest
+	if code != 200 || json.Unmarshal(b, &wm) != nil {
+		t.Fatalf("west's run: %d %s", code, b)
+	}
+	for _, c := range []struct{ user, id, want string }{{"e1", m.ID, "text/csv; charset=utf-8"}, {"w1", wm.ID, "text/csv; charset=gb18030"}} {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/extracts/deliveries/"+c.id+"/download", nil)
+		req.SetBasicAuth(c.user, pw)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Type"); got != c.want {
+			t.Errorf("%s's download: Content-Type %q, want %q", c.user, got, c.want)
+		}
 	}
 	code, b = call("e1", "GET", "/api/extracts/east-inc/history")
 	var h []extracts.Manifest
