@@ -47,7 +47,8 @@ func init() {
 		Doc: `Rows/s streamed to a client over the PostgreSQL wire protocol (warehouse/pgwire: the analyst
 sandbox, SCRAM login) by each kind of client — pgx (extended protocol, binary results, every row scanned
 into typed Go values), psql (simple protocol, text, every row printed unaligned to /dev/null), psql's
-\copy (COPY TO STDOUT) and psycopg 3 (text results parsed into Python values, a cursor iterated) —
+\copy (COPY TO STDOUT), psycopg 3 (text results parsed into Python values, a cursor iterated) and its
+cursor.copy() (COPY TO STDOUT, lines counted in Python) —
 against the same SELECT (2M rows: bigint, timestamptz, varchar, double + the lake's _cursor column) run
 directly on DuckDB in-process through database/sql, scanning the same values. All read the same Iceberg
 table's Parquet files; median of 3 runs each; ratio = client / direct (rows/s). Target ≥ 0.5 each.`,
@@ -203,26 +204,35 @@ func runQueryBench(ctx context.Context, tmp string) []Result {
 	add("query/psql", "psql -A -t -c (simple protocol, text)", runPsql(q))
 	add("query/psql_copy", "psql \\copy (COPY TO STDOUT, text)", runPsql(`\copy (`+q+`) to '/dev/null'`))
 	py, pyErr := testenv.PythonVenv(ctx, "psycopg-bench", "psycopg[binary]==3.2.10")
-	add("query/psycopg", "psycopg 3: cursor iteration, text results into Python values", func() (int64, error) {
-		if pyErr != nil {
-			return 0, pyErr
+	runPy := func(script string) func() (int64, error) {
+		return func() (int64, error) {
+			if pyErr != nil {
+				return 0, pyErr
+			}
+			c := exec.CommandContext(ctx, py, "-c", script, fmt.Sprintf("host=%s port=%s user=analyst password=%s dbname=citybrain sslmode=disable", host, port, auth.DemoPassword), q)
+			b, err := c.CombinedOutput()
+			if err != nil {
+				return 0, fmt.Errorf("psycopg: %v: %s", err, b)
+			}
+			clientCPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
+			var n int64
+			fmt.Sscan(string(b), &n)
+			return n, nil
 		}
-		script := `import sys, psycopg
+	}
+	add("query/psycopg", "psycopg 3: cursor iteration, text results into Python values", runPy(`import sys, psycopg
 with psycopg.connect(sys.argv[1]) as conn:
     n = 0
     for _ in conn.execute(sys.argv[2]):
         n += 1
-    print(n)`
-		c := exec.CommandContext(ctx, py, "-c", script, fmt.Sprintf("host=%s port=%s user=analyst password=%s dbname=citybrain sslmode=disable", host, port, auth.DemoPassword), q)
-		b, err := c.CombinedOutput()
-		if err != nil {
-			return 0, fmt.Errorf("psycopg: %v: %s", err, b)
-		}
-		clientCPU = c.ProcessState.UserTime() + c.ProcessState.SystemTime()
-		var n int64
-		fmt.Sscan(string(b), &n)
-		return n, nil
-	})
+    print(n)`))
+	add("query/psycopg_copy", "psycopg 3: cursor.copy(COPY … TO STDOUT), lines counted", runPy(`import sys, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    n = 0
+    with conn.cursor().copy("COPY (" + sys.argv[2] + ") TO STDOUT") as cp:
+        for data in cp:
+            n += bytes(data).count(b"\n")
+    print(n)`))
 	return out
 }
 
