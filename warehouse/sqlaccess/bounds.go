@@ -26,7 +26,7 @@ const errTooLarge = "结果值过大 value too large"
 // boundedFunctions are the functions the macros shadow.
 var boundedFunctions = map[string]bool{
 	"repeat": true, "lpad": true, "rpad": true, "list_resize": true, "array_resize": true,
-	"range": true, "generate_series": true, "bar": true,
+	"range": true, "generate_series": true, "bar": true, "bitstring": true,
 }
 
 // boundedMacros shadow boundedFunctions in a sandbox's main schema.
@@ -47,6 +47,7 @@ func boundedMacros() []string {
 		fmt.Sprintf("CREATE MACRO main.list_resize(l, n) AS CASE WHEN CAST(n AS DOUBLE) > %[1]d THEN %[2]s ELSE system.main.list_resize(l, n) END, (l, n, v) AS CASE WHEN CAST(n AS DOUBLE) > %[1]d THEN %[2]s ELSE system.main.list_resize(l, n, v) END", m, refuse("list_resize")),
 		fmt.Sprintf("CREATE MACRO main.array_resize(l, n) AS CASE WHEN CAST(n AS DOUBLE) > %[1]d THEN %[2]s ELSE system.main.array_resize(l, n) END, (l, n, v) AS CASE WHEN CAST(n AS DOUBLE) > %[1]d THEN %[2]s ELSE system.main.array_resize(l, n, v) END", m, refuse("array_resize")),
 		fmt.Sprintf("CREATE MACRO main.bar(x, lo, hi) AS system.main.bar(x, lo, hi), (x, lo, hi, w) AS CASE WHEN CAST(w AS DOUBLE) > %d THEN %s ELSE system.main.bar(x, lo, hi, w) END", 1<<16, refuse("bar")),
+		fmt.Sprintf("CREATE MACRO main.bitstring(s, n) AS CASE WHEN CAST(n AS DOUBLE) > %d THEN %s ELSE system.main.bitstring(s, n) END", m, refuse("bitstring")),
 		// The list forms of range and generate_series (the table functions are
 		// read chunk by chunk, and stay as they are).
 		fmt.Sprintf("CREATE MACRO main.range(b) AS CASE WHEN %[1]s > %[2]d THEN %[3]s ELSE system.main.range(b) END, (a, b) AS CASE WHEN %[4]s > %[2]d THEN %[3]s ELSE system.main.range(a, b) END, (a, b, st) AS CASE WHEN %[5]s > %[2]d THEN %[3]s ELSE system.main.range(a, b, st) END",
@@ -63,4 +64,58 @@ func qualifiedBounded(name, schema, catalog string) error {
 		return nil
 	}
 	return refused("函数 %s 请直接调用，不要加库名或模式名 (call %s unqualified)", name, name)
+}
+
+// formatFunctions take a format string whose field widths size the result
+// (printf('%1000000000d', 1) is a 1 GB string): their widths are checked
+// by checkFormat. Variadic, so no macro can shadow them.
+var formatFunctions = map[string]bool{"printf": true, "format": true, "sprintf": true}
+
+// checkFormat refuses a format call whose format string is not a literal,
+// uses a width from an argument (*, {:{}}), or a width or precision above
+// maxGenerated.
+func checkFormat(name string, x map[string]any) error {
+	fmtStr, ok := "", false
+	if ch, _ := x["children"].([]any); len(ch) > 0 {
+		if c, _ := ch[0].(map[string]any); c != nil && c["class"] == "CONSTANT" {
+			if v, _ := c["value"].(map[string]any); v != nil {
+				fmtStr, ok = v["value"].(string)
+			}
+		}
+	}
+	if !ok {
+		return refused("%s 的格式串须为字面量 (the format string of %s must be a literal)", name, name)
+	}
+	bad := strings.Contains(fmtStr, "*")
+	// a replacement field inside a field: a width from an argument ({:>{}})
+	inField := false
+	for i := 0; i < len(fmtStr); i++ {
+		switch fmtStr[i] {
+		case '{':
+			if !inField && i+1 < len(fmtStr) && fmtStr[i+1] == '{' {
+				i++ // {{ is a brace
+			} else if inField {
+				bad = true
+			} else {
+				inField = true
+			}
+		case '}':
+			inField = false
+		}
+	}
+	digits := 0
+	for _, r := range fmtStr + " " {
+		if r >= '0' && r <= '9' {
+			digits++
+			continue
+		}
+		if digits > 7 { // above 9,999,999 ≥ maxGenerated's order
+			bad = true
+		}
+		digits = 0
+	}
+	if bad {
+		return &Error{Code: "53200", Msg: fmt.Sprintf("%s: %s 的宽度过大或来自参数 (a width in %s's format string above %d or taken from an argument would build a huge value)", errTooLarge, name, name, maxGenerated)}
+	}
+	return nil
 }

@@ -224,6 +224,11 @@ func (w *walker) walk(n any) error {
 			if deniedFunctions[ln] || strings.HasPrefix(ln, "read_") {
 				return refused("函数 %s 不允许 (function %s is not allowed)", name, name)
 			}
+			if formatFunctions[ln] {
+				if err := checkFormat(name, x); err != nil {
+					return err
+				}
+			}
 			if ln == "current_setting" {
 				if err := checkSetting(x); err != nil {
 					return err
