@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -795,4 +796,86 @@ func TestBrowserFreshness(t *testing.T) {
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 	}
+}
+
+// TestBrowserScreens: on a phone (390 px) nothing is wider than the screen
+// and the nav is one line of whole words; on a 1920×1080 and a 3840×2160
+// video wall in 大屏 mode the type grows with the screen and the charts
+// fill its height. Screenshots of each.
+func TestBrowserScreens(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	b := newBrowser(t, e.ctx)
+	base := e.srv.URL
+	b.login(base, "leader")
+	for _, sc := range []struct {
+		name  string
+		w, h  int64
+		big   bool
+		pages []string
+	}{
+		{"phone", 390, 844, false, []string{"cockpit", "map", "risk", "crowd", "health"}},
+		{"wall-1080p", 1920, 1080, true, []string{"cockpit", "health"}},
+		{"wall-4k", 3840, 2160, true, []string{"cockpit"}},
+	} {
+		vp := chromedp.EmulateViewport(sc.w, sc.h)
+		if sc.name == "phone" {
+			vp = chromedp.EmulateViewport(sc.w, sc.h, chromedp.EmulateMobile, chromedp.EmulateScale(3))
+		}
+		q := "?big=0"
+		if sc.big {
+			q = "?big=1"
+		}
+		for _, page := range sc.pages {
+			b.run(sc.name+" "+page, vp, chromedp.Navigate(base+"/"+q+"#/"+page), rendered(page))
+			time.Sleep(300 * time.Millisecond) // charts settle after a resize
+			b.shot("screen-" + sc.name + "-" + page)
+			if over := eval[float64](b, `document.documentElement.scrollWidth - window.innerWidth`); over > 1 {
+				t.Errorf("%s %s: the page is %.0f px wider than the %d px screen", sc.name, page, over, sc.w)
+			}
+			// Each nav link is one line of whole words.
+			if bad := eval[[]string](b, `[...document.querySelectorAll("header.top nav a")].filter(a => {
+				const r = a.getBoundingClientRect(), fs = parseFloat(getComputedStyle(a).fontSize);
+				return a.getClientRects().length !== 1 || r.height > 2.2 * fs; }).map(a => a.textContent)`); len(bad) > 0 {
+				t.Errorf("%s %s: nav links broken over lines: %q", sc.name, page, bad)
+			}
+			if sc.big && page == "cockpit" {
+				fs := eval[float64](b, `parseFloat(getComputedStyle(document.body).fontSize)`)
+				if want := float64(sc.w) * 0.0094; fs < want-1 {
+					t.Errorf("%s: body text %.1f px, want ≥ %.0f px on a %d px wall", sc.name, fs, want, sc.w)
+				}
+				kpi := eval[float64](b, `parseFloat(getComputedStyle(document.querySelector(".kpi .v, .lvl .v")).fontSize)`)
+				if kpi < 2*fs-1 {
+					t.Errorf("%s: key figures %.1f px, want ≥ twice the text (%.1f px)", sc.name, kpi, fs)
+				}
+				if h := eval[float64](b, `Math.max(...[...document.querySelectorAll(".chart")].map(c => c.getBoundingClientRect().height))`); h < 0.3*float64(sc.h) {
+					t.Errorf("%s: the tallest chart is %.0f px of a %d px screen", sc.name, h, sc.h)
+				}
+				if sizes := eval[[]float64](b, `window.citybrainAxisFontSizes().filter(x => x > 0)`); len(sizes) == 0 || slices.Min(sizes) < 0.8*fs {
+					t.Errorf("%s: chart axis labels %v px, want ≥ %.0f px (the page's text)", sc.name, sizes, 0.8*fs)
+				}
+				if got := eval[float64](b, `document.documentElement.scrollHeight`); got < 0.95*float64(sc.h) {
+					t.Errorf("%s: the page fills %.0f of %d px", sc.name, got, sc.h)
+				}
+			}
+		}
+	}
+	b.run("back to normal", chromedp.EmulateViewport(1600, 1000), chromedp.Navigate(base+"/?big=0#/cockpit"), rendered("cockpit"))
+	if eval[bool](b, `document.documentElement.classList.contains("big")`) {
+		t.Error("?big=0 left 大屏 mode on")
+	}
+	// A range ending before it starts: said at the filters, the page kept.
+	cards := eval[int](b, `document.querySelectorAll("#page .card").length`)
+	eval[bool](b, `(() => { const f = document.getElementById("f-from"), t = document.getElementById("f-to");
+		f.value = "2026-12-05"; t.value = "2026-12-01"; t.dispatchEvent(new Event("change")); return true; })()`)
+	time.Sleep(200 * time.Millisecond)
+	if msg := b.text("#f-error"); !strings.Contains(msg, "结束日期早于开始日期") {
+		t.Errorf("reversed date range: the filters say %q", msg)
+	}
+	if n := eval[int](b, `document.querySelectorAll("#page .card").length`); n != cards || n == 0 {
+		t.Errorf("reversed date range: %d cards on the page, were %d", n, cards)
+	}
+	b.shot("screen-reversed-range")
 }

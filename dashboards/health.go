@@ -76,7 +76,7 @@ func (s *Server) readHealth(ctx context.Context, prev *healthSnap) *healthSnap {
 			lagS := any(nil)
 			if !x.LastCommit.IsZero() {
 				last = x.LastCommit.In(shanghai).Format(time.RFC3339)
-				lagS = int64(now.Sub(x.LastCommit).Seconds())
+				lagS = max(int64(now.Sub(x.LastCommit).Seconds()), 0) // never "-2 s ago"
 			}
 			sec.Rows = append(sec.Rows, map[string]any{"source": x.Source, "table": x.Table, "lag": x.Lag, "rejects": x.Rejects,
 				"rows": x.Rows, "last_commit": last, "age_s": lagS, "note": x.Note})

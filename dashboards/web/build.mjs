@@ -20,7 +20,7 @@ cpSync(new URL("public/", import.meta.url).pathname, out, { recursive: true });
 await esbuild.build({
   entryPoints: [new URL("src/main.ts", import.meta.url).pathname],
   bundle: true,
-  minify: true,
+  minify: process.env.CITYBRAIN_NO_MINIFY ? false : true,
   sourcemap: false,
   target: "es2020",
   format: "iife",

@@ -30,8 +30,13 @@ export function disposeAll() { while (live.length) live.pop()!.dispose(); pendin
 };
 /** For the browser tests and support: the ECharts instance of a card (pixel positions of features). */
 (window as any).citybrainChart = (id: string) => byId.get(id);
+/** For the browser tests: each chart's axis label size (px), 0 when it has no axis. */
+(window as any).citybrainAxisFontSizes = () => live.map((c) => { const o = c.getOption() as any; return o.xAxis?.[0]?.axisLabel?.fontSize || o.yAxis?.[0]?.axisLabel?.fontSize || 0; });
 export function whenChartsFinished(fn: () => void) { onAllFinished = fn; if (pending === 0) { onAllFinished = null; fn(); } }
-window.addEventListener("resize", () => live.forEach((c) => c.resize()));
+// A map zoomed to a street (roam) could throw inside ECharts while the
+// layout changes under it (a phone turned, a screenshot of the whole page):
+// one chart's failure to resize must not stop the others, nor reach the console.
+window.addEventListener("resize", () => live.forEach((c) => { try { c.resize(); } catch (e) { console.warn("chart resize", e); } }));
 
 export const base = {
   backgroundColor: "transparent",
@@ -39,6 +44,34 @@ export const base = {
   tooltip: { renderMode: "richText", backgroundColor: "#0a1628", borderColor: "#1f3b63", textStyle: { color: "#e6eefb" } },
   animation: false,
 };
+
+/** Chart text size: 12 px, scaled with the screen's width in 大屏 mode (18 px at 1920, 29 at 3840). */
+export function chartFontSize(): number {
+  return document.documentElement.classList.contains("big") ? Math.round(12 * Math.max(1.5, innerWidth / 1600)) : 12;
+}
+
+/** In 大屏 mode, the axes', legends' and titles' text (which ECharts sizes
+ * at 12 px itself, not from the global textStyle) at the chart font size,
+ * and any size an option sets scaled alike. */
+function scaleText(opt: any, fs: number): any {
+  if (fs === 12) return opt;
+  const k = fs / 12;
+  const fix = (o: any, keys: string[]) => {
+    for (const x of Array.isArray(o) ? o : o ? [o] : []) {
+      for (const key of keys) {
+        x[key] = { ...(x[key] || {}) };
+        x[key].fontSize = typeof x[key].fontSize === "number" ? Math.round(x[key].fontSize * k) : fs;
+      }
+    }
+  };
+  fix(opt.xAxis, ["axisLabel", "nameTextStyle"]);
+  fix(opt.yAxis, ["axisLabel", "nameTextStyle"]);
+  fix(opt.legend, ["textStyle"]);
+  fix(opt.title, ["textStyle"]);
+  fix(opt.visualMap, ["textStyle"]);
+  fix(opt.series, ["label"]);
+  return opt;
+}
 
 export interface Card { el: HTMLElement; body: HTMLElement; chart?: echarts.ECharts; }
 
@@ -77,7 +110,8 @@ export function draw(c: Card, opt: any, tall = false): echarts.ECharts {
     box.setAttribute("data-finished", "1");
     if (pending === 0 && onAllFinished) { const f = onAllFinished; onAllFinished = null; f(); }
   });
-  chart.setOption({ ...base, ...opt, tooltip: { ...base.tooltip, ...(opt.tooltip || {}) } });
+  const fs = chartFontSize();
+  chart.setOption(scaleText({ ...base, textStyle: { ...base.textStyle, fontSize: fs }, ...opt, tooltip: { ...base.tooltip, ...(opt.tooltip || {}) } }, fs));
   c.chart = chart;
   c.el.classList.add("has-chart"); // the PNG export is offered only for a chart
   const id = c.el.getAttribute("data-card");

@@ -13,12 +13,23 @@ export function filterBar(onChange: () => void): HTMLElement {
   const inds = c.industries.rows || [];
   const industry = h("select", { id: "f-industry" }, h("option", { value: "" }, t("all")),
     ...inds.map((i) => { const o = h("option", { value: i.industry }, i.industry); if (i.industry === f.industry) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement;
-  const apply = () => { Object.assign(state.filters, { from: from.value, to: to.value, street: street.value, industry: industry.value }); onChange(); };
+  // A range that ends before it starts is said where it is chosen, and the
+  // page keeps what it shows (it once blanked the whole page).
+  const note = h("span", { class: "error small", id: "f-error" });
+  const apply = () => {
+    if (from.value && to.value && from.value > to.value) {
+      note.textContent = t("range_reversed");
+      return;
+    }
+    note.textContent = "";
+    Object.assign(state.filters, { from: from.value, to: to.value, street: street.value, industry: industry.value });
+    onChange();
+  };
   for (const el of [from, to, street, industry]) el.addEventListener("change", apply);
   return h("div", { class: "filters" },
     h("label", null, t("from"), from), h("label", null, t("to"), to),
     h("label", null, t("street"), street), h("label", null, t("industry"), industry),
-    h("button", { class: "small", id: "f-reset", onclick: () => { resetFilters(); onChange(); } }, t("reset")));
+    h("button", { class: "small", id: "f-reset", onclick: () => { resetFilters(); onChange(); } }, t("reset")), note);
 }
 
 /** Sets filters (a chart click) and re-renders the page. */

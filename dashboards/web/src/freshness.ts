@@ -24,6 +24,7 @@ export interface WarningsFreshness {
 
 /** A duration in words, as the server's freshness.Age. */
 export function ageWords(s: number, zh = getLang() === "zh"): string {
+  s = Math.max(0, s); // a commit stamped a moment after the page's clock is not in the future
   if (s < 90) return zh ? `${Math.round(s)} 秒` : `${Math.round(s)} s`;
   if (s < 90 * 60) return zh ? `${Math.round(s / 60)} 分钟` : `${Math.round(s / 60)} min`;
   if (s < 36 * 3600) return zh ? `${(s / 3600).toFixed(1)} 小时` : `${(s / 3600).toFixed(1)} h`;

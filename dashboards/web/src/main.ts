@@ -30,15 +30,29 @@ const pages: { id: string; roles?: string[]; when?: () => boolean }[] = [
   { id: "admin", roles: ["admin"] },
 ];
 
+/** 大屏 mode (a video wall): ?big=1 in the address, or the header's button (remembered). */
+function isBig(): boolean { return document.documentElement.classList.contains("big"); }
+function setBig(on: boolean) {
+  document.documentElement.classList.toggle("big", on);
+  try { localStorage.setItem("cb.big", on ? "1" : "0"); } catch { /* private mode */ }
+}
+{
+  const q = new URLSearchParams(location.search).get("big");
+  let on = q === "1";
+  if (q === null) { try { on = localStorage.getItem("cb.big") === "1"; } catch { /* private mode */ } }
+  document.documentElement.classList.toggle("big", on);
+}
+
 function shell() {
   clear(root);
   const me = state.me!;
   const nav = h("nav", null, ...pages.filter((p) => (!p.roles || p.roles.includes(me.role)) && (!p.when || p.when())).map((p) =>
     h("a", { href: "#/" + p.id, "data-nav": p.id }, t(p.id))));
   const langBtn = h("button", { class: "small", id: "lang", onclick: () => { setLang(getLang() === "zh" ? "en" : "zh"); shell(); render(); } }, getLang() === "zh" ? "English" : "中文");
+  const big = h("button", { class: "small", id: "bigscreen", title: t("big_screen_hint"), onclick: () => { setBig(!isBig()); shell(); render(); } }, t(isBig() ? "normal_screen" : "big_screen"));
   const out = h("button", { class: "small", id: "logout", onclick: async () => { try { await api("/api/logout", { method: "POST" }); } catch { /* already out */ } state.me = null; es?.close(); location.replace("/"); } }, t("logout"));
   root.appendChild(h("header", { class: "top" }, h("h1", null, t("title")), nav,
-    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + val(me.role)), langBtn, out)));
+    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + val(me.role)), big, langBtn, out)));
   root.appendChild(h("div", { id: "filters" }));
   main = h("main", { id: "page" });
   root.appendChild(main);
