@@ -3,6 +3,9 @@ package app
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,5 +109,58 @@ func TestScopedMetadata(t *testing.T) {
 	}
 	if got := ScopeFreshness(analyst, rows); len(got) != 3 || got[0].Behind != 4 {
 		t.Errorf("analyst's freshness: %+v", got)
+	}
+}
+
+// TestOperatorToken: serve's operator token (written to data_dir/serve.token,
+// mode 0600) reads /api/freshness and /metrics whole; without it an
+// anonymous caller gets 401, even on loopback, and a department user only
+// its own paths and no /metrics.
+func TestOperatorToken(t *testing.T) {
+	users := demoUsers(t)
+	dir := t.TempDir()
+	rt := &Runtime{Mux: http.NewServeMux(), Auth: users, Fresh: freshness.New(time.Now, freshness.DefaultThresholds())}
+	rt.Fresh.Set(freshness.State{Path: freshness.Path{Component: "source", Name: "police", Table: "raw.police_cases"}, Committed: time.Now()})
+	if err := rt.WriteOperatorToken(dir); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, TokenFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	tok := ReadOperatorToken(dir)
+	if tok == "" || tok != rt.OperatorToken {
+		t.Fatalf("read token %q, serve has %q", tok, rt.OperatorToken)
+	}
+	rt.MountMetrics()
+	get := func(path string, set func(*http.Request)) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		req.RemoteAddr = "127.0.0.1:5555"
+		set(req)
+		rec := httptest.NewRecorder()
+		rt.Mux.ServeHTTP(rec, req)
+		return rec
+	}
+	none := func(*http.Request) {}
+	bearer := func(q *http.Request) { q.Header.Set("Authorization", "Bearer "+tok) }
+	dept := func(q *http.Request) { q.SetBasicAuth("dept_water", auth.DemoPassword) }
+	for _, c := range []struct {
+		path string
+		set  func(*http.Request)
+		code int
+		has  string
+		not  string
+	}{
+		{"/api/freshness", none, 401, "", ""},
+		{"/metrics", none, 401, "", ""},
+		{"/api/freshness", bearer, 200, "raw.police_cases", ""},
+		{"/metrics", bearer, 200, "raw.police_cases", ""},
+		{"/api/freshness", dept, 200, "", "raw.police_cases"},
+		{"/metrics", dept, 403, "", ""},
+		{"/api/freshness", func(q *http.Request) { q.Header.Set("Authorization", "Bearer wrong") }, 401, "", ""},
+	} {
+		rec := get(c.path, c.set)
+		if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.has) || (c.not != "" && strings.Contains(rec.Body.String(), c.not)) {
+			t.Errorf("%s: %d %.200s; want %d with %q without %q", c.path, rec.Code, rec.Body, c.code, c.has, c.not)
+		}
 	}
 }
