@@ -333,14 +333,20 @@ func TestBrowser(t *testing.T) {
 	for i, c := range recs[0] {
 		col[c] = i
 	}
+	// The words on the screen (等级 红色, 街道 and its name, 数量), each code in a column beside.
 	got := map[string]string{}
+	labels := map[string]bool{}
 	for _, r := range recs[1:] {
-		if len(col) == 3 {
-			got[r[col["street_code"]]+"/"+r[col["level"]]] = r[col["n"]]
+		if len(col) == 5 {
+			got[r[col["street_code"]]+"/"+r[col["level"]]] = r[col["数量"]]
+			labels[r[col["街道"]]+"/"+r[col["等级"]]] = true
 		}
 	}
-	if len(col) != 3 || len(recs) != 6 || got[st1+"/red"] != "1" || got[st1+"/orange"] != "1" || got[st3+"/blue"] != "1" || got[st7+"/red"] != "1" {
+	if len(col) != 5 || len(recs) != 6 || got[st1+"/red"] != "1" || got[st1+"/orange"] != "1" || got[st3+"/blue"] != "1" || got[st7+"/red"] != "1" {
 		t.Errorf("CSV export of the enterprise chart: %q", recs)
+	}
+	if !labels["西长安街街道/红色"] || !labels["新街口街道/蓝色"] {
+		t.Errorf("CSV export without the labels shown on screen: %q", recs)
 	}
 	data = b.download(dl, `[data-card="enterprises_by_level_street"] [data-export="png"]`, "enterprises_by_level_street.png")
 	if img, err := png.Decode(bytes.NewReader(data)); err != nil {

@@ -6,7 +6,8 @@ import { BarChart, LineChart, PieChart, ScatterChart, MapChart, EffectScatterCha
 import { GridComponent, TooltipComponent, LegendComponent, GeoComponent, VisualMapComponent, MarkLineComponent, DataZoomComponent } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import { h, download, toCSV } from "./dom";
-import { t, Lang } from "./i18n";
+import { t, val, getLang, Lang } from "./i18n";
+import { state } from "./state";
 import type { Section } from "./api";
 
 echarts.use([BarChart, LineChart, PieChart, ScatterChart, MapChart, EffectScatterChart, GridComponent, TooltipComponent, LegendComponent,
@@ -73,6 +74,34 @@ function scaleText(opt: any, fs: number): any {
   return opt;
 }
 
+/** A card's rows as its CSV shows them: the headers in the page's words
+ * (等级, 街道, 数量), values as shown on screen (红色, the street's name), and
+ * each code kept in a column of its own beside its label (level, street_code). */
+export function readableRows(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+  const zh = getLang() === "zh";
+  const streets = new Map((state.conf?.streets || []).map((s) => [s.adcode, zh ? s.name_zh : s.name_en || s.name_zh]));
+  return rows.map((r) => {
+    const o: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r)) {
+      const label = t(k) !== k ? t(k) : k;
+      const codeCol = label === k ? k + "_code" : k;
+      if (k === "street_code" || k === "street") {
+        o[t("street")] = streets.get(String(v)) ?? v;
+        o[k === "street" ? "street_code" : k] = v;
+        continue;
+      }
+      const shown = typeof v === "string" ? val(v) : v;
+      if (shown !== v) {
+        o[label] = shown;
+        o[codeCol] = v;
+      } else {
+        o[label] = v;
+      }
+    }
+    return o;
+  });
+}
+
 export interface Card { el: HTMLElement; body: HTMLElement; chart?: echarts.ECharts; }
 
 /** A card with a title; tools export rows() as CSV and the chart as PNG. */
@@ -80,7 +109,7 @@ export function card(title: string, span: string, rows: () => Record<string, unk
   const body = h("div");
   const c: Card = { el: h("section", { class: "card " + span, "data-card": id || "" }), body };
   const tools = h("span", { class: "tools" },
-    h("button", { class: "small", "data-export": "csv", onclick: () => download((id || "chart") + ".csv", new Blob([toCSV(rows())], { type: "text/csv;charset=utf-8" })) }, t("export_csv")),
+    h("button", { class: "small", "data-export": "csv", onclick: () => download((id || "chart") + ".csv", new Blob([toCSV(readableRows(rows()))], { type: "text/csv;charset=utf-8" })) }, t("export_csv")),
     h("button", { class: "small", "data-export": "png", onclick: () => {
       if (!c.chart) return;
       // Decoded here: fetch() of a data: URL is refused by the CSP (connect-src 'self').
