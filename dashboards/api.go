@@ -578,9 +578,10 @@ func (s *Server) crowdVenues(w http.ResponseWriter, r *http.Request) {
 // forecasts in people, the people at which each warning level is reached,
 // and the venue's warnings' lifecycle.
 //
-// People are those of the venue's grid cells (raw.venue_cells share ×
-// raw.mobile_signal people_count, the count the warning engine uses), or
-// raw.crowd_counts (direction total) for venues counted at the gate.
+// People are the count the venue's warnings are raised on: its own count
+// (raw.crowd_counts, direction total: an electronic fence or gate counters)
+// when its warnings come from that rule or it has one, else its grid cells'
+// (raw.venue_cells share × raw.mobile_signal people_count).
 // Forecasts are the engine's (marts.warnings forecast_value at event_time
 // + horizon) converted from their metric: capacity ratio × capacity,
 // density × area. Level thresholds are warnings.crowd's levels converted the
@@ -599,17 +600,37 @@ func (s *Server) crowdVenue(w http.ResponseWriter, r *http.Request) {
 	s.cached(w, r, f.key+"&venue="+url.QueryEscape(id), func(x *q) (any, error) {
 		rng := []any{id, f.fromTS, f.toTS}
 		venue := x.rows(`SELECT * EXCLUDE (_cursor) FROM {0} WHERE venue_id = ? QUALIFY row_number() OVER (ORDER BY updated_at DESC) = 1`, []string{"raw.venues"}, id)
-		var actual Section
+		// The count the venue's warnings were raised on: the venue's own count
+		// (raw.crowd_counts, rule crowd_counts.crowd_venue) or its grid cells'
+		// (raw.mobile_signal, rule mobile_signal.crowd_venue) — the page plotted
+		// the grid's while the warnings came from the gate's, and the two
+		// disagreed. Without warnings in range: the venue's own count if any.
+		var grid, counts Section
 		if x.has("raw.venue_cells") && x.has("raw.mobile_signal") {
-			actual = x.rows(`WITH cells AS (SELECT grid_cell_id, coalesce(share, 1.0) AS share FROM {0} WHERE venue_id = ?
+			grid = x.rows(`WITH cells AS (SELECT grid_cell_id, coalesce(share, 1.0) AS share FROM {0} WHERE venue_id = ?
 					QUALIFY row_number() OVER (PARTITION BY grid_cell_id ORDER BY updated_at DESC) = 1)
 				SELECT m.window_start AS t, CASE WHEN sum(m.people_count * c.share) < ? THEN NULL ELSE round(sum(m.people_count * c.share)) END AS people
 				FROM {1} m JOIN cells c USING (grid_cell_id)
 				WHERE m.window_start >= CAST(? AS TIMESTAMPTZ) AND m.window_start < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
 				[]string{"raw.venue_cells", "raw.mobile_signal"}, id, x.scope.Suppress, f.fromTS, f.toTS)
 		}
-		if len(actual.Rows) == 0 && x.has("raw.crowd_counts") {
-			actual = x.rows(`SELECT observed_at AS t, sum(people) AS people FROM {0} WHERE site_id = ? AND direction = 'total' AND observed_at >= CAST(? AS TIMESTAMPTZ) AND observed_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`, []string{"raw.crowd_counts"}, rng...)
+		if x.has("raw.crowd_counts") {
+			counts = x.rows(`SELECT observed_at AS t, max(people) AS people FROM {0} WHERE site_id = ? AND direction = 'total' AND observed_at >= CAST(? AS TIMESTAMPTZ) AND observed_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`, []string{"raw.crowd_counts"}, rng...)
+		}
+		lifecycle := x.rows(`SELECT warning_id, rule, level, state, predicted, metric, observed_value, forecast_value, threshold, unit, people_count, event_time, transition_at, message_zh, message_en FROM {0}
+				WHERE subject_type = 'venue' AND subject_id = ? AND transition_at >= CAST(? AS TIMESTAMPTZ) AND transition_at < CAST(? AS TIMESTAMPTZ) ORDER BY transition_at DESC LIMIT 500`,
+			[]string{"marts.warnings"}, rng...)
+		rule := ""
+		if len(lifecycle.Rows) > 0 {
+			rule, _ = lifecycle.Rows[0]["rule"].(string)
+		}
+		actual, source := grid, "mobile_signal"
+		switch {
+		case strings.HasPrefix(rule, "mobile_signal.") && len(grid.Rows) > 0:
+		case len(counts.Rows) > 0:
+			actual, source = counts, "crowd_counts"
+		case len(grid.Rows) == 0 && counts.Missing == "":
+			actual, source = counts, "crowd_counts"
 		}
 		var capacity, area float64
 		if len(venue.Rows) == 1 {
@@ -624,9 +645,11 @@ func (s *Server) crowdVenue(w http.ResponseWriter, r *http.Request) {
 				FROM {0} WHERE subject_type = 'venue' AND subject_id = ? AND forecast_value IS NOT NULL AND event_time >= CAST(? AS TIMESTAMPTZ) AND event_time < CAST(? AS TIMESTAMPTZ) ORDER BY 1`,
 				[]string{"marts.warnings"}, nullIfZero(capacity), nullIfZero(area), id, f.fromTS, f.toTS),
 			"thresholds": s.crowdThresholds(capacity, area),
-			"lifecycle": x.rows(`SELECT warning_id, level, state, predicted, metric, observed_value, forecast_value, threshold, unit, people_count, event_time, transition_at, message_zh, message_en FROM {0}
-				WHERE subject_type = 'venue' AND subject_id = ? AND transition_at >= CAST(? AS TIMESTAMPTZ) AND transition_at < CAST(? AS TIMESTAMPTZ) ORDER BY transition_at DESC LIMIT 500`,
-				[]string{"marts.warnings"}, rng...),
+			"lifecycle":  lifecycle,
+			// source: which count "actual" is (crowd_counts: the venue's own,
+			// mobile_signal: its grid cells'); rule: the warnings' rule.
+			"source": source,
+			"rule":   rule,
 		}, nil
 	})
 }

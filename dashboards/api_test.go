@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -24,6 +25,12 @@ type client struct {
 	base string
 	c    *http.Client
 	csrf string
+}
+
+// crowdAnswer is GET /api/dash/crowd/{venue}.
+type crowdAnswer struct {
+	Venue, Actual, Forecast, Thresholds, Lifecycle section
+	Source, Rule                                   string
 }
 
 func (e *env) client() *client {
@@ -231,33 +238,52 @@ func TestCockpitNumbersAndCache(t *testing.T) {
 	if got := count(risk.Communities.Rows, "community_code", "level"); got["C001/red"] != 1 || got["C001/orange"] != 1 {
 		t.Errorf("communities of %s = %v", st1, got)
 	}
-	var crowd map[string]section
+	var crowd crowdAnswer
 	c.json("/api/dash/crowd/V1", &crowd)
-	if len(crowd["actual"].Rows) != len(wantCrowd) || crowd["actual"].Rows[4]["people"].(float64) != float64(wantCrowd[4]) {
-		t.Errorf("V1 actual = %+v", crowd["actual"])
+	if len(crowd.Actual.Rows) != len(wantCrowd) || crowd.Actual.Rows[4]["people"].(float64) != float64(wantCrowd[4]) {
+		t.Errorf("V1 actual = %+v", crowd.Actual)
 	}
 	// Thresholds: warnings.crowd.capacity_ratio × V1's capacity (10,000; no area).
 	levels := e.rt.App.Cfg.Warnings.Crowd.CapacityRatio
 	want := map[string]float64{"blue": levels.Blue * 10000, "yellow": levels.Yellow * 10000, "orange": levels.Orange * 10000, "red": levels.Red * 10000}
-	for _, r := range crowd["thresholds"].Rows {
+	for _, r := range crowd.Thresholds.Rows {
 		if r["threshold"].(float64) != want[r["level"].(string)] {
 			t.Errorf("V1 threshold %v = %v, want %v", r["level"], r["threshold"], want[r["level"].(string)])
 		}
 	}
-	if len(crowd["thresholds"].Rows) != 4 {
-		t.Errorf("V1 thresholds %+v", crowd["thresholds"])
+	if len(crowd.Thresholds.Rows) != 4 {
+		t.Errorf("V1 thresholds %+v", crowd.Thresholds)
 	}
 	// Forecasts in people: capacity ratio × capacity (the red warning forecast 1.05).
 	found := false
-	for _, r := range crowd["forecast"].Rows {
+	for _, r := range crowd.Forecast.Rows {
 		found = found || r["people"] == float64(10500)
 	}
 	if !found {
-		t.Errorf("V1 forecast people %+v, want one at 10500", crowd["forecast"])
+		t.Errorf("V1 forecast people %+v, want one at 10500", crowd.Forecast)
 	}
 	c.json("/api/dash/crowd/V2", &crowd)
-	if len(crowd["actual"].Rows) != 2 || crowd["actual"].Rows[1]["people"].(float64) != 500 {
-		t.Errorf("V2 actual (gate counts) = %+v", crowd["actual"])
+	if len(crowd.Actual.Rows) != 2 || crowd.Actual.Rows[1]["people"].(float64) != 500 {
+		t.Errorf("V2 actual (gate counts) = %+v", crowd.Actual)
+	}
+	if crowd.Source != "crowd_counts" {
+		t.Errorf("V2 plots %q, want its gate counts", crowd.Source)
+	}
+	// A venue with both counts plots the one its warnings are raised on.
+	e.write(e.schema("crowd_counts"), map[string]any{"site_id": "V1", "observed_at": e.day(0, 9), "interval_s": 3600, "direction": "total", "people": 4321})
+	for _, c2 := range []struct{ rule, want string }{{"mobile_signal.crowd_venue", "mobile_signal"}, {"crowd_counts.crowd_venue", "crowd_counts"}} {
+		at := time.Now().Add(time.Minute)
+		e.write(e.schema("warnings"), map[string]any{"warning_id": "R-" + c2.rule, "seq": 900, "kind": "crowd", "rule": c2.rule, "subject_type": "venue",
+			"subject_id": "V1", "level": "yellow", "state": "raised", "predicted": false, "message_zh": "规则", "message_en": "rule",
+			"event_time": at, "transition_at": at, "raised_at": at})
+		crowd = crowdAnswer{}
+		c.json("/api/dash/crowd/V1", &crowd)
+		if crowd.Source != c2.want || crowd.Rule != c2.rule {
+			t.Errorf("V1 with a %s warning plots %q (rule %q), want %s", c2.rule, crowd.Source, crowd.Rule, c2.want)
+		}
+		if c2.want == "crowd_counts" && (len(crowd.Actual.Rows) != 1 || crowd.Actual.Rows[0]["people"].(float64) != 4321) {
+			t.Errorf("V1 gate counts = %+v", crowd.Actual)
+		}
 	}
 	// The crowd layer hides counts below auth.suppress_below for a leader.
 	var cl section

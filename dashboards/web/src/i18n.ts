@@ -39,6 +39,8 @@ const dict: Record<string, [string, string]> = {
   state: ["状态", "State"], time: ["时间", "Time"], message: ["内容", "Message"], name: ["名称", "Name"], address: ["地址", "Address"],
   export_csv: ["导出 CSV", "CSV"], export_png: ["导出图片", "PNG"], target: ["目标", "Target"], value: ["当前", "Value"],
   new_warning: ["新预警", "New warning"], updated: ["更新于", "Updated"], id: ["编号", "Id"], category: ["类别", "Category"], status: ["状态", "Status"], description: ["描述", "Description"],
+  crowd_source_crowd_counts: ["人数为场所自身计数（电子围栏、闸机），即该场所预警所依据的数", "People: the venue's own count (fence or gates), the count its warnings are raised on"],
+  crowd_source_mobile_signal: ["人数为场所所在网格的手机信令人数，即该场所预警所依据的数", "People: the mobile-signal count of its grid cells, the count its warnings are raised on"],
   range_reversed: ["结束日期早于开始日期，请重新选择", "The end date is before the start date: choose again"],
   big_screen: ["大屏", "Wall"], normal_screen: ["常规", "Normal"], big_screen_hint: ["大屏模式：字号随屏幕放大，图表铺满", "Video-wall mode: type scaled to the screen, charts filling it"],
   age: ["距今", "Age"], observed: ["实测值", "Observed"], forecast_value: ["预测值", "Forecast"], people: ["人数", "People"], sql_rows: ["行", "rows"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],

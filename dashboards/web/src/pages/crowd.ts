@@ -20,7 +20,7 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
     h("a", { href: "#/crowd/" + encodeURIComponent(v.venue_id), class: v.venue_id === id ? "active" : "", "data-venue": v.venue_id },
       pick(v, "name") + " · " + streetName(String(v.street_code || ""), lang)))));
 
-  const d = await api<Record<string, Section>>(`/api/dash/crowd/${encodeURIComponent(id)}?` + qs());
+  const d = await api<Record<string, Section> & { source?: string }>(`/api/dash/crowd/${encodeURIComponent(id)}?` + qs());
   const venue = d.venue.rows?.[0] || {};
   const actual = d.actual.rows || [], fc = d.forecast.rows || [], th = d.thresholds.rows || [];
   const sc = card(t("crowd") + " · " + pick(venue, "name"), "span9", () => [
@@ -40,6 +40,8 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
     sc.body.appendChild(h("div", { class: "thresholds", id: "crowd-thresholds" }, t("threshold") + "：", ...ths.flatMap((r) => [h("span", { class: "badge " + r.level }, t(r.level)),
       " " + text(r.threshold) + (Number(r.threshold) === cap ? "（" + t("capacity") + "）" : "") + "  "]),
       cap && !th.some((r) => Number(r.threshold) === cap) ? t("capacity") + " " + text(cap) : ""));
+    // Which count is plotted: the one the venue's warnings are raised on.
+    if (d.source) sc.body.appendChild(h("div", { class: "muted small", id: "crowd-source", "data-source": d.source }, t("crowd_source_" + d.source)));
     draw(sc, {
       legend: { top: 0, textStyle: { color: "#e6eefb" } }, grid: { left: 60, right: 20, top: 30, bottom: 50 }, tooltip: { trigger: "axis", renderMode: "richText" },
       xAxis: { type: "time", axisLabel: { color: "#8fa6c6" } }, yAxis: { type: "value", axisLabel: { color: "#8fa6c6" } },
