@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -449,4 +453,46 @@ func TestLoginLockedWeb(t *testing.T) {
 		t.Fatalf("unlock: %d %s", resp.StatusCode, b)
 	}
 	c.login("leader")
+}
+
+// TestLayerColoursNotLevels: no map layer's own colour is near a level's
+// (red, orange, yellow, blue as the page draws them), which would read as
+// a risk or a warning.
+func TestLayerColoursNotLevels(t *testing.T) {
+	src, err := os.ReadFile("web/src/pages/map.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i18n, err := os.ReadFile("web/src/i18n.ts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rgb := func(h string) [3]float64 {
+		var c [3]float64
+		for i := range c {
+			v, _ := strconv.ParseUint(h[1+2*i:3+2*i], 16, 8)
+			c[i] = float64(v)
+		}
+		return c
+	}
+	levels := map[string]string{}
+	for _, m := range regexp.MustCompile(`(red|orange|yellow|blue): "(#[0-9a-fA-F]{6})"`).FindAllStringSubmatch(string(i18n), -1) {
+		levels[m[1]] = m[2]
+	}
+	if len(levels) != 4 {
+		t.Fatalf("level colours in i18n.ts: %v", levels)
+	}
+	layers := regexp.MustCompile(`\{ id: "(\w+)", color: "(#[0-9a-fA-F]{6})"`).FindAllStringSubmatch(string(src), -1)
+	if len(layers) < 8 {
+		t.Fatalf("%d map layers found in map.ts", len(layers))
+	}
+	for _, m := range layers {
+		a := rgb(m[2])
+		for l, c := range levels {
+			b := rgb(c)
+			if d := math.Sqrt((a[0]-b[0])*(a[0]-b[0]) + (a[1]-b[1])*(a[1]-b[1]) + (a[2]-b[2])*(a[2]-b[2])); d < 60 {
+				t.Errorf("map layer %s is drawn in %s, %.0f from the %s level's %s", m[1], m[2], d, l, c)
+			}
+		}
+	}
 }

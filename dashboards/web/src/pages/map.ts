@@ -34,16 +34,19 @@ function boxes() {
   }
 }
 
+// A layer's own colour is none of the levels' (red, orange, yellow, blue): a point in one of
+// those reads as a risk or a warning (1,037 fire stations in the red-risk colour read as a
+// district on fire). Enterprises and venues with a level, and alarms, take the level's colour.
 const layerDefs: { id: string; color: string; symbol: string; on: boolean }[] = [
   { id: "crowd", color: "#a06bff", symbol: "rect", on: false },
-  { id: "venues", color: "#3aa0ff", symbol: "diamond", on: true },
+  { id: "venues", color: "#4dd0e1", symbol: "diamond", on: true },
   { id: "enterprises", color: "#8fa6c6", symbol: "circle", on: true },
   { id: "shelters", color: "#27ae60", symbol: "triangle", on: false },
   { id: "warehouses", color: "#16a085", symbol: "roundRect", on: false },
-  { id: "fire_stations", color: "#ff5252", symbol: "pin", on: false },
+  { id: "fire_stations", color: "#ff66cc", symbol: "pin", on: false },
   { id: "waterlogging", color: "#00bcd4", symbol: "circle", on: false },
-  { id: "lifeline", color: "#ffd166", symbol: "circle", on: false },
-  { id: "incidents", color: "#ff7043", symbol: "circle", on: false },
+  { id: "lifeline", color: "#b39ddb", symbol: "circle", on: false },
+  { id: "incidents", color: "#c6ff00", symbol: "circle", on: false },
 ];
 // Kept across renders of the page (filters, language switch).
 const enabled: Record<string, boolean> = Object.fromEntries(layerDefs.map((l) => [l.id, l.on]));
