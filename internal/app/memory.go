@@ -2,11 +2,10 @@ package app
 
 import (
 	"context"
-	"os"
 	"runtime/metrics"
-	"strconv"
-	"strings"
 	"time"
+
+	"citybrain/internal/proc"
 )
 
 // MemoryFunc reports the memory of one or more DuckDB databases a service
@@ -50,24 +49,7 @@ func (rt *Runtime) sampleMemory(ctx context.Context) {
 		rt.Fresh.Gauge("citybrain_go_heap_objects_bytes", "Go heap: live and not yet swept objects / Go 堆对象", float64(s[0].Value.Uint64()))
 		rt.Fresh.Gauge("citybrain_go_memory_bytes", "Memory the Go runtime holds from the OS, less what it released / Go 运行时占用内存", float64(s[1].Value.Uint64()-s[2].Value.Uint64()))
 	}
-	if rss, ok := residentBytes(); ok {
+	if rss, ok := proc.Resident(); ok {
 		rt.Fresh.Gauge("citybrain_process_resident_bytes", "Resident set of the serve process / 进程常驻内存", float64(rss))
 	}
-}
-
-// residentBytes is the process's resident set (Linux /proc/self/statm).
-func residentBytes() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0, false
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0, false
-	}
-	return pages * int64(os.Getpagesize()), true
 }

@@ -16,6 +16,7 @@ import (
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
+	"citybrain/internal/proc"
 	"citybrain/warehouse"
 	"citybrain/warehouse/sqlaccess"
 )
@@ -37,6 +38,10 @@ nothing either: the next start resumes from the lake and the topics.`,
 				return err
 			}
 			ctx := cmd.Context()
+			restarted := proc.Restarted()
+			if restarted != "" {
+				log.Warn("serve restarted itself in place / 服务已自动重启", "why", restarted)
+			}
 			servePprof(log)
 			a, err := app.Open(ctx, cfg, log, app.OwnBroker)
 			if err != nil {
@@ -172,6 +177,9 @@ Try 试试 (in another terminal):
 `, ln.Addr(), ln.Addr(), brokerDesc, a.Lake.Dir(), cfg.Warehouse.Catalog, names, self())
 			for _, l := range rt.BannerLines() {
 				fmt.Fprintln(g.out, "  "+l)
+			}
+			if restarted != "" {
+				fmt.Fprintln(g.out, "  已自动重启 restarted in place: "+restarted)
 			}
 			fmt.Fprintln(g.out, "Stop with Ctrl-C / 按 Ctrl-C 停止.")
 			<-ctx.Done()

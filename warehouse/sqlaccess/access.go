@@ -68,6 +68,12 @@ type Access struct {
 	boxes  map[string]*sandbox
 	active sync.WaitGroup // open sessions
 
+	// OnBackstop is called when the backstop (backstop.go) must end
+	// statements DuckDB cannot interrupt, after they are audited; serve
+	// restarts itself. Nil: they are audited and logged, and run on.
+	OnBackstop func(reason string)
+	bs         backstop
+
 	fonce     sync.Once
 	fol       *follower
 	refreshMu sync.Mutex // one refresh round at a time
@@ -533,6 +539,13 @@ func (s *Session) PrepareAs(ctx context.Context, orig, q string) (*Stmt, error) 
 		st.Empty = true
 		return st, nil
 	}
+	// Constant expressions are folded while preparing: a statement can
+	// run here as long as when it executes.
+	ctx, cancel := context.WithTimeout(ctx, s.a.cfg.StatementTimeout)
+	defer cancel()
+	c := s.a.watch(s, orig)
+	c.enter()
+	defer s.a.unwatch(c)
 	var err error
 	if r, pos, ok := fullWidth(q); ok {
 		err = fullWidthError(r, pos)
@@ -628,6 +641,7 @@ type Rows struct {
 	err     error
 	closed  bool // no rows to read (empty statement)
 	done    bool
+	call    *call // what the backstop watches
 	Columns []Column
 }
 
@@ -644,15 +658,19 @@ func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
 	for i, v := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
 	}
+	c := st.s.a.watch(st.s, st.SQL)
+	c.enter()
 	rows, err := st.raw.QueryContext(ctx, named)
+	c.leave()
 	if err != nil {
+		st.s.a.unwatch(c)
 		err = classify(ctx, err)
 		cancel()
 		st.s.audit(st.SQL, start, 0, time.Since(start), err)
 		return nil, err
 	}
 	if st.Deferred {
-		return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: resultColumns(rows)}, nil
+		return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, call: c, Columns: resultColumns(rows)}, nil
 	}
 	if got := len(rows.Columns()); got != len(st.Cols) {
 		// DuckDB re-bound the statement to another shape (a catalog query
@@ -660,11 +678,12 @@ func (st *Stmt) Query(ctx context.Context, args []any) (*Rows, error) {
 		// a row into the wrong number of columns.
 		rows.Close()
 		cancel()
+		st.s.a.unwatch(c)
 		err := fmt.Errorf("statement returned %d columns where it was prepared with %d; run it without preparing / 语句结果列数与预备时不一致", got, len(st.Cols))
 		st.s.audit(st.SQL, start, 0, time.Since(start), err)
 		return nil, err
 	}
-	return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, Columns: st.Cols}, nil
+	return &Rows{st: st, rows: rows, cancel: cancel, ctx: ctx, start: start, call: c, Columns: st.Cols}, nil
 }
 
 // Shape is the result's shape with args bound (nil for NULL), without
@@ -678,6 +697,9 @@ func (st *Stmt) Shape(ctx context.Context, args []any) ([]Column, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, st.s.a.cfg.StatementTimeout)
 	defer cancel()
+	c := st.s.a.watch(st.s, st.SQL)
+	c.enter()
+	defer st.s.a.unwatch(c)
 	body := strings.TrimRight(strings.TrimSpace(st.run), "; \t\r\n")
 	q := "SELECT * FROM (\n" + body + "\n) AS shape LIMIT 0"
 	var cols []Column
@@ -777,7 +799,10 @@ func (r *Rows) Next(dest []driver.Value) error {
 	if r.closed {
 		return errEOF
 	}
-	if err := r.rows.Next(dest); err != nil {
+	r.call.enter()
+	err := r.rows.Next(dest)
+	r.call.leave()
+	if err != nil {
 		if err.Error() != "EOF" {
 			r.err = classify(r.ctx, err)
 			return r.err
@@ -802,6 +827,7 @@ func (r *Rows) Close(fail error) {
 		r.rows.Close()
 		r.cancel()
 	}
+	r.st.s.a.unwatch(r.call)
 	if r.st.Empty {
 		return
 	}

@@ -30,6 +30,22 @@ type Config struct {
 	// beside serve, maintenance's compactions). Announced commits are shown
 	// at once.
 	Reconcile time.Duration `yaml:"reconcile"`
+	// Backstop ends what the statement timeout and memory limit cannot.
+	Backstop BackstopConfig `yaml:"backstop"`
+}
+
+// BackstopConfig tunes the SQL backstop (backstop.go): a DuckDB call that
+// runs Grace past its statement timeout, or grows serve's resident memory
+// more than the running statements' memory limits and MemorySlack, is
+// ended by restarting serve in place.
+type BackstopConfig struct {
+	// Enabled turns the backstop on (default true).
+	Enabled bool `yaml:"enabled"`
+	// Grace is how long past its timeout a DuckDB call may still run.
+	Grace time.Duration `yaml:"grace"`
+	// MemorySlack is the resident memory serve may gain beyond the running
+	// statements' memory_limit each (other work: ingest, models, Go).
+	MemorySlack string `yaml:"memory_slack"`
 }
 
 // PGWireConfig configures the PostgreSQL wire server.
@@ -62,6 +78,7 @@ func DefaultConfig() Config {
 		ConsoleRowCap:    10000,
 		Audit:            AuditConfig{FlushInterval: 10 * time.Second, FlushRows: 1000},
 		Reconcile:        10 * time.Second,
+		Backstop:         BackstopConfig{Enabled: true, Grace: 30 * time.Second, MemorySlack: "2GB"},
 	}
 }
 
@@ -90,6 +107,17 @@ func (c Config) Validate() error {
 	}
 	if c.Audit.FlushInterval <= 0 || c.Audit.FlushRows <= 0 {
 		errs = append(errs, errors.New("sql_access.audit: flush_interval and flush_rows must be positive"))
+	}
+	if c.Backstop.Enabled {
+		if c.Backstop.Grace <= 0 {
+			errs = append(errs, errors.New("sql_access.backstop.grace must be positive"))
+		}
+		if _, err := ParseBytes(c.Backstop.MemorySlack); err != nil {
+			errs = append(errs, fmt.Errorf("sql_access.backstop.memory_slack: %w", err))
+		}
+		if _, err := ParseBytes(c.MemoryLimit); err != nil {
+			errs = append(errs, fmt.Errorf("sql_access.memory_limit: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

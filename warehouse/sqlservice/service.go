@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"citybrain/internal/app"
+	"citybrain/internal/proc"
 	"citybrain/warehouse/pgwire"
 	"citybrain/warehouse/sqlaccess"
 )
@@ -65,6 +67,16 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		return fmt.Errorf("audit table: %w", err)
 	}
 	s.access.Audit = s.audit
+	// The backstop's last resort: a statement DuckDB cannot interrupt is
+	// ended by restarting serve in place (same process id and arguments;
+	// a kill -9 at any moment loses nothing, so neither does this).
+	s.access.OnBackstop = func(reason string) {
+		a.Log.Error("restarting serve in place to end statements DuckDB cannot interrupt / 重启服务以终止无法中断的查询", "reason", reason)
+		if err := proc.Restart(reason); err != nil {
+			a.Log.Error("restart in place failed; exiting with 75 so a supervisor (systemd) starts serve again", "err", err)
+			os.Exit(75)
+		}
+	}
 	rt.Auth.OnLoginFailure(s.access.AuditLogin)
 	var tc *tls.Config
 	if s.cfg.PGWire.Listen != "" {
