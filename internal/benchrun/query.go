@@ -226,6 +226,15 @@ with psycopg.connect(sys.argv[1]) as conn:
     for _ in conn.execute(sys.argv[2]):
         n += 1
     print(n)`))
+	add("query/psycopg_fetchall", "psycopg 3: cursor.fetchall() (pandas.read_sql's path), text results into Python values", runPy(`import sys, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    print(len(conn.execute(sys.argv[2]).fetchall()))`))
+	add("query/psycopg_binary", "psycopg 3: cursor iteration, binary results (execute(binary=True)) into Python values", runPy(`import sys, psycopg
+with psycopg.connect(sys.argv[1]) as conn:
+    n = 0
+    for _ in conn.cursor(binary=True).execute(sys.argv[2]):
+        n += 1
+    print(n)`))
 	add("query/psycopg_copy", "psycopg 3: cursor.copy(COPY … TO STDOUT), lines counted", runPy(`import sys, psycopg
 with psycopg.connect(sys.argv[1]) as conn:
     n = 0
