@@ -214,6 +214,7 @@ type soakRun struct {
 	mu          sync.Mutex
 	transitions map[int64]*soakTransition
 	catchUp     time.Time
+	dashErr     map[string]bool
 }
 
 func runSoak(ctx context.Context, tmp string) []Result {
@@ -306,6 +307,12 @@ func runSoak(ctx context.Context, tmp string) []Result {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); r.pollPG(sctx) }()
+	dash := dashLatency{}
+	readyCh := make(chan struct{})
+	if *soakDashPause > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.probeDash(sctx, &dash, readyCh) }()
+	}
 
 	var samples []soakSample
 	var ready time.Time
@@ -326,6 +333,7 @@ func runSoak(ctx context.Context, tmp string) []Result {
 		samples = append(samples, s)
 		if ready.IsZero() && logHas("就绪 Ready") {
 			ready = time.Now()
+			close(readyCh)
 			end = ready.Add(*soakDuration)
 			logf("soak: Ready %.0f s after start; sampling until %s", ready.Sub(r.start).Seconds(), end.Format("15:04:05"))
 		}
@@ -366,7 +374,7 @@ func runSoak(ctx context.Context, tmp string) []Result {
 	cancel()
 	wg.Wait()
 	rec := r.finish(samples, ready)
-	return r.report(rec)
+	return append(r.report(rec), dashResults(dash)...) // the probe has ended (wg.Wait)
 }
 
 // soakBinary is -soak-bin, built with go build when missing.
