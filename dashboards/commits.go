@@ -9,18 +9,32 @@ import (
 )
 
 // Committed tells the server a table was committed: cached answers that
-// read it are dropped, open pages are told to refresh, and new rows of
+// read it are recomputed (served stale meanwhile), open pages are told to
+// refresh once they are, and new rows of
 // marts.warnings are pushed to them as "warning" events. Call it from the
 // commit bus (it returns quickly; the push runs in the background).
 func (s *Server) Committed(table string) {
-	s.cache.invalidate(table)
-	s.live.publishView("refresh", func(sc auth.Scope) (any, bool) {
-		return map[string]any{"tables": []string{table}}, sc.Sees(table)
-	})
+	settled := s.cache.invalidate(table)
+	go func() {
+		// Pages refresh once the answers that read table are recomputed, so
+		// their requests find the new ones (never waiting longer than
+		// refreshWait for a slow one).
+		select {
+		case <-settled:
+		case <-time.After(refreshWait):
+		}
+		s.live.publishView("refresh", func(sc auth.Scope) (any, bool) {
+			return map[string]any{"tables": []string{table}}, sc.Sees(table)
+		})
+	}()
 	if table == WarningsTable {
 		go s.pushWarnings(context.Background())
 	}
 }
+
+// refreshWait is the longest a page's refresh event waits for the answers
+// a commit made stale.
+const refreshWait = 30 * time.Second
 
 // WarningsTable is the warning engine's table of transitions.
 const WarningsTable = "marts.warnings"

@@ -20,12 +20,17 @@ type Config struct {
 	// so in a red banner; a warning whose event time is this much older than
 	// the data's newest event time is not shown as live (实时).
 	StaleAfter time.Duration `yaml:"stale_after"`
+	// StaleWait is how long a request waits for an answer a commit made
+	// stale to be recomputed before it is served the previous answer
+	// (answers are recomputed in the background on every commit).
+	StaleWait time.Duration `yaml:"stale_wait"`
 }
 
 // DefaultConfig: on, 30 days, health figures at most 5 s old, warnings
-// stale after a minute (the warning path's goal is 10 s).
+// stale after a minute (the warning path's goal is 10 s), a request waits
+// up to 100 ms for an answer being recomputed.
 func DefaultConfig() Config {
-	return Config{Enabled: true, DefaultDays: 30, StatusMaxAge: 5 * time.Second, StaleAfter: time.Minute}
+	return Config{Enabled: true, DefaultDays: 30, StatusMaxAge: 5 * time.Second, StaleAfter: time.Minute, StaleWait: 100 * time.Millisecond}
 }
 
 // Validate checks the section.
@@ -35,6 +40,9 @@ func (c Config) Validate() error {
 	}
 	if c.StatusMaxAge < 0 {
 		return errors.New("dashboards.status_max_age must be ≥ 0")
+	}
+	if c.StaleWait < 0 {
+		return errors.New("dashboards.stale_wait must be ≥ 0 (0: never wait)")
 	}
 	if c.StaleAfter <= 0 {
 		return errors.New("dashboards.stale_after must be > 0 (e.g. 60s)")

@@ -141,6 +141,9 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	cfg.DataDir = dir
 	cfg.Auth.DemoUsers = true
 	cfg.SQLAccess.PGWire.Listen = "" // HTTP only
+	// A request after a commit sees it (in serve it waits 100 ms, then is
+	// served the previous answer: TestCacheServesStale).
+	cfg.Dashboards.StaleWait = 2 * time.Minute
 	if mod != nil {
 		mod(&cfg)
 	}

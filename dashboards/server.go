@@ -128,7 +128,7 @@ func New(cfg Config, d Deps) *Server {
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = DefaultConfig().StaleAfter
 	}
-	return &Server{cfg: cfg, d: d, cache: newCache(), live: newHub(), dist: sub, started: d.Now()}
+	return &Server{cfg: cfg, d: d, cache: newCache(cfg.StaleWait), live: newHub(), dist: sub, started: d.Now()}
 }
 
 // Built reports whether the web bundle is embedded (make build ran npm).
