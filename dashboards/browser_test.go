@@ -885,3 +885,74 @@ func TestBrowserScreens(t *testing.T) {
 	}
 	b.shot("screen-reversed-range")
 }
+
+// TestBrowserLoading: while an answer is on its way every panel says it is
+// loading — the page's placeholders on a page's first answer, the venue's
+// panel while its series load, a map layer being added — and no
+// placeholder is left once the answers are in.
+func TestBrowserLoading(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	b := newBrowser(t, e.ctx)
+	base := e.srv.URL
+	b.login(base, "leader")
+	b.run("cockpit", chromedp.Navigate(base+"/#/cockpit"), rendered("cockpit"))
+	holdPath := func(prefix string) func() {
+		ch := make(chan struct{})
+		f := func(path string) <-chan struct{} {
+			if strings.HasPrefix(path, prefix) {
+				return ch
+			}
+			return nil
+		}
+		e.hold.Store(&f)
+		var once sync.Once
+		return func() { once.Do(func() { e.hold.Store(nil); close(ch) }) }
+	}
+	waitLoading := func(what, sel string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("%s: no loading state (%s): %v", what, sel, err)
+		}
+		if txt := b.text(sel); !strings.Contains(txt, "加载中") {
+			t.Errorf("%s: loading state says %q, want 加载中…", what, txt)
+		}
+	}
+	for _, pg := range []struct{ page, api string }{{"risk", "/api/dash/risk"}, {"health", "/api/dash/health"}, {"crowd", "/api/dash/crowd"}} {
+		release := holdPath(pg.api)
+		b.run("open "+pg.page, chromedp.Navigate(base+"/#/"+pg.page))
+		waitLoading(pg.page, "#loading [data-loading]")
+		if n := eval[int](b, `document.querySelectorAll("#loading [data-loading]").length`); n < 3 {
+			t.Errorf("%s: %d placeholder panels, want the page's panels", pg.page, n)
+		}
+		b.shot("loading-" + pg.page)
+		release()
+		b.run(pg.page+" rendered", rendered(pg.page))
+		if n := eval[int](b, `document.querySelectorAll("[data-loading]").length`); n != 0 {
+			t.Errorf("%s: %d loading placeholders left after rendering", pg.page, n)
+		}
+	}
+	// The venue's series load after the list: its panel says so meanwhile.
+	release := holdPath("/api/dash/crowd/")
+	b.run("crowd V2", chromedp.Navigate(base+"/#/crowd/V2"))
+	waitLoading("venue panel", "#page [data-loading]")
+	release()
+	b.run("crowd V2 rendered", rendered("crowd"))
+	// A map layer switched on: the layer list says it is loading.
+	b.run("map", chromedp.Navigate(base+"/#/map"), rendered("map"))
+	if eval[bool](b, `document.getElementById("layer-incidents").checked`) {
+		b.run("incidents off", chromedp.Click(chromedp.CSS("#layer-incidents")))
+	}
+	release = holdPath("/api/dash/map/incidents")
+	b.run("incidents on", chromedp.Click(chromedp.CSS("#layer-incidents")))
+	waitLoading("map layer", "#map-hint")
+	release()
+	time.Sleep(300 * time.Millisecond)
+	if txt := b.text("#map-hint"); strings.Contains(txt, "加载中") {
+		t.Errorf("map hint still says %q after the layer loaded", txt)
+	}
+}

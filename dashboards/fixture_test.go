@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +103,9 @@ type env struct {
 	reg  *schemas.Registry
 	srv  *httptest.Server
 	now  time.Time
+	// hold, when set, delays the API requests whose path it matches until
+	// the channel it returns is closed (loading states are seen in tests).
+	hold atomic.Pointer[func(path string) <-chan struct{}]
 }
 
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
@@ -204,7 +208,14 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	if err := svc.Start(ctx, e.rt); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(mux)
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := e.hold.Load(); h != nil {
+			if ch := (*h)(r.URL.Path); ch != nil {
+				<-ch
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(e.srv.Close)
 	return e
 }

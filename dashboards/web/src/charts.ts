@@ -105,6 +105,12 @@ export function readableRows(rows: Record<string, unknown>[]): Record<string, un
 export interface Card { el: HTMLElement; body: HTMLElement; chart?: echarts.ECharts; }
 
 /** A card with a title; tools export rows() as CSV and the chart as PNG. */
+/** A panel whose data is on its way: a pulsing placeholder saying 加载中…. */
+export function loadingCard(span: string, title = ""): HTMLElement {
+  return h("section", { class: "card loading " + span, "data-loading": "1" },
+    h("h2", null, title || h("span", { class: "bar" })), h("div", { class: "pulse" }), h("p", { class: "muted" }, t("loading")));
+}
+
 export function card(title: string, span: string, rows: () => Record<string, unknown>[], id?: string): Card {
   const body = h("div");
   const c: Card = { el: h("section", { class: "card " + span, "data-card": id || "" }), body };

@@ -2,7 +2,7 @@ import { api, setCSRF, HTTPError } from "./api";
 import { h, clear } from "./dom";
 import { t, getLang, setLang, val } from "./i18n";
 import { state, loadConf, resetFilters, Me } from "./state";
-import { disposeAll, whenChartsFinished } from "./charts";
+import { disposeAll, whenChartsFinished, loadingCard } from "./charts";
 import { filterBar } from "./filters";
 import { cockpit, onLiveWarning, applyFreshness } from "./pages/cockpit";
 import { mapPage } from "./pages/map";
@@ -59,6 +59,12 @@ function shell() {
   root.appendChild(h("div", { class: "toast", id: "toast" }));
 }
 
+/** The loading state: the page's panels as placeholders, each saying it is loading. */
+function skeleton(): HTMLElement {
+  const spans = ["span8", "span4", "span6", "span6"];
+  return h("div", { id: "loading", class: "grid", "aria-busy": "true" }, ...spans.map((s) => loadingCard(s)));
+}
+
 export async function render() {
   const seq = ++renderSeq;
   document.body.removeAttribute("data-rendered");
@@ -77,7 +83,7 @@ export async function render() {
   const allowed = pages.find((p) => p.id === r.page);
   const fn = allowed && ((allowed.roles && !allowed.roles.includes(state.me!.role)) || (allowed.when && !allowed.when())) ? cockpit : fns[r.page] || cockpit;
   // The page is built in place (charts need their size), hidden behind the loading line.
-  const loading = h("p", { class: "muted", id: "loading" }, t("loading"));
+  const loading = skeleton();
   const el = h("div", { "data-page": r.page });
   main.appendChild(loading);
   main.appendChild(el);

@@ -1,7 +1,7 @@
 import { api, Section } from "../api";
 import { h, fmtTime, table, text } from "../dom";
 import { t, getLang, pick, levelColor } from "../i18n";
-import { card, draw, missing } from "../charts";
+import { card, draw, missing, loadingCard } from "../charts";
 import { qs, streetName } from "../state";
 
 /** Per venue: actual vs forecast vs thresholds over time, and the warnings' lifecycle. */
@@ -20,7 +20,9 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
     h("a", { href: "#/crowd/" + encodeURIComponent(v.venue_id), class: v.venue_id === id ? "active" : "", "data-venue": v.venue_id },
       pick(v, "name") + " · " + streetName(String(v.street_code || ""), lang)))));
 
-  const d = await api<Record<string, Section> & { source?: string }>(`/api/dash/crowd/${encodeURIComponent(id)}?` + qs());
+  const wait = loadingCard("span9", t("crowd"));
+  grid.appendChild(wait);
+  const d = await api<Record<string, Section> & { source?: string }>(`/api/dash/crowd/${encodeURIComponent(id)}?` + qs()).finally(() => wait.remove());
   const venue = d.venue.rows?.[0] || {};
   const actual = d.actual.rows || [], fc = d.forecast.rows || [], th = d.thresholds.rows || [];
   const sc = card(t("crowd") + " · " + pick(venue, "name"), "span9", () => [

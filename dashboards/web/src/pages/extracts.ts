@@ -33,6 +33,9 @@ export async function extractsPage(el: HTMLElement, args: string[] = []) {
     return;
   }
   const showHistory = async (name: string) => {
+    clear(detail);
+    grid.appendChild(detail);
+    detail.appendChild(h("p", { class: "muted", "data-loading": "1" }, t("loading")));
     const d = await api<{ extract: Summary; history: Manifest[] }>("/api/extracts/" + encodeURIComponent(name));
     clear(detail);
     grid.appendChild(detail);

@@ -257,7 +257,11 @@ export async function mapPage(el: HTMLElement) {
       cb.checked = enabled[l.id];
       cb.addEventListener("change", async () => {
         enabled[l.id] = cb.checked;
-        if (cb.checked && !data[l.id]) await load(l.id);
+        if (cb.checked && !data[l.id]) {
+          hint.textContent = t("loading");
+          cb.disabled = true;
+          try { await load(l.id); } finally { hint.textContent = ""; cb.disabled = false; }
+        }
         redraw();
         drawList();
       });
