@@ -71,10 +71,8 @@ func (r *soakRun) probeDash(ctx context.Context, into *dashLatency, ready <-chan
 					Rows []map[string]any `json:"rows"`
 				} `json:"venues"`
 			}
-			var risk struct {
-				Enterprises struct {
-					Rows []map[string]any `json:"rows"`
-				} `json:"enterprises"`
+			var ents struct {
+				Rows []map[string]any `json:"rows"`
 			}
 			calls := []struct {
 				name, path string
@@ -84,15 +82,19 @@ func (r *soakRun) probeDash(ctx context.Context, into *dashLatency, ready <-chan
 				{"cockpit", "/api/dash/cockpit", nil},
 				{"warnings", "/api/dash/warnings", nil},
 				{"risk", "/api/dash/risk", nil},
-				{"risk?street", "/api/dash/risk?street=110102003", &risk},
+				{"risk?street", "/api/dash/risk?street=110102003", nil},
 				{"crowd", "/api/dash/crowd", &venues},
 				{"health", "/api/dash/health", nil},
 			}
 			for _, l := range layers {
+				var v any
+				if l == "enterprises" {
+					v = &ents
+				}
 				calls = append(calls, struct {
 					name, path string
 					v          any
-				}{"map/" + l, "/api/dash/map/" + l, nil})
+				}{"map/" + l, "/api/dash/map/" + l, v})
 			}
 			for _, c := range calls {
 				ms, err := get(user, c.path, c.v)
@@ -106,8 +108,8 @@ func (r *soakRun) probeDash(ctx context.Context, into *dashLatency, ready <-chan
 				ms, err := get(user, "/api/dash/crowd/"+url.PathEscape(id), nil)
 				r.noteDash(into, user, "crowd/{venue}", ms, err)
 			}
-			if len(risk.Enterprises.Rows) > 0 {
-				id := fmt.Sprint(risk.Enterprises.Rows[0]["enterprise_id"])
+			if len(ents.Rows) > 0 {
+				id := fmt.Sprint(ents.Rows[len(ents.Rows)/2]["id"])
 				ms, err := get(user, "/api/dash/enterprise/"+url.PathEscape(id), nil)
 				r.noteDash(into, user, "enterprise/{id}", ms, err)
 			}
