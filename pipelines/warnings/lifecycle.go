@@ -3,7 +3,12 @@ package warnings
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
+
+	"citybrain/internal/geo"
 )
 
 // Level names, index = level number (0 = none).
@@ -198,11 +203,85 @@ var metricEn = map[string]string{
 	"flow_burst": "sudden flow rise", "gas_lel": "gas concentration", "congestion_index": "congestion index", "collisions": "collisions",
 }
 
+// fmtVal writes a figure as people read it: whole numbers from 100 on,
+// one decimal from 1 on, two below (0.35 m), no trailing zeros.
 func fmtVal(v *float64) string {
 	if v == nil || math.IsNaN(*v) {
 		return "-"
 	}
-	return fmt.Sprintf("%.4g", *v)
+	x := *v
+	prec := 2
+	switch a := math.Abs(x); {
+	case a >= 100:
+		prec = 0
+	case a >= 1:
+		prec = 1
+	}
+	s := strconv.FormatFloat(x, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+// unitWords are a rule's units in words (zh, en); "ratio" is written as
+// a percentage and "index" has none.
+var unitWords = map[string][2]string{
+	"ratio": {"%", "%"}, "index": {"", ""}, "人/m²": {"人/m²", "people/m²"}, "m": {"米", "m"}, "mm": {"毫米", "mm"},
+	"起 collisions": {"起", "collisions"}, "MPa": {"兆帕", "MPa"}, "m³/h": {"立方米/时", "m³/h"}, "%LEL": {"%LEL", "%LEL"},
+}
+
+// withUnit writes v with its unit in one language (0 zh, 1 en).
+func withUnit(v *float64, unit string, lang int) string {
+	w, ok := unitWords[unit]
+	if !ok {
+		w = [2]string{unit, unit}
+	}
+	if unit == "ratio" && v != nil {
+		pct := *v * 100
+		return fmtVal(&pct) + " %"
+	}
+	if w[lang] == "" {
+		return fmtVal(v)
+	}
+	return fmtVal(v) + " " + w[lang]
+}
+
+// districtUnits name the district bureaus a rule may make responsible.
+var districtUnits = map[string][2]string{
+	"traffic": {"区交通委", "District Transport Commission"}, "water": {"区水务局", "District Water Authority"},
+	"police": {"公安西城分局", "Xicheng Public Security Sub-bureau"}, "emergency": {"区应急管理局", "District Emergency Management Bureau"},
+	"city_management": {"区城市管理委员会", "District City Management Commission"}, "planning": {"规划和自然资源西城分局", "Xicheng Planning and Natural Resources Sub-bureau"},
+}
+
+var streetsOnce = sync.OnceValues(geo.LoadStreets)
+
+// responsibleWords names a responsible unit: "street:<adcode>" its street
+// office, "district:<dept>" the bureau, anything else (a venue's
+// operator, as the data names it) as it is.
+func responsibleWords(code string) (zh, en string) {
+	kind, id, ok := strings.Cut(code, ":")
+	if !ok {
+		return code, code
+	}
+	switch kind {
+	case "district":
+		if w, ok := districtUnits[id]; ok {
+			return w[0], w[1]
+		}
+	case "street":
+		if st, err := streetsOnce(); err == nil {
+			for _, s := range st.All() {
+				if s.Adcode == id {
+					return s.NameZH + "办事处", s.NameEN + " office"
+				}
+			}
+		}
+	}
+	return code, code
 }
 
 // messages writes the zh-CN and English texts of a transition.
@@ -229,22 +308,25 @@ func messages(t *Transition) (zh, en string) {
 		en = fmt.Sprintf("%s %s warning cleared (was %s).", nameEn, t.Kind, t.Level)
 		return
 	}
+	z := func(v *float64) string { return withUnit(v, t.Unit, 0) }
+	e := func(v *float64) string { return withUnit(v, t.Unit, 1) }
 	if t.Predicted {
-		zh = fmt.Sprintf("%s%s%s预警%s（预测）：预计 %d 分钟后%s达 %s %s（阈值 %s），当前 %s。", name, kindZh[t.Kind], lz, stateZh[t.State],
-			t.HorizonMin, mz, fmtVal(t.ForecastValue), t.Unit, fmtVal(t.Threshold), fmtVal(t.ObservedValue))
-		en = fmt.Sprintf("%s: %s %s warning %s (predicted): %s forecast to reach %s %s in %d min (threshold %s), now %s.", nameEn, t.Level, t.Kind, t.State,
-			me, fmtVal(t.ForecastValue), t.Unit, t.HorizonMin, fmtVal(t.Threshold), fmtVal(t.ObservedValue))
+		zh = fmt.Sprintf("%s%s%s预警%s（预测）：预计 %d 分钟后%s达 %s（阈值 %s），当前 %s。", name, kindZh[t.Kind], lz, stateZh[t.State],
+			t.HorizonMin, mz, z(t.ForecastValue), z(t.Threshold), z(t.ObservedValue))
+		en = fmt.Sprintf("%s: %s %s warning %s (predicted): %s forecast to reach %s in %d min (threshold %s), now %s.", nameEn, t.Level, t.Kind, t.State,
+			me, e(t.ForecastValue), t.HorizonMin, e(t.Threshold), e(t.ObservedValue))
 	} else {
-		zh = fmt.Sprintf("%s%s%s预警%s：%s %s %s（阈值 %s）。", name, kindZh[t.Kind], lz, stateZh[t.State], mz, fmtVal(t.ObservedValue), t.Unit, fmtVal(t.Threshold))
-		en = fmt.Sprintf("%s: %s %s warning %s: %s %s %s (threshold %s).", nameEn, t.Level, t.Kind, t.State, me, fmtVal(t.ObservedValue), t.Unit, fmtVal(t.Threshold))
+		zh = fmt.Sprintf("%s%s%s预警%s：%s %s（阈值 %s）。", name, kindZh[t.Kind], lz, stateZh[t.State], mz, z(t.ObservedValue), z(t.Threshold))
+		en = fmt.Sprintf("%s: %s %s warning %s: %s %s (threshold %s).", nameEn, t.Level, t.Kind, t.State, me, e(t.ObservedValue), e(t.Threshold))
 	}
 	if t.PeopleCount != nil {
 		zh += fmt.Sprintf(" 当前人数 %d。", *t.PeopleCount)
 		en += fmt.Sprintf(" People now: %d.", *t.PeopleCount)
 	}
 	if t.ResponsibleUnit != "" {
-		zh += " 请" + t.ResponsibleUnit + "处置。"
-		en += " Responsible unit: " + t.ResponsibleUnit + "."
+		rz, re := responsibleWords(t.ResponsibleUnit)
+		zh += " 请" + rz + "处置。"
+		en += " Responsible: " + re + "."
 	}
 	return
 }
