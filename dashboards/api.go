@@ -18,6 +18,7 @@ import (
 
 	"citybrain/internal/auth"
 	"citybrain/internal/geo"
+	"citybrain/schemas"
 	"citybrain/warehouse"
 )
 
@@ -279,9 +280,44 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	s.cached(w, r, "", func(x *q) (any, error) {
 		inds := x.rows(`SELECT industry, count(*) AS n FROM {0} WHERE industry IS NOT NULL AND industry <> '' GROUP BY 1 ORDER BY 2 DESC, 1`, []string{"raw.enterprises"})
 		return map[string]any{"streets": streetNames(), "industries": inds, "default_days": s.cfg.DefaultDays,
-			"today": s.d.Now().In(shanghai).Format(time.DateOnly)}, nil
+			"today": s.d.Now().In(shanghai).Format(time.DateOnly), "tables": s.tableTitles(x)}, nil
 	}, fmt.Sprintf(`,"sql":%v`, s.sqlAvailable()))
 }
+
+// tableTitles names the tables the user sees in both languages, for the
+// pages to show "12345 热线与网格事件" where a path or a source names
+// raw.city_events: the canonical schemas' docs, and for the models'
+// tables their Iceberg comment ("中文 (English)").
+func (s *Server) tableTitles(x *q) map[string]schemas.Text {
+	out := map[string]schemas.Text{}
+	if reg, err := schemas.Builtin(); err == nil {
+		for _, n := range reg.Names() {
+			if sc, err := reg.Get(n); err == nil && x.scope.Sees(sc.Table) {
+				out[sc.Table] = sc.Doc
+			}
+		}
+	}
+	infos, err := s.d.Lake.Tables(x.ctx)
+	if err != nil {
+		return out
+	}
+	for _, ti := range infos {
+		if _, ok := out[ti.Name]; ok || !x.scope.Sees(ti.Name) {
+			continue
+		}
+		if t, err := s.d.Lake.Load(x.ctx, ti.Name); err == nil {
+			if m := commentRE.FindStringSubmatch(t.Properties()["comment"]); m != nil {
+				out[ti.Name] = schemas.Text{ZH: m[1], EN: m[2]}
+			} else if c := t.Properties()["comment"]; c != "" {
+				out[ti.Name] = schemas.Text{ZH: c, EN: c}
+			}
+		}
+	}
+	return out
+}
+
+// commentRE splits a model table's comment "中文 (English)".
+var commentRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)\s*$`)
 
 // streetCond is " AND <col> = ?" when a street is chosen.
 func (f filters) streetCond(col string, args *[]any) string {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,6 +80,8 @@ fields:
   - {name: target_en, type: string, doc: {zh: 目标（英文）, en: Target (en)}}
   - {name: goal, type: double, doc: {zh: 目标值, en: Goal}}
   - {name: unit, type: string, doc: {zh: 单位, en: Unit}}
+  - {name: unit_zh, type: string, doc: {zh: 单位（中文）, en: Unit in Chinese}}
+  - {name: unit_en, type: string, doc: {zh: 单位（英文）, en: Unit in English}}
   - {name: figure, type: double, doc: {zh: 当前值, en: Figure}}
   - {name: figure_year_before, type: double, doc: {zh: 一年前, en: A year before}}
   - {name: status, type: string, doc: {zh: 状态, en: Status}}
@@ -347,7 +350,7 @@ func (e *env) writeFixture() {
 		rk("E4", "新街口小吃店", st3, "C003", "餐饮", "blue", 10, 116.369, 39.942, "低 +10", "low +10"),
 		rk("E5", "月坛酒家", st7, "C007", "餐饮", "red", 91, 116.344, 39.914, "重大 +40", "major +40"))
 	kpi := func(no int, zh, en string, goal float64, unit string, figure any, status string) map[string]any {
-		return map[string]any{"target_no": no, "computed_at": now.Add(-time.Hour), "target_zh": zh, "target_en": en, "goal": goal, "unit": unit,
+		return map[string]any{"target_no": no, "computed_at": now.Add(-time.Hour), "target_zh": zh, "target_en": en, "goal": goal, "unit": unit, "unit_zh": "个", "unit_en": strings.TrimPrefix(unit, "个 "),
 			"figure": figure, "status": status, "as_of_date": e.date(0)}
 	}
 	e.write(parseSchema(e.t, planKPIsYAML),

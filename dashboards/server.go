@@ -392,7 +392,11 @@ type userReq struct {
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 	var deps []map[string]string
 	for _, d := range s.d.Auth.Config().Departments {
-		deps = append(deps, map[string]string{"name": d.Name, "name_zh": d.NameZh})
+		en := d.NameEn
+		if en == "" {
+			en = d.Name
+		}
+		deps = append(deps, map[string]string{"name": d.Name, "name_zh": d.NameZh, "name_en": en})
 	}
 	writeJSON(w, map[string]any{"users": s.d.Auth.List(), "departments": deps})
 }

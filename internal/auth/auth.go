@@ -87,6 +87,7 @@ type Config struct {
 type Department struct {
 	Name   string            `yaml:"name" json:"name"`
 	NameZh string            `yaml:"name_zh" json:"name_zh"`
+	NameEn string            `yaml:"name_en" json:"name_en"`
 	Tables map[string]string `yaml:"tables" json:"tables"`
 }
 
@@ -102,18 +103,18 @@ func DefaultConfig() Config {
 		LoginWindow:                15 * time.Minute,
 		LoginLockout:               15 * time.Minute,
 		Departments: []Department{
-			{Name: "emergency", NameZh: "应急管理局", Tables: map[string]string{
+			{Name: "emergency", NameZh: "应急管理局", NameEn: "Emergency Management Bureau", Tables: map[string]string{
 				"raw.incidents": "", "raw.enterprises": "", "raw.risk_sources": "", "raw.inspections": "", "raw.hazards": "",
 				"raw.shelters": "", "raw.supply_warehouses": "", "raw.fire_stations": "", "marts.enterprise_risk": "", "marts.warnings": ""}},
-			{Name: "water", NameZh: "水务局", Tables: map[string]string{
+			{Name: "water", NameZh: "水务局", NameEn: "Water Authority", Tables: map[string]string{
 				"raw.water_telemetry": "", "raw.weather": "", "marts.warnings": "kind IN ('rainstorm', 'waterlogging', 'lifeline')"}},
-			{Name: "traffic", NameZh: "交通委", Tables: map[string]string{
+			{Name: "traffic", NameZh: "交通委", NameEn: "Transport Commission", Tables: map[string]string{
 				"raw.traffic_collisions": "", "raw.traffic_speeds": "", "marts.warnings": "kind = 'traffic'"}},
-			{Name: "police", NameZh: "公安分局", Tables: map[string]string{
+			{Name: "police", NameZh: "公安分局", NameEn: "Public Security Sub-bureau", Tables: map[string]string{
 				"raw.police_cases": "", "raw.crowd_counts": "", "raw.mobile_signal": "", "marts.warnings": "kind = 'crowd'"}},
-			{Name: "city_management", NameZh: "城管委", Tables: map[string]string{
+			{Name: "city_management", NameZh: "城管委", NameEn: "City Management Commission", Tables: map[string]string{
 				"raw.city_events": "", "raw.construction_sites": ""}},
-			{Name: "planning", NameZh: "规划分局", Tables: map[string]string{
+			{Name: "planning", NameZh: "规划分局", NameEn: "Planning Sub-bureau", Tables: map[string]string{
 				"raw.building_permits": "", "raw.construction_sites": "", "raw.dangerous_buildings": "", "raw.planned_shelters": ""}},
 		},
 	}

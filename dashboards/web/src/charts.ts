@@ -29,6 +29,35 @@ export function disposeAll() { while (live.length) live.pop()!.dispose(); pendin
   });
   return out;
 };
+/**
+ * For the browser tests: the words each chart draws — series, legend and
+ * pie names, axis names and the axis labels as drawn (time axes included),
+ * reference lines' names.
+ */
+(window as any).citybrainChartTexts = () => {
+  const out: string[] = [];
+  const add = (v: unknown) => { if (v != null && v !== "") out.push(String(v)); };
+  for (const c of live) {
+    const o = c.getOption() as any;
+    for (const s of o.series || []) {
+      add(s.name);
+      // A pie's slices are words (categories); a map's points are named by the data.
+      if (s.type === "pie") for (const d of s.data || []) if (d && typeof d === "object" && !Array.isArray(d)) add(d.name);
+      for (const m of s.markLine?.data || []) add(Array.isArray(m) ? m[0]?.name : m?.name);
+    }
+    for (const l of o.legend || []) for (const d of l.data || []) add(typeof d === "object" ? d.name : d);
+    for (const kind of ["xAxis", "yAxis"]) {
+      for (const [i, a] of (o[kind] || []).entries()) {
+        add(a.name);
+        try {
+          const axis = (c as any).getModel().getComponent(kind, i)?.axis;
+          for (const l of axis?.getViewLabels?.() || []) add(String(l.formattedLabel ?? "").replace(/\{\w+\|([^}]*)\}/g, "$1"));
+        } catch { /* an axis ECharts has not laid out */ }
+      }
+    }
+  }
+  return out;
+};
 /** For the browser tests and support: the ECharts instance of a card (pixel positions of features). */
 (window as any).citybrainChart = (id: string) => byId.get(id);
 /** For the browser tests: each chart's axis label size (px), 0 when it has no axis. */
@@ -134,7 +163,9 @@ export function card(title: string, span: string, rows: () => Record<string, unk
 export function draw(c: Card, opt: any, tall = false): echarts.ECharts {
   const box = h("div", { class: "chart" + (tall ? " tall" : "") });
   c.body.appendChild(box);
-  const chart = echarts.init(box, undefined, { renderer: "canvas" });
+  // The page's language, not the browser's (ECharts reads that once, at load:
+  // month names stayed 12月 after switching to English).
+  const chart = echarts.init(box, undefined, { renderer: "canvas", locale: getLang() === "zh" ? "ZH" : "EN" });
   live.push(chart);
   pending++;
   let done = false;

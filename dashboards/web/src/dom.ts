@@ -54,3 +54,11 @@ export function toCSV(rows: Record<string, unknown>[]): string {
   const q = (v: unknown) => { const s = v == null ? "" : String(v); return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s; };
   return "\ufeff" + [cols.join(","), ...rows.map((r) => cols.map((c) => q(r[c])).join(","))].join("\r\n") + "\r\n";
 }
+/**
+ * Free text from the data (a name, an address, a description) as written
+ * at its source, in whatever language: marked data-raw, so the page's
+ * language check (and a reader) can tell it from the page's own words.
+ */
+export function dataText(v: unknown): HTMLElement {
+  return h("span", { "data-raw": "data" }, v == null ? "" : String(v));
+}

@@ -1,5 +1,5 @@
 import { h } from "./dom";
-import { t, getLang } from "./i18n";
+import { t, getLang, val } from "./i18n";
 import { state, resetFilters } from "./state";
 
 /** The page-wide filters: time range, street, industry. */
@@ -12,7 +12,7 @@ export function filterBar(onChange: () => void): HTMLElement {
     ...c.streets.map((s) => { const o = h("option", { value: s.adcode }, getLang() === "zh" ? s.name_zh : s.name_en || s.name_zh); if (s.adcode === f.street) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement;
   const inds = c.industries.rows || [];
   const industry = h("select", { id: "f-industry" }, h("option", { value: "" }, t("all")),
-    ...inds.map((i) => { const o = h("option", { value: i.industry }, i.industry); if (i.industry === f.industry) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement;
+    ...inds.map((i) => { const o = h("option", { value: i.industry }, val(i.industry)); if (i.industry === f.industry) o.setAttribute("selected", ""); return o; })) as HTMLSelectElement;
   // A range that ends before it starts is said where it is chosen, and the
   // page keeps what it shows (it once blanked the whole page).
   const note = h("span", { class: "error small", id: "f-error" });

@@ -2,7 +2,8 @@
 // registry (数据健康, the cockpit's freshness card) and the warnings'
 // freshness (the cockpit's stale banner and which warnings are live).
 import { h, fmtTime, text } from "./dom";
-import { t, getLang } from "./i18n";
+import { t, getLang, has } from "./i18n";
+import { tableTitle } from "./state";
 
 /** One row of the freshness table (dashboards.PathRow). */
 export interface PathRow {
@@ -34,10 +35,13 @@ export function ageWords(s: number, zh = getLang() === "zh"): string {
 /** The row's path in words: the source's name, 预警引擎, 查询层 (pgwire, api_sql) … */
 export function pathLabel(r: PathRow): string {
   switch (r.component) {
-    case "source": return r.name;
+    case "source": return tableTitle(r.table || "", getLang()) || r.name;
     case "warnings": return t("path_warnings_" + r.name);
     case "models": return t("path_models");
-    case "query": return t("path_query") + (r.names?.length ? " (" + r.names.join(", ") + ")" : r.name ? " (" + r.name + ")" : "");
+    case "query": {
+      const ns = (r.names?.length ? r.names : r.name ? [r.name] : []).map((n) => (has("query_" + n) ? t("query_" + n) : n));
+      return t("path_query") + (ns.length ? "（" + ns.join("、") + "）" : "");
+    }
   }
   return r.component + (r.name ? " / " + r.name : "");
 }
@@ -71,10 +75,15 @@ export function noteCell(r: PathRow): HTMLElement | string {
 
 /** The row's table; an aggregated row names its worst path's table and how many more (all in the tooltip). */
 export function tablesOf(r: PathRow): HTMLElement | string {
-  const n = r.tables?.length || 0;
-  if (n <= 1) return r.table || r.tables?.[0] || "";
-  const more = getLang() === "zh" ? ` 等 ${n} 张表` : ` and ${n - 1} more`;
-  return h("span", { title: r.tables!.join("\n") }, (r.table || r.tables![0]) + more);
+  const lang = getLang();
+  const all = r.tables?.length ? r.tables : r.table ? [r.table] : [];
+  if (!all.length) return "";
+  const first = r.table || all[0];
+  // The title people read, the table's name as code (what SQL users type).
+  const one = (name: string) => h("span", null, tableTitle(name, lang) || "", " ", h("code", { class: "tname" }, name));
+  if (all.length === 1) return one(first);
+  const more = lang === "zh" ? ` 等 ${all.length} 张表` : ` and ${all.length - 1} more`;
+  return h("span", { title: all.map((n) => tableTitle(n, lang) || n).join("\n"), "data-tables": all.join(" ") }, one(first), more);
 }
 
 export function eventCell(r: PathRow): string { return r.event_time ? fmtTime(r.event_time) : "—"; }

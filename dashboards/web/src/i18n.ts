@@ -12,7 +12,7 @@ const dict: Record<string, [string, string]> = {
   user: ["用户名", "User name"], password: ["密码", "Password"],
   from: ["起", "From"], to: ["止", "To"], street: ["街道", "Street"], industry: ["行业", "Industry"], all: ["全部", "All"],
   reset: ["重置", "Reset"], no_data: ["暂无数据", "No data yet"], no_access: ["无权查看", "No access"], error: ["查询出错", "Query failed"],
-  loading: ["加载中…", "Loading…"],
+  loading: ["加载中…", "Loading…"], not_served: ["此功能在本服务器上未启用，请联系管理员", "This feature is not enabled on this server: ask an administrator"],
   kpis: ["规划目标进展", "Plan targets"], live_warnings: ["实时预警", "Live warnings"],
   warnings_by_level: ["当前预警（按等级）", "Active warnings by level"],
   ent_by_street: ["企业风险等级（按街道）", "Enterprises by risk level and street"],
@@ -43,7 +43,7 @@ const dict: Record<string, [string, string]> = {
   crowd_source_mobile_signal: ["人数为场所所在网格的手机信令人数，即该场所预警所依据的数", "People: the mobile-signal count of its grid cells, the count its warnings are raised on"],
   range_reversed: ["结束日期早于开始日期，请重新选择", "The end date is before the start date: choose again"],
   big_screen: ["大屏", "Wall"], normal_screen: ["常规", "Normal"], big_screen_hint: ["大屏模式：字号随屏幕放大，图表铺满", "Video-wall mode: type scaled to the screen, charts filling it"],
-  age: ["距今", "Age"], observed: ["实测值", "Observed"], forecast_value: ["预测值", "Forecast"], people: ["人数", "People"], sql_rows: ["行", "rows"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
+  age: ["距今", "Age"], observed: ["实测值", "Observed"], forecast_value: ["预测值", "Forecast"], people: ["人数", "People"], sql_rows: ["行", "rows"], truncated: ["（已截断）", "(truncated)"], kpi_met: ["已达成", "Met"], kpi_in_progress: ["推进中", "In progress"], kpi_no_data: ["暂无数据", "No data yet"], state_raised: ["发布", "raised"], state_escalated: ["升级", "escalated"], state_lowered: ["降级", "lowered"], state_cleared: ["解除", "cleared"], ok: ["正常", "OK"], stale: ["滞后", "Stale"], confirm_delete: ["确认删除用户？", "Delete this user?"],
   ent_levels: ["显示等级", "Levels shown"], all_levels: ["全部等级", "All levels"], high_levels: ["仅红、橙", "Red and orange only"],
   of_total: ["共", "of"], clustered: ["按街道汇总，放大地图或点击街道查看单位", "Totals per street: zoom in or click a street to see the units"],
   enterprise_page: ["企业风险画像", "Risk portrait"], crowd_page: ["客流详情", "Crowd flow"], units: ["家", "units"],
@@ -55,7 +55,7 @@ const dict: Record<string, [string, string]> = {
   note: ["说明", "Note"], caught_up: ["已追平", "Caught up"], event_gap: ["数据时间差", "Data-time gap"],
   level_ok: ["正常", "OK"], level_warn: ["注意", "Warning"], level_error: ["告警", "Alarm"], level_unknown: ["未上报", "Not reported"],
   path_warnings_engine: ["预警引擎", "Warning engine"], path_warnings_sink: ["预警入湖", "Warnings → lake"], path_models: ["模型运行", "Model runner"],
-  path_query: ["查询层", "Query layer"], note_not_reported: ["未上报新鲜度：无法判断是否滞后", "Reports no freshness: whether it lags is unknown"],
+  path_query: ["查询层", "Query layer"], query_sql: ["SQL 分析接口", "SQL access"], note_not_reported: ["未上报新鲜度：无法判断是否滞后", "Reports no freshness: whether it lags is unknown"],
   note_waiting: ["等待首次上报", "Waiting for its first report"], note_no_registry: ["未上报新鲜度", "Reports no freshness"],
   health_ok: ["数据健康：全部正常", "Data health: all paths OK"], health_warn: ["数据健康：有数据路径需要注意", "Data health: some paths need attention"],
   health_error: ["数据健康：有数据路径严重滞后", "Data health: some paths are far behind"], health_unknown: ["数据健康：暂无新鲜度数据", "Data health: no freshness reported"],
@@ -93,10 +93,26 @@ const values: Record<string, [string, string]> = {
   pass: ["合格", "pass"], fail: ["不合格", "fail"], rectify: ["责令整改", "rectification ordered"], north: ["北片区", "north"], centre: ["中片区", "centre"], south: ["南片区", "south"],
   fire: ["火警", "fire"], medical: ["医疗救护", "medical"], traffic: ["交通事故", "traffic"], police: ["治安", "police"],
   raised: ["发布", "raised"], escalated: ["升级", "escalated"], lowered: ["降级", "lowered"], cleared: ["解除", "cleared"],
+  // Industries of the district's enterprise register, as the data writes them.
+  餐饮: ["餐饮", "catering"], 零售: ["零售", "retail"], 住宿: ["住宿", "hotels"], 商务楼宇: ["商务楼宇", "office buildings"], 金融: ["金融", "finance"],
+  医疗卫生: ["医疗卫生", "health care"], 教育: ["教育", "education"], 建筑施工: ["建筑施工", "construction"], 仓储物流: ["仓储物流", "warehousing and logistics"],
+  加油加气站: ["加油加气站", "fuel stations"], 危险化学品经营: ["危险化学品经营", "hazardous-chemicals trade"], 文化娱乐: ["文化娱乐", "culture and entertainment"],
+  商场超市: ["商场超市", "shopping malls"], 物业管理: ["物业管理", "property management"], 机动车维修: ["机动车维修", "vehicle repair"], 印刷: ["印刷", "printing"],
+  其他服务业: ["其他服务业", "other services"], 危险化学品: ["危险化学品", "hazardous chemicals"],
+  // Kinds of risk source (codes and the register's words).
+  electrical: ["电气线路", "electrical"], 电气: ["电气", "electrical"], 电气线路: ["电气线路", "electrical wiring"], fire_load: ["可燃物集中", "fire load"],
+  crowded_place: ["人员密集场所", "crowded place"], special_equipment: ["特种设备", "special equipment"], hazardous_chemicals: ["危险化学品", "hazardous chemicals"],
+  lifting: ["起重吊装", "lifting"], confined_space: ["有限空间", "confined space"], fall_from_height: ["高处作业", "work at height"], 燃气: ["燃气", "gas"],
+  // 12345 request categories.
+  噪声扰民: ["噪声扰民", "noise"], 噪音: ["噪音", "noise"], 占道经营: ["占道经营", "street vending"], 垃圾清运: ["垃圾清运", "garbage collection"],
+  违规停车: ["违规停车", "illegal parking"], 供暖问题: ["供暖问题", "heating"], 供水问题: ["供水问题", "water supply"], 道路破损: ["道路破损", "road damage"],
+  路灯损坏: ["路灯损坏", "street lights"], 房屋安全: ["房屋安全", "building safety"], 物业服务: ["物业服务", "property services"], 消防隐患: ["消防隐患", "fire hazards"],
+  燃气安全: ["燃气安全", "gas safety"], 燃气异味: ["燃气异味", "gas smell"], 其他: ["其他", "other"],
   true: ["是", "yes"], false: ["否", "no"], admin: ["管理员", "admin"], leader: ["领导", "leader"], analyst: ["分析员", "analyst"], department: ["部门用户", "department"],
 };
 /** An enum value in words (the value itself when unknown). */
 export function val(v: unknown): string { const e = values[String(v)]; return e ? (lang === "zh" ? e[0] : e[1]) : v == null ? "" : String(v); }
+export function has(key: string): boolean { return key in dict; }
 export function t(key: string): string { const e = dict[key]; return e ? (lang === "zh" ? e[0] : e[1]) : key; }
 /** pick the zh or en of a row's field pair (name_zh/name_en, message_zh/message_en …). */
 export function pick(row: Record<string, unknown>, base: string): string {

@@ -52,7 +52,7 @@ function shell() {
   const big = h("button", { class: "small", id: "bigscreen", title: t("big_screen_hint"), onclick: () => { setBig(!isBig()); shell(); render(); } }, t(isBig() ? "normal_screen" : "big_screen"));
   const out = h("button", { class: "small", id: "logout", onclick: async () => { try { await api("/api/logout", { method: "POST" }); } catch { /* already out */ } state.me = null; es?.close(); location.replace("/"); } }, t("logout"));
   root.appendChild(h("header", { class: "top" }, h("h1", null, t("title")), nav,
-    h("span", { class: "right" }, h("span", { id: "who" }, (me.display_name || me.name) + " · " + val(me.role)), big, langBtn, out)));
+    h("span", { class: "right" }, h("span", { id: "who" }, h("span", { "data-raw": "user" }, me.display_name || me.name), " · " + val(me.role)), big, langBtn, out)));
   root.appendChild(h("div", { id: "filters" }));
   main = h("main", { id: "page" });
   root.appendChild(main);
@@ -91,7 +91,8 @@ export async function render() {
     await fn(el, r.args);
   } catch (e) {
     if (e instanceof HTTPError && e.status === 401) { state.me = null; loginPage(); return; }
-    el.appendChild(h("p", { class: "error", id: "page-error" }, String((e as Error).message || e)));
+    const msg = e instanceof HTTPError && e.status === 404 ? t("not_served") : String((e as Error).message || e);
+    el.appendChild(h("p", { class: "error", id: "page-error" }, msg));
   }
   if (seq !== renderSeq) return;
   loading.remove();

@@ -1,7 +1,7 @@
 import { api } from "./api";
 export interface Filters { from: string; to: string; street: string; industry: string; }
 export interface Me { name: string; role: string; department?: string; display_name?: string; }
-export interface Conf { streets: { adcode: string; name_zh: string; name_en: string }[]; industries: { rows?: { industry: string; n: number }[] }; today: string; default_days: number; sql: boolean; }
+export interface Conf { streets: { adcode: string; name_zh: string; name_en: string }[]; industries: { rows?: { industry: string; n: number }[] }; today: string; default_days: number; sql: boolean; tables?: Record<string, { zh: string; en: string }>; }
 export const state = {
   me: null as Me | null,
   conf: null as Conf | null,
@@ -24,4 +24,9 @@ export async function loadConf() { state.conf = await api<Conf>("/api/dash/confi
 export function streetName(code: string, lang: string): string {
   const s = state.conf?.streets.find((x) => x.adcode === code);
   return s ? (lang === "zh" ? s.name_zh : s.name_en || s.name_zh) : code;
+}
+/** A table's title in the page's language ("" when it has none). */
+export function tableTitle(name: string, lang: string): string {
+  const d = state.conf?.tables?.[name];
+  return d ? (lang === "zh" ? d.zh || d.en : d.en || d.zh) : "";
 }

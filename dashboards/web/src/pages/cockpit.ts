@@ -1,5 +1,5 @@
 import { api, Section } from "../api";
-import { h, text, fmtTime, table, clear } from "../dom";
+import { h, text, fmtTime, table, clear, dataText } from "../dom";
 import { t, getLang, pick, levelOrder, levelColor, val } from "../i18n";
 import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
@@ -109,7 +109,7 @@ export async function cockpit(el: HTMLElement) {
     const st = String(k.status || "");
     const arrow = k.trend === "up" ? " ↑" : k.trend === "down" ? " ↓" : k.trend === "flat" ? " →" : "";
     return h("div", { class: "kpi " + st, "data-kpi": String(k.target_no ?? "") },
-      h("div", { class: "v" }, k.figure == null ? "—" : text(k.figure), h("small", null, " / " + text(k.goal) + " " + String(k.unit || "")), arrow),
+      h("div", { class: "v" }, k.figure == null ? "—" : text(k.figure), h("small", null, " / " + text(k.goal) + (k.unit_zh == null ? "" : (pick(k, "unit") === "%" ? " %" : " " + pick(k, "unit")))), arrow),
       h("div", null, pick(k, "target")),
       h("div", { class: "n" }, t("kpi_" + st)));
   })));
@@ -177,7 +177,7 @@ export async function cockpit(el: HTMLElement) {
   const cm = missing(cat);
   if (cm) cc.body.appendChild(cm);
   else draw(cc, { tooltip: { trigger: "item", renderMode: "richText" },
-    series: [{ type: "pie", radius: ["35%", "65%"], label: { color: "#e6eefb" }, data: cat.rows!.map((r) => ({ name: String(r.category || "—"), value: Number(r.n) })) }] });
+    series: [{ type: "pie", radius: ["35%", "65%"], label: { color: "#e6eefb" }, data: cat.rows!.map((r) => ({ name: val(r.category) || "—", value: Number(r.n) })) }] });
 
   const re = d.recent_events;
   const rc = card(t("recent_events"), "span6", () => re.rows || [], "recent_events");
@@ -185,7 +185,7 @@ export async function cockpit(el: HTMLElement) {
   const rm = missing(re);
   rc.body.appendChild(rm || h("div", { class: "scroll", id: "recent-events" }, table([
     { key: "requested_at", label: t("time"), render: (r) => fmtTime(r.requested_at) },
-    { key: "category", label: t("category") }, { key: "description", label: t("description") },
+    { key: "category", label: t("category"), render: (r) => val(r.category) }, { key: "description", label: t("description"), render: (r) => dataText(r.description) },
     { key: "street_code", label: t("street"), render: (r) => streetName(String(r.street_code || ""), getLang()) },
     { key: "status", label: t("status"), render: (r) => val(r.status) }], re.rows!)));
 

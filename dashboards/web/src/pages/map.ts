@@ -1,6 +1,6 @@
 import streetsGeo from "../../../../internal/geo/data/xicheng_streets.geojson";
 import { api, Section } from "../api";
-import { h, clear, text, fmtTime } from "../dom";
+import { h, clear, text, fmtTime, dataText } from "../dom";
 import { t, getLang, levelColor, levelOrder, fieldName, val, pick } from "../i18n";
 import { card, draw, echarts } from "../charts";
 import { qs, streetName, state } from "../state";
@@ -204,7 +204,7 @@ export async function mapPage(el: HTMLElement) {
     detail.setAttribute("data-layer", layer);
     detail.setAttribute("data-id", String(row.id ?? ""));
     detail.appendChild(h("div", { class: "muted" }, t("layer_" + layer)));
-    detail.appendChild(h("b", { id: "feature-title" }, String(pick(row, "name") || row.name || row.id || "")));
+    detail.appendChild(h("b", { id: "feature-title" }, dataText(pick(row, "name") || row.name || row.id || "")));
     const other = lang === "zh" ? "_en" : "_zh";
     const first = ["id", "kind", "level", "score", "warning_level", "warning_state", "industry", "top_factors_zh", "top_factors_en", "people", "value", "alarm", "capacity_people", "street_code", "address"];
     const rank = (k: string) => { const i = first.indexOf(k); return i < 0 ? first.length : i; };
@@ -215,7 +215,7 @@ export async function mapPage(el: HTMLElement) {
       else if (/_at$|window_start/.test(k)) shown = fmtTime(v);
       else if (k === "level" && levelColor[String(v)] || k === "warning_level") shown = h("span", { class: "badge " + String(v) }, val(v));
       else if (enumFields.has(k) || typeof v === "boolean") shown = val(v);
-      else shown = text(v);
+      else shown = k === "industry" ? val(v) : typeof v === "string" && /[\u4e00-\u9fff]/.test(v) && lang !== "zh" ? dataText(v) : text(v);
       detail.appendChild(h("div", { "data-field": k }, h("span", { class: "muted" }, fieldName(k) + "："), shown));
     }
     if (layer === "enterprises") {

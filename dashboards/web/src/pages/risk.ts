@@ -1,5 +1,5 @@
 import { api, Section } from "../api";
-import { h, text, fmtTime, table } from "../dom";
+import { h, text, fmtTime, table, dataText } from "../dom";
 import { t, getLang, levelOrder, levelColor, fieldName, val } from "../i18n";
 import { card, draw, missing, levelLegend } from "../charts";
 import { state, qs, streetName } from "../state";
@@ -35,9 +35,9 @@ export async function riskPage(el: HTMLElement, args: string[]) {
     const c = card(t("enterprises"), "span12", () => sec.rows || [], "enterprises");
     grid.appendChild(c.el);
     c.body.appendChild(missing(sec) || table([
-      { key: "name", label: t("name"), render: (r) => h("a", { href: "#/enterprise/" + encodeURIComponent(r.enterprise_id), "data-enterprise": r.enterprise_id }, String(r.name)) },
+      { key: "name", label: t("name"), render: (r) => h("a", { href: "#/enterprise/" + encodeURIComponent(r.enterprise_id), "data-enterprise": r.enterprise_id }, dataText(r.name)) },
       { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) },
-      { key: "score", label: t("score"), num: true }, { key: "industry", label: t("industry") },
+      { key: "score", label: t("score"), num: true }, { key: "industry", label: t("industry"), render: (r) => val(r.industry) },
       { key: "top_factors_zh", label: t("factors"), render: (r) => String((lang === "zh" ? r.top_factors_zh : r.top_factors_en || r.top_factors_zh) || "") }], sec.rows!));
   } else if (s) {
     const sec = d.communities;
@@ -71,7 +71,7 @@ export async function riskPage(el: HTMLElement, args: string[]) {
   grid.appendChild(ic.el);
   const im = missing(ind);
   if (im) ic.body.appendChild(im);
-  else draw(ic, stacked(ind.rows!, (r) => String(r.industry || "—"), (k) => k).option);
+  else draw(ic, stacked(ind.rows!, (r) => String(r.industry || "—"), (k) => val(k)).option);
 }
 
 export async function enterprisePage(el: HTMLElement, args: string[]) {
@@ -85,21 +85,21 @@ export async function enterprisePage(el: HTMLElement, args: string[]) {
   if (sc) crumbs.append("› ", h("a", { href: "#/risk/" + sc }, streetName(sc, lang)));
   const cc = String(e.community_code || r?.community_code || "");
   if (sc && cc) crumbs.append("› ", h("a", { href: `#/risk/${sc}/${encodeURIComponent(cc)}` }, cc));
-  crumbs.append("› ", String(e.name || id));
+  crumbs.append("› ", dataText(e.name || id));
   el.appendChild(crumbs);
   const grid = h("div", { class: "grid" });
   el.appendChild(grid);
 
   const head = card(t("enterprise"), "span5", () => [{ ...e, ...(r || {}) }], "enterprise");
   grid.appendChild(head.el);
-  head.body.appendChild(h("h2", { id: "enterprise-name" }, String(e.name || id)));
+  head.body.appendChild(h("h2", { id: "enterprise-name" }, dataText(e.name || id)));
   if (r) {
     head.body.appendChild(h("div", { class: "levels" },
       h("div", { class: "lvl " + r.level, id: "enterprise-level", "data-level": String(r.level) }, h("div", { class: "v" }, t(String(r.level))), h("div", null, t("level"))),
       h("div", { class: "lvl" }, h("div", { class: "v", id: "enterprise-score" }, text(r.score)), h("div", null, t("score")))));
   } else head.body.appendChild(missing(d.risk)!);
   for (const k of ["industry", "address", "credit_code", "employees", "has_liability_insurance"]) {
-    if (e[k] != null && e[k] !== "") head.body.appendChild(h("div", { "data-field": k }, h("span", { class: "muted" }, fieldName(k) + "："), typeof e[k] === "boolean" ? val(e[k]) : text(e[k])));
+    if (e[k] != null && e[k] !== "") head.body.appendChild(h("div", { "data-field": k }, h("span", { class: "muted" }, fieldName(k) + "："), typeof e[k] === "boolean" ? val(e[k]) : k === "industry" ? val(e[k]) : k === "address" ? dataText(e[k]) : text(e[k])));
   }
 
   const fc = card(t("factors"), "span7", () => r ? [r] : [], "factors");
@@ -111,14 +111,14 @@ export async function enterprisePage(el: HTMLElement, args: string[]) {
   const rs = d.risk_sources;
   const rc = card(t("risk_sources"), "span6", () => rs.rows || [], "risk_sources");
   grid.appendChild(rc.el);
-  rc.body.appendChild(missing(rs) || table([{ key: "name", label: t("name") }, { key: "kind", label: t("category") },
+  rc.body.appendChild(missing(rs) || table([{ key: "name", label: t("name"), render: (r) => dataText(r.name) }, { key: "kind", label: t("category"), render: (r) => val(r.kind) },
     { key: "lec_l", label: "L", num: true }, { key: "lec_e", label: "E", num: true }, { key: "lec_c", label: "C", num: true }, { key: "lec_d", label: "D", num: true }], rs.rows!));
 
   const hz = d.hazards;
   const hc = card(t("hazards"), "span6", () => hz.rows || [], "hazards");
   grid.appendChild(hc.el);
   hc.body.appendChild(missing(hz) || table([{ key: "found_at", label: t("time"), render: (x) => fmtTime(x.found_at) }, { key: "level", label: t("level"), render: (x) => val(x.level) },
-    { key: "status", label: t("status"), render: (x) => val(x.status) }, { key: "description", label: t("description") },
+    { key: "status", label: t("status"), render: (x) => val(x.status) }, { key: "description", label: t("description"), render: (x) => dataText(x.description) },
     { key: "deadline", label: fieldName("deadline"), render: (x) => String(x.deadline || "").slice(0, 10) }], hz.rows!));
 
   const ins = d.inspections;

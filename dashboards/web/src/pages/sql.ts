@@ -24,7 +24,7 @@ export async function sqlPage(el: HTMLElement) {
       const names = res.columns.map((c) => typeof c === "string" ? c : c.name);
       last = res.rows.map((r) => Object.fromEntries(names.map((c, i) => [c, r[i]])));
       clear(out);
-      out.appendChild(h("p", { class: "muted", id: "sql-count" }, `${res.rows.length} ${t("sql_rows")}${res.truncated ? " (truncated)" : ""}${res.elapsed_ms != null ? " · " + res.elapsed_ms + " ms" : ""}`));
+      out.appendChild(h("p", { class: "muted", id: "sql-count" }, `${res.rows.length} ${t("sql_rows")}${res.truncated ? " " + t("truncated") : ""}${res.elapsed_ms != null ? " · " + res.elapsed_ms + " ms" : ""}`));
       if (res.error) out.appendChild(h("p", { class: "error", id: "sql-error" }, res.error));
       out.appendChild(table(names.map((c) => ({ key: c, label: c })), last));
     } catch (e) { clear(out); out.appendChild(h("p", { class: "error", id: "sql-error" }, (e as Error).message)); }
@@ -37,7 +37,7 @@ export async function sqlPage(el: HTMLElement) {
   };
   const list = h("div", { class: "layers", id: "sql-tables" }, ...cat.tables.map((x) =>
     h("a", { title: (zh ? x.description_zh : x.description_en) || "", onclick: () => { ta.value = `SELECT * FROM ${x.table} LIMIT 100`; showCols(x.table); run(); } },
-      `${x.table} · ${(zh ? x.description_zh : x.description_en) || ""} (${text(x.rows ?? 0)})`)));
+      h("code", { class: "tname" }, x.table), ` · ${(zh ? x.description_zh : x.description_en) || ""} (${text(x.rows ?? 0)})`)));
   el.appendChild(h("div", { class: "grid" },
     h("section", { class: "card span4" }, h("h2", null, t("tables")), h("div", { class: "scroll" }, list), cols),
     h("section", { class: "card span8" }, h("h2", null, t("sql"), h("span", { class: "tools" },

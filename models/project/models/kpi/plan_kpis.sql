@@ -144,19 +144,20 @@ figures as (
     union all select 10, tag, figure, has_data from t10
 ), goals as (
     select * from (values
-        (1, '一体化应急管理综合平台（数据共享部门数）', 'integrated emergency-management platform (departments sharing data)', 8.0, '个部门 departments'),
-        (2, '专项指挥部与街道预案修订', 'plans revised by the 12 command HQs and 15 streets', 27.0, '个 owners'),
-        (3, '数字化预案平台', 'digital emergency-plan platform', 1.0, '个 platform'),
-        (4, '预案责任单位年度演练覆盖率', 'units responsible for a plan that drilled this year', 100.0, '%'),
-        (5, '部门和单位培训演练达标率（两训一演）', 'departments and units with two trainings and one drill a year', 100.0, '%'),
-        (6, '应急物资保障能力（占人口 1% 目标）', 'relief capacity against 1 % of the population', 100.0, '%'),
-        (7, '新增Ⅰ类地震应急避难场所', 'new class-I earthquake shelters', 1.0, '个 shelters'),
-        (8, '年度新建或认定达标避难场所', 'shelters built or certified in the last year', 1.0, '个 shelters'),
-        (9, '应急物资储备库（北、中、南）', 'emergency-supply warehouses (north, centre, south)', 3.0, '个 zones'),
-        (10, '电动自行车充电设施社区覆盖率', 'communities with e-bike charging', 100.0, '%')
-    ) as g(target_no, target_zh, target_en, goal, unit)
+        (1, '一体化应急管理综合平台（数据共享部门数）', 'integrated emergency-management platform (departments sharing data)', 8.0, '个部门', 'departments'),
+        (2, '专项指挥部与街道预案修订', 'plans revised by the 12 command HQs and 15 streets', 27.0, '个', 'plans'),
+        (3, '数字化预案平台', 'digital emergency-plan platform', 1.0, '个', 'platform'),
+        (4, '预案责任单位年度演练覆盖率', 'units responsible for a plan that drilled this year', 100.0, '%', '%'),
+        (5, '部门和单位培训演练达标率（两训一演）', 'departments and units with two trainings and one drill a year', 100.0, '%', '%'),
+        (6, '应急物资保障能力（占人口 1% 目标）', 'relief capacity against 1 % of the population', 100.0, '%', '%'),
+        (7, '新增Ⅰ类地震应急避难场所', 'new class-I earthquake shelters', 1.0, '个', 'shelters'),
+        (8, '年度新建或认定达标避难场所', 'shelters built or certified in the last year', 1.0, '个', 'shelters'),
+        (9, '应急物资储备库（北、中、南）', 'emergency-supply warehouses (north, centre, south)', 3.0, '个', 'warehouses'),
+        (10, '电动自行车充电设施社区覆盖率', 'communities with e-bike charging', 100.0, '%', '%')
+    ) as g(target_no, target_zh, target_en, goal, unit_zh, unit_en)
 )
-select g.target_no, g.target_zh, g.target_en, g.goal, g.unit,
+select g.target_no, g.target_zh, g.target_en, g.goal,
+       case when g.unit_zh = g.unit_en then g.unit_zh else g.unit_zh || ' ' || g.unit_en end as unit, g.unit_zh, g.unit_en,
        case when n.has_data = 1 then n.figure end as figure,
        case when pr.has_data = 1 then pr.figure end as figure_year_before,
        case when n.has_data = 0 then 'no_data'
