@@ -956,3 +956,20 @@ func TestBrowserLoading(t *testing.T) {
 		t.Errorf("map hint still says %q after the layer loaded", txt)
 	}
 }
+
+// TestBrowserReloads: a leader reloading the cockpit with another query
+// (?big=1, a shared link) ten times in a row. Each page left stayed in the
+// back-forward cache with its live stream open; the sixth took the last of
+// the six connections the browser allows per server and the next page
+// never loaded. Pages now close their stream when left.
+func TestBrowserReloads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	b := newBrowser(t, e.ctx)
+	b.login(e.srv.URL, "leader")
+	for i := 0; i < 10; i++ {
+		b.run(fmt.Sprintf("reload %d", i), chromedp.Navigate(fmt.Sprintf("%s/?n=%d#/cockpit", e.srv.URL, i)), rendered("cockpit"))
+	}
+}

@@ -156,6 +156,12 @@ async function start() {
 }
 
 window.addEventListener("hashchange", () => { if (state.me) render(); });
+// A page left for another (a reload with another query, a link) may stay in
+// the back-forward cache with its live stream open: six such streams took
+// every connection the browser allows to the server and the next page
+// never loaded. Close the stream on leaving; open it again on coming back.
+window.addEventListener("pagehide", () => { if (es) { es.close(); es = null; } });
+window.addEventListener("pageshow", (ev) => { if ((ev as PageTransitionEvent).persisted && state.me) connectLive(); });
 setLang(getLang());
 (async () => {
   try {
