@@ -32,6 +32,9 @@ type Section struct {
 	// Totals, for a layer filtered by level, counts every row per level
 	// before that filter ("none": no level), so the map can say "120 of 24,000".
 	Totals map[string]int64 `json:"totals,omitempty"`
+	// Columns is the rows' column order (a row is an object: its keys come
+	// sorted).
+	Columns []string `json:"columns,omitempty"`
 }
 
 // filters are the page-wide filters of a request.
@@ -189,7 +192,7 @@ func (x *q) rows(sql string, tables []string, args ...any) Section {
 	}
 	defer rs.Close()
 	cols, _ := rs.Columns()
-	out := Section{Rows: []map[string]any{}}
+	out := Section{Rows: []map[string]any{}, Columns: cols}
 	for rs.Next() {
 		vals := make([]any, len(cols))
 		ptrs := make([]any, len(cols))

@@ -252,7 +252,8 @@ func (b *browser) login(base, user string) {
 		chromedp.SendKeys(chromedp.CSS(`#login-user`), user),
 		chromedp.SendKeys(chromedp.CSS(`#login-password`), "citybrain-demo"),
 		chromedp.Click(chromedp.CSS(`#login-submit`)),
-		rendered("cockpit"))
+		// the home page: the cockpit, or a department's own page
+		chromedp.WaitReady(chromedp.CSS(`body[data-rendered="cockpit"], body[data-rendered="dept"]`)))
 }
 
 func (b *browser) logout() {

@@ -49,14 +49,15 @@ func TestBrowserLanguages(t *testing.T) {
 		t.Skip("drives headless Chromium; skipped with -short")
 	}
 	e := newEnv(t)
+	e.waterData()
 	b := newBrowser(t, e.ctx)
 	base := e.srv.URL
 	walks := []struct {
 		user  string
 		pages []string
 	}{
-		{"admin", []string{"cockpit", "map", "risk", "enterprise/E1", "crowd", "crowd/V1", "health", "extracts", "sql", "admin"}},
-		{"dept_water", []string{"cockpit", "map", "risk", "crowd", "health"}},
+		{"admin", []string{"cockpit", "dept", "map", "risk", "enterprise/E1", "crowd", "crowd/V1", "health", "extracts", "sql", "admin"}},
+		{"dept_water", []string{"dept", "cockpit", "map", "risk", "crowd", "health"}},
 	}
 	for _, wk := range walks {
 		b.login(base, wk.user)

@@ -165,6 +165,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	h("GET /api/dash/crowd/{venue}", s.authed(s.crowdVenue, nil))
 	h("GET /api/dash/warnings", s.authed(s.activeWarnings, nil))
 	h("GET /api/dash/health", s.authed(s.healthPage, nil))
+	h("GET /api/dash/dept", s.authed(s.deptPage, nil))
 	h("GET /api/dash/live", s.authed(s.liveStream, nil))
 }
 

@@ -105,17 +105,20 @@ func DefaultConfig() Config {
 		Departments: []Department{
 			{Name: "emergency", NameZh: "应急管理局", NameEn: "Emergency Management Bureau", Tables: map[string]string{
 				"raw.incidents": "", "raw.enterprises": "", "raw.risk_sources": "", "raw.inspections": "", "raw.hazards": "",
-				"raw.shelters": "", "raw.supply_warehouses": "", "raw.fire_stations": "", "marts.enterprise_risk": "", "marts.warnings": ""}},
+				"raw.shelters": "", "raw.supply_warehouses": "", "raw.fire_stations": "", "marts.enterprise_risk": "", "marts.warnings": "",
+				"raw.emergency_plans": "", "raw.drills": "", "raw.streets": "", "raw.communities": ""}},
 			{Name: "water", NameZh: "水务局", NameEn: "Water Authority", Tables: map[string]string{
-				"raw.water_telemetry": "", "raw.weather": "", "marts.warnings": "kind IN ('rainstorm', 'waterlogging', 'lifeline')"}},
+				"raw.water_telemetry": "", "raw.weather": "", "marts.warnings": "kind IN ('rainstorm', 'waterlogging', 'lifeline')",
+				"raw.water_sensors": "", "raw.waterlogging_points": "", "raw.streets": "", "raw.communities": ""}},
 			{Name: "traffic", NameZh: "交通委", NameEn: "Transport Commission", Tables: map[string]string{
-				"raw.traffic_collisions": "", "raw.traffic_speeds": "", "marts.warnings": "kind = 'traffic'"}},
+				"raw.traffic_collisions": "", "raw.traffic_speeds": "", "marts.warnings": "kind = 'traffic'", "raw.streets": ""}},
 			{Name: "police", NameZh: "公安分局", NameEn: "Public Security Sub-bureau", Tables: map[string]string{
-				"raw.police_cases": "", "raw.crowd_counts": "", "raw.mobile_signal": "", "marts.warnings": "kind = 'crowd'"}},
+				"raw.police_cases": "", "raw.crowd_counts": "", "raw.mobile_signal": "", "marts.warnings": "kind = 'crowd'",
+				"raw.venues": "", "raw.venue_cells": "", "raw.grid_cells": "", "raw.streets": ""}},
 			{Name: "city_management", NameZh: "城管委", NameEn: "City Management Commission", Tables: map[string]string{
-				"raw.city_events": "", "raw.construction_sites": ""}},
+				"raw.city_events": "", "raw.construction_sites": "", "raw.streets": "", "raw.communities": ""}},
 			{Name: "planning", NameZh: "规划分局", NameEn: "Planning Sub-bureau", Tables: map[string]string{
-				"raw.building_permits": "", "raw.construction_sites": "", "raw.dangerous_buildings": "", "raw.planned_shelters": ""}},
+				"raw.building_permits": "", "raw.construction_sites": "", "raw.dangerous_buildings": "", "raw.planned_shelters": "", "raw.streets": "", "raw.communities": ""}},
 		},
 	}
 }

@@ -19,4 +19,4 @@ export async function api<T = any>(path: string, opts: { method?: string; body?:
   }
   return data as T;
 }
-export interface Section { rows?: Record<string, any>[]; missing?: string; detail?: string; totals?: Record<string, number>; }
+export interface Section { rows?: Record<string, any>[]; missing?: string; detail?: string; totals?: Record<string, number>; columns?: string[]; }

@@ -34,7 +34,8 @@ export function fmtTime(v: unknown): string {
   return `${b.getUTCFullYear()}-${p(b.getUTCMonth() + 1)}-${p(b.getUTCDate())} ${p(b.getUTCHours())}:${p(b.getUTCMinutes())}`;
 }
 export function table(cols: { key: string; label: string; num?: boolean; render?: (row: any) => Node | string }[], rows: any[], onRow?: (row: any) => void): HTMLElement {
-  const thead = h("thead", null, h("tr", null, ...cols.map((c) => h("th", null, c.label))));
+  // A figures column is right-aligned, its heading too (they were apart).
+  const thead = h("thead", null, h("tr", null, ...cols.map((c) => h("th", c.num ? { class: "num" } : null, c.label))));
   const tbody = h("tbody");
   for (const r of rows) {
     const tr = h("tr", onRow ? { class: "click", onclick: () => onRow(r) } : null, ...cols.map((c) => h("td", c.num ? { class: "num" } : null, c.render ? c.render(r) : text(r[c.key]))));

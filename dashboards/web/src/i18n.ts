@@ -6,7 +6,7 @@ export function setLang(l: Lang) { lang = l; localStorage.setItem("citybrain.lan
 
 const dict: Record<string, [string, string]> = {
   title: ["西城区城市大脑 · 城市安全", "Xicheng City Brain · Urban Safety"],
-  cockpit: ["驾驶舱", "Cockpit"], map: ["一张图", "One map"], risk: ["风险画像", "Risk portrait"],
+  cockpit: ["驾驶舱", "Cockpit"], dept: ["本部门", "My department"], map: ["一张图", "One map"], risk: ["风险画像", "Risk portrait"],
   crowd: ["大客流", "Crowd flow"], health: ["数据健康", "Data health"], sql: ["SQL 控制台", "SQL console"],
   admin: ["用户管理", "Users"], logout: ["退出", "Log out"], login: ["登录", "Log in"],
   user: ["用户名", "User name"], password: ["密码", "Password"],
@@ -78,6 +78,14 @@ const fields: Record<string, [string, string]> = {
   has_liability_insurance: ["安责险", "Liability insurance"], deadline: ["整改期限", "Deadline"], rectified_at: ["整改时间", "Rectified at"],
   status: ["状态", "Status"], found_at: ["发现时间", "Found at"], result: ["结论", "Result"], hazards_found: ["发现隐患", "Hazards found"], notes: ["备注", "Notes"],
   inspected_at: ["检查时间", "Inspected at"], count: ["数量", "Count"],
+  rainstorm: ["暴雨预警", "Rainstorm"], waterlogging: ["内涝预警", "Waterlogging"], lifeline: ["生命线预警", "Lifeline"],
+  red: ["红色", "Red"], orange: ["橙色", "Orange"], yellow: ["黄色", "Yellow"], blue: ["蓝色", "Blue"],
+  incidents: ["应急警情", "Incidents"], plans: ["应急预案", "Plans"], digitized_plans: ["已数字化预案", "Digitized plans"], drills: ["演练与培训", "Drills and trainings"],
+  collisions: ["交通事故", "Collisions"], injured: ["受伤人数", "Injured"], killed: ["死亡人数", "Killed"], depth_m: ["水深（m）", "Depth (m)"],
+  pct_capacity: ["承载率（%）", "Of capacity (%)"], pct_free_flow: ["车速占畅行车速（%）", "Of free-flow speed (%)"], speed_kmh: ["车速（km/h）", "Speed (km/h)"],
+  free_flow_kmh: ["畅行车速（km/h）", "Free-flow speed (km/h)"], road_name: ["道路", "Road"], owner_name: ["责任主体", "Owner"], revision: ["版本", "Revision"],
+  revised_at: ["修订时间", "Revised at"], digitized: ["已数字化", "Digitized"], held_at: ["时间", "Held at"], owner_kind: ["主体类型", "Owner kind"],
+  participants: ["参与人数", "Participants"], contractor: ["施工单位", "Contractor"], started_on: ["开工日期", "Started"], planned_end_on: ["计划完工", "Planned end"],
 };
 export function fieldName(k: string): string { const e = fields[k]; return e ? (lang === "zh" ? e[0] : e[1]) : k; }
 // Values of the schemas' enums, in words.
@@ -108,6 +116,8 @@ const values: Record<string, [string, string]> = {
   违规停车: ["违规停车", "illegal parking"], 供暖问题: ["供暖问题", "heating"], 供水问题: ["供水问题", "water supply"], 道路破损: ["道路破损", "road damage"],
   路灯损坏: ["路灯损坏", "street lights"], 房屋安全: ["房屋安全", "building safety"], 物业服务: ["物业服务", "property services"], 消防隐患: ["消防隐患", "fire hazards"],
   燃气安全: ["燃气安全", "gas safety"], 燃气异味: ["燃气异味", "gas smell"], 其他: ["其他", "other"],
+  hq: ["专项指挥部", "command HQ"], unit: ["生产经营单位", "business"], street: ["街道", "street"], drill: ["应急演练", "drill"],
+  plan_training: ["预案培训", "plan training"], skill_training: ["技能培训", "skill training"],
   true: ["是", "yes"], false: ["否", "no"], admin: ["管理员", "admin"], leader: ["领导", "leader"], analyst: ["分析员", "analyst"], department: ["部门用户", "department"],
 };
 /** An enum value in words (the value itself when unknown). */

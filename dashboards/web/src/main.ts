@@ -12,6 +12,7 @@ import { healthPage } from "./pages/health";
 import { sqlPage } from "./pages/sql";
 import { adminPage } from "./pages/admin";
 import { extractsPage } from "./pages/extracts";
+import { deptPage } from "./pages/dept";
 
 const root = document.getElementById("app")!;
 let main: HTMLElement;
@@ -20,12 +21,13 @@ let renderSeq = 0;
 interface Route { page: string; args: string[]; }
 function route(): Route {
   const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
-  return { page: parts[0] || "cockpit", args: parts.slice(1) };
+  // A department's users land on their own page.
+  return { page: parts[0] || (state.me?.role === "department" ? "dept" : "cockpit"), args: parts.slice(1) };
 }
 
 // The SQL console is there only when the SQL access service serves /api/sql.
 const pages: { id: string; roles?: string[]; when?: () => boolean }[] = [
-  { id: "cockpit" }, { id: "map" }, { id: "risk" }, { id: "crowd" }, { id: "health" },
+  { id: "cockpit" }, { id: "dept" }, { id: "map" }, { id: "risk" }, { id: "crowd" }, { id: "health" },
   { id: "sql", roles: ["admin", "analyst"], when: () => !!state.conf?.sql }, { id: "extracts", roles: ["admin", "department"] },
   { id: "admin", roles: ["admin"] },
 ];
@@ -74,11 +76,11 @@ export async function render() {
   clear(main);
   const fb = document.getElementById("filters")!;
   clear(fb);
-  const withFilters = ["cockpit", "map", "risk", "crowd"].includes(r.page);
+  const withFilters = ["cockpit", "dept", "map", "risk", "crowd"].includes(r.page);
   if (withFilters) fb.appendChild(filterBar(() => render()));
   const fns: Record<string, (el: HTMLElement, args: string[]) => Promise<void>> = {
     cockpit, map: mapPage, risk: riskPage, enterprise: enterprisePage, crowd: crowdPage, health: healthPage, sql: sqlPage, admin: adminPage,
-    extracts: extractsPage,
+    extracts: extractsPage, dept: deptPage,
   };
   const allowed = pages.find((p) => p.id === r.page);
   const fn = allowed && ((allowed.roles && !allowed.roles.includes(state.me!.role)) || (allowed.when && !allowed.when())) ? cockpit : fns[r.page] || cockpit;

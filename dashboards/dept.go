@@ -1,0 +1,210 @@
+package dashboards
+
+import (
+	"net/http"
+
+	"citybrain/internal/auth"
+)
+
+// Department home pages (本部门, GET /api/dash/dept): each department's
+// own data on one page — the water authority its rain, pipe sensors,
+// waterlogging points and rainstorm / waterlogging / lifeline warnings;
+// the police their crowds and cases; emergency management its incidents,
+// plans and drills; transport, city management and planning theirs. A
+// department user sees their own department's page (and lands on it); a
+// leader, an analyst or an admin chooses any (?dept=water). Every card is
+// read through the user's scope like the other pages, so a card a scope
+// does not cover says 无权查看 rather than showing someone else's rows.
+//
+// A card is one query and a kind the page knows how to draw: "figures"
+// (one row, each column a figure), "daily" (day, n: a line over the time
+// filter), "bar" (label, n) or "table". Queries read {0}, {1} … (the
+// tables, under the user's scope) and, when Range is set, the time
+// filter as two parameters (from, to).
+
+type deptCard struct {
+	ID     string
+	Zh, En string
+	Kind   string // figures, daily, bar, table
+	Span   string // span3 … span12
+	SQL    string
+	Tables []string
+	Range  bool
+}
+
+const activeWarnings = `(SELECT * FROM {0} QUALIFY row_number() OVER (PARTITION BY warning_id ORDER BY transition_at DESC) = 1) w WHERE state <> 'cleared'`
+
+// latestReading is each sensor's newest reading in the water telemetry.
+const latestReading = `(SELECT * FROM {1} QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY observed_at DESC) = 1)`
+
+var deptHomes = map[string][]deptCard{
+	"water": {
+		{ID: "water_warnings", Zh: "当前预警（暴雨、内涝、生命线）", En: "Active warnings (rainstorm, waterlogging, lifeline)", Kind: "figures", Span: "span12",
+			SQL: `SELECT count(*) FILTER (WHERE kind = 'rainstorm') AS rainstorm, count(*) FILTER (WHERE kind = 'waterlogging') AS waterlogging,
+				count(*) FILTER (WHERE kind = 'lifeline') AS lifeline, count(*) FILTER (WHERE level = 'red') AS red FROM ` + activeWarnings,
+			Tables: []string{"marts.warnings"}},
+		{ID: "rain_daily", Zh: "降雨量（毫米/日）", En: "Rain (mm per day)", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(observed_at AS DATE) AS day, round(sum(rain_mm), 1) AS n FROM {0}
+				WHERE observed_at >= CAST(? AS TIMESTAMPTZ) AND observed_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.weather"}},
+		{ID: "waterlogging_points", Zh: "积水点（最新水深）", En: "Waterlogging points (latest depth)", Kind: "table", Span: "span6",
+			SQL: `SELECT p.name, p.kind, p.street_code, r.value AS depth_m, p.warn_depth_m, r.observed_at
+				FROM (SELECT * FROM {0} QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1) p
+				LEFT JOIN ` + latestReading + ` r ON r.sensor_id = p.sensor_id
+				ORDER BY r.value / nullif(p.warn_depth_m, 0) DESC NULLS LAST, p.name LIMIT 15`,
+			Tables: []string{"raw.waterlogging_points", "raw.water_telemetry"}},
+		{ID: "pipe_sensors", Zh: "管网传感器（报警在前）", En: "Pipe sensors (alarms first)", Kind: "table", Span: "span12",
+			SQL: `SELECT sensor_id, kind, site_kind, value, unit, alarm, street_code, observed_at FROM {0} WHERE kind <> 'water_level'
+				QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY observed_at DESC) = 1 ORDER BY alarm DESC, observed_at DESC LIMIT 15`,
+			Tables: []string{"raw.water_telemetry"}},
+	},
+	"police": {
+		{ID: "crowd_warnings", Zh: "当前大客流预警", En: "Active crowd warnings", Kind: "figures", Span: "span12",
+			SQL: `SELECT count(*) FILTER (WHERE level = 'red') AS red, count(*) FILTER (WHERE level = 'orange') AS orange,
+				count(*) FILTER (WHERE level = 'yellow') AS yellow, count(*) FILTER (WHERE level = 'blue') AS blue FROM ` + activeWarnings + ` AND kind = 'crowd'`,
+			Tables: []string{"marts.warnings"}},
+		{ID: "cases_daily", Zh: "警情（起/日）", En: "Police cases per day", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(occurred_at AS DATE) AS day, count(*) AS n FROM {0}
+				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.police_cases"}},
+		{ID: "cases_by_category", Zh: "警情类别", En: "Cases by category", Kind: "bar", Span: "span6", Range: true,
+			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
+				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+			Tables: []string{"raw.police_cases"}},
+		{ID: "venue_counts", Zh: "重点场所人数（最新）", En: "People at venues (latest count)", Kind: "table", Span: "span12",
+			SQL: `SELECT v.name_zh, v.name_en, c.people, v.capacity_people, round(100.0 * c.people / nullif(v.capacity_people, 0), 1) AS pct_capacity, c.observed_at
+				FROM (SELECT * FROM {0} WHERE direction = 'total' QUALIFY row_number() OVER (PARTITION BY site_id ORDER BY observed_at DESC) = 1) c
+				JOIN (SELECT * FROM {1} QUALIFY row_number() OVER (PARTITION BY venue_id ORDER BY updated_at DESC) = 1) v ON v.venue_id = c.site_id
+				ORDER BY pct_capacity DESC NULLS LAST LIMIT 15`,
+			Tables: []string{"raw.crowd_counts", "raw.venues"}},
+	},
+	"emergency": {
+		{ID: "emergency_figures", Zh: "应急概况", En: "At a glance", Kind: "figures", Span: "span12", Range: true,
+			SQL: `SELECT (SELECT count(*) FROM {0} WHERE received_at >= CAST(? AS TIMESTAMPTZ) AND received_at < CAST(? AS TIMESTAMPTZ)) AS incidents,
+				(SELECT count(DISTINCT plan_id) FROM {1}) AS plans, (SELECT count(DISTINCT plan_id) FILTER (WHERE digitized) FROM {1}) AS digitized_plans,
+				(SELECT count(*) FROM {2} WHERE held_at >= CAST(? AS TIMESTAMPTZ) AND held_at < CAST(? AS TIMESTAMPTZ)) AS drills`,
+			Tables: []string{"raw.incidents", "raw.emergency_plans", "raw.drills"}},
+		{ID: "incidents_daily", Zh: "应急警情（起/日）", En: "Incidents per day", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(received_at AS DATE) AS day, count(*) AS n FROM {0}
+				WHERE received_at >= CAST(? AS TIMESTAMPTZ) AND received_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.incidents"}},
+		{ID: "incidents_by_category", Zh: "警情类别", En: "Incidents by category", Kind: "bar", Span: "span6", Range: true,
+			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
+				WHERE received_at >= CAST(? AS TIMESTAMPTZ) AND received_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+			Tables: []string{"raw.incidents"}},
+		{ID: "plans", Zh: "应急预案（最近修订）", En: "Emergency plans (latest revisions)", Kind: "table", Span: "span6",
+			SQL: `SELECT title_zh, title_en, owner_name, revision, revised_at, digitized
+				FROM {0} QUALIFY row_number() OVER (PARTITION BY plan_id ORDER BY revision DESC) = 1 ORDER BY revised_at DESC LIMIT 12`,
+			Tables: []string{"raw.emergency_plans"}},
+		{ID: "drills", Zh: "应急演练（最近）", En: "Drills (latest)", Kind: "table", Span: "span6",
+			SQL:    `SELECT held_at, kind, owner_kind, participants, street_code FROM {0} ORDER BY held_at DESC LIMIT 12`,
+			Tables: []string{"raw.drills"}},
+	},
+	"traffic": {
+		{ID: "traffic_figures", Zh: "交通概况", En: "At a glance", Kind: "figures", Span: "span12", Range: true,
+			SQL: `SELECT count(*) AS collisions, coalesce(sum(injured), 0) AS injured, coalesce(sum(killed), 0) AS killed FROM {0}
+				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ)`,
+			Tables: []string{"raw.traffic_collisions"}},
+		{ID: "collisions_daily", Zh: "交通事故（起/日）", En: "Collisions per day", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(occurred_at AS DATE) AS day, count(*) AS n FROM {0}
+				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.traffic_collisions"}},
+		{ID: "slow_roads", Zh: "最拥堵路段（最新）", En: "Slowest roads (latest)", Kind: "table", Span: "span6",
+			SQL: `SELECT road_name, speed_kmh, free_flow_kmh, round(100.0 * speed_kmh / nullif(free_flow_kmh, 0), 1) AS pct_free_flow, observed_at
+				FROM {0} QUALIFY row_number() OVER (PARTITION BY segment_id ORDER BY observed_at DESC) = 1 ORDER BY pct_free_flow NULLS LAST LIMIT 12`,
+			Tables: []string{"raw.traffic_speeds"}},
+	},
+	"city_management": {
+		{ID: "events_daily", Zh: "12345 诉求（件/日）", En: "12345 requests per day", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(requested_at AS DATE) AS day, count(*) AS n FROM {0}
+				WHERE requested_at >= CAST(? AS TIMESTAMPTZ) AND requested_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.city_events"}},
+		{ID: "events_by_category", Zh: "12345 诉求类别", En: "12345 categories", Kind: "bar", Span: "span6", Range: true,
+			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
+				WHERE requested_at >= CAST(? AS TIMESTAMPTZ) AND requested_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+			Tables: []string{"raw.city_events"}},
+		{ID: "sites", Zh: "在施工地", En: "Construction sites", Kind: "table", Span: "span12",
+			SQL: `SELECT name, contractor, status, started_on, planned_end_on, street_code FROM {0}
+				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1 ORDER BY started_on DESC NULLS LAST LIMIT 15`,
+			Tables: []string{"raw.construction_sites"}},
+	},
+	"planning": {
+		{ID: "permits_daily", Zh: "建设工程规划许可（件/日）", En: "Building permits per day", Kind: "daily", Span: "span6", Range: true,
+			SQL: `SELECT CAST(issued_at AS DATE) AS day, count(*) AS n FROM {0}
+				WHERE issued_at >= CAST(? AS TIMESTAMPTZ) AND issued_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"raw.building_permits"}},
+		{ID: "permits_by_type", Zh: "许可类型", En: "Permits by type", Kind: "bar", Span: "span6", Range: true,
+			SQL: `SELECT coalesce(permit_type, '') AS label, count(*) AS n FROM {0}
+				WHERE issued_at >= CAST(? AS TIMESTAMPTZ) AND issued_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
+			Tables: []string{"raw.building_permits"}},
+		{ID: "sites", Zh: "在施工地", En: "Construction sites", Kind: "table", Span: "span12",
+			SQL: `SELECT name, contractor, status, started_on, planned_end_on, street_code FROM {0}
+				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1 ORDER BY started_on DESC NULLS LAST LIMIT 15`,
+			Tables: []string{"raw.construction_sites"}},
+	},
+}
+
+// deptPage is GET /api/dash/dept[?dept=name]: the department's cards.
+func (s *Server) deptPage(w http.ResponseWriter, r *http.Request) {
+	f, err := s.parseFilters(r)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	u := userOf(r)
+	name := r.URL.Query().Get("dept")
+	if u.Role == auth.RoleDepartment {
+		if name != "" && name != u.Department {
+			writeErr(w, http.StatusForbidden, "只能查看本部门的主页 / a department sees its own home page only")
+			return
+		}
+		name = u.Department
+	}
+	var deps []map[string]string
+	var dep *auth.Department
+	for _, d := range s.d.Auth.Config().Departments {
+		if u.Role == auth.RoleDepartment && d.Name != u.Department {
+			continue
+		}
+		en := d.NameEn
+		if en == "" {
+			en = d.Name
+		}
+		deps = append(deps, map[string]string{"name": d.Name, "name_zh": d.NameZh, "name_en": en})
+		if name == "" && deptHomes[d.Name] != nil {
+			name = d.Name
+		}
+		if d.Name == name {
+			dep = &d
+		}
+	}
+	if dep == nil {
+		writeErr(w, http.StatusNotFound, "没有该部门 / no such department: "+name)
+		return
+	}
+	s.cached(w, r, f.key+"&dept="+name, func(x *q) (any, error) {
+		var cards []map[string]any
+		for _, c := range deptHomes[name] {
+			var args []any
+			if c.Range {
+				for range countRange(c.SQL) {
+					args = append(args, f.fromTS, f.toTS)
+				}
+			}
+			cards = append(cards, map[string]any{"id": c.ID, "title_zh": c.Zh, "title_en": c.En, "kind": c.Kind, "span": c.Span,
+				"section": x.rows(c.SQL, c.Tables, args...)})
+		}
+		return map[string]any{"department": name, "departments": deps, "cards": cards}, nil
+	})
+}
+
+// countRange is how many time ranges (pairs of ?) a card's query takes.
+func countRange(sql string) []struct{} {
+	n := 0
+	for _, r := range sql {
+		if r == '?' {
+			n++
+		}
+	}
+	return make([]struct{}, n/2)
+}

@@ -1,0 +1,148 @@
+package dashboards_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// waterData writes what the water authority's page reads: rain, a
+// waterlogging point with its gauge, pipe sensors (one in alarm) and a
+// rainstorm warning.
+func (e *env) waterData() {
+	e.write(e.schema("weather"),
+		map[string]any{"station": "Guanyuan", "observed_at": e.day(1, 10), "rain_mm": 12.5},
+		map[string]any{"station": "Guanyuan", "observed_at": e.day(1, 11), "rain_mm": 20.0},
+		map[string]any{"station": "Guanyuan", "observed_at": e.day(0, 9), "rain_mm": 3.0})
+	e.write(e.schema("waterlogging_points"),
+		map[string]any{"id": "WL1", "updated_at": e.day(30, 0), "name": "广安门桥下凹桥区", "kind": "underpass", "warn_depth_m": 0.15, "sensor_id": "WL1-L", "street_code": st1, "longitude": 116.35, "latitude": 39.89},
+		map[string]any{"id": "WL2", "updated_at": e.day(30, 0), "name": "新街口低洼院落", "kind": "low_courtyard", "warn_depth_m": 0.2, "sensor_id": "WL2-L", "street_code": st3, "longitude": 116.37, "latitude": 39.94})
+	e.write(e.schema("water_sensors"),
+		map[string]any{"sensor_id": "WL1-L", "updated_at": e.day(30, 0), "kind": "water_level", "unit": "m", "street_code": st1, "waterlogging_point_id": "WL1"},
+		map[string]any{"sensor_id": "PP001", "updated_at": e.day(30, 0), "kind": "pressure", "unit": "MPa", "site_kind": "pipe", "street_code": st3, "normal_min": 0.2, "normal_max": 0.5, "longitude": 116.37, "latitude": 39.94})
+	e.write(e.schema("water_telemetry"),
+		map[string]any{"sensor_id": "WL1-L", "observed_at": e.day(0, 9), "kind": "water_level", "value": 0.32, "unit": "m", "seq": 1, "street_code": st1},
+		map[string]any{"sensor_id": "PP001", "observed_at": e.day(0, 8), "kind": "pressure", "value": 0.35, "unit": "MPa", "seq": 1, "site_kind": "pipe", "alarm": false, "street_code": st3},
+		map[string]any{"sensor_id": "PP001", "observed_at": e.day(0, 9), "kind": "pressure", "value": 0.12, "unit": "MPa", "seq": 2, "site_kind": "pipe", "alarm": true, "street_code": st3},
+		map[string]any{"sensor_id": "PF002", "observed_at": e.day(0, 9), "kind": "flow", "value": 80.0, "unit": "m³/h", "seq": 1, "site_kind": "pipe", "alarm": false, "street_code": st3})
+	at := time.Now().Add(-time.Hour)
+	e.write(e.schema("warnings"), map[string]any{"warning_id": "RS1", "seq": 50, "kind": "rainstorm", "rule": "rainstorm", "subject_type": "district",
+		"subject_id": "xicheng", "subject_name_zh": "西城区", "subject_name_en": "Xicheng", "level": "blue", "state": "raised", "predicted": false,
+		"message_zh": "西城区暴雨蓝色预警", "message_en": "Xicheng blue rainstorm warning", "event_time": at, "transition_at": at, "raised_at": at})
+}
+
+type deptAnswer struct {
+	Department  string
+	Departments []map[string]string
+	Cards       []struct {
+		ID, Kind string
+		Section  section
+	}
+}
+
+func (d deptAnswer) card(t *testing.T, id string) section {
+	t.Helper()
+	for _, c := range d.Cards {
+		if c.ID == id {
+			return c.Section
+		}
+	}
+	t.Fatalf("no card %s in %+v", id, d.Cards)
+	return section{}
+}
+
+// A department's home page holds its own data and nothing it may not
+// see: the water authority its warnings, rain, waterlogging points with
+// their depth and pipe sensors with the alarm first; it cannot open
+// another department's page; a leader opens any.
+func TestDeptPages(t *testing.T) {
+	e := newEnv(t)
+	e.waterData()
+	c := e.client()
+	c.login("dept_water")
+	var d deptAnswer
+	c.json("/api/dash/dept", &d)
+	if d.Department != "water" || len(d.Departments) != 1 {
+		t.Fatalf("dept_water's page: %s, departments %v", d.Department, d.Departments)
+	}
+	for _, cd := range d.Cards {
+		if cd.Section.Missing != "" {
+			t.Errorf("dept_water's card %s: %s %s", cd.ID, cd.Section.Missing, cd.Section.Detail)
+		}
+	}
+	if w := d.card(t, "water_warnings").Rows; len(w) != 1 || w[0]["rainstorm"].(float64) != 1 || w[0]["red"].(float64) != 0 {
+		t.Errorf("water warnings %v: want the rainstorm warning only (crowd warnings are not the department's)", w)
+	}
+	var rain float64
+	for _, r := range d.card(t, "rain_daily").Rows {
+		rain += r["n"].(float64)
+	}
+	if rain != 35.5 {
+		t.Errorf("rain over the range %v mm, want 35.5", rain)
+	}
+	if wl := d.card(t, "waterlogging_points").Rows; len(wl) != 2 || wl[0]["name"] != "广安门桥下凹桥区" || wl[0]["depth_m"].(float64) != 0.32 || wl[1]["depth_m"] != nil {
+		t.Errorf("waterlogging points %v: want 广安门 first at 0.32 m, 新街口 with no reading", wl)
+	}
+	if ps := d.card(t, "pipe_sensors").Rows; len(ps) != 2 || ps[0]["sensor_id"] != "PP001" || ps[0]["alarm"] != true || ps[0]["value"].(float64) != 0.12 {
+		t.Errorf("pipe sensors %v: want PP001's latest reading, in alarm, first", ps)
+	}
+	if resp, b := c.do("GET", "/api/dash/dept?dept=police", nil, false); resp.StatusCode != 403 {
+		t.Errorf("dept_water opening police's page: %d %s", resp.StatusCode, b)
+	}
+	// The water department now has its reference layers on the map.
+	for _, layer := range []string{"waterlogging", "lifeline"} {
+		var s section
+		c.json("/api/dash/map/"+layer, &s)
+		if s.Missing != "" || len(s.Rows) == 0 {
+			t.Errorf("dept_water's %s layer: %+v", layer, s)
+		}
+	}
+
+	l := e.client()
+	l.login("leader")
+	var p deptAnswer
+	l.json("/api/dash/dept?dept=police", &p)
+	if p.Department != "police" || len(p.Departments) < 6 {
+		t.Fatalf("leader opening police: %s, %d departments", p.Department, len(p.Departments))
+	}
+	if vc := p.card(t, "venue_counts").Rows; len(vc) == 0 || vc[0]["name_zh"] == nil || vc[0]["people"] == nil {
+		t.Errorf("police venue counts %v", vc)
+	}
+	var bad struct{ Error string }
+	resp, b := l.do("GET", "/api/dash/dept?dept=nosuch", nil, false)
+	json.Unmarshal(b, &bad)
+	if resp.StatusCode != 404 || !strings.Contains(bad.Error, "没有该部门") {
+		t.Errorf("unknown department: %d %s", resp.StatusCode, b)
+	}
+}
+
+// The department user lands on its page and sees it drawn, in both languages.
+func TestBrowserDeptPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	e.waterData()
+	b := newBrowser(t, e.ctx)
+	b.login(e.srv.URL, "dept_water")
+	b.run("home", chromedp.Navigate(e.srv.URL+"/"), rendered("dept"))
+	if got := b.text("#dept-name"); got != "水务局" {
+		t.Errorf("page title %q", got)
+	}
+	if n := eval[int](b, `document.querySelectorAll("[data-missing]").length`); n != 0 {
+		t.Errorf("%d cards say they have nothing to show", n)
+	}
+	if v := b.text(`[data-figure="rainstorm"] .v`); v != "1" {
+		t.Errorf("rainstorm figure %q", v)
+	}
+	b.shot("dept-water")
+	b.run("en", chromedp.Click(chromedp.CSS("#lang")), rendered("dept"))
+	if got := b.text("#dept-name"); got != "Water Authority" {
+		t.Errorf("page title in English %q", got)
+	}
+	b.shot("dept-water-en")
+	b.run("back to zh", chromedp.Click(chromedp.CSS("#lang")), rendered("dept"))
+}
