@@ -535,6 +535,20 @@ func TestBrowser(t *testing.T) {
 			bubbles = s.Data
 		}
 	}
+	// Each bubble's label is inside it: drawn inside, and the circle wider than the label's lines.
+	if bad := eval[[]string](b, `(() => { const c = citybrainChart("map"), o = c.getOption(), idx = o.series.findIndex((x) => x.id === "enterprises:streets"), s = o.series[idx];
+		const out = []; if (s.label.position !== "inside") out.push("position " + s.label.position);
+		const ctx = document.createElement("canvas").getContext("2d"); ctx.font = "bold 12px sans-serif";
+		const sm = c.getModel().getSeriesByIndex(idx).getData();
+		for (let i = 0; i < s.data.length; i++) {
+			const size = sm.getItemVisual(i, "symbolSize"), d = Array.isArray(size) ? size[0] : size;
+			const lines = String(s.label.formatter({ dataIndex: i })).split("\n").map((l) => l.replace(/\{\w+\|([^}]*)\}/g, "$1"));
+			const w = Math.max(...lines.map((l) => ctx.measureText(l).width));
+			if (d < w) out.push(s.data[i].name + ": bubble " + d + " px, label " + Math.round(w) + " px");
+		}
+		return out; })()`); len(bad) > 0 {
+		t.Errorf("street bubbles' labels outside their circles: %v", bad)
+	}
 	if fmt.Sprint(bubbles) != "[2 1]" && fmt.Sprint(bubbles) != "[1 2]" {
 		t.Errorf("enterprises per street (red, orange): %v, want 西长安街 2, 月坛 1", bubbles)
 	}

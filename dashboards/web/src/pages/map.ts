@@ -133,10 +133,20 @@ export async function mapPage(el: HTMLElement) {
       // One bubble per street: its name and its units per level, in the level's colour.
       const rich: Record<string, any> = { s: { color: "#e6eefb", fontSize: 11, lineHeight: 14 } };
       for (const lv of allLevels) rich[lv] = { color: levelColor[lv] || "#cfd8e3", fontSize: 12, fontWeight: "bold", lineHeight: 15 };
+      // The label inside its bubble: the bubble at least as wide as its widest line.
+      const ctx = document.createElement("canvas").getContext("2d");
+      const width = (s: string, px: number, bold = false) => {
+        if (!ctx) return s.length * px;
+        ctx.font = `${bold ? "bold " : ""}${px}px "Noto Sans CJK SC", sans-serif`;
+        return ctx.measureText(s).width;
+      };
+      const nameOf = (g: { street_code: string }) => names[g.street_code] || g.street_code;
+      const countsOf = (g: { counts: Record<string, number> }) => allLevels.filter((lv) => g.counts[lv]).map((lv) => text(g.counts[lv]));
+      const need = groups.map((g) => 14 + Math.max(width(nameOf(g), 11), width(countsOf(g).join(" · "), 12, true)));
       return [{ ...common, id: "enterprises:streets", name: t("layer_enterprises"), symbol: "circle", z: 2,
-        symbolSize: (v: number[]) => 46 + 30 * Math.sqrt(v[2] / max),
-        label: { show: true, rich, formatter: (p: any) => { const g = groups[p.dataIndex];
-          return `{s|${names[g.street_code] || g.street_code}}\n` + allLevels.filter((lv) => g.counts[lv]).map((lv) => `{${lv}|${text(g.counts[lv])}}`).join("{s| · }"); } },
+        symbolSize: (v: number[], p: any) => Math.max(46 + 30 * Math.sqrt(v[2] / max), need[p.dataIndex] || 0),
+        label: { show: true, position: "inside", rich, formatter: (p: any) => { const g = groups[p.dataIndex];
+          return `{s|${nameOf(g)}}\n` + allLevels.filter((lv) => g.counts[lv]).map((lv) => `{${lv}|${text(g.counts[lv])}}`).join("{s| · }"); } },
         tooltip: { formatter: (p: any) => { const g = groups[p.dataIndex]; return streetName(g.street_code, lang) + "\n" + allLevels.filter((lv) => g.counts[lv]).map((lv) => (lv === "none" ? "—" : t(lv)) + " " + text(g.counts[lv])).join("  "); } },
         data: groups.map((g) => ({ name: streetName(g.street_code, lang), value: [g.lon, g.lat, g.n],
           itemStyle: { color: "#0a1628", opacity: 0.88, borderColor: levelColor[levelOrder.find((lv) => g.counts[lv]) || ""] || l.color, borderWidth: 2 } })) }];
