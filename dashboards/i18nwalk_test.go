@@ -56,7 +56,7 @@ func TestBrowserLanguages(t *testing.T) {
 		user  string
 		pages []string
 	}{
-		{"admin", []string{"cockpit", "dept", "map", "risk", "enterprise/E1", "crowd", "crowd/V1", "health", "extracts", "sql", "admin"}},
+		{"admin", []string{"cockpit", "dept", "map", "risk", "risk/110102001", "risk/110102001/C001", "enterprise/E1", "crowd", "crowd/V1", "health", "extracts", "sql", "admin"}},
 		{"dept_water", []string{"dept", "cockpit", "map", "risk", "crowd", "health"}},
 	}
 	for _, wk := range walks {
