@@ -256,6 +256,19 @@ func (b *browser) login(base, user string) {
 		chromedp.WaitReady(chromedp.CSS(`body[data-rendered="cockpit"], body[data-rendered="dept"]`)))
 }
 
+// browserAs is a fixture lake's server and a headless Chromium logged in
+// as user (skipped with -short).
+func browserAs(t *testing.T, user string) (*env, *browser) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives headless Chromium; skipped with -short")
+	}
+	e := newEnv(t)
+	b := newBrowser(t, e.ctx)
+	b.login(e.srv.URL, user)
+	return e, b
+}
+
 func (b *browser) logout() {
 	b.run("logout", chromedp.Click(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login-user`)))
 }
@@ -824,13 +837,8 @@ func TestBrowserFreshness(t *testing.T) {
 // video wall in 大屏 mode the type grows with the screen and the charts
 // fill its height. Screenshots of each.
 func TestBrowserScreens(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; skipped with -short")
-	}
-	e := newEnv(t)
-	b := newBrowser(t, e.ctx)
+	e, b := browserAs(t, "leader")
 	base := e.srv.URL
-	b.login(base, "leader")
 	for _, sc := range []struct {
 		name  string
 		w, h  int64
@@ -906,13 +914,8 @@ func TestBrowserScreens(t *testing.T) {
 // panel while its series load, a map layer being added — and no
 // placeholder is left once the answers are in.
 func TestBrowserLoading(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; skipped with -short")
-	}
-	e := newEnv(t)
-	b := newBrowser(t, e.ctx)
+	e, b := browserAs(t, "leader")
 	base := e.srv.URL
-	b.login(base, "leader")
 	b.run("cockpit", chromedp.Navigate(base+"/#/cockpit"), rendered("cockpit"))
 	holdPath := func(prefix string) func() {
 		ch := make(chan struct{})
@@ -978,12 +981,7 @@ func TestBrowserLoading(t *testing.T) {
 // the six connections the browser allows per server and the next page
 // never loaded. Pages now close their stream when left.
 func TestBrowserReloads(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives headless Chromium; skipped with -short")
-	}
-	e := newEnv(t)
-	b := newBrowser(t, e.ctx)
-	b.login(e.srv.URL, "leader")
+	e, b := browserAs(t, "leader")
 	for i := 0; i < 10; i++ {
 		b.run(fmt.Sprintf("reload %d", i), chromedp.Navigate(fmt.Sprintf("%s/?n=%d#/cockpit", e.srv.URL, i)), rendered("cockpit"))
 	}

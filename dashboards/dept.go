@@ -32,6 +32,26 @@ type deptCard struct {
 	Range  bool
 }
 
+// dailyCard counts a table's rows per day of col over the time filter.
+func dailyCard(id, zh, en, table, col string) deptCard {
+	return deptCard{ID: id, Zh: zh, En: en, Kind: "daily", Span: "span6", Range: true, Tables: []string{table},
+		SQL: `SELECT CAST(` + col + ` AS DATE) AS day, count(*) AS n FROM {0}
+			WHERE ` + col + ` >= CAST(? AS TIMESTAMPTZ) AND ` + col + ` < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`}
+}
+
+// barCard counts a table's rows per value of label over the time filter (the ten largest).
+func barCard(id, zh, en, table, col, label string) deptCard {
+	return deptCard{ID: id, Zh: zh, En: en, Kind: "bar", Span: "span6", Range: true, Tables: []string{table},
+		SQL: `SELECT coalesce(` + label + `, '') AS label, count(*) AS n FROM {0}
+			WHERE ` + col + ` >= CAST(? AS TIMESTAMPTZ) AND ` + col + ` < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`}
+}
+
+// sitesCard lists the construction sites (city management's and planning's).
+var sitesCard = deptCard{ID: "sites", Zh: "在施工地", En: "Construction sites", Kind: "table", Span: "span12",
+	SQL: `SELECT name, contractor, status, started_on, planned_end_on, street_code FROM {0}
+		QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1 ORDER BY started_on DESC NULLS LAST LIMIT 15`,
+	Tables: []string{"raw.construction_sites"}}
+
 const activeWarnings = `(SELECT * FROM {0} QUALIFY row_number() OVER (PARTITION BY warning_id ORDER BY transition_at DESC) = 1) w WHERE state <> 'cleared'`
 
 // latestReading is each sensor's newest reading in the water telemetry.
@@ -63,14 +83,8 @@ var deptHomes = map[string][]deptCard{
 			SQL: `SELECT count(*) FILTER (WHERE level = 'red') AS red, count(*) FILTER (WHERE level = 'orange') AS orange,
 				count(*) FILTER (WHERE level = 'yellow') AS yellow, count(*) FILTER (WHERE level = 'blue') AS blue FROM ` + activeWarnings + ` AND kind = 'crowd'`,
 			Tables: []string{"marts.warnings"}},
-		{ID: "cases_daily", Zh: "警情（起/日）", En: "Police cases per day", Kind: "daily", Span: "span6", Range: true,
-			SQL: `SELECT CAST(occurred_at AS DATE) AS day, count(*) AS n FROM {0}
-				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
-			Tables: []string{"raw.police_cases"}},
-		{ID: "cases_by_category", Zh: "警情类别", En: "Cases by category", Kind: "bar", Span: "span6", Range: true,
-			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
-				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-			Tables: []string{"raw.police_cases"}},
+		dailyCard("cases_daily", "警情（起/日）", "Police cases per day", "raw.police_cases", "occurred_at"),
+		barCard("cases_by_category", "警情类别", "Cases by category", "raw.police_cases", "occurred_at", "category"),
 		{ID: "venue_counts", Zh: "重点场所人数（最新）", En: "People at venues (latest count)", Kind: "table", Span: "span12",
 			SQL: `SELECT v.name_zh, v.name_en, c.people, v.capacity_people, round(100.0 * c.people / nullif(v.capacity_people, 0), 1) AS pct_capacity, c.observed_at
 				FROM (SELECT * FROM {0} WHERE direction = 'total' QUALIFY row_number() OVER (PARTITION BY site_id ORDER BY observed_at DESC) = 1) c
@@ -84,14 +98,8 @@ var deptHomes = map[string][]deptCard{
 				(SELECT count(DISTINCT plan_id) FROM {1}) AS plans, (SELECT count(DISTINCT plan_id) FILTER (WHERE digitized) FROM {1}) AS digitized_plans,
 				(SELECT count(*) FROM {2} WHERE held_at >= CAST(? AS TIMESTAMPTZ) AND held_at < CAST(? AS TIMESTAMPTZ)) AS drills`,
 			Tables: []string{"raw.incidents", "raw.emergency_plans", "raw.drills"}},
-		{ID: "incidents_daily", Zh: "应急警情（起/日）", En: "Incidents per day", Kind: "daily", Span: "span6", Range: true,
-			SQL: `SELECT CAST(received_at AS DATE) AS day, count(*) AS n FROM {0}
-				WHERE received_at >= CAST(? AS TIMESTAMPTZ) AND received_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
-			Tables: []string{"raw.incidents"}},
-		{ID: "incidents_by_category", Zh: "警情类别", En: "Incidents by category", Kind: "bar", Span: "span6", Range: true,
-			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
-				WHERE received_at >= CAST(? AS TIMESTAMPTZ) AND received_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-			Tables: []string{"raw.incidents"}},
+		dailyCard("incidents_daily", "应急警情（起/日）", "Incidents per day", "raw.incidents", "received_at"),
+		barCard("incidents_by_category", "警情类别", "Incidents by category", "raw.incidents", "received_at", "category"),
 		{ID: "plans", Zh: "应急预案（最近修订）", En: "Emergency plans (latest revisions)", Kind: "table", Span: "span6",
 			SQL: `SELECT title_zh, title_en, owner_name, revision, revised_at, digitized
 				FROM {0} QUALIFY row_number() OVER (PARTITION BY plan_id ORDER BY revision DESC) = 1 ORDER BY revised_at DESC LIMIT 12`,
@@ -105,42 +113,21 @@ var deptHomes = map[string][]deptCard{
 			SQL: `SELECT count(*) AS collisions, coalesce(sum(injured), 0) AS injured, coalesce(sum(killed), 0) AS killed FROM {0}
 				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ)`,
 			Tables: []string{"raw.traffic_collisions"}},
-		{ID: "collisions_daily", Zh: "交通事故（起/日）", En: "Collisions per day", Kind: "daily", Span: "span6", Range: true,
-			SQL: `SELECT CAST(occurred_at AS DATE) AS day, count(*) AS n FROM {0}
-				WHERE occurred_at >= CAST(? AS TIMESTAMPTZ) AND occurred_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
-			Tables: []string{"raw.traffic_collisions"}},
+		dailyCard("collisions_daily", "交通事故（起/日）", "Collisions per day", "raw.traffic_collisions", "occurred_at"),
 		{ID: "slow_roads", Zh: "最拥堵路段（最新）", En: "Slowest roads (latest)", Kind: "table", Span: "span6",
 			SQL: `SELECT road_name, speed_kmh, free_flow_kmh, round(100.0 * speed_kmh / nullif(free_flow_kmh, 0), 1) AS pct_free_flow, observed_at
 				FROM {0} QUALIFY row_number() OVER (PARTITION BY segment_id ORDER BY observed_at DESC) = 1 ORDER BY pct_free_flow NULLS LAST LIMIT 12`,
 			Tables: []string{"raw.traffic_speeds"}},
 	},
 	"city_management": {
-		{ID: "events_daily", Zh: "12345 诉求（件/日）", En: "12345 requests per day", Kind: "daily", Span: "span6", Range: true,
-			SQL: `SELECT CAST(requested_at AS DATE) AS day, count(*) AS n FROM {0}
-				WHERE requested_at >= CAST(? AS TIMESTAMPTZ) AND requested_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
-			Tables: []string{"raw.city_events"}},
-		{ID: "events_by_category", Zh: "12345 诉求类别", En: "12345 categories", Kind: "bar", Span: "span6", Range: true,
-			SQL: `SELECT coalesce(category, '') AS label, count(*) AS n FROM {0}
-				WHERE requested_at >= CAST(? AS TIMESTAMPTZ) AND requested_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-			Tables: []string{"raw.city_events"}},
-		{ID: "sites", Zh: "在施工地", En: "Construction sites", Kind: "table", Span: "span12",
-			SQL: `SELECT name, contractor, status, started_on, planned_end_on, street_code FROM {0}
-				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1 ORDER BY started_on DESC NULLS LAST LIMIT 15`,
-			Tables: []string{"raw.construction_sites"}},
+		dailyCard("events_daily", "12345 诉求（件/日）", "12345 requests per day", "raw.city_events", "requested_at"),
+		barCard("events_by_category", "12345 诉求类别", "12345 categories", "raw.city_events", "requested_at", "category"),
+		sitesCard,
 	},
 	"planning": {
-		{ID: "permits_daily", Zh: "建设工程规划许可（件/日）", En: "Building permits per day", Kind: "daily", Span: "span6", Range: true,
-			SQL: `SELECT CAST(issued_at AS DATE) AS day, count(*) AS n FROM {0}
-				WHERE issued_at >= CAST(? AS TIMESTAMPTZ) AND issued_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 1`,
-			Tables: []string{"raw.building_permits"}},
-		{ID: "permits_by_type", Zh: "许可类型", En: "Permits by type", Kind: "bar", Span: "span6", Range: true,
-			SQL: `SELECT coalesce(permit_type, '') AS label, count(*) AS n FROM {0}
-				WHERE issued_at >= CAST(? AS TIMESTAMPTZ) AND issued_at < CAST(? AS TIMESTAMPTZ) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10`,
-			Tables: []string{"raw.building_permits"}},
-		{ID: "sites", Zh: "在施工地", En: "Construction sites", Kind: "table", Span: "span12",
-			SQL: `SELECT name, contractor, status, started_on, planned_end_on, street_code FROM {0}
-				QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC) = 1 ORDER BY started_on DESC NULLS LAST LIMIT 15`,
-			Tables: []string{"raw.construction_sites"}},
+		dailyCard("permits_daily", "建设工程规划许可（件/日）", "Building permits per day", "raw.building_permits", "issued_at"),
+		barCard("permits_by_type", "许可类型", "Permits by type", "raw.building_permits", "issued_at", "permit_type"),
+		sitesCard,
 	},
 }
 
