@@ -9,20 +9,21 @@ import (
 // Row is one horizon of an evaluation: the same origins scored for the
 // historical average (HA), the reference model and this forecaster.
 type Row struct {
-	Horizon   time.Duration `json:"horizon"`
-	N         int           `json:"n"`
-	HAMAE     float64       `json:"ha_mae"`
-	HARMSE    float64       `json:"ha_rmse"`
-	RefMAE    float64       `json:"ref_mae"`
-	RefRMSE   float64       `json:"ref_rmse"`
-	MAE       float64       `json:"mae"`
-	RMSE      float64       `json:"rmse"`
-	VsRef     float64       `json:"rmse_vs_ref"` // RMSE / reference RMSE (goal ≤ 0.85)
-	VsHA      float64       `json:"rmse_vs_ha"`  // RMSE / HA RMSE
-	Coverage  float64       `json:"coverage_80"` // share of outcomes inside the 80 % interval (goal 0.75–0.85)
-	Settings  Settings      `json:"settings"`
-	TestFrom  time.Time     `json:"test_from"`
-	TrainFrom time.Time     `json:"train_from"`
+	Horizon    time.Duration `json:"-"`
+	HorizonMin int           `json:"horizon_min"`
+	N          int           `json:"n"`
+	HAMAE      float64       `json:"ha_mae"`
+	HARMSE     float64       `json:"ha_rmse"`
+	RefMAE     float64       `json:"ref_mae"`
+	RefRMSE    float64       `json:"ref_rmse"`
+	MAE        float64       `json:"mae"`
+	RMSE       float64       `json:"rmse"`
+	VsRef      float64       `json:"rmse_vs_ref"` // RMSE / reference RMSE (goal ≤ 0.85)
+	VsHA       float64       `json:"rmse_vs_ha"`  // RMSE / HA RMSE
+	Coverage   float64       `json:"coverage_80"` // share of outcomes inside the 80 % interval (goal 0.75–0.85)
+	Settings   Settings      `json:"settings"`
+	TestFrom   time.Time     `json:"test_from"`
+	TrainFrom  time.Time     `json:"train_from"`
 }
 
 // Evaluate fits on the first split of the series' intervals and scores
@@ -57,7 +58,7 @@ func Evaluate(s Series, cal Calendar, split float64, horizons []int) ([]Row, *Mo
 				in++
 			}
 		}
-		row := Row{Horizon: time.Duration(h) * s.Step, N: len(e), Settings: m.Settings, TestFrom: s.At(trainEnd), TrainFrom: s.Start}
+		row := Row{Horizon: time.Duration(h) * s.Step, HorizonMin: int((time.Duration(h) * s.Step).Minutes()), N: len(e), Settings: m.Settings, TestFrom: s.At(trainEnd), TrainFrom: s.Start}
 		if len(e) > 0 {
 			row.MAE, row.RMSE = mae(e), rms(e)
 			row.RefMAE, row.RefRMSE = mae(eRef), rms(eRef)

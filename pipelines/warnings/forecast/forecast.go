@@ -54,8 +54,8 @@ type Point struct {
 }
 
 // Regular lays points on a grid of step from the first point: gaps become
-// NaN, two counts of one interval (a repeated daylight-saving hour) are
-// added. Times are taken as they are (local clock time).
+// NaN, two counts of one interval (the repeated hour when daylight saving
+// ends, in local clock time) are averaged. Times are taken as they are.
 func Regular(points []Point, step time.Duration) Series {
 	if len(points) == 0 {
 		return Series{Step: step}
@@ -68,13 +68,15 @@ func Regular(points []Point, step time.Duration) Series {
 	for i := range v {
 		v[i] = math.NaN()
 	}
+	n2 := make([]float64, n)
 	for _, p := range ps {
 		i := int(p.At.Sub(start) / step)
 		if math.IsNaN(v[i]) {
 			v[i] = p.Value
 		} else {
-			v[i] += p.Value
+			v[i] = (v[i]*n2[i] + p.Value) / (n2[i] + 1)
 		}
+		n2[i]++
 	}
 	return Series{Start: start, Step: step, V: v}
 }
@@ -180,7 +182,7 @@ type Model struct {
 	Quant    map[int][2]float64 `json:"quantiles"`
 	// resid[h][j] is the log residual of the forecast of j from j−h (NaN:
 	// none), filled as forecasts are asked for: the interval of a forecast
-	// from origin i is the spread of the last IntervalWindow residuals known
+	// from origin i is the spread of the residuals of the last IntervalWindow known
 	// at i (targets ≤ i) — it widens in a volatile season and narrows in a
 	// calm one (the validation part's spread alone covered 86–88 % on
 	// Brooklyn's test months instead of 80 %).
@@ -225,9 +227,8 @@ func (m *Model) target(i, h int) float64 {
 	return m.b.at(m.b.slot[i+h], i)
 }
 
-// IntervalWindow is how many recent residuals the interval is read from
-// (four weeks of hours).
-const IntervalWindow = 4 * 7 * 24
+// IntervalWindow is how far back the residuals the interval is read from go.
+const IntervalWindow = 28 * 24 * time.Hour
 
 // Forecast is the count of i+h from origin i with its 80 % interval.
 func (m *Model) Forecast(i, h int) (p50, p10, p90 float64, ok bool) {
@@ -281,7 +282,7 @@ func (m *Model) interval(i, h int) [2]float64 {
 		m.resid[h] = r
 	}
 	var win []float64
-	for j := i; j >= 0 && j > i-IntervalWindow; j-- {
+	for j, back := i, int(IntervalWindow/m.s.Step); j >= 0 && j > i-back; j-- {
 		if !math.IsNaN(r[j]) {
 			win = append(win, r[j])
 		}

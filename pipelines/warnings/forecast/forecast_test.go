@@ -86,8 +86,8 @@ func TestRealSeries(t *testing.T) {
 func TestRegularAndCalendars(t *testing.T) {
 	at := func(s string) time.Time { v, _ := time.Parse(time.DateTime, s); return v }
 	s := Regular([]Point{{at("2018-11-04 00:00:00"), 5}, {at("2018-11-04 01:00:00"), 3}, {at("2018-11-04 01:00:00"), 4}, {at("2018-11-04 03:00:00"), 7}}, time.Hour)
-	if len(s.V) != 4 || s.V[0] != 5 || s.V[1] != 7 || !math.IsNaN(s.V[2]) || s.V[3] != 7 {
-		t.Errorf("regular series %v: want 5, 3+4 (a repeated hour), a gap, 7", s.V)
+	if len(s.V) != 4 || s.V[0] != 5 || s.V[1] != 3.5 || !math.IsNaN(s.V[2]) || s.V[3] != 7 {
+		t.Errorf("regular series %v: want 5, (3+4)/2 (a repeated hour), a gap, 7", s.V)
 	}
 	us := USFederal(2018, 2018)
 	for _, d := range []string{"2018-01-01", "2018-01-15", "2018-02-19", "2018-05-28", "2018-07-04", "2018-09-03", "2018-11-12", "2018-11-22", "2018-11-23", "2018-12-25"} {
