@@ -144,19 +144,21 @@ func newBaseline(s Series, cal Calendar, halfLifeWeeks float64) *baseline {
 	perDay := int(24 * time.Hour / s.Step)
 	b := &baseline{slot: make([]int, len(s.V)), slots: 7 * perDay}
 	b.idx, b.mean = make([][]int, b.slots), make([][]float64, b.slots)
-	a := 1 - math.Pow(0.5, 1/halfLifeWeeks)
+	// Weights halve every halfLifeWeeks of the slot's counts; the mean is
+	// normalised by the weights' sum, so a slot with two weeks of history
+	// weighs them as their age says (not the first count at 1 − a).
+	keep := math.Pow(0.5, 1/halfLifeWeeks)
+	sum, wsum := make([]float64, b.slots), make([]float64, b.slots)
 	for i, v := range s.V {
 		k := slotOf(s, cal, i)
 		b.slot[i] = k
 		if math.IsNaN(v) {
 			continue
 		}
-		m := v
-		if n := len(b.mean[k]); n > 0 {
-			m = b.mean[k][n-1] + a*(v-b.mean[k][n-1])
-		}
+		sum[k] = keep*sum[k] + v
+		wsum[k] = keep*wsum[k] + 1
 		b.idx[k] = append(b.idx[k], i)
-		b.mean[k] = append(b.mean[k], m)
+		b.mean[k] = append(b.mean[k], sum[k]/wsum[k])
 	}
 	return b
 }
