@@ -1,6 +1,7 @@
 package dashboards_test
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -65,24 +66,8 @@ func TestBrowserLanguages(t *testing.T) {
 			b.run("lang "+lang, chromedp.Evaluate[chromedp.Void](`localStorage.setItem("citybrain.lang", "`+lang+`")`))
 			for _, page := range wk.pages {
 				b.run(lang+" "+page, chromedp.Navigate(base+"/?l="+lang+"#/"+page), rendered(strings.Split(page, "/")[0]))
-				seen := map[string]bool{}
-				for _, s := range eval[[]string](b, visibleTexts) {
-					var bad []string
-					re := asciiWord
-					if lang == "en" {
-						re = hanChar
-					}
-					for _, w := range re.FindAllString(s, -1) {
-						if !allowWords[w] {
-							bad = append(bad, w)
-						}
-					}
-					bad = append(bad, longCode.FindAllString(s, -1)...)
-					bad = append(bad, manyDecs.FindAllString(s, -1)...)
-					if len(bad) > 0 && !seen[s] {
-						seen[s] = true
-						t.Errorf("%s, %s, #/%s: %q in %q", wk.user, lang, page, bad, s)
-					}
+				for _, p := range languageProblems(b, lang) {
+					t.Errorf("%s, %s, #/%s: %s", wk.user, lang, page, p)
 				}
 				b.shot("lang-" + wk.user + "-" + lang + "-" + strings.ReplaceAll(page, "/", "-"))
 			}
@@ -90,4 +75,30 @@ func TestBrowserLanguages(t *testing.T) {
 		b.run("back to zh", chromedp.Evaluate[chromedp.Void](`localStorage.setItem("citybrain.lang", "zh")`))
 		b.logout()
 	}
+}
+
+// languageProblems are the words of the other language, codes and
+// over-precise figures the page shows in lang (see TestBrowserLanguages).
+func languageProblems(b *browser, lang string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range eval[[]string](b, visibleTexts) {
+		var bad []string
+		re := asciiWord
+		if lang == "en" {
+			re = hanChar
+		}
+		for _, w := range re.FindAllString(s, -1) {
+			if !allowWords[w] {
+				bad = append(bad, w)
+			}
+		}
+		bad = append(bad, longCode.FindAllString(s, -1)...)
+		bad = append(bad, manyDecs.FindAllString(s, -1)...)
+		if len(bad) > 0 && !seen[s] {
+			seen[s] = true
+			out = append(out, fmt.Sprintf("%q in %q", bad, s))
+		}
+	}
+	return out
 }
