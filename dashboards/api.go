@@ -290,7 +290,7 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 // tableTitles names the tables the user sees in both languages, for the
 // pages to show "12345 热线与网格事件" where a path or a source names
 // raw.city_events: the canonical schemas' docs, and for the models'
-// tables their Iceberg comment ("中文 (English)").
+// tables their Iceberg comment ("中文 / English").
 func (s *Server) tableTitles(x *q) map[string]schemas.Text {
 	out := map[string]schemas.Text{}
 	if reg, err := schemas.Builtin(); err == nil {
@@ -308,19 +308,12 @@ func (s *Server) tableTitles(x *q) map[string]schemas.Text {
 		if _, ok := out[ti.Name]; ok || !x.scope.Sees(ti.Name) {
 			continue
 		}
-		if t, err := s.d.Lake.Load(x.ctx, ti.Name); err == nil {
-			if m := commentRE.FindStringSubmatch(t.Properties()["comment"]); m != nil {
-				out[ti.Name] = schemas.Text{ZH: m[1], EN: m[2]}
-			} else if c := t.Properties()["comment"]; c != "" {
-				out[ti.Name] = schemas.Text{ZH: c, EN: c}
-			}
+		if t, err := s.d.Lake.Load(x.ctx, ti.Name); err == nil && t.Properties()["comment"] != "" {
+			out[ti.Name] = schemas.SplitBilingual(t.Properties()["comment"])
 		}
 	}
 	return out
 }
-
-// commentRE splits a model table's comment "中文 (English)".
-var commentRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)\s*$`)
 
 // streetCond is " AND <col> = ?" when a street is chosen.
 func (f filters) streetCond(col string, args *[]any) string {

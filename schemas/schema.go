@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -412,6 +413,32 @@ func (s *Schema) Validate(r Record) error {
 func contains(xs []string, x string) bool {
 	for _, y := range xs {
 		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// bilingualRE is a label written "中文 (English)".
+var bilingualRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)\s*$`)
+
+// SplitBilingual reads a label written in both languages — "中文 / English"
+// (the models' table comments) or "中文 (English)" — into its two halves;
+// a label in one language is both.
+func SplitBilingual(s string) Text {
+	s = strings.TrimSpace(s)
+	if zh, en, ok := strings.Cut(s, " / "); ok && hasHan(zh) && !hasHan(en) {
+		return Text{ZH: strings.TrimSpace(zh), EN: strings.TrimSpace(en)}
+	}
+	if m := bilingualRE.FindStringSubmatch(s); m != nil && hasHan(m[1]) && !hasHan(m[2]) {
+		return Text{ZH: m[1], EN: m[2]}
+	}
+	return Text{ZH: s, EN: s}
+}
+
+func hasHan(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) {
 			return true
 		}
 	}

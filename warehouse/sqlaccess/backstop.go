@@ -45,9 +45,9 @@ type call struct {
 	sql      string
 	start    time.Time
 	deadline time.Time
-	rss      int64        // serve's resident bytes when it began
-	busy     atomic.Bool  // inside a DuckDB call (false between calls: a cursor waiting for FETCH, a slow client)
-	fired    bool         // already reported (OnBackstop returned)
+	rss      int64       // serve's resident bytes when it began
+	busy     atomic.Bool // inside a DuckDB call (false between calls: a cursor waiting for FETCH, a slow client)
+	fired    bool        // already reported (OnBackstop returned)
 }
 
 func (c *call) enter() {

@@ -11,15 +11,8 @@ import (
 	"citybrain/schemas"
 )
 
-// docText splits a "中文 (English)" label.
-var docRE = regexp.MustCompile(`^(.*?)\s*\(([^()]*)\)\s*$`)
-
-func splitDoc(s string) schemas.Text {
-	if m := docRE.FindStringSubmatch(s); m != nil {
-		return schemas.Text{ZH: m[1], EN: m[2]}
-	}
-	return schemas.Text{ZH: s, EN: s}
-}
+// splitDoc splits a "中文 / English" or "中文 (English)" label.
+func splitDoc(s string) schemas.Text { return schemas.SplitBilingual(s) }
 
 type tableDoc struct {
 	doc  schemas.Text

@@ -83,10 +83,11 @@ function markRow(r: HTMLElement, live: boolean) {
 function warnRow(w: Record<string, unknown>, isNew = false): HTMLElement {
   const lv = String(w.level || "");
   const r = h("div", { class: "w" + (isNew ? " new" : ""), "data-warning-id": String(w.warning_id || ""), "data-event-time": String(w.event_time || "") },
-    h("div", { class: "head" }, h("span", { class: "badge " + lv }, t(lv)), " ", h("b", null, pick(w, "subject_name")), " · ", t("state_" + String(w.state || "")), " "),
+    h("div", { class: "head" }, h("span", { class: "badge " + lv }, t(lv)), " ", h("b", null, dataText(pick(w, "subject_name"))), " · ", t("state_" + String(w.state || "")), " "),
     h("div", { class: "times" }, h("span", { class: "et" }, t("event_time") + " " + fmtTime(w.event_time)),
       h("span", { class: "muted pt" }, t("processed_at") + " " + fmtTime(w.transition_at))),
-    h("div", null, pick(w, "message")));
+    // The engine's text (TestMessagesInWords): its names are the data's.
+    h("div", { "data-raw": "message" }, pick(w, "message")));
   markRow(r, isLive(w.event_time, fresh));
   return r;
 }

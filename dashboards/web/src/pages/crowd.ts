@@ -1,5 +1,5 @@
 import { api, Section } from "../api";
-import { h, fmtTime, table, text } from "../dom";
+import { h, fmtTime, table, text, dataText } from "../dom";
 import { t, getLang, pick, levelColor } from "../i18n";
 import { card, draw, missing, loadingCard } from "../charts";
 import { qs, streetName } from "../state";
@@ -58,13 +58,13 @@ export async function crowdPage(el: HTMLElement, args: string[]) {
   const wc = card(t("lifecycle"), "span12", () => lf.rows || [], "lifecycle");
   grid.appendChild(wc.el);
   wc.body.appendChild(missing(lf) || table([
-    { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id") },
+    { key: "transition_at", label: t("time"), render: (r) => fmtTime(r.transition_at) }, { key: "warning_id", label: t("id"), render: (r) => h("code", { class: "tname" }, String(r.warning_id)) },
     { key: "level", label: t("level"), render: (r) => h("span", { class: "badge " + r.level }, t(r.level)) }, { key: "state", label: t("state"), render: (r) => t("state_" + r.state) },
     { key: "observed_value", label: t("observed"), num: true, render: (r) => metric(r.observed_value, r.unit) },
     { key: "forecast_value", label: t("forecast_value"), num: true, render: (r) => metric(r.forecast_value, r.unit) },
     { key: "threshold", label: t("threshold"), num: true, render: (r) => metric(r.threshold, r.unit) },
     { key: "people_count", label: t("people"), num: true },
-    { key: "message", label: t("message"), render: (r) => pick(r, "message") }], lf.rows!));
+    { key: "message", label: t("message"), render: (r) => h("span", { "data-raw": "message" }, pick(r, "message")) }], lf.rows!));
 }
 
 /** A warning's figure in its unit; a capacity ratio as a percentage. */

@@ -1,5 +1,5 @@
 import { api } from "../api";
-import { h, clear, fmtTime, table, text } from "../dom";
+import { h, clear, fmtTime, table, text, dataText } from "../dom";
 import { t } from "../i18n";
 
 interface Manifest {
@@ -39,7 +39,7 @@ export async function extractsPage(el: HTMLElement, args: string[] = []) {
     const d = await api<{ extract: Summary; history: Manifest[] }>("/api/extracts/" + encodeURIComponent(name));
     clear(detail);
     grid.appendChild(detail);
-    detail.appendChild(h("h2", null, t("history_of") + " " + (d.extract.title || name)));
+    detail.appendChild(h("h2", null, t("history_of") + " ", dataText(d.extract.title || name)));
     detail.appendChild(table([
       { key: "period", label: t("period"), render: (m) => fmtTime(m.period) },
       { key: "status", label: t("status"), render: (m) => status(m) },
@@ -62,10 +62,10 @@ export async function extractsPage(el: HTMLElement, args: string[] = []) {
     await extractsPage(el, [s.name]);
   };
   const tbl = table([
-    { key: "title", label: t("name"), render: (s) => h("span", { "data-extract": s.name }, s.title || s.name, h("br"), h("small", { class: "muted" }, s.name)) },
-    { key: "department", label: t("department") },
-    { key: "format", label: t("format"), render: (s) => s.format + (s.encoding ? " · " + s.encoding : "") },
-    { key: "schedule", label: t("schedule"), render: (s) => s.schedule?.cron ? s.schedule.cron + " (" + (s.schedule.timezone || "Asia/Shanghai") + ")" : t("on_demand") },
+    { key: "title", label: t("name"), render: (s) => h("span", { "data-extract": s.name }, dataText(s.title || s.name), h("br"), h("code", { class: "tname" }, s.name)) },
+    { key: "department", label: t("department"), render: (s) => h("code", { class: "tname" }, s.department) },
+    { key: "format", label: t("format"), render: (s) => h("code", { class: "tname" }, s.format + (s.encoding ? " · " + s.encoding : "")) },
+    { key: "schedule", label: t("schedule"), render: (s) => s.schedule?.cron ? h("code", { class: "tname" }, s.schedule.cron + " (" + (s.schedule.timezone || "Asia/Shanghai") + ")") : t("on_demand") },
     { key: "next_run", label: t("next_run"), render: (s) => fmtTime(s.next_run) },
     { key: "last", label: t("last_run"), render: (s) => h("span", null, status(s.last), s.last ? " " + fmtTime(s.last.period) + " · " + text(s.last.rows) + " " + t("sql_rows") : "") },
     { key: "file", label: t("file"), render: (s) => download(s.last) },

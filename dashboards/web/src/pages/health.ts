@@ -1,6 +1,7 @@
 import { api, Section } from "../api";
 import { h, fmtTime, table, text } from "../dom";
-import { t } from "../i18n";
+import { t, getLang } from "../i18n";
+import { tableTitle } from "../state";
 import { card, missing } from "../charts";
 import { Paths, PathRow, statusBadge, pathLabel, lagCell, eventCell, noteCell, tablesOf } from "../freshness";
 
@@ -50,6 +51,9 @@ export async function healthPage(el: HTMLElement) {
   const rc = card(t("reasons"), "span12", () => Object.entries(d.rejects || {}).flatMap(([source, rs]) => rs.map((r) => ({ source, ...r }))), "rejects");
   grid.appendChild(rc.el);
   const rr = Object.entries(d.rejects || {}).flatMap(([source, rs]) => rs.map((r) => ({ source, ...r })));
-  rc.body.appendChild(rr.length ? table([{ key: "source", label: t("source") }, { key: "reason", label: t("reasons") },
+  // A source by its table's title; the reasons are the connectors' (bilingual) words.
+  const tableOf = Object.fromEntries(paths.rows.filter((r) => r.component === "source").map((r) => [r.name, r.table || ""]));
+  rc.body.appendChild(rr.length ? table([{ key: "source", label: t("source"), render: (r) => tableTitle(tableOf[r.source] || "", getLang()) || h("code", { class: "tname" }, r.source) },
+    { key: "reason", label: t("reasons"), render: (r) => h("span", { "data-raw": "message" }, r.reason) },
     { key: "count", label: t("n"), num: true, render: (r) => text(r.count) }, { key: "last", label: t("time"), render: (r) => fmtTime(r.last) }], rr) : missing(undefined)!);
 }
