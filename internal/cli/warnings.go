@@ -265,9 +265,9 @@ the time it forecasts from).
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&source, "source", "sim", "sim or crowd-real")
+	cmd.Flags().StringVar(&source, "source", "sim", "sim, crowd-real or lake")
 	cmd.Flags().StringVar(&file, "file", "", "crowd-real: the hourly counts CSV; sim: the Guanyuan weather file the simulator replays")
-	cmd.Flags().StringVar(&horizons, "horizons", "", "forecast horizons in minutes, comma-separated (default 15,30,60 for sim, 60,120,180 for crowd-real)")
+	cmd.Flags().StringVar(&horizons, "horizons", "", "forecast horizons in minutes, comma-separated (default 15,30,60 for sim, 60,120,180 for crowd-real and lake)")
 	cmd.Flags().IntVar(&days, "days", 28, "sim: days simulated (history + held out)")
 	cmd.Flags().IntVar(&testDays, "test-days", 14, "days scored at the end (held out); crowd-real default: 14 as well")
 	cmd.Flags().Int64Var(&seed, "seed", sim.DefaultConfig().Seed, "sim: seed of the simulated world")
