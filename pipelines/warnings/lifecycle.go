@@ -255,6 +255,7 @@ var districtUnits = map[string][2]string{
 	"traffic": {"区交通委", "District Transport Commission"}, "water": {"区水务局", "District Water Authority"},
 	"police": {"公安西城分局", "Xicheng Public Security Sub-bureau"}, "emergency": {"区应急管理局", "District Emergency Management Bureau"},
 	"city_management": {"区城市管理委员会", "District City Management Commission"}, "planning": {"规划和自然资源西城分局", "Xicheng Planning and Natural Resources Sub-bureau"},
+	"gas": {"燃气集团西城分公司", "Beijing Gas, Xicheng branch"}, "weather": {"区气象部门", "District weather service"},
 }
 
 var streetsOnce = sync.OnceValues(geo.LoadStreets)

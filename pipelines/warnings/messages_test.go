@@ -1,6 +1,8 @@
 package warnings
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -48,6 +50,27 @@ func TestMessagesInWords(t *testing.T) {
 		}
 		if bad := ascii.FindAllString(zh, -1); len(bad) > 0 {
 			t.Errorf("zh %q has codes %q", zh, bad)
+		}
+	}
+	// Every responsible unit a rule names is in words.
+	files, _ := filepath.Glob("rules/*.sql")
+	bulk, _ := filepath.Glob("rules/bulk/*.sql")
+	codes := map[string]bool{}
+	for _, f := range append(files, bulk...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`'(district:[a-z_]+)'`).FindAllStringSubmatch(string(b), -1) {
+			codes[m[1]] = true
+		}
+	}
+	if len(codes) < 3 {
+		t.Fatalf("found %v in the rules", codes)
+	}
+	for code := range codes {
+		if zh, en := responsibleWords(code); zh == code || en == code {
+			t.Errorf("%s (named by a rule) has no name in words", code)
 		}
 	}
 	for v, want := range map[float64]string{7.126: "7.1", 30172: "30172", 0.351: "0.35", 2: "2", 150.6: "151", -0.001: "0", 12.04: "12"} {
