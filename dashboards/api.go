@@ -356,7 +356,7 @@ func (s *Server) cockpit(w http.ResponseWriter, r *http.Request) {
 	hs := s.healthData(r.Context())
 	sc := s.d.Auth.ScopeOf(u)
 	_, sources, _ := hs.forScope(sc)
-	// The lake part is cached until a commit, the broker's status for
+	// The lake part is cached (recomputed on commit: cache.go), the broker's status for
 	// dashboards.status_max_age, the paths' freshness (in memory) is read
 	// now: spliced, not re-encoded, and sent in one write.
 	paths, wf := jsonOf(scopePaths(sc, s.paths(hs.list))), jsonOf(s.warningsFreshness())

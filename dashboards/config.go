@@ -12,8 +12,8 @@ type Config struct {
 	// DefaultDays is the time range pages open with (the last N days).
 	DefaultDays int `yaml:"default_days"`
 	// StatusMaxAge is how long the data-health figures (broker offsets,
-	// dead letters) are reused before they are read again; lake queries are
-	// cached until the next commit of a table they read.
+	// dead letters) are reused before they are read again (lake answers are
+	// recomputed on each commit of a table they read: cache.go).
 	StatusMaxAge time.Duration `yaml:"status_max_age"`
 	// StaleAfter is how far the warnings path may lag (wall time behind its
 	// input, or data time behind the newest event) before the cockpit says

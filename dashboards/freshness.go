@@ -12,8 +12,8 @@ import (
 
 // The freshness the pages show comes from the one registry of citybrain
 // serve (internal/freshness), read on every request (it is in memory): the
-// lake part of an answer may be cached until a commit, how old it is may
-// not. 数据健康 shows one row per source, the warning engine, its sink, the
+// lake part of an answer is cached and recomputed on commit, how old it is
+// is not cached. 数据健康 shows one row per source, the warning engine, its sink, the
 // model runner and the query layer; the cockpit turns red when the warnings
 // path lags past dashboards.stale_after.
 
