@@ -227,8 +227,10 @@ the time it forecasts from).
 				case "", "none":
 				case "us":
 					cal = forecast.USFederal(1990, 2100)
+				case "config":
+					cal = wcfg.Crowd.Calendar()
 				default:
-					return fmt.Errorf("--holidays %q: want none or us / 节假日须为 none 或 us", holidays)
+					return fmt.Errorf("--holidays %q: want none, us or config / 节假日须为 none、us 或 config", holidays)
 				}
 				rows, err := evaluateSeries(series, cal, hz, split, func(name string) {
 					fmt.Fprintf(g.errOut, "拟合 fitting %s …\n", name)
@@ -275,7 +277,7 @@ the time it forecasts from).
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON output")
 	cmd.Flags().StringVar(&sites, "site", "", "lake: site ids of raw.crowd_counts, comma-separated (empty: every site)")
 	cmd.Flags().StringVar(&tz, "timezone", "Asia/Shanghai", "lake: the sites' local time zone (slots are local hours of the week)")
-	cmd.Flags().StringVar(&holidays, "holidays", "none", "lake: public holidays counted as Sundays: none, or us (United States federal, for the US samples)")
+	cmd.Flags().StringVar(&holidays, "holidays", "none", "lake: public holidays counted as Sundays: none, us (United States federal, for the US samples) or config (warnings.crowd.holidays and workdays)")
 	cmd.Flags().Float64Var(&split, "split", 0.75, "lake: the fraction of each series fitted on (the rest is scored)")
 	return cmd
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"citybrain/pipelines/warnings/forecast"
 )
 
 // Levels are the thresholds of the four warning levels (blue < yellow <
@@ -52,6 +54,24 @@ type CrowdConfig struct {
 	TrendDampingPerHour float64 `yaml:"trend_damping_per_hour"`
 	// TZOffsetMinutes is the local time's offset from UTC used for the time of week (Beijing +480).
 	TZOffsetMinutes int `yaml:"tz_offset_minutes"`
+	// Holidays are public holidays ("2006-01-02"), counted as Sundays by
+	// the per-site forecaster (pipelines/warnings/forecast); Workdays are
+	// the adjusted working days (调休: a weekend worked), counted as Mondays.
+	// The State Council publishes them each year: add the year's here.
+	Holidays []string `yaml:"holidays"`
+	Workdays []string `yaml:"workdays"`
+}
+
+// Calendar is the forecaster's calendar of Holidays and Workdays.
+func (c CrowdConfig) Calendar() forecast.Holidays {
+	h := forecast.Holidays{Off: map[string]bool{}, Work: map[string]bool{}}
+	for _, d := range c.Holidays {
+		h.Off[d] = true
+	}
+	for _, d := range c.Workdays {
+		h.Work[d] = true
+	}
+	return h
 }
 
 // RainConfig sets the rainstorm signal (暴雨预警信号): a level is reached
@@ -208,6 +228,13 @@ func (c Config) Validate() error {
 	}
 	if c.LowerAfter < 0 {
 		errs = append(errs, errors.New("warnings.lower_after must not be negative"))
+	}
+	for key, days := range map[string][]string{"holidays": c.Crowd.Holidays, "workdays": c.Crowd.Workdays} {
+		for _, d := range days {
+			if _, err := time.Parse(time.DateOnly, d); err != nil {
+				errs = append(errs, fmt.Errorf("warnings.crowd.%s: %q is not a date (want YYYY-MM-DD) / 日期格式须为 YYYY-MM-DD", key, d))
+			}
+		}
 	}
 	for name, l := range map[string]Levels{"crowd.density_per_m2": c.Crowd.DensityPerM2, "crowd.capacity_ratio": c.Crowd.CapacityRatio,
 		"crowd.baseline_ratio": c.Crowd.BaselineRatio, "crowd.excess_ratio": c.Crowd.ExcessRatio, "lifeline.out_of_band": c.Lifeline.OutOfBand, "lifeline.drop": c.Lifeline.Drop,

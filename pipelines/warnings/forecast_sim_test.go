@@ -2,6 +2,7 @@ package warnings
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +51,28 @@ func TestForecastOnSim(t *testing.T) {
 		if h == 30 && vsHA > 0.7 {
 			t.Errorf("30 min: %.3f× HA, want ≤ 0.7", vsHA)
 		}
+	}
+}
+
+// warnings.crowd.holidays and workdays make the forecaster's calendar; a
+// date that is not one is refused with its key.
+func TestCrowdCalendarConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Dir = t.TempDir()
+	cfg.Crowd.Holidays = []string{"2025-10-01", "2025-10-02"}
+	cfg.Crowd.Workdays = []string{"2025-09-28"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cal := cfg.Crowd.Calendar()
+	for d, want := range map[string]int{"2025-10-01": 6, "2025-10-02": 6, "2025-09-28": 0, "2025-10-03": 4} {
+		day, _ := time.Parse(time.DateOnly, d)
+		if got := cal.DayKind(day); got != want {
+			t.Errorf("%s: day kind %d, want %d", d, got, want)
+		}
+	}
+	cfg.Crowd.Workdays = []string{"2025/09/28"}
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "warnings.crowd.workdays") {
+		t.Errorf("a bad date: %v", err)
 	}
 }
