@@ -177,6 +177,12 @@ func (e *Engine) bulkPass(ctx context.Context, s *schemas.Schema, ps [][]schemas
 			}
 			t = e.ph.Since(fmt.Sprintf("bulk.state.%s.%d", in, i+1), t)
 		}
+		if in == "crowd_counts" {
+			if err := e.forecastVenues(ctx, venueForecastQuery("bulk_cc_rows", "WHERE i.ord > 0")); err != nil {
+				return nil, err
+			}
+			t = e.ph.Since("bulk.forecast."+in, t)
+		}
 		var sigs []Signal
 		for _, n := range names {
 			ss, err := e.signals(ctx, in+"."+n, e.bulk.Rules[in][n])

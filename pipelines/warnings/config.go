@@ -60,6 +60,21 @@ type CrowdConfig struct {
 	// The State Council publishes them each year: add the year's here.
 	Holidays []string `yaml:"holidays"`
 	Workdays []string `yaml:"workdays"`
+	// Forecaster is the per-venue fitted forecaster of the venue-count rule.
+	Forecaster ForecasterConfig `yaml:"forecaster"`
+}
+
+// ForecasterConfig sets the per-venue fitted forecaster (venueforecast.go,
+// pipelines/warnings/forecast) of crowd_counts.crowd_venue.
+type ForecasterConfig struct {
+	// Enabled: forecast venue counts by the fitted model (false: the usual
+	// count plus today's deviation, crowd_forecast, for every venue).
+	Enabled bool `yaml:"enabled"`
+	// HistoryDays is the venue-count history kept and fitted on.
+	HistoryDays int `yaml:"history_days"`
+	// MinHistoryDays is the history a venue needs before it is fitted; until
+	// then its forecast is crowd_forecast's.
+	MinHistoryDays int `yaml:"min_history_days"`
 }
 
 // Calendar is the forecaster's calendar of Holidays and Workdays.
@@ -189,6 +204,7 @@ func DefaultConfig() Config {
 			PersistencePerHour:  0.6,
 			TrendDampingPerHour: 0.2,
 			TZOffsetMinutes:     480,
+			Forecaster:          ForecasterConfig{Enabled: true, HistoryDays: 56, MinHistoryDays: 14},
 		},
 		Rain: RainConfig{Blue: RainLevel{12, 50}, Yellow: RainLevel{6, 50}, Orange: RainLevel{3, 50}, Red: RainLevel{3, 100}},
 		Lifeline: LifelineConfig{
@@ -228,6 +244,16 @@ func (c Config) Validate() error {
 	}
 	if c.LowerAfter < 0 {
 		errs = append(errs, errors.New("warnings.lower_after must not be negative"))
+	}
+	if f := c.Crowd.Forecaster; f.Enabled && (f.MinHistoryDays < 14 || f.HistoryDays < f.MinHistoryDays) {
+		errs = append(errs, errors.New("warnings.crowd.forecaster: want min_history_days ≥ 14 (a week learns the usual count of every time slot, the next fits the correction) and history_days ≥ min_history_days / 拟合预测至少需要 14 天历史"))
+	}
+	if iv := c.Crowd.Interval; iv > 0 {
+		for _, h := range c.Crowd.Horizons {
+			if time.Duration(h)*time.Minute%iv != 0 {
+				errs = append(errs, fmt.Errorf("warnings.crowd.horizons: %d min is not a whole number of intervals of %s / 预测时距须为计数间隔的整数倍", h, iv))
+			}
+		}
 	}
 	for key, days := range map[string][]string{"holidays": c.Crowd.Holidays, "workdays": c.Crowd.Workdays} {
 		for _, d := range days {

@@ -77,6 +77,8 @@ type Engine struct {
 	// a site with an interval per record (the real hourly sample of make run,
 	// 6,576 hours) each would be a pass of the rules that changes nothing.
 	venueIDs map[string]bool
+	// vf is the venues' fitted forecaster (venueforecast.go; nil: disabled).
+	vf *venueForecaster
 }
 
 // Phases is the time spent per phase of Process (stage, in, state, rules,
@@ -133,6 +135,9 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 	}
 	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, bulk: bulk, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]string{},
 		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
+	if cfg.Crowd.Forecaster.Enabled && cfg.Crowd.Interval > 0 {
+		e.vf = newVenueForecaster(cfg.Crowd)
+	}
 	if err := e.init(ctx); err != nil {
 		e.Close()
 		return nil, err
@@ -589,6 +594,11 @@ func (e *Engine) Process(ctx context.Context, b Batch) ([]Transition, error) {
 			e.lc.active[k] = &a
 		}
 		e.lc.seq = savedSeq
+		if e.vf != nil { // its models took the batch's counts: rebuilt from venue_count_history
+			sync := e.vf.sync
+			e.vf = newVenueForecaster(e.cfg.Crowd)
+			e.vf.sync = sync
+		}
 		return nil, err
 	}
 	return out, nil
@@ -656,6 +666,12 @@ func (e *Engine) pass(ctx context.Context, s *schemas.Schema, recs []schemas.Rec
 			return nil, err
 		}
 		t = e.ph.Since(fmt.Sprintf("state.%s.%d", in, i+1), t)
+	}
+	if in == "crowd_counts" {
+		if err := e.forecastVenues(ctx, venueForecastQuery("venue_count_in", "")); err != nil {
+			return nil, err
+		}
+		t = e.ph.Since("forecast."+in, t)
 	}
 	var sigs []Signal
 	names := make([]string, 0, len(e.rules.Rules[in]))

@@ -227,6 +227,27 @@ func fmtVal(v *float64) string {
 	return s
 }
 
+// forecastOdds is the sentence on a predicted warning's odds, from the
+// rule's details exceed_probability (the chance of reaching the threshold)
+// and forecast_p10 / forecast_p90 (the 80 % interval of the people
+// forecast); "" when the rule gave none.
+func forecastOdds(d map[string]any) (zh, en string) {
+	p, ok := d["exceed_probability"].(float64)
+	if !ok {
+		return "", ""
+	}
+	pct := math.Round(p * 100)
+	zh = fmt.Sprintf("达到阈值的概率约 %s%%", fmtVal(&pct))
+	en = fmt.Sprintf(" Chance of reaching the threshold: about %s %%", fmtVal(&pct))
+	lo, ok1 := d["forecast_p10"].(float64)
+	hi, ok2 := d["forecast_p90"].(float64)
+	if ok1 && ok2 {
+		zh += fmt.Sprintf("（预测人数 80%% 区间 %s–%s 人）", fmtVal(&lo), fmtVal(&hi))
+		en += fmt.Sprintf(" (80 %% interval of the forecast: %s–%s people)", fmtVal(&lo), fmtVal(&hi))
+	}
+	return zh + "。", en + "."
+}
+
 // unitWords are a rule's units in words (zh, en); "ratio" is written as
 // a percentage and "index" has none.
 var unitWords = map[string][2]string{
@@ -316,6 +337,10 @@ func messages(t *Transition) (zh, en string) {
 			t.HorizonMin, mz, z(t.ForecastValue), z(t.Threshold), z(t.ObservedValue))
 		en = fmt.Sprintf("%s: %s %s warning %s (predicted): %s forecast to reach %s in %d min (threshold %s), now %s.", nameEn, t.Level, t.Kind, t.State,
 			me, e(t.ForecastValue), t.HorizonMin, e(t.Threshold), e(t.ObservedValue))
+		if pz, pe := forecastOdds(t.Details); pz != "" {
+			zh += pz
+			en += pe
+		}
 	} else {
 		zh = fmt.Sprintf("%s%s%s预警%s：%s %s（阈值 %s）。", name, kindZh[t.Kind], lz, stateZh[t.State], mz, z(t.ObservedValue), z(t.Threshold))
 		en = fmt.Sprintf("%s: %s %s warning %s: %s %s (threshold %s).", nameEn, t.Level, t.Kind, t.State, me, e(t.ObservedValue), e(t.Threshold))

@@ -36,6 +36,10 @@ func TestMessagesInWords(t *testing.T) {
 		{Transition{SubjectNameZh: "工人体育场", Kind: "crowd", Level: "red", State: "escalated", Predicted: true, HorizonMin: 30, Metric: "density",
 			Unit: "人/m²", ForecastValue: f(4.04), Threshold: f(4), ObservedValue: f(3.2), ResponsibleUnit: "工人体育场管理方"},
 			[]string{"预计 30 分钟后人员密度达 4 人/m²", "请工人体育场管理方处置"}, []string{"4 people/m²", "3.2 people/m²"}},
+		{Transition{SubjectNameZh: "西单商圈", Kind: "crowd", Level: "yellow", State: "raised", Predicted: true, HorizonMin: 15, Metric: "capacity_ratio",
+			Unit: "ratio", ForecastValue: f(0.83), Threshold: f(0.8), ObservedValue: f(0.71),
+			Details: map[string]any{"exceed_probability": 0.62, "forecast_p10": 11800.0, "forecast_p90": 14900.0}},
+			[]string{"达到阈值的概率约 62%（预测人数 80% 区间 11800–14900 人）。"}, []string{"Chance of reaching the threshold: about 62 % (80 % interval of the forecast: 11800–14900 people)."}},
 	} {
 		zh, en := messages(&c.tr)
 		for _, w := range c.wantZh {

@@ -179,6 +179,9 @@ func EvaluateDetection(ctx context.Context, cfg Config, w *SimWorld, from, testF
 		return Detection{}, err
 	}
 	defer e.Close()
+	if e.vf != nil {
+		e.vf.sync = true // the same numbers on every run
+	}
 	if err := e.LoadReference(ctx, w.Ref); err != nil {
 		return Detection{}, err
 	}

@@ -42,6 +42,18 @@ type Series struct {
 	Start time.Time
 	Step  time.Duration
 	V     []float64
+	// Hold marks counts kept out of the usual count (nil: none): the
+	// engine's venues counted while under a crowd warning, so that the usual
+	// crowd does not learn the surges it warns of. They are still read as
+	// the recent counts a forecast starts from.
+	Hold []bool
+	// Cov are optional covariates per interval (e.g. rain, temperature from
+	// raw.weather; NaN unknown), read at the forecast's origin as further
+	// features of the correction.
+	Cov [][]float64
+	// CovAtTarget reads the covariates at the forecast's target instead
+	// (a weather forecast's values: a perfect one in a back-test).
+	CovAtTarget bool
 }
 
 // At is the start of interval i.
@@ -138,29 +150,38 @@ type baseline struct {
 	idx   [][]int     // per slot: intervals with a count, ascending
 	mean  [][]float64 // per slot: the mean after that count
 	slots int
+	// keepW is the weight a count keeps per newer count of its slot; sum
+	// and wsum the running weighted sums (to fold counts appended later).
+	keepW     float64
+	sum, wsum []float64
 }
 
 func newBaseline(s Series, cal Calendar, halfLifeWeeks float64) *baseline {
 	perDay := int(24 * time.Hour / s.Step)
-	b := &baseline{slot: make([]int, len(s.V)), slots: 7 * perDay}
+	b := &baseline{slot: make([]int, 0, len(s.V)), slots: 7 * perDay}
 	b.idx, b.mean = make([][]int, b.slots), make([][]float64, b.slots)
 	// Weights halve every halfLifeWeeks of the slot's counts; the mean is
 	// normalised by the weights' sum, so a slot with two weeks of history
 	// weighs them as their age says (not the first count at 1 − a).
-	keep := math.Pow(0.5, 1/halfLifeWeeks)
-	sum, wsum := make([]float64, b.slots), make([]float64, b.slots)
+	b.keepW = math.Pow(0.5, 1/halfLifeWeeks)
+	b.sum, b.wsum = make([]float64, b.slots), make([]float64, b.slots)
 	for i, v := range s.V {
-		k := slotOf(s, cal, i)
-		b.slot[i] = k
-		if math.IsNaN(v) {
-			continue
-		}
-		sum[k] = keep*sum[k] + v
-		wsum[k] = keep*wsum[k] + 1
-		b.idx[k] = append(b.idx[k], i)
-		b.mean[k] = append(b.mean[k], sum[k]/wsum[k])
+		b.add(s, cal, i, v, i < len(s.Hold) && s.Hold[i])
 	}
 	return b
+}
+
+// add takes interval i (the next one) with count v into the baseline.
+func (b *baseline) add(s Series, cal Calendar, i int, v float64, hold bool) {
+	k := slotOf(s, cal, i)
+	b.slot = append(b.slot, k)
+	if math.IsNaN(v) || hold {
+		return
+	}
+	b.sum[k] = b.keepW*b.sum[k] + v
+	b.wsum[k] = b.keepW*b.wsum[k] + 1
+	b.idx[k] = append(b.idx[k], i)
+	b.mean[k] = append(b.mean[k], b.sum[k]/b.wsum[k])
 }
 
 // at is the mean of slot k over the counts at intervals ≤ asOf (NaN: none yet).
@@ -188,10 +209,16 @@ type Model struct {
 	// at i (targets ≤ i) — it widens in a volatile season and narrows in a
 	// calm one (the validation part's spread alone covered 86–88 % on
 	// Brooklyn's test months instead of 80 %).
-	resid map[int][]float64
-	cal   Calendar
-	s     Series
-	b     *baseline
+	resid  map[int][]float64
+	qcache map[int]cachedQ
+	cal    Calendar
+	s      Series
+	b      *baseline
+}
+
+type cachedQ struct {
+	at int
+	q  [2]float64
 }
 
 // features are the log-ratios the forecast of i+h from origin i reads
@@ -218,15 +245,25 @@ func (m *Model) features(i, h int) []float64 {
 	}
 	perDay := int(24 * time.Hour / m.s.Step)
 	v, _ := z(i + h - perDay) // the target's time the day before (0 when unknown)
-	return append(x, v, 1)
+	x = append(x, v)
+	at := i
+	if m.s.CovAtTarget {
+		at = i + h
+	}
+	for _, c := range m.s.Cov { // covariates (weather) at the origin, or the target's
+		cv := 0.0
+		if at < len(c) && !math.IsNaN(c[at]) {
+			cv = c[at]
+		}
+		x = append(x, cv)
+	}
+	return append(x, 1)
 }
 
-// target is the baseline of i+h as of origin i.
+// target is the baseline of i+h as of origin i (i+h may lie past the
+// series' end: a live forecast).
 func (m *Model) target(i, h int) float64 {
-	if i+h >= len(m.b.slot) {
-		return math.NaN()
-	}
-	return m.b.at(m.b.slot[i+h], i)
+	return m.b.at(slotOf(m.s, m.cal, i+h), i)
 }
 
 // IntervalWindow is how far back the residuals the interval is read from go.
@@ -269,19 +306,22 @@ func (m *Model) interval(i, h int) [2]float64 {
 		m.resid = map[int][]float64{}
 	}
 	r := m.resid[h]
-	if r == nil {
-		r = make([]float64, len(m.s.V))
-		c := m.Settings.Offset
-		for j := range r {
-			r[j] = math.NaN()
-			if j-h < 0 || math.IsNaN(m.s.V[j]) {
-				continue
-			}
-			if zh, base, ok := m.point(j-h, h); ok {
-				r[j] = math.Log((m.s.V[j]+c)/(base+c)) - zh
-			}
+	c := m.Settings.Offset
+	for j := len(r); j < len(m.s.V); j++ { // residuals of the intervals appended since
+		r = append(r, math.NaN())
+		if j-h < 0 || math.IsNaN(m.s.V[j]) {
+			continue
 		}
-		m.resid[h] = r
+		if zh, base, ok := m.point(j-h, h); ok {
+			r[j] = math.Log((m.s.V[j]+c)/(base+c)) - zh
+		}
+	}
+	m.resid[h] = r
+	i = min(i, len(r)-1)
+	// The spread is read anew once an hour of origins (a 5-minute series
+	// would otherwise sort four weeks of residuals at every interval).
+	if q, ok := m.qcache[h]; ok && i >= q.at && time.Duration(i-q.at)*m.s.Step < time.Hour {
+		return q.q
 	}
 	var win []float64
 	for j, back := i, int(IntervalWindow/m.s.Step); j >= 0 && j > i-back; j-- {
@@ -289,11 +329,64 @@ func (m *Model) interval(i, h int) [2]float64 {
 			win = append(win, r[j])
 		}
 	}
-	if len(win) < 24 {
-		return m.Quant[h]
+	q := m.Quant[h]
+	if len(win) >= 24 {
+		q = [2]float64{quantile(win, 0.10), quantile(win, 0.90)}
 	}
-	return [2]float64{quantile(win, 0.10), quantile(win, 0.90)}
+	if m.qcache == nil {
+		m.qcache = map[int]cachedQ{}
+	}
+	m.qcache[h] = cachedQ{i, q}
+	return q
 }
+
+// Index is the interval of the series starting at t (ok false before the
+// series' start or off its grid).
+func (m *Model) Index(t time.Time) (int, bool) {
+	d := t.Sub(m.s.Start)
+	if d < 0 || d%m.s.Step != 0 {
+		return 0, false
+	}
+	return int(d / m.s.Step), true
+}
+
+// End is the start of the interval after the series' last.
+func (m *Model) End() time.Time { return m.s.At(len(m.s.V)) }
+
+// Append adds the count v of the interval starting at t, after the
+// series' last (the intervals between are gaps); hold keeps it out of the
+// usual count. An interval at or before the last is left as it is (a
+// correction or a late count: forecasts from an origin read nothing after
+// it, so they do not change). It reports whether v was added.
+func (m *Model) Append(t time.Time, v float64, hold bool) bool {
+	if t.Before(m.End()) {
+		return false
+	}
+	j, ok := m.Index(t)
+	if !ok {
+		return false
+	}
+	for len(m.s.V) < j {
+		m.appendOne(math.NaN(), false)
+	}
+	m.appendOne(v, hold)
+	return true
+}
+
+func (m *Model) appendOne(v float64, hold bool) {
+	i := len(m.s.V)
+	m.s.V = append(m.s.V, v)
+	if m.s.Hold != nil || hold {
+		for len(m.s.Hold) < i {
+			m.s.Hold = append(m.s.Hold, false)
+		}
+		m.s.Hold = append(m.s.Hold, hold)
+	}
+	m.b.add(m.s, m.cal, i, v, hold)
+}
+
+// Len is the number of intervals of the series.
+func (m *Model) Len() int { return len(m.s.V) }
 
 // fit fits the coefficients on origins [from, to) (targets before to).
 func (m *Model) fit(from, to int) error {
@@ -377,7 +470,7 @@ func Fit(s Series, cal Calendar, trainEnd int, horizons []int, candidates []Sett
 	if err := best.fit(0, trainEnd); err != nil {
 		return nil, err
 	}
-	best.resid = nil // residuals of the refitted coefficients
+	best.resid, best.qcache = nil, nil // residuals of the refitted coefficients
 	return best, nil
 }
 
@@ -511,4 +604,46 @@ func weightedLS(xs [][]float64, ys, ws []float64) ([]float64, error) {
 		out[i] = a[i][k] / a[i][i]
 	}
 	return out, nil
+}
+
+// Series is the model's series as it is now (its counts are not to be
+// changed: append through Append).
+func (m *Model) Series() Series { return m.s }
+
+// Tail is the part of s from the interval starting at or after from.
+func (s Series) Tail(from time.Time) Series {
+	k := 0
+	if d := from.Sub(s.Start); d > 0 {
+		k = min(int((d+s.Step-1)/s.Step), len(s.V))
+	}
+	out := Series{Start: s.At(k), Step: s.Step, V: s.V[k:], CovAtTarget: s.CovAtTarget}
+	if s.Hold != nil {
+		out.Hold = s.Hold[min(k, len(s.Hold)):]
+	}
+	for _, c := range s.Cov {
+		out.Cov = append(out.Cov, c[min(k, len(c)):])
+	}
+	return out
+}
+
+// Clone is a copy of s that appending to s does not change.
+func (s Series) Clone() Series {
+	out := Series{Start: s.Start, Step: s.Step, V: append([]float64(nil), s.V...), CovAtTarget: s.CovAtTarget}
+	if s.Hold != nil {
+		out.Hold = append([]bool(nil), s.Hold...)
+	}
+	for _, c := range s.Cov {
+		out.Cov = append(out.Cov, append([]float64(nil), c...))
+	}
+	return out
+}
+
+// Index is the interval of s starting at t (ok false before the start or
+// off the grid; it may lie past the end).
+func (s Series) Index(t time.Time) (int, bool) {
+	d := t.Sub(s.Start)
+	if d < 0 || d%s.Step != 0 {
+		return 0, false
+	}
+	return int(d / s.Step), true
 }

@@ -106,3 +106,142 @@ func TestRegularAndCalendars(t *testing.T) {
 		t.Errorf("an adjusted working Sunday is kind %d, want 0 (Monday)", k)
 	}
 }
+
+// A model fitted on a series' first part and then fed the rest count by
+// count (as the warning engine feeds it) forecasts exactly as the model
+// fitted on the same part of the whole series: nothing after an origin is
+// read, and the intervals appended are folded into the usual count as the
+// whole series' are.
+func TestAppendMatchesBatch(t *testing.T) {
+	s := realSeries(t)["fremont_total"]
+	s = s.Tail(s.At(len(s.V) - 24*7*20)) // twenty weeks
+	trainEnd := len(s.V) * 3 / 4
+	hz := []int{1, 2, 3}
+	whole, err := Fit(s, Weekdays{}, trainEnd, hz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := Series{Start: s.Start, Step: s.Step, V: append([]float64(nil), s.V[:trainEnd]...)}
+	live, err := Fit(head, Weekdays{}, trainEnd, hz, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.Settings != whole.Settings {
+		t.Fatalf("settings %+v, whole series %+v", live.Settings, whole.Settings)
+	}
+	compared := 0
+	for j := trainEnd; j < len(s.V); j++ {
+		if !live.Append(s.At(j), s.V[j], false) {
+			t.Fatalf("interval %d not appended", j)
+		}
+		for _, h := range hz {
+			p, lo, hi, ok := live.Forecast(j, h)
+			wp, wlo, whi, wok := whole.Forecast(j, h)
+			if ok != wok || math.Abs(p-wp) > 1e-9*(1+wp) || math.Abs(lo-wlo) > 1e-9*(1+wlo) || math.Abs(hi-whi) > 1e-9*(1+whi) {
+				t.Fatalf("origin %s h=%d: live %v [%v, %v] %v, whole %v [%v, %v] %v", s.At(j), h, p, lo, hi, ok, wp, wlo, whi, wok)
+			}
+			if ok {
+				compared++
+			}
+		}
+	}
+	if compared < (len(s.V)-trainEnd)*2 {
+		t.Fatalf("only %d forecasts compared", compared)
+	}
+	// A correction or a late count of an interval already in changes nothing.
+	if live.Append(s.At(len(s.V)-3), 1e6, false) {
+		t.Fatal("a late count was appended")
+	}
+	// A gap: the intervals between are missing, the count lands at its time.
+	end := live.End()
+	if !live.Append(end.Add(3*s.Step), 42, true) || live.Len() != len(s.V)+4 {
+		t.Fatalf("after a gap of 3 the series has %d intervals, want %d", live.Len(), len(s.V)+4)
+	}
+	if v := live.Series().V[len(s.V)]; !math.IsNaN(v) {
+		t.Fatalf("gap interval holds %v, want NaN", v)
+	}
+}
+
+// BenchmarkFitVenue5Min is the warning engine's daily refit of one venue:
+// eight weeks of 5-minute counts, horizons 15, 30 and 60 min.
+func BenchmarkFitVenue5Min(b *testing.B) {
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	s := Series{Start: start, Step: 5 * time.Minute, V: make([]float64, 56*288)}
+	for i := range s.V {
+		h := float64(i%288) / 12
+		s.V[i] = 300 + 2500*math.Exp(-math.Pow((h-15)/3.5, 2))*(1+0.1*math.Sin(float64(i)*0.37))
+	}
+	b.ResetTimer()
+	for range b.N {
+		if _, err := Fit(s, Weekdays{}, len(s.V), []int{3, 6, 12}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestWeatherCovariates: the Brooklyn Bridge sample carries the hour's
+// weather (precipitation, temperature); with rain and temperature at the
+// origin as covariates of the correction, the forecaster is scored on the
+// same split as without. The figures are in docs/warnings.md.
+func TestWeatherCovariates(t *testing.T) {
+	f, err := os.Open("../../../testdata/real/crowd/brooklyn_bridge_pedestrians.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []Point
+	rain, temp := map[time.Time]float64{}, map[time.Time]float64{}
+	for _, r := range recs[1:] {
+		at, err := time.Parse(time.DateTime, r[0])
+		v, err2 := strconv.ParseFloat(r[1], 64)
+		if err != nil || err2 != nil {
+			continue
+		}
+		pts = append(pts, Point{at, v})
+		if p, err := strconv.ParseFloat(r[6], 64); err == nil {
+			rain[at] = math.Log1p(p * 25.4) // inches → mm, log
+		}
+		if c, err := strconv.ParseFloat(r[5], 64); err == nil {
+			temp[at] = (c - 55) / 20
+		}
+	}
+	s := Regular(pts, time.Hour)
+	plain, _, err := Evaluate(s, USFederal(2017, 2019), 0.75, []int{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cov := func(m map[time.Time]float64) []float64 {
+		out := make([]float64, len(s.V))
+		for i := range out {
+			v, ok := m[s.At(i)]
+			out[i] = map[bool]float64{true: v, false: math.NaN()}[ok]
+		}
+		return out
+	}
+	ws := s
+	ws.Cov = [][]float64{cov(rain), cov(temp)}
+	withW, _, err := Evaluate(ws, USFederal(2017, 2019), 0.75, []int{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.CovAtTarget = true // the weather of the target hour as a perfect forecast would give it
+	withF, _, err := Evaluate(ws, USFederal(2017, 2019), 0.75, []int{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range plain {
+		p, w, wf := plain[k], withW[k], withF[k]
+		t.Logf("Brooklyn %d min: RMSE %.1f → with the weather now %.1f, with the target hour's %.1f (× reference %.3f → %.3f, %.3f; × HA %.3f → %.3f, %.3f), coverage %.1f %% → %.1f %%, %.1f %%",
+			p.HorizonMin, p.RMSE, w.RMSE, wf.RMSE, p.VsRef, w.VsRef, wf.VsRef, p.VsHA, w.VsHA, wf.VsHA, p.Coverage*100, w.Coverage*100, wf.Coverage*100)
+		if w.N != p.N {
+			t.Errorf("%d min: %d origins scored with weather, %d without", p.HorizonMin, w.N, p.N)
+		}
+		if w.VsRef > 0.85 || w.Coverage < 0.75 || w.Coverage > 0.85 {
+			t.Errorf("%d min with weather: %.3f × reference, coverage %.3f (goals ≤ 0.85, 0.75–0.85)", p.HorizonMin, w.VsRef, w.Coverage)
+		}
+	}
+}

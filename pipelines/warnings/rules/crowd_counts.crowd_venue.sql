@@ -10,11 +10,17 @@
 -- well inside its capacity is not a safety warning however unusual (an ordinary match day), so the
 -- ratio to the usual count and the excess are reported with the warning (details usual_ratio,
 -- excess_ratio) and drive the forecast, not the level.
--- The forecast is the lower of two: crowd_forecast (the usual count at t+h, plus today's deviation
--- decaying, plus the deviation's damped trend) and the count now extrapolated by its own damped
--- rising trend. A forecast warning thus needs both the usual pattern and the crowd's present build-up
--- to point past the threshold: a usual count learned from last week's match (or a rainy evening)
--- does not, alone, forecast a crowd that is not building up.
+-- The forecast: for a venue with a fitted model (venue_forecast_in, written by the engine from the
+-- per-venue forecaster of pipelines/warnings/forecast, fitted daily on the venue's own history;
+-- venueforecast.go), the higher of the model's forecast p50 and crowd_forecast (the usual count at t+h,
+-- plus today's deviation decaying, plus the deviation's damped trend) — so that a warning comes no
+-- later than before —, capped by the count now extrapolated by its own damped rising trend; for a venue
+-- without one, the lower of crowd_forecast and that extrapolation. Either way a forecast warning needs
+-- the crowd's present build-up to point past the threshold: a usual count learned from last week's
+-- match (or a rainy evening) does not, alone, forecast a crowd that is not building up.
+-- The model's 80 % interval (p10–p90: the spread of its last four weeks' errors) is carried to the
+-- forecast used (interval_at) and gives forecast_p10, forecast_p90 and exceed_probability, the chance
+-- that the count reaches the level's threshold (schema.sql), which the warning's message states.
 WITH v AS (
   SELECT s.*, greatest(anomaly_trend(s.people, s.p1, s.p2, s.p3), 0) AS count_trend,
     vn.name_zh, vn.name_en, vn.capacity_people, vn.area_m2, vn.street_code, vn.responsible_unit
@@ -24,11 +30,15 @@ WITH v AS (
 h AS (
   SELECT v.*, hz.horizon_min,
     CASE WHEN hz.horizon_min = 0 THEN v.people::DOUBLE
+         WHEN vf.p50 IS NOT NULL THEN least(greatest(vf.p50, crowd_forecast(coalesce(CASE WHEN b.n >= p.min_n THEN b.mean END, v.people::DOUBLE - coalesce(v.a0, 0)),
+                                   v.a0, anomaly_trend(v.a0, v.a1, v.a2, v.a3), hz.k, p.rho, p.phi)), crowd_forecast(v.people::DOUBLE, 0, v.count_trend, hz.k, p.rho, p.phi))
          ELSE least(crowd_forecast(coalesce(CASE WHEN b.n >= p.min_n THEN b.mean END, v.people::DOUBLE - coalesce(v.a0, 0)),
                                    v.a0, anomaly_trend(v.a0, v.a1, v.a2, v.a3), hz.k, p.rho, p.phi),
                     crowd_forecast(v.people::DOUBLE, 0, v.count_trend, hz.k, p.rho, p.phi)) END AS people_h,
-    CASE WHEN hz.horizon_min = 0 THEN v.base WHEN b.n >= p.min_n THEN b.mean END AS base_h
+    CASE WHEN hz.horizon_min = 0 THEN v.base WHEN b.n >= p.min_n THEN b.mean END AS base_h,
+    vf.p10 AS p10_h, vf.p50 AS p50_h, vf.p90 AS p90_h
   FROM v CROSS JOIN horizons hz CROSS JOIN params p
+  LEFT JOIN venue_forecast_in vf ON vf.venue_id = v.venue_id AND vf.window_start = v.window_start AND vf.horizon_min = hz.horizon_min
   LEFT JOIN venue_count_baseline b ON b.venue_id = v.venue_id
     AND b.slot = slot_of(v.window_start + to_minutes(CAST(hz.horizon_min AS BIGINT)), p.slot_min, p.tz_offset_min)
 ),
@@ -72,7 +82,14 @@ SELECT 'crowd' AS kind, l.metric, 'venue' AS subject_type, l.venue_id AS subject
                 ELSE threshold_of(l.level_h, p.cc_b, p.cc_y, p.cc_o, p.cc_r) END AS threshold,
   CASE l.metric WHEN 'density' THEN '人/m²' ELSE 'ratio' END AS unit,
   l.people AS people_count, round(l.people_h) AS forecast_people, l.base AS baseline_value,
-  cur.base_ratio AS usual_ratio, cur.excess AS excess_ratio, 'venue_count' AS count_source
+  cur.base_ratio AS usual_ratio, cur.excess AS excess_ratio, 'venue_count' AS count_source,
+  CASE WHEN l.horizon_min > 0 THEN round(interval_at(l.people_h, l.p10_h, l.p50_h)) END AS forecast_p10,
+  CASE WHEN l.horizon_min > 0 THEN round(interval_at(l.people_h, l.p90_h, l.p50_h)) END AS forecast_p90,
+  CASE WHEN l.horizon_min > 0 AND l.level_h > 0 THEN round(exceed_probability(
+    CASE l.metric WHEN 'density' THEN threshold_of(l.level_h, p.cd_b, p.cd_y, p.cd_o, p.cd_r) * l.area_m2
+                  WHEN 'baseline_ratio' THEN threshold_of(l.level_h, p.cb_b, p.cb_y, p.cb_o, p.cb_r) * l.base_h
+                  ELSE threshold_of(l.level_h, p.cc_b, p.cc_y, p.cc_o, p.cc_r) * l.capacity_people END,
+    interval_at(l.people_h, l.p10_h, l.p50_h), l.people_h, interval_at(l.people_h, l.p90_h, l.p50_h)), 2) END AS exceed_probability
 FROM l JOIN best ON best.venue_id = l.venue_id AND best.horizon_min = l.horizon_min
 JOIN l cur ON cur.venue_id = l.venue_id AND cur.horizon_min = 0
 CROSS JOIN params p

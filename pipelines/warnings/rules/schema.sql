@@ -34,6 +34,13 @@ CREATE TABLE IF NOT EXISTS venue_count_state (venue_id VARCHAR PRIMARY KEY, wind
   base DOUBLE, a0 DOUBLE, a1 DOUBLE, a2 DOUBLE, a3 DOUBLE, p1 DOUBLE, p2 DOUBLE, p3 DOUBLE);
 CREATE TABLE IF NOT EXISTS venue_count_baseline (venue_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE, PRIMARY KEY (venue_id, slot));
 CREATE TEMP TABLE IF NOT EXISTS venue_count_in (venue_id VARCHAR, window_start TIMESTAMP, people BIGINT);
+-- Each venue's counts (warnings.crowd.forecaster.history_days of them), which its fitted forecaster
+-- is refitted on (venueforecast.go); hold: a count at a warning level (not learnt as the usual crowd).
+CREATE TABLE IF NOT EXISTS venue_count_history (venue_id VARCHAR, window_start TIMESTAMP, people DOUBLE, hold BOOLEAN,
+  PRIMARY KEY (venue_id, window_start));
+-- The fitted forecasts of the staged venue intervals (written by the engine before the rules run).
+CREATE TEMP TABLE IF NOT EXISTS venue_forecast_in (venue_id VARCHAR, window_start TIMESTAMP, horizon_min INTEGER,
+  p50 DOUBLE, p10 DOUBLE, p90 DOUBLE);
 
 -- Rain per station (the last hours only), water telemetry (the last drop window), collisions (the last collision window).
 CREATE TABLE IF NOT EXISTS rain_history (station VARCHAR, observed_at TIMESTAMP, rain_mm DOUBLE, PRIMARY KEY (station, observed_at));
@@ -58,6 +65,15 @@ CREATE OR REPLACE MACRO slot_of(ts, slot_min, tz_offset_min) AS
 CREATE OR REPLACE MACRO crowd_forecast(base_future, anomaly, trend, k, rho, phi) AS
   greatest(0.0, base_future + coalesce(anomaly, 0) * pow(rho, k)
     + coalesce(trend, 0) * CASE WHEN phi >= 1 THEN k ELSE phi * (1 - pow(phi, k)) / (1 - phi) END);
+-- 超过阈值的概率 / Probability that a count forecast at p50 with the 80 % interval p10–p90 reaches x:
+-- log(count + 1) taken as normal, σ from the interval (p10 and p90 are 1.2816 σ either side), Φ by the
+-- logistic approximation Φ(u) ≈ 1 / (1 + e^(−1.702 u)) (off by less than 0.01). NULL without an interval.
+-- The bound q of the fitted model's interval around its forecast p50, carried to the rule's forecast f
+-- (the same spread of relative errors): (f + 1) (q + 1) / (p50 + 1) − 1.
+CREATE OR REPLACE MACRO interval_at(f, q, p50) AS greatest((f + 1) * (q + 1) / (greatest(p50, 0) + 1) - 1, 0);
+CREATE OR REPLACE MACRO exceed_probability(x, p10, p50, p90) AS
+  1 / (1 + exp(least(greatest(1.702 * (ln(greatest(x, 0) + 1) - ln(greatest(p50, 0) + 1))
+                             / greatest((ln(greatest(p90, 0) + 1) - ln(greatest(p10, 0) + 1)) / 2.5631, 0.001), -50), 50)));
 -- Trend per interval of the deviations (two-interval means, to damp the noise).
 CREATE OR REPLACE MACRO anomaly_trend(a0, a1, a2, a3) AS
   CASE WHEN a3 IS NOT NULL THEN ((a0 + a1) - (a2 + a3)) / 4.0

@@ -1,7 +1,8 @@
 -- 大客流预警（场所自有计数），批量 / Crowd warning per venue from its own count, catch-up in bulk:
 -- ../crowd_counts.crowd_venue.sql over many intervals at once (bulk_cc_rows from crowd_counts.state.sql,
 -- one stretch at a time), the usual counts of the forecast horizons as of the row's interval (the
--- version of bulk_cc_base valid at its ord), grouping per venue and interval.
+-- version of bulk_cc_base valid at its ord), the fitted forecasts of venue_forecast_in for every staged
+-- interval, grouping per venue and interval.
 WITH v AS (
   SELECT s.*, greatest(anomaly_trend(s.people, s.p1, s.p2, s.p3), 0) AS count_trend,
     vn.name_zh, vn.name_en, vn.capacity_people, vn.area_m2, vn.street_code, vn.responsible_unit
@@ -20,11 +21,14 @@ hb AS (
 h AS (
   SELECT hb.*,
     CASE WHEN hb.horizon_min = 0 THEN hb.people::DOUBLE
+         WHEN vf.p50 IS NOT NULL THEN least(vf.p50, crowd_forecast(hb.people::DOUBLE, 0, hb.count_trend, hb.k, p.rho, p.phi))
          ELSE least(crowd_forecast(coalesce(CASE WHEN hb.bn >= p.min_n THEN hb.bmean END, hb.people::DOUBLE - coalesce(hb.a0, 0)),
                                    hb.a0, anomaly_trend(hb.a0, hb.a1, hb.a2, hb.a3), hb.k, p.rho, p.phi),
                     crowd_forecast(hb.people::DOUBLE, 0, hb.count_trend, hb.k, p.rho, p.phi)) END AS people_h,
-    CASE WHEN hb.horizon_min = 0 THEN hb.base WHEN hb.bn >= p.min_n THEN hb.bmean END AS base_h
+    CASE WHEN hb.horizon_min = 0 THEN hb.base WHEN hb.bn >= p.min_n THEN hb.bmean END AS base_h,
+    vf.p10 AS p10_h, vf.p50 AS p50_h, vf.p90 AS p90_h
   FROM hb CROSS JOIN params p
+  LEFT JOIN venue_forecast_in vf ON vf.venue_id = hb.venue_id AND vf.window_start = hb.window_start AND vf.horizon_min = hb.horizon_min
 ),
 m AS (
   SELECT h.*,
@@ -66,7 +70,14 @@ SELECT 'crowd' AS kind, l.metric, 'venue' AS subject_type, l.venue_id AS subject
                 ELSE threshold_of(l.level_h, p.cc_b, p.cc_y, p.cc_o, p.cc_r) END AS threshold,
   CASE l.metric WHEN 'density' THEN '人/m²' ELSE 'ratio' END AS unit,
   l.people AS people_count, round(l.people_h) AS forecast_people, l.base AS baseline_value,
-  cur.base_ratio AS usual_ratio, cur.excess AS excess_ratio, 'venue_count' AS count_source
+  cur.base_ratio AS usual_ratio, cur.excess AS excess_ratio, 'venue_count' AS count_source,
+  CASE WHEN l.horizon_min > 0 THEN round(interval_at(l.people_h, l.p10_h, l.p50_h)) END AS forecast_p10,
+  CASE WHEN l.horizon_min > 0 THEN round(interval_at(l.people_h, l.p90_h, l.p50_h)) END AS forecast_p90,
+  CASE WHEN l.horizon_min > 0 AND l.level_h > 0 THEN round(exceed_probability(
+    CASE l.metric WHEN 'density' THEN threshold_of(l.level_h, p.cd_b, p.cd_y, p.cd_o, p.cd_r) * l.area_m2
+                  WHEN 'baseline_ratio' THEN threshold_of(l.level_h, p.cb_b, p.cb_y, p.cb_o, p.cb_r) * l.base_h
+                  ELSE threshold_of(l.level_h, p.cc_b, p.cc_y, p.cc_o, p.cc_r) * l.capacity_people END,
+    interval_at(l.people_h, l.p10_h, l.p50_h), l.people_h, interval_at(l.people_h, l.p90_h, l.p50_h)), 2) END AS exceed_probability
 FROM l JOIN best ON best.venue_id = l.venue_id AND best.ord = l.ord AND best.horizon_min = l.horizon_min
 JOIN l cur ON cur.venue_id = l.venue_id AND cur.ord = l.ord AND cur.horizon_min = 0
 CROSS JOIN params p
