@@ -121,7 +121,10 @@ the time it forecasts from).
   --source sim         the simulator's venues (internal/sim, deterministic by --seed), 5-min
                        counts, horizons 15/30/60 min; with --detection (default) also recall,
                        precision and lead time of the venue warnings against the simulator's
-                       ground-truth surges.
+                       ground-truth surges — the engine and rules as shipped, the venues'
+                       fitted forecaster included (fitted once a venue has
+                       warnings.crowd.forecaster.min_history_days of counts: --days must
+                       exceed it for the scored days to use it).
   --source crowd-real  the real hourly pedestrian counts (testdata/real/crowd/
                        brooklyn_bridge_pedestrians.csv, or --file), horizons 1/2/3 h.
   --source lake        any counts in the lake's raw.crowd_counts (a file onboarded by a source

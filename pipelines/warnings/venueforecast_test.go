@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,4 +209,28 @@ func TestVenueForecasterInEngine(t *testing.T) {
 		t.Fatalf("predicted warning details %v: want exceed_probability in (0, 1] and forecast_p10 < forecast_p90", predicted.Details)
 	}
 	t.Logf("predicted %s at %s: %s", predicted.Level, predicted.EventTime.Add(8*time.Hour).Format("15:04"), predicted.MessageEn)
+}
+
+// The forecaster's settings are checked: two weeks of history at least,
+// horizons in whole intervals.
+func TestForecasterConfig(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	c := DefaultConfig()
+	c.Crowd.Forecaster.MinHistoryDays = 7
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "min_history_days") {
+		t.Errorf("min_history_days 7: %v", err)
+	}
+	c = DefaultConfig()
+	c.Crowd.Horizons = []int{15, 32}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "32 min") {
+		t.Errorf("a 32-min horizon at 5-min intervals: %v", err)
+	}
+	c = DefaultConfig()
+	c.Crowd.Forecaster.Enabled = false
+	c.Crowd.Forecaster.MinHistoryDays = 0
+	if err := c.Validate(); err != nil {
+		t.Errorf("disabled forecaster's settings are not checked: %v", err)
+	}
 }

@@ -471,6 +471,12 @@ func Fit(s Series, cal Calendar, trainEnd int, horizons []int, candidates []Sett
 		return nil, err
 	}
 	best.resid, best.qcache = nil, nil // residuals of the refitted coefficients
+	// Their residuals now, with the fit (the engine fits in the background;
+	// its first forecasts then only extend them).
+	for _, h := range horizons {
+		best.interval(len(s.V)-1, h)
+	}
+	best.qcache = nil
 	return best, nil
 }
 
