@@ -28,7 +28,7 @@ type faultProxy struct {
 func (f *faultProxy) handler(target string) http.Handler {
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u) // the Host header is kept: the signature was made for it
-	rp.ErrorLog = log.New(io.Discard, "", 0)   // the server down is part of the test
+	rp.ErrorLog = log.New(io.Discard, "", 0)    // the server down is part of the test
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d := time.Duration(f.delay.Load()); d > 0 {
 			select {
