@@ -296,6 +296,12 @@ func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 			}
 		}
 	}
+	fits := vf.fits
+	defer func() {
+		if n := vf.fits - fits; n > 0 && len(ins) > 0 {
+			e.log.Info("场所客流预测模型已拟合 venue forecasters fitted", "venues", n, "day", vf.local(ins[len(ins)-1].at).Format(time.DateOnly), "total", vf.fits)
+		}
+	}()
 	var out []venueForecastRow
 	var added []in
 	for _, r := range ins {

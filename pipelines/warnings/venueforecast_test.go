@@ -234,3 +234,30 @@ func TestForecasterConfig(t *testing.T) {
 		t.Errorf("disabled forecaster's settings are not checked: %v", err)
 	}
 }
+
+// The odds' macros: a horizon the model gave no forecast for (its p10, p50
+// or p90 NULL) has no interval and no probability — not 0–0 people and
+// 100 % (DuckDB's greatest skips NULLs); with one, the probability is ½
+// at p50, small far above p90, large far below p10.
+func TestOddsMacros(t *testing.T) {
+	e := newTestEngine(t, DefaultConfig(), "")
+	rows, err := e.Query(context.Background(), `SELECT interval_at(1000, NULL, 900), interval_at(1000, 800, NULL),
+		exceed_probability(1000, NULL, 900, 1100), exceed_probability(1000, 800, NULL, 1100), exceed_probability(NULL, 800, 900, 1100),
+		round(exceed_probability(900, 800, 900, 1000), 3), exceed_probability(5000, 800, 900, 1000), exceed_probability(100, 800, 900, 1000),
+		interval_at(1000, 800, 900)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	for i := 0; i < 5; i++ {
+		if r[i] != nil {
+			t.Errorf("column %d: %v, want NULL (no forecast)", i+1, r[i])
+		}
+	}
+	if r[5].(float64) != 0.5 || r[6].(float64) > 0.01 || r[7].(float64) < 0.99 {
+		t.Errorf("probabilities at p50, far above, far below: %v %v %v", r[5], r[6], r[7])
+	}
+	if v := r[8].(float64); math.Abs(v-(1001.0*801/901-1)) > 1e-9 {
+		t.Errorf("interval_at(1000, 800, 900) = %v", v)
+	}
+}

@@ -70,10 +70,13 @@ CREATE OR REPLACE MACRO crowd_forecast(base_future, anomaly, trend, k, rho, phi)
 -- logistic approximation Φ(u) ≈ 1 / (1 + e^(−1.702 u)) (off by less than 0.01). NULL without an interval.
 -- The bound q of the fitted model's interval around its forecast p50, carried to the rule's forecast f
 -- (the same spread of relative errors): (f + 1) (q + 1) / (p50 + 1) − 1.
-CREATE OR REPLACE MACRO interval_at(f, q, p50) AS greatest((f + 1) * (q + 1) / (greatest(p50, 0) + 1) - 1, 0);
+-- NULL when the model gave no forecast (DuckDB's greatest skips NULLs: checked first).
+CREATE OR REPLACE MACRO interval_at(f, q, p50) AS
+  CASE WHEN f IS NOT NULL AND q IS NOT NULL AND p50 IS NOT NULL THEN greatest((f + 1) * (q + 1) / (greatest(p50, 0) + 1) - 1, 0) END;
 CREATE OR REPLACE MACRO exceed_probability(x, p10, p50, p90) AS
+  CASE WHEN x IS NOT NULL AND p10 IS NOT NULL AND p50 IS NOT NULL AND p90 IS NOT NULL THEN
   1 / (1 + exp(least(greatest(1.702 * (ln(greatest(x, 0) + 1) - ln(greatest(p50, 0) + 1))
-                             / greatest((ln(greatest(p90, 0) + 1) - ln(greatest(p10, 0) + 1)) / 2.5631, 0.001), -50), 50)));
+                             / greatest((ln(greatest(p90, 0) + 1) - ln(greatest(p10, 0) + 1)) / 2.5631, 0.001), -50), 50))) END;
 -- Trend per interval of the deviations (two-interval means, to damp the noise).
 CREATE OR REPLACE MACRO anomaly_trend(a0, a1, a2, a3) AS
   CASE WHEN a3 IS NOT NULL THEN ((a0 + a1) - (a2 + a3)) / 4.0
