@@ -85,7 +85,7 @@ func (e *Engine) loadVenueHistory(ctx context.Context) error {
 	if vf.loaded {
 		return nil
 	}
-	rows, err := e.conn.QueryContext(ctx, "SELECT venue_id, window_start, people, hold FROM venue_count_history ORDER BY venue_id, window_start")
+	rows, err := e.conn.QueryContext(ctx, "SELECT venue_id, window_start, people, coalesce(fold, 'NaN'::DOUBLE) FROM venue_count_history ORDER BY venue_id, window_start")
 	if err != nil {
 		return fmt.Errorf("venue_count_history: %w", err)
 	}
@@ -93,12 +93,11 @@ func (e *Engine) loadVenueHistory(ctx context.Context) error {
 	for rows.Next() {
 		var id string
 		var at time.Time
-		var people float64
-		var hold bool
-		if err := rows.Scan(&id, &at, &people, &hold); err != nil {
+		var people, fold float64
+		if err := rows.Scan(&id, &at, &people, &fold); err != nil {
 			return err
 		}
-		vf.add(id, vf.local(at), people, hold)
+		vf.add(id, vf.local(at), people, fold)
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -107,9 +106,10 @@ func (e *Engine) loadVenueHistory(ctx context.Context) error {
 	return nil
 }
 
-// add appends a count to a venue's series (and to its model's); false when
-// the interval is not after the series' last.
-func (vf *venueForecaster) add(id string, at time.Time, people float64, hold bool) bool {
+// add appends a count to a venue's series (and to its model's), fold the
+// value it adds to the usual count (NaN: itself); false when the interval
+// is not after the series' last.
+func (vf *venueForecaster) add(id string, at time.Time, people, fold float64) bool {
 	vm := vf.models[id]
 	if vm == nil {
 		vm = &venueModel{s: forecast.Series{Start: at.Truncate(vf.step), Step: vf.step}}
@@ -121,19 +121,19 @@ func (vf *venueForecaster) add(id string, at time.Time, people float64, hold boo
 	}
 	for ; end.Before(at); end = end.Add(vf.step) {
 		vm.s.V = append(vm.s.V, math.NaN())
-		if vm.s.Hold != nil {
-			vm.s.Hold = append(vm.s.Hold, false)
+		if vm.s.Fold != nil {
+			vm.s.Fold = append(vm.s.Fold, math.NaN())
 		}
 	}
 	vm.s.V = append(vm.s.V, people)
-	if vm.s.Hold != nil || hold {
-		for len(vm.s.Hold) < len(vm.s.V)-1 {
-			vm.s.Hold = append(vm.s.Hold, false)
+	if vm.s.Fold != nil || !math.IsNaN(fold) {
+		for len(vm.s.Fold) < len(vm.s.V)-1 {
+			vm.s.Fold = append(vm.s.Fold, math.NaN())
 		}
-		vm.s.Hold = append(vm.s.Hold, hold)
+		vm.s.Fold = append(vm.s.Fold, fold)
 	}
 	if vm.m != nil {
-		vm.m.Append(at, people, hold)
+		vm.m.AppendFold(at, people, fold)
 	}
 	return true
 }
@@ -158,8 +158,8 @@ func (vf *venueForecaster) refit(id string, at time.Time) {
 		n = min(int(d/vf.step), len(head.V))
 	}
 	head.V = head.V[:n]
-	if head.Hold != nil {
-		head.Hold = head.Hold[:min(n, len(head.Hold))]
+	if head.Fold != nil {
+		head.Fold = head.Fold[:min(n, len(head.Fold))]
 	}
 	if time.Duration(n)*vf.step < time.Duration(vf.cfg.Forecaster.MinHistoryDays)*24*time.Hour {
 		vm.m = nil
@@ -200,7 +200,11 @@ func (vf *venueForecaster) take(vm *venueModel, m *forecast.Model) {
 		return
 	}
 	for ; j < len(vm.s.V); j++ {
-		m.Append(vm.s.At(j), vm.s.V[j], j < len(vm.s.Hold) && vm.s.Hold[j])
+		fold := math.NaN()
+		if j < len(vm.s.Fold) {
+			fold = vm.s.Fold[j]
+		}
+		m.AppendFold(vm.s.At(j), vm.s.V[j], fold)
 	}
 }
 
@@ -229,15 +233,17 @@ func (vf *venueForecaster) wait() {
 	}
 }
 
-// venueForecastQuery reads the staged venue intervals of table. hold: the
-// count is at a warning level of its venue (blue of the ratio to capacity
-// or of density, hysteresis included) — read from the count, not from the
-// lifecycle, so that a catch-up in bulk and the live path give the models
-// the same history.
+// venueForecastQuery reads the staged venue intervals of table. fold: a
+// count at a warning level of its venue (blue of the ratio to capacity or
+// of density, hysteresis included) adds that level's threshold to the usual
+// count, not itself — read from the count, not from the lifecycle, so that a
+// catch-up in bulk and the live path give the models the same history.
 func venueForecastQuery(table, where string) string {
-	return "SELECT i.venue_id, i.window_start, CAST(i.people AS DOUBLE), " +
-		"coalesce((coalesce(v.capacity_people, 0) > 0 AND i.people >= p.cc_b * (1 - p.hyst) * v.capacity_people) " +
-		"OR (coalesce(v.area_m2, 0) > 0 AND i.people >= p.cd_b * (1 - p.hyst) * v.area_m2), false) " +
+	return "SELECT i.venue_id, i.window_start, CAST(i.people AS DOUBLE), coalesce(CASE WHEN " +
+		"(coalesce(v.capacity_people, 0) > 0 AND i.people >= p.cc_b * (1 - p.hyst) * v.capacity_people) " +
+		"OR (coalesce(v.area_m2, 0) > 0 AND i.people >= p.cd_b * (1 - p.hyst) * v.area_m2) THEN " +
+		"least(CASE WHEN coalesce(v.capacity_people, 0) > 0 THEN p.cc_b * (1 - p.hyst) * v.capacity_people END, " +
+		"CASE WHEN coalesce(v.area_m2, 0) > 0 THEN p.cd_b * (1 - p.hyst) * v.area_m2 END) END, 'NaN'::DOUBLE) " +
 		"FROM " + table + " i JOIN venues v ON v.venue_id = i.venue_id CROSS JOIN params p " +
 		where + " ORDER BY i.window_start, i.venue_id"
 }
@@ -268,15 +274,14 @@ func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 		return fmt.Errorf("venue forecast input: %w", err)
 	}
 	type in struct {
-		id     string
-		at     time.Time
-		people float64
-		hold   bool
+		id           string
+		at           time.Time
+		people, fold float64
 	}
 	var ins []in
 	for rows.Next() {
 		var r in
-		if err := rows.Scan(&r.id, &r.at, &r.people, &r.hold); err != nil {
+		if err := rows.Scan(&r.id, &r.at, &r.people, &r.fold); err != nil {
 			rows.Close()
 			return err
 		}
@@ -307,7 +312,7 @@ func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 	for _, r := range ins {
 		at := vf.local(r.at)
 		vf.refit(r.id, at) // the first interval of a local day: fit on the days before it
-		if vf.add(r.id, at, r.people, r.hold) {
+		if vf.add(r.id, at, r.people, r.fold) {
 			added = append(added, r)
 		}
 		vm := vf.models[r.id]
@@ -334,7 +339,11 @@ func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 	// that a restart rebuilds the same models.
 	if err := e.appendRows(ctx, "main", "venue_count_history", len(added), func(i int) []driver.Value {
 		r := added[i]
-		return []driver.Value{r.id, r.at.UTC(), r.people, r.hold}
+		var fold any
+		if !math.IsNaN(r.fold) {
+			fold = r.fold
+		}
+		return []driver.Value{r.id, r.at.UTC(), r.people, fold}
 	}); err != nil {
 		return err
 	}

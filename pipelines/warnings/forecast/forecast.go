@@ -47,6 +47,11 @@ type Series struct {
 	// crowd does not learn the surges it warns of. They are still read as
 	// the recent counts a forecast starts from.
 	Hold []bool
+	// Fold is, where set (not NaN), the value a count adds to the usual
+	// count instead of itself: the engine folds a count at a warning level
+	// capped at the level's threshold, so that a slot busy every week still
+	// has a usual count (busy) without learning the surge above it.
+	Fold []float64
 	// Cov are optional covariates per interval (e.g. rain, temperature from
 	// raw.weather; NaN unknown), read at the forecast's origin as further
 	// features of the correction.
@@ -177,6 +182,9 @@ func (b *baseline) add(s Series, cal Calendar, i int, v float64, hold bool) {
 	b.slot = append(b.slot, k)
 	if math.IsNaN(v) || hold {
 		return
+	}
+	if i < len(s.Fold) && !math.IsNaN(s.Fold[i]) {
+		v = s.Fold[i]
 	}
 	b.sum[k] = b.keepW*b.sum[k] + v
 	b.wsum[k] = b.keepW*b.wsum[k] + 1
@@ -367,15 +375,38 @@ func (m *Model) Append(t time.Time, v float64, hold bool) bool {
 		return false
 	}
 	for len(m.s.V) < j {
-		m.appendOne(math.NaN(), false)
+		m.appendOne(math.NaN(), false, math.NaN())
 	}
-	m.appendOne(v, hold)
+	m.appendOne(v, hold, math.NaN())
 	return true
 }
 
-func (m *Model) appendOne(v float64, hold bool) {
+// AppendFold is Append of a count that adds fold to the usual count
+// instead of itself (Series.Fold; NaN: itself).
+func (m *Model) AppendFold(t time.Time, v, fold float64) bool {
+	if t.Before(m.End()) {
+		return false
+	}
+	j, ok := m.Index(t)
+	if !ok {
+		return false
+	}
+	for len(m.s.V) < j {
+		m.appendOne(math.NaN(), false, math.NaN())
+	}
+	m.appendOne(v, false, fold)
+	return true
+}
+
+func (m *Model) appendOne(v float64, hold bool, fold float64) {
 	i := len(m.s.V)
 	m.s.V = append(m.s.V, v)
+	if m.s.Fold != nil || !math.IsNaN(fold) {
+		for len(m.s.Fold) < i {
+			m.s.Fold = append(m.s.Fold, math.NaN())
+		}
+		m.s.Fold = append(m.s.Fold, fold)
+	}
 	if m.s.Hold != nil || hold {
 		for len(m.s.Hold) < i {
 			m.s.Hold = append(m.s.Hold, false)
@@ -626,6 +657,9 @@ func (s Series) Tail(from time.Time) Series {
 	if s.Hold != nil {
 		out.Hold = s.Hold[min(k, len(s.Hold)):]
 	}
+	if s.Fold != nil {
+		out.Fold = s.Fold[min(k, len(s.Fold)):]
+	}
 	for _, c := range s.Cov {
 		out.Cov = append(out.Cov, c[min(k, len(c)):])
 	}
@@ -637,6 +671,9 @@ func (s Series) Clone() Series {
 	out := Series{Start: s.Start, Step: s.Step, V: append([]float64(nil), s.V...), CovAtTarget: s.CovAtTarget}
 	if s.Hold != nil {
 		out.Hold = append([]bool(nil), s.Hold...)
+	}
+	if s.Fold != nil {
+		out.Fold = append([]float64(nil), s.Fold...)
 	}
 	for _, c := range s.Cov {
 		out.Cov = append(out.Cov, append([]float64(nil), c...))

@@ -35,8 +35,9 @@ CREATE TABLE IF NOT EXISTS venue_count_state (venue_id VARCHAR PRIMARY KEY, wind
 CREATE TABLE IF NOT EXISTS venue_count_baseline (venue_id VARCHAR, slot INTEGER, n BIGINT, mean DOUBLE, PRIMARY KEY (venue_id, slot));
 CREATE TEMP TABLE IF NOT EXISTS venue_count_in (venue_id VARCHAR, window_start TIMESTAMP, people BIGINT);
 -- Each venue's counts (warnings.crowd.forecaster.history_days of them), which its fitted forecaster
--- is refitted on (venueforecast.go); hold: a count at a warning level (not learnt as the usual crowd).
-CREATE TABLE IF NOT EXISTS venue_count_history (venue_id VARCHAR, window_start TIMESTAMP, people DOUBLE, hold BOOLEAN,
+-- is refitted on (venueforecast.go); fold: what a count at a warning level adds to the usual count (the
+-- level's threshold; NULL: the count itself).
+CREATE TABLE IF NOT EXISTS venue_count_history (venue_id VARCHAR, window_start TIMESTAMP, people DOUBLE, fold DOUBLE,
   PRIMARY KEY (venue_id, window_start));
 -- The fitted forecasts of the staged venue intervals (written by the engine before the rules run).
 CREATE TEMP TABLE IF NOT EXISTS venue_forecast_in (venue_id VARCHAR, window_start TIMESTAMP, horizon_min INTEGER,
