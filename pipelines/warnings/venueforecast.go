@@ -10,9 +10,11 @@ package warnings
 //
 //   - History. Every interval of a venue is kept in venue_count_history
 //     (engine state, same transaction as the rest; history_days of it), with
-//     hold set when the count was at a warning level: such counts are not
-//     learnt as the usual crowd (as venue_count_baseline does not learn the
-//     counts of a venue under warning).
+//     fold set when the count was at a warning level: such a count adds the
+//     level's threshold to the usual count, not itself, so the usual crowd
+//     does not learn the surge (as venue_count_baseline does not learn the
+//     counts of a venue under warning) while a slot busy every week still has
+//     a usual count.
 //   - Model. The engine keeps, per venue, a fitted forecast.Model in memory
 //     whose series is the venue's history. It is fitted when first needed
 //     (after a restart: from venue_count_history) and refitted once a local
@@ -257,7 +259,7 @@ type venueForecastRow struct {
 }
 
 // forecastVenues appends the counts of the staged venue intervals (the
-// query's rows: venue_id, window_start, people, hold, in time order) to the
+// query's rows: venue_id, window_start, people, fold, in time order) to the
 // venues' models and writes their forecasts into venue_forecast_in.
 func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 	if _, err := e.conn.ExecContext(ctx, "CREATE OR REPLACE TEMP TABLE venue_forecast_in (venue_id VARCHAR, window_start TIMESTAMP, horizon_min INTEGER, p50 DOUBLE, p10 DOUBLE, p90 DOUBLE)"); err != nil {
@@ -334,9 +336,8 @@ func (e *Engine) forecastVenues(ctx context.Context, query string) error {
 			}
 		}
 	}
-	// The history is what the models were given (in a catch-up, a later
-	// stretch's rows with the hold of the first stretch's open warnings), so
-	// that a restart rebuilds the same models.
+	// The history is what the models were given, so that a restart
+	// rebuilds the same models.
 	if err := e.appendRows(ctx, "main", "venue_count_history", len(added), func(i int) []driver.Value {
 		r := added[i]
 		var fold any
