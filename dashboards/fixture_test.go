@@ -284,7 +284,7 @@ func (e *env) write(s *schemas.Schema, rows ...map[string]any) {
 	var files []iceberg.DataFile
 	for dir, p := range parts {
 		fileSeq++
-		fw, err := warehouse.NewFileWriter(tbl, s, path.Join(dir, fmt.Sprintf("fixture-%06d.parquet", fileSeq)), p.val)
+		fw, err := e.lake.NewFileWriter(tbl, s, path.Join(dir, fmt.Sprintf("fixture-%06d.parquet", fileSeq)), p.val)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func dbtSources(ctx context.Context, lake *warehouse.Lake, p *Project) (map[stri
 		var q string
 		switch {
 		case err == nil && t.CurrentSnapshot() != nil:
-			q, err = warehouse.SnapshotSQL(ctx, t, nil)
+			q, err = lake.SnapshotSQL(ctx, t, nil)
 		case err == nil:
 			q, err = emptyOf(t.Schema())
 		default:
@@ -87,7 +87,7 @@ func TestDbtCompatibility(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ours, err := warehouse.SnapshotSQL(ctx, tbl, nil)
+		ours, err := tl.lake.SnapshotSQL(ctx, tbl, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

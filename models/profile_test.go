@@ -70,7 +70,7 @@ func TestProfileFullRefresh(t *testing.T) {
 			tb, err := lake.Load(ctx, n)
 			var q string
 			if err == nil {
-				q, err = warehouse.SnapshotSQL(ctx, tb, nil)
+				q, err = lake.SnapshotSQL(ctx, tb, nil)
 			} else {
 				q, err = EmptySourceSQL(n, p.Sources[n].Columns)
 			}

@@ -252,7 +252,7 @@ func (s *session) lakeView(ctx context.Context, name string, declared []SourceCo
 			}
 			s.inputs[name] = 0
 		} else {
-			if q, err = warehouse.SnapshotSQL(ctx, t, snap); err != nil {
+			if q, err = s.r.Lake.SnapshotSQL(ctx, t, snap); err != nil {
 				return err
 			}
 			s.inputs[name] = snap.SnapshotID

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"citybrain/warehouse"
 )
 
 // TestResult is one data test's outcome.
@@ -319,7 +317,7 @@ func (r *Runner) Reproduce(ctx context.Context, runID string) ([]ReproduceResult
 		if snap == nil {
 			return nil, fmt.Errorf("%s has no snapshot %d any more (expired?); 快照已过期", full, x.snap)
 		}
-		stored, err := warehouse.SnapshotSQL(ctx, t, snap)
+		stored, err := r.Lake.SnapshotSQL(ctx, t, snap)
 		if err != nil {
 			return nil, err
 		}

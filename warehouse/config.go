@@ -3,6 +3,7 @@ package warehouse
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -14,6 +15,12 @@ type Config struct {
 	// Dir is the warehouse directory: table data and metadata for the local
 	// and sql catalogs. Relative paths are below the data directory.
 	Dir string `yaml:"dir"`
+	// Location puts the tables on an S3-compatible object store instead of
+	// Dir: s3://bucket/prefix (sql and rest catalogs only; see
+	// docs/scale-out.md). Empty: the local directory Dir.
+	Location string `yaml:"location"`
+	// S3 configures the object store of an s3:// Location.
+	S3 S3Config `yaml:"s3"`
 	// SQL configures the sql catalog.
 	SQL SQLConfig `yaml:"sql"`
 	// REST configures the rest catalog.
@@ -44,6 +51,31 @@ type RESTConfig struct {
 	Credential string `yaml:"credential"`
 	// Token is a bearer token; CITYBRAIN_CATALOG_TOKEN overrides it.
 	Token string `yaml:"token"`
+}
+
+// S3Config is the object store behind an s3:// warehouse location.
+// Credentials come from the environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
+type S3Config struct {
+	// Endpoint of an S3-compatible server, e.g. http://10.0.0.5:8333
+	// (empty: AWS). AWS_ENDPOINT_URL_S3 overrides it.
+	Endpoint string `yaml:"endpoint"`
+	// Region of the bucket (empty: AWS_REGION, else us-east-1).
+	Region string `yaml:"region"`
+	// PathStyle addresses the bucket in the path (SeaweedFS, MinIO, most
+	// on-premises servers), not in the host name.
+	PathStyle bool `yaml:"path_style"`
+	// CacheDir holds local copies of data files for the query engine and
+	// the writers' staging files (relative: below the data directory).
+	CacheDir string `yaml:"cache_dir"`
+	// CacheBytes bounds the copies not in use (the current snapshots'
+	// files that the views read are kept whatever the bound).
+	CacheBytes int64 `yaml:"cache_bytes"`
+}
+
+// Remote reports whether the tables are on an object store.
+func (c Config) Remote() bool {
+	return strings.HasPrefix(c.Location, "s3://") || strings.HasPrefix(c.Location, "s3a://")
 }
 
 // MaintenanceConfig says how the lake is kept tidy.
@@ -92,6 +124,7 @@ func DefaultConfig() Config {
 		Catalog: "local",
 		Dir:     "lake",
 		SQL:     SQLConfig{Driver: "postgres"},
+		S3:      S3Config{CacheDir: "lake-cache", CacheBytes: 8 << 30},
 		Maintenance: MaintenanceConfig{
 			Interval:        2 * time.Minute,
 			CompactMinFiles: 8,
@@ -124,6 +157,18 @@ func (c Config) Validate() error {
 	}
 	if c.Dir == "" {
 		errs = append(errs, errors.New("warehouse.dir is required"))
+	}
+	switch {
+	case c.Location == "":
+	case c.Remote():
+		if c.Catalog == "local" {
+			errs = append(errs, errors.New("warehouse.location s3://…: the local catalog cannot keep tables on an object store (an object store has no atomic rename for its metadata pointer); use catalog sql or rest / 对象存储需要 sql 或 rest 目录"))
+		}
+		if c.S3.CacheDir == "" || c.S3.CacheBytes < 1 {
+			errs = append(errs, errors.New("warehouse.s3.cache_dir and a positive warehouse.s3.cache_bytes are required for an s3:// location"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("warehouse.location %q: want s3://bucket/prefix, or empty for the local directory warehouse.dir", c.Location))
 	}
 	m := c.Maintenance
 	if m.MaxSnapshots < 0 {

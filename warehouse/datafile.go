@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ import (
 // FileWriter streams records of one partition into one Parquet data file.
 // Memory is bounded by one row group (RowGroupRows) whatever the file size.
 type FileWriter struct {
+	lake     *Lake
 	s        *schemas.Schema
 	spec     iceberg.PartitionSpec
 	partVal  any
@@ -80,9 +82,11 @@ func LocalPath(loc string) string {
 // NewFileWriter creates the data file rel (relative to the table's data
 // directory, e.g. "observed_at_day=2013-03-01/0000000007-ab12cd34.parquet").
 // An existing file of that name is an uncommitted leftover of a crashed
-// writer and is replaced.
-func NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (*FileWriter, error) {
-	local := filepath.Join(DataPath(t), filepath.FromSlash(rel))
+// writer and is replaced. On a lake on an object store the file is staged
+// locally and uploaded by Close (see files.go).
+func (l *Lake) NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (*FileWriter, error) {
+	uri := dataURI(t, path.Clean(rel))
+	local := l.stagePath(uri)
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return nil, fmt.Errorf("data file dir: %w", err)
 	}
@@ -103,14 +107,9 @@ func NewFileWriter(t *table.Table, s *schemas.Schema, rel string, partVal any) (
 	}
 	w := parquet.NewGenericWriter[any](f, ps, parquet.MaxRowsPerRowGroup(RowGroupRows), parquet.PageBufferSize(64<<10),
 		parquet.CreatedBy("citybrain", "1", ""))
-	loc := t.Location()
-	if !strings.Contains(loc, "://") {
-		loc = "file://" + loc
-	}
 	return &FileWriter{
-		s: s, spec: t.Spec(), partVal: partVal, local: local,
-		uri: strings.TrimSuffix(loc, "/") + "/data/" + path.Clean(rel),
-		f:   f, w: w, order: order, ids: idList, nulls: make([]int64, len(cols)),
+		lake: l, s: s, spec: t.Spec(), partVal: partVal, local: local, uri: uri,
+		f: f, w: w, order: order, ids: idList, nulls: make([]int64, len(cols)),
 		min: 1<<63 - 1, max: -1 << 63,
 	}, nil
 }
@@ -222,7 +221,8 @@ func (fw *FileWriter) Abort() {
 	os.Remove(fw.local)
 }
 
-// Close finishes the file, syncs it to disk and describes it for the manifest.
+// Close finishes the file, syncs it to disk (and uploads it, on an object
+// store) and describes it for the manifest.
 func (fw *FileWriter) Close() (iceberg.DataFile, error) {
 	if len(fw.rows) > 0 {
 		if err := fw.flushRows(); err != nil {
@@ -244,6 +244,10 @@ func (fw *FileWriter) Close() (iceberg.DataFile, error) {
 		return nil, err
 	}
 	fw.f.Close()
+	if err := fw.lake.publish(context.Background(), fw.uri); err != nil {
+		os.Remove(fw.local)
+		return nil, fmt.Errorf("upload %s: %w", fw.uri, err)
+	}
 	return fw.describe(st.Size())
 }
 

@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/apache/iceberg-go"
@@ -157,12 +155,12 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 	}
 	props, err := l.stateProps(ctx, t, next)
 	if err != nil {
-		removeAll(written)
+		l.removeAll(ctx, written)
 		return 0, st, fmt.Errorf("commit %s: %w", name, err)
 	}
 	tx := t.NewTransaction()
 	if err := tx.AssertRefSnapshotID(table.MainBranch); err != nil {
-		removeAll(written)
+		l.removeAll(ctx, written)
 		return 0, st, fmt.Errorf("commit %s: %w", name, err)
 	}
 	if len(dels) == 0 {
@@ -171,12 +169,12 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 		err = tx.ReplaceDataFilesWithDataFiles(ctx, dels, adds, props, table.WithoutDuplicateCheck())
 	}
 	if err != nil {
-		removeAll(written)
+		l.removeAll(ctx, written)
 		return 0, st, fmt.Errorf("commit %s: %w", name, err)
 	}
 	nt, err := tx.Commit(ctx)
 	if err != nil {
-		removeAll(written)
+		l.removeAll(ctx, written)
 		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {
 			return 0, st, fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
 		}
@@ -203,7 +201,7 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 	}
 	for _, nf := range files {
 		if !kept[nf.FilePath()] {
-			os.Remove(LocalPath(nf.FilePath()))
+			l.removeFile(context.WithoutCancel(ctx), nf.FilePath())
 		}
 	}
 	if st.Rewritten > 0 || st.InBatch > 0 {
@@ -211,12 +209,6 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 			"replaced", st.Replaced, "repeated_in_batch", st.InBatch, "files_rewritten", st.Rewritten)
 	}
 	return id, st, nil
-}
-
-func removeAll(paths []string) {
-	for _, p := range paths {
-		os.Remove(p)
-	}
 }
 
 // mayShareKeys tells whether the committed file old could hold a key of
@@ -256,9 +248,14 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 		}
 	}
 	fail := func(err error) ([]iceberg.DataFile, []iceberg.DataFile, []string, error) {
-		removeAll(written)
+		l.removeAll(ctx, written)
 		return nil, nil, nil, err
 	}
+	rd, err := l.openInputs(ctx, append(append([]iceberg.DataFile{}, files...), cands...))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer rd.release()
 	keys := make([]string, len(s.Key))
 	for i, k := range s.Key {
 		keys[i] = quoteIdent(k)
@@ -276,14 +273,14 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 			adds = append(adds, nf)
 			continue
 		}
-		g := rewriteTarget([]iceberg.DataFile{nf}, "k")
+		g := l.rewriteTarget([]iceberg.DataFile{nf}, "k")
 		src := fmt.Sprintf("SELECT * EXCLUDE (file_row_number) FROM %s QUALIFY row_number() OVER (PARTITION BY %s ORDER BY file_row_number DESC) = 1",
-			readFiles([]iceberg.DataFile{nf}, "file_row_number = true"), keyList)
-		df, err := rewriteRows(ctx, db, t, g, src)
+			rd.read([]iceberg.DataFile{nf}, "file_row_number = true"), keyList)
+		df, err := l.rewriteRows(ctx, db, t, g, src)
 		if err != nil {
 			return fail(err)
 		}
-		written = append(written, g.out)
+		written = append(written, g.uri)
 		st.InBatch += nf.Count() - df.Count()
 		adds = append(adds, df)
 	}
@@ -291,9 +288,9 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 		return adds, nil, written, nil
 	}
 	// Which candidates hold a key of the batch: key columns only.
-	newKeys := fmt.Sprintf("(SELECT DISTINCT %s FROM %s)", keyList, readFiles(files))
+	newKeys := fmt.Sprintf("(SELECT DISTINCT %s FROM %s)", keyList, rd.read(files))
 	q := fmt.Sprintf("SELECT o.filename, count(*) FROM (SELECT %s, filename FROM %s) o JOIN %s n ON %s GROUP BY o.filename",
-		keyList, readFiles(cands, "filename = true"), newKeys, on)
+		keyList, rd.read(cands, "filename = true"), newKeys, on)
 	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return fail(fmt.Errorf("find earlier versions: %w", err))
@@ -306,14 +303,14 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 			rows.Close()
 			return fail(err)
 		}
-		hit[f] = n
+		hit[rd.uris[f]] = n
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fail(fmt.Errorf("find earlier versions: %w", err))
 	}
 	for _, old := range cands {
-		n := hit[LocalPath(old.FilePath())]
+		n := hit[old.FilePath()]
 		if n == 0 {
 			continue
 		}
@@ -325,17 +322,17 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 			continue
 		}
 		st.Rewritten++
-		g := rewriteTarget(append([]iceberg.DataFile{old}, files...), "r")
+		g := l.rewriteTarget(append([]iceberg.DataFile{old}, files...), "r")
 		g.files = []iceberg.DataFile{old}
-		src := fmt.Sprintf("SELECT * FROM %s o WHERE NOT EXISTS (SELECT 1 FROM %s n WHERE %s)", readFiles(g.files), newKeys, on)
-		df, err := rewriteRows(ctx, db, t, g, src)
+		src := fmt.Sprintf("SELECT * FROM %s o WHERE NOT EXISTS (SELECT 1 FROM %s n WHERE %s)", rd.read(g.files), newKeys, on)
+		df, err := l.rewriteRows(ctx, db, t, g, src)
 		if err != nil {
 			return fail(err)
 		}
-		written = append(written, g.out)
+		written = append(written, g.uri)
 		st.Replaced += old.Count() - df.Count()
 		if df.Count() == 0 {
-			os.Remove(g.out)
+			l.removeFile(context.WithoutCancel(ctx), g.uri)
 			written = written[:len(written)-1]
 			continue
 		}
@@ -346,7 +343,7 @@ func (l *Lake) dedupFiles(ctx context.Context, t *table.Table, s *schemas.Schema
 
 // rewriteTarget names the rewrite of files[0] after all of files, so a
 // retried commit writes the same name, beside files[0].
-func rewriteTarget(files []iceberg.DataFile, tag string) compactGroup {
+func (l *Lake) rewriteTarget(files []iceberg.DataFile, tag string) compactGroup {
 	h := sha256.New()
 	for _, f := range files {
 		h.Write([]byte(f.FilePath()))
@@ -358,5 +355,6 @@ func rewriteTarget(files []iceberg.DataFile, tag string) compactGroup {
 		base = base[:i]
 	}
 	name := base + "." + tag + hex.EncodeToString(h.Sum(nil)[:6]) + ".parquet"
-	return compactGroup{files: files[:1], uri: dir + "/" + name, out: filepath.Join(filepath.FromSlash(LocalPath(dir)), name)}
+	uri := dir + "/" + name
+	return compactGroup{files: files[:1], uri: uri, out: l.stagePath(uri)}
 }

@@ -21,10 +21,12 @@ import (
 	"github.com/apache/iceberg-go/catalog/rest"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	icebergio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // s3:// file IO for metadata on an object store
 	"github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
 
 	"citybrain/schemas"
+	"citybrain/warehouse/objstore"
 )
 
 // Errors of the lake; match with errors.Is.
@@ -94,6 +96,12 @@ type Lake struct {
 	infos  map[string]cachedInfo // Info by metadata location
 	// index holds the live data files of keyed tables (see CommitKeyed).
 	index map[string]fileIndex
+
+	// store, cache and stage are set for a lake on an object store
+	// (warehouse.location s3://…; see files.go).
+	store objstore.Store
+	cache *objstore.Cache
+	stage string
 }
 
 // loadedTable is a table as parsed, and the metadata directory's
@@ -118,6 +126,11 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 		return nil, fmt.Errorf("warehouse dir: %w", err)
 	}
 	l := &Lake{dir: dir, cfg: cfg, log: log, tbls: map[string]*sync.Mutex{}}
+	if cfg.Remote() {
+		if err := l.openStore(ctx, dataDir); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	switch cfg.Catalog {
 	case "local":
@@ -142,10 +155,10 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 			l.db.Close()
 			return nil, fmt.Errorf("connect to sql catalog: %w", err)
 		}
-		l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, iceberg.Properties{
-			"init_catalog_tables": "true",
-			"warehouse":           "file://" + dir,
-		})
+		props := l.catalogProps()
+		props["init_catalog_tables"] = "true"
+		props["warehouse"] = l.Location()
+		l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, props)
 	case "rest":
 		opts := []rest.Option{}
 		if v := firstNonEmpty(os.Getenv("CITYBRAIN_CATALOG_CREDENTIAL"), cfg.REST.Credential); v != "" {
@@ -156,6 +169,9 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 		}
 		if cfg.REST.Warehouse != "" {
 			opts = append(opts, rest.WithWarehouseLocation(cfg.REST.Warehouse))
+		}
+		if l.store != nil {
+			opts = append(opts, rest.WithAdditionalProps(l.catalogProps()))
 		}
 		l.cat, err = rest.NewCatalog(ctx, "citybrain", cfg.REST.URI, opts...)
 	}
@@ -222,8 +238,8 @@ func (l *Lake) EnsureTable(ctx context.Context, s *schemas.Schema) (*table.Table
 		catalog.WithPartitionSpec(ptr(s.PartitionSpec())),
 		catalog.WithProperties(createProps(s)),
 	}
-	if l.cfg.Catalog == "sql" {
-		opts = append(opts, catalog.WithLocation("file://"+filepath.Join(l.dir, ident[0], ident[1])))
+	if l.cfg.Catalog == "sql" || l.store != nil {
+		opts = append(opts, catalog.WithLocation(l.tableLocation(ident)))
 	}
 	t, err := l.cat.CreateTable(ctx, ident, s.IcebergSchema(), opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -134,7 +132,7 @@ func (m *maintainer) table(ctx context.Context, name string, now time.Time, rep 
 			}
 			// Older snapshots still reference the replaced files.
 			for _, f := range olds {
-				memo.remember(localFile(f))
+				memo.remember(m.l.fileKey(f.FilePath()))
 			}
 		}
 	}
@@ -209,7 +207,7 @@ func (m *maintainer) needsCompaction(ctx context.Context, t *table.Table, memo *
 					return false, fmt.Errorf("manifest %s: %w", man.FilePath(), err)
 				}
 				f := entry.DataFile()
-				memo.remember(localFile(f))
+				memo.remember(m.l.fileKey(f.FilePath()))
 				if compactable(f, cfg.SmallFileBytes) {
 					c[compactKey(f)]++
 				}
@@ -267,75 +265,56 @@ func (l *Lake) wouldExpire(t *table.Table, now time.Time) (bool, error) {
 func (m *maintainer) removeOrphans(ctx context.Context, name string, t *table.Table, now time.Time, memo *tableMemo) (int, error) {
 	cutoff := now.Add(-m.l.cfg.Maintenance.OrphanGrace)
 	present := make(map[string]struct{}, len(memo.live))
-	var old []string
-	err := filepath.WalkDir(DataPath(t), func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		p = filepath.Clean(p)
-		if _, ok := memo.live[p]; ok {
-			present[p] = struct{}{}
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if fi.ModTime().Before(cutoff) {
-			old = append(old, p)
-		}
-		return nil
-	})
+	objs, err := m.l.listData(ctx, t)
 	if err != nil {
 		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
+	}
+	var old []dataObject
+	for _, o := range objs {
+		k := m.l.fileKey(o.uri)
+		if _, ok := memo.live[k]; ok {
+			present[k] = struct{}{}
+			continue
+		}
+		if o.modTime.Before(cutoff) {
+			old = append(old, o)
+		}
 	}
 	memo.live = present // forget files that are gone
 	if len(old) == 0 {
 		return 0, nil
 	}
-	live, reads, err := referencedFiles(ctx, t)
+	live, reads, err := m.l.referencedFiles(ctx, t)
 	m.reads += reads
 	if err != nil {
 		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
 	}
 	removed := 0
 	var errs []error
-	for _, p := range old {
-		if _, ok := live[p]; ok {
-			memo.live[p] = struct{}{}
+	for _, o := range old {
+		k := m.l.fileKey(o.uri)
+		if _, ok := live[k]; ok {
+			memo.live[k] = struct{}{}
 			continue
 		}
-		// Stat again: the listing may be a while ago.
-		fi, err := os.Stat(p)
-		if err != nil || !fi.ModTime().Before(cutoff) {
-			continue
+		// Stat again (a local file): the listing may be a while ago.
+		if !m.l.Remote() {
+			fi, err := os.Stat(k)
+			if err != nil || !fi.ModTime().Before(cutoff) {
+				continue
+			}
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := m.l.removeFile(ctx, o.uri); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		removed++
-		m.l.log.Info("orphan removed", "table", name, "file", p, "modified", fi.ModTime())
+		m.l.log.Info("orphan removed", "table", name, "file", o.uri, "modified", o.modTime)
 	}
 	return removed, errors.Join(errs...)
 }
 
 func (memo *tableMemo) remember(p string) { memo.live[p] = struct{}{} }
-
-// localFile is the cleaned local path of a data file, as directory
-// listings spell it.
-func localFile(f iceberg.DataFile) string {
-	return filepath.Clean(filepath.FromSlash(LocalPath(f.FilePath())))
-}
 
 // compactable tells whether f is a candidate for compaction.
 func compactable(f iceberg.DataFile, small int64) bool {

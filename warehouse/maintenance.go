@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -149,7 +148,7 @@ func (l *Lake) tableNames(ctx context.Context) ([]string, error) {
 // compactGroup is the small files of one partition.
 type compactGroup struct {
 	files []iceberg.DataFile
-	out   string // local path of the compacted file
+	out   string // local path the compacted file is written to (l.stagePath(uri))
 	uri   string // its location as recorded in the manifest
 }
 
@@ -213,20 +212,25 @@ func (l *Lake) compact(ctx context.Context, name string, minFiles int) (CompactR
 		return res, nil, fmt.Errorf("compact %s: %w", name, err)
 	}
 
-	var written []string
-	cleanup := func() {
-		for _, p := range written {
-			os.Remove(p)
-		}
+	var inputs []iceberg.DataFile
+	for _, g := range groups {
+		inputs = append(inputs, g.files...)
 	}
+	rd, err := l.openInputs(ctx, inputs)
+	if err != nil {
+		return res, nil, fmt.Errorf("compact %s: %w", name, err)
+	}
+	defer rd.release()
+	var written []string
+	cleanup := func() { l.removeAll(ctx, written) }
 	var olds, news []iceberg.DataFile
 	for _, g := range groups {
-		df, err := rewriteGroup(ctx, db, t, g)
+		df, err := l.rewriteGroup(ctx, db, t, rd, g)
 		if err != nil {
 			cleanup()
 			return CompactResult{}, nil, fmt.Errorf("compact %s: %w", name, err)
 		}
-		written = append(written, g.out)
+		written = append(written, g.uri)
 		var rows int64
 		for _, f := range g.files {
 			rows += f.Count()
@@ -377,7 +381,7 @@ func (l *Lake) compactionGroups(ctx context.Context, t *table.Table, minFiles in
 		sort.Slice(fs, func(i, j int) bool { return fs[i].FilePath() < fs[j].FilePath() })
 		for _, bin := range binFiles(fs, target) {
 			if len(bin) >= 2 {
-				groups = append(groups, newCompactGroup(bin))
+				groups = append(groups, l.newCompactGroup(bin))
 			}
 		}
 	}
@@ -408,19 +412,15 @@ func binFiles(fs []iceberg.DataFile, target int64) [][]iceberg.DataFile {
 }
 
 // newCompactGroup names the file a group is rewritten into after its files.
-func newCompactGroup(fs []iceberg.DataFile) compactGroup {
+func (l *Lake) newCompactGroup(fs []iceberg.DataFile) compactGroup {
 	h := sha256.New()
 	for _, f := range fs {
 		h.Write([]byte(f.FilePath()))
 		h.Write([]byte{0})
 	}
 	base := "compact-" + hex.EncodeToString(h.Sum(nil)[:8]) + ".parquet"
-	dir := uriDir(fs[0].FilePath())
-	return compactGroup{
-		files: fs,
-		uri:   dir + "/" + base,
-		out:   filepath.Join(filepath.FromSlash(LocalPath(dir)), base),
-	}
+	uri := uriDir(fs[0].FilePath()) + "/" + base
+	return compactGroup{files: fs, uri: uri, out: l.stagePath(uri)}
 }
 
 // uriDir is the directory part of a file URI (path.Dir would fold the
@@ -434,23 +434,61 @@ func uriDir(uri string) string {
 
 // rewriteGroup writes the rows of a group's files into g.out and describes
 // the new file for the manifest.
-func rewriteGroup(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup) (iceberg.DataFile, error) {
-	return rewriteRows(ctx, db, t, g, "SELECT * FROM "+readFiles(g.files))
+func (l *Lake) rewriteGroup(ctx context.Context, db *sql.DB, t *table.Table, rd *inputFiles, g compactGroup) (iceberg.DataFile, error) {
+	return l.rewriteRows(ctx, db, t, g, "SELECT * FROM "+rd.read(g.files))
 }
 
-// readFiles is a read_parquet over the local paths of files.
-func readFiles(files []iceberg.DataFile, opts ...string) string {
+// inputFiles are data files opened for a DuckDB statement (fetched into the
+// cache and pinned, on an object store), by URI.
+type inputFiles struct {
+	paths   map[string]string // uri → local path
+	uris    map[string]string // local path → uri
+	release func()
+}
+
+// openInputs opens files for reading (see inputFiles).
+func (l *Lake) openInputs(ctx context.Context, files []iceberg.DataFile) (*inputFiles, error) {
+	uris := make([]string, 0, len(files))
+	seen := map[string]bool{}
+	for _, f := range files {
+		if !seen[f.FilePath()] {
+			seen[f.FilePath()] = true
+			uris = append(uris, f.FilePath())
+		}
+	}
+	paths, release, err := l.openFiles(ctx, uris)
+	if err != nil {
+		return nil, err
+	}
+	rd := &inputFiles{paths: make(map[string]string, len(uris)), uris: make(map[string]string, len(uris)), release: release}
+	for i, u := range uris {
+		rd.paths[u] = paths[i]
+		rd.uris[paths[i]] = u
+	}
+	return rd, nil
+}
+
+// read is a read_parquet over the local copies of files (each opened by
+// openInputs).
+func (rd *inputFiles) read(files []iceberg.DataFile, opts ...string) string {
 	inputs := make([]string, len(files))
 	for i, f := range files {
-		inputs[i] = quoteString(LocalPath(f.FilePath()))
+		inputs[i] = quoteString(rd.paths[f.FilePath()])
 	}
 	return fmt.Sprintf("read_parquet([%s], %s)", strings.Join(inputs, ", "), strings.Join(append([]string{"union_by_name = true"}, opts...), ", "))
 }
 
+// removeAll deletes files a rewrite wrote but did not commit.
+func (l *Lake) removeAll(ctx context.Context, uris []string) {
+	for _, u := range uris {
+		l.removeFile(context.WithoutCancel(ctx), u)
+	}
+}
+
 // rewriteRows writes the rows of the query src (every table column, by
-// name) into g.out, sorted by event time, and describes the new file as one
-// of g's partition.
-func rewriteRows(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup, src string) (iceberg.DataFile, error) {
+// name) into g.out, sorted by event time, describes the new file as one of
+// g's partition, and publishes it (an upload, on an object store).
+func (l *Lake) rewriteRows(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup, src string) (iceberg.DataFile, error) {
 	fields := t.Schema().Fields()
 	cols := make([]string, len(fields))
 	ids := make([]string, len(fields))
@@ -466,6 +504,9 @@ func rewriteRows(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup
 		}
 	}
 	tmp := g.out + ".tmp"
+	if err := os.MkdirAll(filepath.Dir(g.out), 0o755); err != nil {
+		return nil, err
+	}
 	os.Remove(tmp)
 	q := fmt.Sprintf("COPY (SELECT %s FROM (%s)%s) TO %s (FORMAT parquet, COMPRESSION zstd, FIELD_IDS {%s})",
 		strings.Join(cols, ", "), src, order, quoteString(tmp), strings.Join(ids, ", "))
@@ -485,6 +526,10 @@ func rewriteRows(ctx context.Context, db *sql.DB, t *table.Table, g compactGroup
 	if err != nil {
 		os.Remove(g.out)
 		return nil, err
+	}
+	if err := l.publish(ctx, g.uri); err != nil {
+		os.Remove(g.out)
+		return nil, fmt.Errorf("upload %s: %w", g.uri, err)
 	}
 	return df, nil
 }
@@ -710,58 +755,35 @@ func (l *Lake) RemoveOrphans(ctx context.Context, name string, now time.Time) (i
 	if err != nil {
 		return 0, err
 	}
-	live, _, err := referencedFiles(ctx, t)
+	live, _, err := l.referencedFiles(ctx, t)
 	if err != nil {
 		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
 	}
 	cutoff := now.Add(-l.cfg.Maintenance.OrphanGrace)
-	root := DataPath(t)
+	objs, err := l.listData(ctx, t)
+	if err != nil {
+		return 0, fmt.Errorf("remove orphans of %s: %w", name, err)
+	}
 	removed := 0
 	var errs []error
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
+	for _, o := range objs {
+		if _, ok := live[l.fileKey(o.uri)]; ok || !o.modTime.Before(cutoff) {
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		if _, ok := live[filepath.Clean(p)]; ok {
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if !fi.ModTime().Before(cutoff) {
-			return nil
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := l.removeFile(ctx, o.uri); err != nil {
 			errs = append(errs, err)
-			return nil
+			continue
 		}
 		removed++
-		l.log.Info("orphan removed", "table", name, "file", p, "modified", fi.ModTime())
-		return nil
-	})
-	if err != nil {
-		errs = append(errs, err)
+		l.log.Info("orphan removed", "table", name, "file", o.uri, "modified", o.modTime)
 	}
 	return removed, errors.Join(errs...)
 }
 
-// referencedFiles is the set of local paths of the live data and delete
-// files of every snapshot of the table, and how many manifest lists and
+// referencedFiles is the set of the live data and delete files of every
+// snapshot of the table (by fileKey), and how many manifest lists and
 // manifests it read.
-func referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, int, error) {
+func (l *Lake) referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, int, error) {
 	fsys, err := t.FS(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -785,7 +807,7 @@ func referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, 
 				if err != nil {
 					return nil, reads, fmt.Errorf("manifest %s: %w", man.FilePath(), err)
 				}
-				live[localFile(entry.DataFile())] = struct{}{}
+				live[l.fileKey(entry.DataFile().FilePath())] = struct{}{}
 			}
 		}
 	}

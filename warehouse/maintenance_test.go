@@ -76,10 +76,19 @@ func writeBatch(t testing.TB, lake *Lake, s *schemas.Schema, st State, days []in
 // with the state to commit them with.
 func batchFiles(t testing.TB, lake *Lake, s *schemas.Schema, st State, days []int, rows int) (State, []iceberg.DataFile) {
 	t.Helper()
+	next, files, err := batchFilesErr(lake, s, st, days, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return next, files
+}
+
+// batchFilesErr is batchFiles returning its error.
+func batchFilesErr(lake *Lake, s *schemas.Schema, st State, days []int, rows int) (State, []iceberg.DataFile, error) {
 	ctx := context.Background()
 	tbl, err := lake.Load(ctx, s.Table)
 	if err != nil {
-		t.Fatal(err)
+		return st, nil, err
 	}
 	next := st.Clone()
 	next.Batch++
@@ -101,24 +110,24 @@ func batchFiles(t testing.TB, lake *Lake, s *schemas.Schema, st State, days []in
 			}
 			if fw == nil {
 				pv, dir := PartitionKey(s, r)
-				fw, err = NewFileWriter(tbl, s, fmt.Sprintf("%s/%010d-%d.parquet", dir, next.Batch, d), pv)
+				fw, err = lake.NewFileWriter(tbl, s, fmt.Sprintf("%s/%010d-%d.parquet", dir, next.Batch, d), pv)
 				if err != nil {
-					t.Fatal(err)
+					return st, nil, err
 				}
 			}
 			if err := fw.Write(r, fmt.Sprintf("file.csv:%d", next.Batch*1000+int64(i))); err != nil {
-				t.Fatal(err)
+				return st, nil, err
 			}
 		}
 		df, err := fw.Close()
 		if err != nil {
-			t.Fatal(err)
+			return st, nil, err
 		}
 		files = append(files, df)
 	}
 	next.Cursors["file.csv"] = next.Batch * 1000
 	next.Offsets["weather"] = map[int]int64{0: next.Batch * 10, 1: next.Batch * 7}
-	return next, files
+	return next, files, nil
 }
 
 // fill writes n batches of rows records to each of days.

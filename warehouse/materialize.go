@@ -193,8 +193,8 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 	writeStart := time.Now()
 	var written []string
 	cleanup := func() {
-		for _, p := range written {
-			os.Remove(p)
+		for _, u := range written {
+			l.removeFile(context.WithoutCancel(ctx), u)
 		}
 	}
 	var news []iceberg.DataFile
@@ -214,7 +214,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 			}
 		}
 		rel += fmt.Sprintf("%s-%05d.parquet", batch, i)
-		df, n, err := writeDataFile(ctx, conn, t, sc, spec, tmp+where, rel, partVal)
+		df, n, err := l.writeDataFile(ctx, conn, t, sc, spec, tmp+where, rel, partVal)
 		if err != nil {
 			cleanup()
 			return res, fmt.Errorf("materialize %s: %w", spec.Table, err)
@@ -222,7 +222,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		if df == nil {
 			continue
 		}
-		written = append(written, LocalPath(df.FilePath()))
+		written = append(written, df.FilePath())
 		news = append(news, df)
 		res.Rows += n
 		res.Bytes += df.FileSizeBytes()
@@ -419,8 +419,8 @@ func (l *Lake) ensureDerived(ctx context.Context, spec MaterializeSpec, cols []c
 		props["comment"] = spec.Doc
 	}
 	opts := []catalog.CreateTableOpt{catalog.WithPartitionSpec(&spc), catalog.WithProperties(props)}
-	if l.cfg.Catalog == "sql" {
-		opts = append(opts, catalog.WithLocation("file://"+filepath.Join(l.dir, ident[0], ident[1])))
+	if l.cfg.Catalog == "sql" || l.store != nil {
+		opts = append(opts, catalog.WithLocation(l.tableLocation(ident)))
 	}
 	t, err := l.cat.CreateTable(ctx, ident, sc, opts...)
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
@@ -491,7 +491,7 @@ func evolveSchema(tx *table.Transaction, cur *iceberg.Schema, cols []column, dro
 // writeDataFile copies the rows of from (a table name with an optional
 // WHERE) into the data file rel and describes it for the manifest; it
 // returns nil when there are no rows.
-func writeDataFile(ctx context.Context, conn *sql.Conn, t *table.Table, sc *iceberg.Schema, spec MaterializeSpec, from, rel string, partVal any) (iceberg.DataFile, int64, error) {
+func (l *Lake) writeDataFile(ctx context.Context, conn *sql.Conn, t *table.Table, sc *iceberg.Schema, spec MaterializeSpec, from, rel string, partVal any) (iceberg.DataFile, int64, error) {
 	fields := sc.Fields()
 	var sel, ids []string
 	var kept []iceberg.NestedField
@@ -511,7 +511,8 @@ func writeDataFile(ctx context.Context, conn *sql.Conn, t *table.Table, sc *iceb
 			sel[i] = fmt.Sprintf("CAST(NULL AS %s) AS %s", duckType(f.Type), quoteIdent(f.Name))
 		}
 	}
-	local := filepath.Join(DataPath(t), filepath.FromSlash(rel))
+	uri := dataURI(t, rel)
+	local := l.stagePath(uri)
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		return nil, 0, err
 	}
@@ -583,11 +584,10 @@ func writeDataFile(ctx context.Context, conn *sql.Conn, t *table.Table, sc *iceb
 	if err != nil {
 		return nil, 0, err
 	}
-	loc := t.Location()
-	if !strings.Contains(loc, "://") {
-		loc = "file://" + loc
+	if err := l.publish(ctx, uri); err != nil {
+		os.Remove(local)
+		return nil, 0, fmt.Errorf("upload %s: %w", uri, err)
 	}
-	uri := strings.TrimSuffix(loc, "/") + "/data/" + rel
 	part, logical := map[int]any{}, map[int]string{}
 	spc := t.Spec()
 	if partVal != nil && spc.NumFields() > 0 {
@@ -599,7 +599,7 @@ func writeDataFile(ctx context.Context, conn *sql.Conn, t *table.Table, sc *iceb
 	}
 	b, err := iceberg.NewDataFileBuilder(spc, iceberg.EntryContentData, uri, iceberg.ParquetFile, part, logical, nil, rows, fi.Size())
 	if err != nil {
-		os.Remove(local)
+		l.removeFile(context.WithoutCancel(ctx), uri)
 		return nil, 0, fmt.Errorf("describe %s: %w", rel, err)
 	}
 	values, nulls := map[int]int64{}, map[int]int64{}
@@ -642,10 +642,15 @@ func tableColumns(ctx context.Context, conn *sql.Conn, name string) (map[string]
 // SnapshotSQL is the SELECT that reads one snapshot (nil: the current one)
 // of a table with the table's column types: what the query layer's views
 // and time travel read. Callers that pin inputs (the model runner) build
-// their own views from it.
-func SnapshotSQL(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, error) {
-	var e *Engine // source does not touch the engine
-	return e.source(ctx, t, snap)
+// their own views from it. On an object store the files are fetched into
+// the cache and stay pinned there for pinGrace.
+func (l *Lake) SnapshotSQL(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, error) {
+	src, release, err := l.snapshotSource(ctx, t, snap)
+	if err != nil {
+		return "", err
+	}
+	time.AfterFunc(pinGrace, release)
+	return src, nil
 }
 
 // SortedSummary renders summary properties in a stable order (for logs).

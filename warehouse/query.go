@@ -15,6 +15,8 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/duckdb/duckdb-go/v2"
+
+	"citybrain/warehouse/objstore"
 )
 
 // Engine is the DuckDB query layer over the lake. Every Iceberg table is a
@@ -46,7 +48,21 @@ type Engine struct {
 	damaged map[string]string
 
 	stream streamDB // Stream's own DuckDB, opened on first use
+
+	// pins release the cached copies a view reads (a lake on an object
+	// store), by table.
+	pins map[string]func()
 }
+
+// pinGrace is how long the cached copies of files a view or a time-travel
+// statement read stay pinned after the view was replaced (or the statement
+// rewritten): statements running on the old view, and sandboxes that copied
+// it, finish reading them.
+const pinGrace = 10 * time.Minute
+
+// errUnavailable marks a refresh that failed because the object store did
+// not answer: the table is not damaged, its previous view keeps serving.
+var errUnavailable = errors.New("对象存储暂不可用 object store unavailable")
 
 // NewEngine opens an in-memory DuckDB and creates a view for every table.
 func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
@@ -62,7 +78,7 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}, pins: map[string]func(){}}
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
@@ -145,6 +161,10 @@ func (e *Engine) Refresh(ctx context.Context, name string) error {
 	}
 	e.mu.Unlock()
 	if err := e.refresh(ctx, name, t); err != nil {
+		if errors.Is(err, errUnavailable) {
+			e.lake.log.Warn("视图未刷新，沿用上一版本 view not refreshed, the previous one keeps serving", "table", name, "err", err)
+			return err
+		}
 		return e.markDamaged(ctx, name, t.MetadataLocation(), err)
 	}
 	e.mu.Lock()
@@ -183,10 +203,16 @@ func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) e
 func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	src, err := e.source(ctx, t, nil)
+	src, release, err := e.source(ctx, t, nil)
 	if err != nil {
 		return err
 	}
+	done := false
+	defer func() {
+		if !done {
+			release()
+		}
+	}()
 	ident := Ident(name)
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ident[0]),
@@ -202,6 +228,11 @@ func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error
 	}
 	e.views[name] = t.MetadataLocation()
 	e.bodies[name] = src
+	if old := e.pins[name]; old != nil {
+		time.AfterFunc(pinGrace, old)
+	}
+	e.pins[name] = release
+	done = true
 	return nil
 }
 
@@ -214,11 +245,24 @@ func (e *Engine) ViewSQL(name string) (body string, ok bool) {
 	return body, ok
 }
 
-// source is the SELECT that reads a snapshot (nil: current) of a table.
-func (e *Engine) source(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, error) {
+// source is the SELECT that reads a snapshot (nil: current) of a table,
+// and the release of the cached copies it reads (a lake on an object store:
+// the files are fetched into the cache first).
+func (e *Engine) source(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, func(), error) {
+	return e.lake.snapshotSource(ctx, t, snap)
+}
+
+func (l *Lake) snapshotSource(ctx context.Context, t *table.Table, snap *table.Snapshot) (string, func(), error) {
 	files, err := SnapshotFiles(ctx, t, snap)
 	if err != nil {
-		return "", err
+		return "", nil, err
+	}
+	paths, release, err := l.openFiles(ctx, files)
+	if err != nil {
+		if !errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		return "", nil, err
 	}
 	sc := t.Schema()
 	if snap != nil && snap.SchemaID != nil {
@@ -237,16 +281,16 @@ func (e *Engine) source(ctx context.Context, t *table.Table, snap *table.Snapsho
 			cols[i] = fmt.Sprintf(cols[i], "NULL")
 			_ = f
 		}
-		return "SELECT " + strings.Join(cols, ", ") + " WHERE false", nil
+		return "SELECT " + strings.Join(cols, ", ") + " WHERE false", release, nil
 	}
 	for i, f := range sc.Fields() {
 		cols[i] = fmt.Sprintf(cols[i], quoteIdent(f.Name))
 	}
-	quoted := make([]string, len(files))
-	for i, f := range files {
-		quoted[i] = quoteString(LocalPath(f))
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = quoteString(p)
 	}
-	return fmt.Sprintf("SELECT %s FROM read_parquet([%s], union_by_name = true)", strings.Join(cols, ", "), strings.Join(quoted, ", ")), nil
+	return fmt.Sprintf("SELECT %s FROM read_parquet([%s], union_by_name = true)", strings.Join(cols, ", "), strings.Join(quoted, ", ")), release, nil
 }
 
 // SnapshotFiles lists the data files of a snapshot (nil: current).
@@ -344,11 +388,12 @@ func (e *Engine) Rewrite(ctx context.Context, query string) (string, error) {
 				return m
 			}
 		}
-		src, err := e.source(ctx, t, snap)
+		src, release, err := e.source(ctx, t, snap)
 		if err != nil {
 			rerr = err
 			return m
 		}
+		time.AfterFunc(pinGrace, release)
 		return "(" + src + ") AS " + quoteIdent(g[2])
 	})
 	if rerr != nil {

@@ -95,7 +95,7 @@ func (l *Lake) CheckTable(ctx context.Context, name string) TableCheck {
 	} else {
 		c.Files = len(files)
 		for _, f := range files {
-			if p := checkDataFile(f, seen); p != "" {
+			if p := l.checkDataFile(ctx, f, seen); p != "" {
 				c.Problems = append(c.Problems, p)
 			}
 		}
@@ -120,7 +120,7 @@ func (l *Lake) soundSnapshot(ctx context.Context, t *table.Table, s *table.Snaps
 		if err == nil {
 			ok := true
 			for _, f := range files {
-				if checkDataFile(f, seen) != "" {
+				if l.checkDataFile(ctx, f, seen) != "" {
 					ok = false
 					break
 				}
@@ -151,17 +151,21 @@ func snapshotDataFiles(ctx context.Context, t *table.Table, s *table.Snapshot) (
 
 // checkDataFile returns what is wrong with a data file ("" if sound);
 // results are remembered in seen by path.
-func checkDataFile(f iceberg.DataFile, seen map[string]string) string {
+func (l *Lake) checkDataFile(ctx context.Context, f iceberg.DataFile, seen map[string]string) string {
 	if p, ok := seen[f.FilePath()]; ok {
 		return p
 	}
-	p := checkParquet(f)
+	p := l.checkParquet(ctx, f)
 	seen[f.FilePath()] = p
 	return p
 }
 
-func checkParquet(f iceberg.DataFile) string {
-	path := LocalPath(f.FilePath())
+func (l *Lake) checkParquet(ctx context.Context, f iceberg.DataFile) string {
+	path, release, err := l.openFile(ctx, f.FilePath())
+	if err != nil {
+		return fmt.Sprintf("data file 数据文件 %s: %v", f.FilePath(), err)
+	}
+	defer release()
 	fh, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("data file 数据文件 %s: %v", path, err)

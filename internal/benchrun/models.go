@@ -129,7 +129,7 @@ func modelsBenchScale(ctx context.Context, dir string, scale int, python string,
 		if err != nil {
 			continue // dbt reads only what the lake has; the models read the rest as empty
 		}
-		q, err := warehouse.SnapshotSQL(ctx, t, nil)
+		q, err := lake.SnapshotSQL(ctx, t, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -175,7 +175,7 @@ func modelsBenchScale(ctx context.Context, dir string, scale int, python string,
 	if err != nil {
 		return fail(err)
 	}
-	oursQ, err := warehouse.SnapshotSQL(ctx, t, nil)
+	oursQ, err := lake.SnapshotSQL(ctx, t, nil)
 	if err != nil {
 		return fail(err)
 	}

@@ -256,7 +256,7 @@ func writeQueryTable(ctx context.Context, lake *warehouse.Lake, s *schemas.Schem
 	}
 	next := st.Clone()
 	next.Batch++
-	w, err := warehouse.NewFileWriter(t, s, "0000000001.parquet", nil)
+	w, err := lake.NewFileWriter(t, s, "0000000001.parquet", nil)
 	if err != nil {
 		return err
 	}

@@ -5,10 +5,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,7 +35,8 @@ var icebergRESTPom []byte
 
 // IcebergRESTJars makes sure the runtime classpath of the Iceberg REST
 // catalog fixture (IcebergRESTVersion, with Jetty 11, the shaded Hadoop
-// client for HadoopFileIO, sqlite-jdbc and slf4j-simple) is in
+// client for HadoopFileIO, iceberg-aws and iceberg-aws-bundle for S3FileIO,
+// sqlite-jdbc and slf4j-simple) is in
 // CacheDir()/iceberg-rest-<IcebergRESTVersion>/libs and returns that
 // directory, suitable for `java -cp '<libsDir>/*'`.
 //
@@ -48,13 +51,15 @@ var icebergRESTPom []byte
 func IcebergRESTJars(ctx context.Context) (libsDir string, err error) {
 	return mavenJars{dir: "iceberg-rest-" + IcebergRESTVersion, what: "Iceberg REST catalog " + IcebergRESTVersion + " jars",
 		pom: icebergRESTPom, key: IcebergRESTVersion,
-		args:   []string{"-Diceberg.version=" + IcebergRESTVersion, "-DincludeScope=runtime"},
-		expect: []string{"iceberg-open-api-" + IcebergRESTVersion + "-test-fixtures.jar"}}.fetch(ctx)
+		args: []string{"-Diceberg.version=" + IcebergRESTVersion, "-DincludeScope=runtime"},
+		expect: []string{"iceberg-open-api-" + IcebergRESTVersion + "-test-fixtures.jar",
+			"iceberg-aws-" + IcebergRESTVersion + ".jar", "iceberg-aws-bundle-" + IcebergRESTVersion + ".jar"}}.fetch(ctx)
 }
 
 // RESTCatalog is a running Apache Iceberg REST catalog (the upstream test
-// fixture RESTCatalogServer) backed by a JdbcCatalog on SQLite and
-// HadoopFileIO on the local file system, started by StartRESTCatalog.
+// fixture RESTCatalogServer) backed by a JdbcCatalog on SQLite, with
+// HadoopFileIO on the local file system (StartRESTCatalog) or S3FileIO on an
+// S3-compatible store (StartRESTCatalogS3).
 // Its methods are safe for concurrent use.
 type RESTCatalog struct {
 	dir       string
@@ -81,6 +86,130 @@ type RESTCatalog struct {
 // which is on 127.0.0.1. The caller must call Stop (e.g. via t.Cleanup).
 // java (17+) must be on PATH.
 func StartRESTCatalog(ctx context.Context, dir string) (*RESTCatalog, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	warehouse := filepath.Join(dir, "warehouse")
+	if err := os.MkdirAll(warehouse, 0o755); err != nil {
+		return nil, err
+	}
+	return startREST(ctx, dir, warehouse, nil)
+}
+
+// RESTS3Options put the warehouse of an Iceberg REST catalog on an
+// S3-compatible object store (StartRESTCatalogS3), and say how clients reach
+// that store (ClientProperties).
+type RESTS3Options struct {
+	// Endpoint is the S3 endpoint URL, e.g. SeaweedFS.Endpoint()
+	// (http://127.0.0.1:PORT). Requests are path-style.
+	Endpoint string
+	// Bucket holds the warehouse; it must exist before tables are made.
+	Bucket string
+	// Prefix is the key prefix of the warehouse in the bucket, without
+	// leading or trailing slashes ("" for the bucket's root).
+	Prefix string
+	// AccessKey and SecretKey are the static S3 credentials (for SeaweedFS:
+	// SeaweedAccessKey, SeaweedSecretKey).
+	AccessKey, SecretKey string
+	// Region is the signing region; "" means us-east-1. It must be set
+	// explicitly for Java clients: without it the AWS SDK walks its region
+	// provider chain, which ends at the EC2 metadata service.
+	Region string
+}
+
+// Validate reports a missing endpoint, bucket or credential, or a prefix
+// with a leading or trailing slash.
+func (o RESTS3Options) Validate() error {
+	switch {
+	case o.Endpoint == "":
+		return errors.New("testenv: RESTS3Options.Endpoint is empty")
+	case o.Bucket == "" || strings.ContainsAny(o.Bucket, "/"):
+		return fmt.Errorf("testenv: RESTS3Options.Bucket %q is not a bucket name", o.Bucket)
+	case strings.HasPrefix(o.Prefix, "/") || strings.HasSuffix(o.Prefix, "/"):
+		return fmt.Errorf("testenv: RESTS3Options.Prefix %q must not start or end with a slash", o.Prefix)
+	case o.AccessKey == "" || o.SecretKey == "":
+		return errors.New("testenv: RESTS3Options needs AccessKey and SecretKey")
+	}
+	return nil
+}
+
+// Warehouse returns the warehouse URI, s3://<bucket>/<prefix> (s3://<bucket>
+// without a prefix). The catalog places a table at
+// <warehouse>/<namespace levels joined by />/<table>.
+func (o RESTS3Options) Warehouse() string {
+	if o.Prefix == "" {
+		return "s3://" + o.Bucket
+	}
+	return "s3://" + o.Bucket + "/" + o.Prefix
+}
+
+func (o RESTS3Options) region() string {
+	if o.Region == "" {
+		return "us-east-1"
+	}
+	return o.Region
+}
+
+// ClientProperties returns the catalog properties an Iceberg client of a
+// catalog started by StartRESTCatalogS3 must set besides "uri" (and, for
+// Spark, "type"=rest), because the fixture's GET /v1/config vends no
+// defaults or overrides and its table responses carry no storage
+// configuration:
+//
+//	io-impl                org.apache.iceberg.aws.s3.S3FileIO   (Java; iceberg-go picks its IO by the s3:// scheme)
+//	s3.endpoint            Endpoint                             (Java and iceberg-go)
+//	s3.path-style-access   true                                 (Java; iceberg-go goes path-style whenever s3.endpoint is set)
+//	s3.access-key-id       AccessKey                            (Java and iceberg-go)
+//	s3.secret-access-key   SecretKey                            (Java and iceberg-go)
+//	client.region          Region, default us-east-1            (Java; iceberg-go reads s3.region, then client.region)
+//
+// The map is new on every call. Spark takes each as
+// spark.sql.catalog.<name>.<key> (RunSpark does so).
+func (o RESTS3Options) ClientProperties() map[string]string {
+	return map[string]string{
+		"io-impl":              "org.apache.iceberg.aws.s3.S3FileIO",
+		"s3.endpoint":          o.Endpoint,
+		"s3.path-style-access": "true",
+		"s3.access-key-id":     o.AccessKey,
+		"s3.secret-access-key": o.SecretKey,
+		"client.region":        o.region(),
+	}
+}
+
+// StartRESTCatalogS3 is StartRESTCatalog with the warehouse on S3: the
+// catalog's metadata pointers stay in SQLite (dir/catalog.db), while table
+// metadata, manifests and data files go through Iceberg's S3FileIO to
+// s3.Warehouse() (s3://<bucket>/<prefix>; the bucket must exist). Table
+// locations it hands out are s3://<bucket>/<prefix>/<namespace>/<table>.
+// The server's own S3 settings are those of s3.ClientProperties(); clients
+// must set the same (the fixture vends none of them). Stop, restarts and
+// errors are as for StartRESTCatalog.
+func StartRESTCatalogS3(ctx context.Context, dir string, s3 RESTS3Options) (*RESTCatalog, error) {
+	if err := s3.Validate(); err != nil {
+		return nil, err
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// RCKUtils.environmentCatalogConfig: CATALOG_ is dropped, "__" becomes
+	// "-", "_" becomes "." and the name is lower-cased.
+	props := s3.ClientProperties()
+	env := []string{}
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		name := strings.ToUpper(strings.NewReplacer("-", "__", ".", "_").Replace(k))
+		env = append(env, "CATALOG_"+name+"="+props[k])
+	}
+	return startREST(ctx, dir, s3.Warehouse(), env)
+}
+
+// startREST starts the fixture with CATALOG_WAREHOUSE=warehouse and the
+// extra CATALOG_* variables in env, retrying on a port taken meanwhile.
+func startREST(ctx context.Context, dir, warehouse string, env []string) (*RESTCatalog, error) {
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return nil, fmt.Errorf("testenv: java (17+) is needed for the Iceberg REST catalog (%v); run make test-deps (apt-get install default-jdk-headless)", err)
@@ -89,20 +218,12 @@ func StartRESTCatalog(ctx context.Context, dir string) (*RESTCatalog, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err = filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	warehouse := filepath.Join(dir, "warehouse")
-	if err := os.MkdirAll(warehouse, 0o755); err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithTimeout(ctx, restStartTimeout)
 	defer cancel()
 
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		r, err := startRESTOnce(ctx, java, libs, dir, warehouse)
+		r, err := startRESTOnce(ctx, java, libs, dir, warehouse, env)
 		if err == nil {
 			return r, nil
 		}
@@ -118,7 +239,7 @@ func StartRESTCatalog(ctx context.Context, dir string) (*RESTCatalog, error) {
 // restBindError marks a start that failed because the port was taken.
 type restBindError struct{ error }
 
-func startRESTOnce(ctx context.Context, java, libs, dir, warehouse string) (*RESTCatalog, error) {
+func startRESTOnce(ctx context.Context, java, libs, dir, warehouse string, extraEnv []string) (*RESTCatalog, error) {
 	port, err := pickLoopbackPort()
 	if err != nil {
 		return nil, err
@@ -139,10 +260,12 @@ func startRESTOnce(ctx context.Context, java, libs, dir, warehouse string) (*RES
 		IcebergRESTVersion, port, time.Now().Format(time.RFC3339))
 
 	// The fixture reads catalog properties from CATALOG_* variables
-	// (CATALOG_FOO_BAR -> foo.bar, __ -> -); drop inherited ones.
+	// (CATALOG_FOO_BAR -> foo.bar, __ -> -); drop inherited ones, and the
+	// caller's AWS_* ones, which S3FileIO's SDK would read (endpoint,
+	// profile) where the catalog properties leave a gap.
 	env := []string{}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CATALOG_") {
+		if !strings.HasPrefix(kv, "CATALOG_") && !strings.HasPrefix(kv, "AWS_") {
 			env = append(env, kv)
 		}
 	}
@@ -151,6 +274,7 @@ func startRESTOnce(ctx context.Context, java, libs, dir, warehouse string) (*RES
 		"CATALOG_URI=jdbc:sqlite:file:"+filepath.Join(dir, "catalog.db"),
 		"CATALOG_REST_PORT="+strconv.Itoa(port),
 	)
+	env = append(env, extraEnv...)
 	r.cmd = exec.Command(java,
 		"-Xms64m", "-Xmx768m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
 		"-Djava.net.preferIPv4Stack=true",
@@ -205,9 +329,10 @@ func (r *RESTCatalog) URI() string { return "http://127.0.0.1:" + strconv.Itoa(r
 // Port returns the TCP port the catalog listens on.
 func (r *RESTCatalog) Port() int { return r.port }
 
-// Warehouse returns the absolute local path of the warehouse directory
-// (dir/warehouse) under which the catalog places namespaces and tables; table
-// locations it hands out are plain paths below it (no file:// scheme).
+// Warehouse returns where the catalog places namespaces and tables: for
+// StartRESTCatalog the absolute local path of dir/warehouse (table locations
+// it hands out are plain paths below it, no file:// scheme); for
+// StartRESTCatalogS3 the URI s3://<bucket>/<prefix>.
 func (r *RESTCatalog) Warehouse() string { return r.warehouse }
 
 // LogPath returns the path of the server log, dir/rest.log.

@@ -143,7 +143,7 @@ func (s *SeaweedFS) startLocked(ctx context.Context) error {
 		"-volume.port=" + p("volume"), "-volume.port.grpc=" + p("volume.grpc"),
 		"-filer", "-filer.port=" + p("filer"), "-filer.port.grpc=" + p("filer.grpc"),
 		"-s3", "-s3.port=" + p("s3"), "-s3.config=" + filepath.Join(s.dir, "s3.json"),
-		"-master.volumeSizeLimitMB=64", "-volume.max=0"}
+		"-master.volumeSizeLimitMB=64", "-volume.max=0", "-master.telemetry=false"}
 	fmt.Fprintf(logf, "--- testenv: %s %s at %s ---\n", s.bin, strings.Join(args, " "), time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(s.bin, args...)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = s.dir, logf, logf

@@ -1,9 +1,14 @@
 package lakewriter
 
 import (
-	"os"
-
-	"citybrain/warehouse"
+	"context"
+	"time"
 )
 
-func removeLocal(uri string) { _ = os.Remove(warehouse.LocalPath(uri)) }
+// removeFile deletes a data file the writer made but did not commit (on an
+// object store too; what a crash leaves, orphan removal deletes).
+func (w *Writer) removeFile(uri string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = w.lake.RemoveFile(ctx, uri)
+}

@@ -262,7 +262,7 @@ func (w *Writer) fileFor(b *batch, rec schemas.Record) (*warehouse.FileWriter, e
 			name = dir + "/" + name
 		}
 		var err error
-		if fw, err = warehouse.NewFileWriter(b.table, s, name, value); err != nil {
+		if fw, err = w.lake.NewFileWriter(b.table, s, name, value); err != nil {
 			return nil, err
 		}
 		b.files[dir] = fw
@@ -606,7 +606,7 @@ func (w *Writer) closeFiles(b *batch) ([]iceberg.DataFile, map[string]bool, erro
 		df, err := b.files[dir].Close()
 		if err != nil {
 			for _, df := range files {
-				removeLocal(df.FilePath())
+				w.removeFile(df.FilePath())
 			}
 			for _, d := range dirs[i+1:] {
 				b.files[d].Abort()
@@ -675,7 +675,7 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 	}
 	if err != nil {
 		for _, df := range files {
-			removeLocal(df.FilePath())
+			w.removeFile(df.FilePath())
 		}
 		w.Fresh.Update(w.path(), func(s *freshness.State) { s.Err = err.Error() })
 		w.Fresh.Count("citybrain_lake_commit_errors", "Failed lake commits / 数据湖提交失败次数", 1, "table", w.schema.Table)

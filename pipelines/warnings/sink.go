@@ -146,7 +146,7 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 			if dir != "" {
 				rel = dir + "/" + name
 			}
-			if fw, err = warehouse.NewFileWriter(t, s.schema, rel, val); err != nil {
+			if fw, err = s.lake.NewFileWriter(t, s.schema, rel, val); err != nil {
 				abort()
 				return 0, err
 			}

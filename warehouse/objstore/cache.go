@@ -3,13 +3,11 @@ package objstore
 import (
 	"container/list"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 )
 
@@ -48,6 +46,7 @@ type entry struct {
 	ready     chan struct{} // closed once fetched (or failed)
 	err       error
 	elem      *list.Element
+	dropped   bool // Drop while in use: removed at the last release
 }
 
 // NewCache is a cache of store's objects in dir (created if missing), at
@@ -59,18 +58,20 @@ func NewCache(store Store, dir string, maxBytes int64) (*Cache, error) {
 	c := &Cache{store: store, dir: dir, maxBytes: maxBytes, entries: map[string]*entry{}, lru: list.New()}
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		os.Remove(filepath.Join(dir, e.Name()))
+		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 	return c, nil
 }
 
+// pathOf lays copies out by key, so a directory of the cache holds the
+// copies of one prefix (a table's files): readers can be confined to it.
 func (c *Cache) pathOf(key string) string {
-	h := sha256.Sum256([]byte(key))
-	ext := filepath.Ext(key)
-	if len(ext) > 10 || strings.ContainsAny(ext, "/\\") {
-		ext = ""
-	}
-	return filepath.Join(c.dir, hex.EncodeToString(h[:16])+ext)
+	return filepath.Join(c.dir, filepath.FromSlash(path.Clean("/"+key)))
+}
+
+// Dir is the local directory of the copies of keys under prefix.
+func (c *Cache) Dir(prefix string) string {
+	return filepath.Join(c.dir, filepath.FromSlash(path.Clean("/"+prefix)))
 }
 
 // Open returns a local file holding the object, fetched if not cached, and
@@ -127,7 +128,10 @@ func (c *Cache) fetch(ctx context.Context, key, dst string) (int64, error) {
 		return 0, err
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp(c.dir, ".fetch-*")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return 0, err
+	}
+	f, err := os.CreateTemp(filepath.Dir(dst), ".fetch-*")
 	if err != nil {
 		return 0, err
 	}
@@ -155,6 +159,9 @@ func (c *Cache) unpin(e *entry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e.pins--
+	if e.dropped && e.pins == 0 {
+		os.Remove(e.path)
+	}
 	c.evictLocked()
 }
 
@@ -172,6 +179,56 @@ func (c *Cache) evictLocked() {
 			os.Remove(e.path)
 		}
 		el = prev
+	}
+}
+
+// Adopt moves a local file that holds the object's content (a file just
+// uploaded from it) into the cache, so the writer's own copy is not
+// downloaded again. The file is renamed: it must be on the cache's file
+// system (else it is left alone and the object is fetched when opened).
+func (c *Cache) Adopt(key, local string) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.entries[key]; ok {
+		os.Remove(local)
+		return
+	}
+	e := &entry{key: key, path: c.pathOf(key), ready: make(chan struct{})}
+	if err := os.MkdirAll(filepath.Dir(e.path), 0o755); err != nil {
+		return
+	}
+	if err := os.Rename(local, e.path); err != nil {
+		return
+	}
+	close(e.ready)
+	e.size = st.Size()
+	e.elem = c.lru.PushFront(e)
+	c.entries[key] = e
+	c.size += e.size
+	c.evictLocked()
+}
+
+// Drop forgets the object's copy (the object was deleted); a copy in use
+// stays on disk until its last release, then goes.
+func (c *Cache) Drop(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || e.elem == nil {
+		return
+	}
+	delete(c.entries, key)
+	c.lru.Remove(e.elem)
+	e.elem = nil
+	c.size -= e.size
+	if e.pins == 0 {
+		os.Remove(e.path)
+	} else {
+		e.dropped = true
 	}
 }
 

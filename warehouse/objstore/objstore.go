@@ -50,6 +50,9 @@ var ErrNotFound = errors.New("对象不存在 object not found")
 // Store is a place for immutable objects.
 type Store interface {
 	Put(ctx context.Context, key string, body []byte) error
+	// PutFile writes the object from a local file, streamed (data files
+	// are up to hundreds of megabytes).
+	PutFile(ctx context.Context, key, local string) error
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	GetRange(ctx context.Context, key string, off, n int64) ([]byte, error)
 	Stat(ctx context.Context, key string) (Object, error)
@@ -134,6 +137,38 @@ func (l *Local) Put(_ context.Context, key string, body []byte) error {
 		return err
 	}
 	if _, err := f.Write(body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	f.Close()
+	return os.Rename(f.Name(), p)
+}
+
+// PutFile copies the local file in through a temporary file and a rename.
+func (l *Local) PutFile(_ context.Context, key, local string) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	src, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	f, err := os.CreateTemp(filepath.Dir(p), ".put-*")
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, src); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err
@@ -313,6 +348,26 @@ func (s *S3) Put(ctx context.Context, key string, body []byte) error {
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
 	if err != nil {
 		return fmt.Errorf("写入对象失败 put s3://%s/%s: %w", s.Bucket, s.key(key), err)
+	}
+	return nil
+}
+
+// PutFile uploads the local file in one PUT (the body is seekable, so a
+// retried attempt sends it again from the start).
+func (s *S3) PutFile(ctx context.Context, key, local string) error {
+	f, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	_, err = s.client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(s.key(key)),
+		Body: f, ContentLength: aws.Int64(st.Size())})
+	if err != nil {
+		return fmt.Errorf("上传对象失败 put s3://%s/%s: %w", s.Bucket, s.key(key), err)
 	}
 	return nil
 }

@@ -263,7 +263,7 @@ func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admi
 	if err != nil {
 		return nil, err
 	}
-	lakeDir := a.lake.Dir()
+	lakeDir := a.lake.LocalRoot()
 	dirs := map[string]bool{}
 	switch {
 	case admin:
@@ -286,7 +286,7 @@ func (a *Access) openBox(ctx context.Context, key string, scope auth.Scope, admi
 			continue
 		}
 		if tt, err := a.lake.Load(ctx, t.Name); err == nil {
-			dirs[warehouse.LocalPath(tt.Location())] = true
+			dirs[a.lake.LocalDir(tt.Location())] = true
 		}
 	}
 	for d := range dirs {

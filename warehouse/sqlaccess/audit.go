@@ -169,7 +169,7 @@ func (au *Auditor) tryCommit(ctx context.Context, batch []Entry) (int64, error) 
 		w := writers[dir]
 		if w == nil {
 			rel := fmt.Sprintf("%s/%010d-%d.parquet", dir, next.Batch, time.Now().UnixNano())
-			if w, err = warehouse.NewFileWriter(t, au.schema, rel, pv); err != nil {
+			if w, err = au.lake.NewFileWriter(t, au.schema, rel, pv); err != nil {
 				abort()
 				return 0, err
 			}

@@ -49,7 +49,7 @@ func Fill(ctx context.Context, lake *warehouse.Lake, s *schemas.Schema, n int, g
 			if dir != "" {
 				rel = dir + "/" + rel
 			}
-			if w, err = warehouse.NewFileWriter(tbl, s, rel, pv); err != nil {
+			if w, err = lake.NewFileWriter(tbl, s, rel, pv); err != nil {
 				return fail(err)
 			}
 			writers[dir] = w

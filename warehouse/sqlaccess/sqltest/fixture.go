@@ -208,7 +208,7 @@ func write(ctx context.Context, lake *warehouse.Lake, s *schemas.Schema, n int, 
 			if dir != "" {
 				rel = dir + "/" + rel
 			}
-			if w, err = warehouse.NewFileWriter(t, s, rel, pv); err != nil {
+			if w, err = lake.NewFileWriter(t, s, rel, pv); err != nil {
 				return 0, err
 			}
 			writers[dir] = w
