@@ -146,10 +146,23 @@ var pageCodec = &zstd.Codec{Level: zstd.SpeedFastest}
 func (s *Schema) ParquetSchema(ids IDs) *parquet.Schema {
 	group := parquet.Group{}
 	for _, f := range s.Fields {
-		group[f.Name] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquetNode(f.Type)), pageCodec), ids[f.Name])
+		group[f.Name] = parquet.FieldID(parquet.Compressed(parquet.Optional(encoded(parquetNode(f.Type))), pageCodec), ids[f.Name])
 	}
-	group[CursorField] = parquet.FieldID(parquet.Compressed(parquet.Optional(parquet.String()), pageCodec), ids[CursorField])
+	group[CursorField] = parquet.FieldID(parquet.Compressed(parquet.Optional(encoded(parquet.String())), pageCodec), ids[CursorField])
 	return parquet.NewSchema(s.Name, group)
+}
+
+// encoded gives string columns the PLAIN encoding. parquet-go's default for
+// byte arrays is DELTA_LENGTH_BYTE_ARRAY, which Apache Iceberg's vectorized
+// Parquet reader (Spark, Trino's Iceberg connector) refuses ("Cannot support
+// vectorized reads for column … with encoding DELTA_LENGTH_BYTE_ARRAY"):
+// the lake's files must be readable by every engine that shares it (issue
+// #22). zstd compresses the plain pages about as well.
+func encoded(n parquet.Node) parquet.Node {
+	if n.Type().Kind() == parquet.ByteArray {
+		return parquet.Encoded(n, &parquet.Plain)
+	}
+	return n
 }
 
 // ParquetColumns returns, for each canonical field and then _cursor, its

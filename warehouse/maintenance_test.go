@@ -14,6 +14,8 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"citybrain/schemas"
 )
@@ -910,3 +912,38 @@ type sizedFile struct {
 }
 
 func (f sizedFile) FileSizeBytes() int64 { return f.size }
+
+// TestDataFileEncodings: the writer's data files use only encodings that
+// every engine sharing the lake reads — Apache Iceberg's vectorized Parquet
+// reader (Spark) refuses DELTA_LENGTH_BYTE_ARRAY, parquet-go's default for
+// strings (found by TestSparkSharesTheLake).
+func TestDataFileEncodings(t *testing.T) {
+	lake, s := testLake(t, smallMaintenance())
+	_, files := batchFiles(t, lake, s, State{Offsets: map[string]map[int]int64{}, Cursors: map[string]int64{}}, []int{0}, 50)
+	f, err := os.Open(LocalPath(files[0].FilePath()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, rg := range pf.Metadata().RowGroups {
+		for _, cc := range rg.Columns {
+			for _, enc := range cc.MetaData.Encoding {
+				switch enc {
+				case format.Plain, format.RLE, format.RLEDictionary, format.PlainDictionary:
+				default:
+					t.Errorf("column %v uses encoding %v", cc.MetaData.PathInSchema, enc)
+				}
+			}
+			seen++
+		}
+	}
+	if seen != len(s.Fields)+1 {
+		t.Errorf("%d column chunks, want %d", seen, len(s.Fields)+1)
+	}
+}
