@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -69,21 +70,61 @@ func (l *Lake) openStore(ctx context.Context, dataDir string) error {
 			return fmt.Errorf("对象存储桶不可用 bucket of %s: %w (check warehouse.s3.endpoint and the credentials)", l.cfg.Location, err)
 		}
 	}
-	dir := s3cfg.CacheDir
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(dataDir, dir)
+	root := s3cfg.CacheDir
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(dataDir, root)
+	}
+	// Each open lake (serve, and every CLI command beside it) has its own
+	// directory under cache_dir: one process must never empty or stage into
+	// another's. Directories of processes that are gone (a kill -9) are
+	// removed here.
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("lake cache: %w", err)
+	}
+	removeDeadCacheDirs(root)
+	dir, err := os.MkdirTemp(root, fmt.Sprintf("p%d-", os.Getpid()))
+	if err != nil {
+		return fmt.Errorf("lake cache: %w", err)
 	}
 	cache, err := objstore.NewCache(st, filepath.Join(dir, "files"), s3cfg.CacheBytes)
 	if err != nil {
 		return fmt.Errorf("lake cache: %w", err)
 	}
 	l.stage = filepath.Join(dir, "staging")
-	os.RemoveAll(l.stage) // leftovers of a crashed writer: never committed
 	if err := os.MkdirAll(l.stage, 0o755); err != nil {
 		return fmt.Errorf("lake staging: %w", err)
 	}
+	l.cacheDir = dir
 	l.store, l.cache = st, cache
 	return nil
+}
+
+// removeDeadCacheDirs removes the per-process directories under root whose
+// process no longer runs.
+func removeDeadCacheDirs(root string) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		var pid int
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := fmt.Sscanf(e.Name(), "p%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
+}
+
+// closeStore removes the lake's own cache directory.
+func (l *Lake) closeStore() {
+	if l.cacheDir != "" {
+		os.RemoveAll(l.cacheDir)
+	}
 }
 
 // catalogProps are the file IO properties of an s3:// location, for
@@ -318,4 +359,12 @@ func (l *Lake) LocalDir(loc string) string {
 		return filepath.Join(l.cache.Dir(""), ".not-in-lake") // nothing to read
 	}
 	return l.cache.Dir(k)
+}
+
+// CacheSize is the bytes of the local copies held now (0 for a local lake).
+func (l *Lake) CacheSize() int64 {
+	if l.cache == nil {
+		return 0
+	}
+	return l.cache.Size()
 }

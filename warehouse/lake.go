@@ -99,9 +99,10 @@ type Lake struct {
 
 	// store, cache and stage are set for a lake on an object store
 	// (warehouse.location s3://…; see files.go).
-	store objstore.Store
-	cache *objstore.Cache
-	stage string
+	store    objstore.Store
+	cache    *objstore.Cache
+	stage    string
+	cacheDir string // this lake's own directory under warehouse.s3.cache_dir
 }
 
 // loadedTable is a table as parsed, and the metadata directory's
@@ -131,6 +132,12 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 			return nil, err
 		}
 	}
+	opened := false
+	defer func() {
+		if !opened {
+			l.closeStore()
+		}
+	}()
 	var err error
 	switch cfg.Catalog {
 	case "local":
@@ -178,6 +185,7 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 	if err != nil {
 		return nil, fmt.Errorf("open %s catalog: %w", cfg.Catalog, err)
 	}
+	opened = true
 	return l, nil
 }
 
@@ -190,8 +198,9 @@ func firstNonEmpty(xs ...string) string {
 	return ""
 }
 
-// Close releases the catalog.
+// Close releases the catalog (and removes the lake's cache directory).
 func (l *Lake) Close() error {
+	l.closeStore()
 	if l.db != nil {
 		return l.db.Close()
 	}

@@ -49,6 +49,13 @@ func (rt *Runtime) sampleMemory(ctx context.Context) {
 		rt.Fresh.Gauge("citybrain_go_heap_objects_bytes", "Go heap: live and not yet swept objects / Go 堆对象", float64(s[0].Value.Uint64()))
 		rt.Fresh.Gauge("citybrain_go_memory_bytes", "Memory the Go runtime holds from the OS, less what it released / Go 运行时占用内存", float64(s[1].Value.Uint64()-s[2].Value.Uint64()))
 	}
+	if rt.App != nil && rt.App.Lake != nil && rt.App.Lake.Remote() {
+		st := rt.App.Lake.CacheStats()
+		rt.Fresh.Gauge("citybrain_lake_cache_bytes", "Local copies of the object store's data files / 对象存储数据文件的本地缓存", float64(rt.App.Lake.CacheSize()))
+		rt.Fresh.Gauge("citybrain_lake_cache_fetched_bytes_total", "Bytes fetched from the object store into the cache / 从对象存储拉取的字节数", float64(st.FetchedBytes))
+		rt.Fresh.Gauge("citybrain_lake_cache_misses_total", "Data files fetched from the object store / 从对象存储拉取的文件数", float64(st.Misses))
+		rt.Fresh.Gauge("citybrain_lake_cache_hits_total", "Data files served from the local cache / 本地缓存命中数", float64(st.Hits))
+	}
 	if rss, ok := proc.Resident(); ok {
 		rt.Fresh.Gauge("citybrain_process_resident_bytes", "Resident set of the serve process / 进程常驻内存", float64(rss))
 	}

@@ -174,7 +174,7 @@ Try 试试 (in another terminal):
   %[7]s sql "select count(*) from raw.weather"
   %[7]s tables
   %[7]s status
-`, ln.Addr(), ln.Addr(), brokerDesc, a.Lake.Dir(), cfg.Warehouse.Catalog, names, self())
+`, ln.Addr(), ln.Addr(), brokerDesc, lakeWhere(a.Lake), cfg.Warehouse.Catalog, names, self())
 			for _, l := range rt.BannerLines() {
 				fmt.Fprintln(g.out, "  "+l)
 			}
@@ -199,4 +199,13 @@ func self() string {
 		return os.Args[0]
 	}
 	return "citybrain"
+}
+
+// lakeWhere is where the lake's tables are, as the banner says it: the
+// warehouse directory, or the object store and the local cache.
+func lakeWhere(l *warehouse.Lake) string {
+	if l.Remote() {
+		return l.Location() + " (local copies in " + l.LocalRoot() + ")"
+	}
+	return l.Dir()
 }

@@ -49,7 +49,8 @@ type sparkTable struct {
 // TestSparkSharesTheLake: the lake on an object store (SeaweedFS) behind
 // Apache Iceberg's REST catalog is shared with Apache Spark (pyspark +
 // iceberg-spark-runtime from PyPI and Maven Central), both ways. citybrain
-// ingests the real weather file and runs every model; Spark reads every
+// ingests the seven real sample files through their shipped sources and
+// runs every model; Spark reads every
 // raw.* and marts.* table and gets citybrain's counts and sums. Spark
 // writes a table of its own, then adds a column to it; citybrain reads both
 // versions and joins it with raw.weather. citybrain evolves a marts table
@@ -60,32 +61,11 @@ func TestSparkSharesTheLake(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	sw, err := testenv.StartSeaweedFS(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	e := newEnv(t, "") // the shipped sources (connectors/sources)
+	_, rest, s3o := lakeOnS3(t, e)
+	for _, src := range []string{"weather", "emergency", "planning", "traffic", "police", "city_management", "crowd"} {
+		e.run("ingest", src, "--no-progress")
 	}
-	defer sw.Stop()
-	s3o := testenv.RESTS3Options{Endpoint: sw.Endpoint(), Bucket: "citybrain", Prefix: "lake",
-		AccessKey: testenv.SeaweedAccessKey, SecretKey: testenv.SeaweedSecretKey}
-	t.Setenv("AWS_ACCESS_KEY_ID", testenv.SeaweedAccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.SeaweedSecretKey)
-	// The bucket: citybrain creates it if missing, but the REST server
-	// writes first (a table's metadata at creation).
-	e := newEnv(t, weatherSourceYAML(t, "weather", weatherCSV()))
-	e.replace("warehouse:\n", fmt.Sprintf("warehouse:\n  location: %s\n  s3: {endpoint: %q, path_style: true}\n", s3o.Warehouse(), sw.Endpoint()))
-	// The local catalog is refused for an s3:// location, saying why.
-	if out, errOut, err := e.try("tables"); err == nil || !strings.Contains(errOut, "local catalog cannot") {
-		t.Fatalf("local catalog on s3://: %v\n%s%s", err, out, errOut)
-	}
-	ensureBucket(t, sw, s3o.Bucket)
-	rest, err := testenv.StartRESTCatalogS3(ctx, t.TempDir(), s3o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rest.Stop()
-	e.replace("warehouse:\n", fmt.Sprintf("warehouse:\n  catalog: rest\n  rest: {uri: %q}\n", rest.URI()))
-
-	e.run("ingest", "weather", "--no-progress")
 	if out := e.run("models", "run", "--as-of", "2026-06-30"); !strings.Contains(out, "models ok") {
 		t.Fatalf("models run:\n%s", out)
 	}
@@ -108,11 +88,13 @@ func TestSparkSharesTheLake(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	marts := 0
+	marts, raws := 0, 0
 	for _, name := range names {
 		f := figs[name]
 		if strings.HasPrefix(name, "marts.") {
 			marts++
+		} else {
+			raws++
 		}
 		cols := make([]string, 0, len(f.Sums))
 		for c := range f.Sums {
@@ -145,10 +127,10 @@ func TestSparkSharesTheLake(t *testing.T) {
 			}
 		}
 	}
-	if marts < 5 {
-		t.Errorf("Spark saw %d marts tables: %v", marts, names)
+	if marts < 5 || raws < 7 {
+		t.Errorf("Spark saw %d raw and %d marts tables: %v", raws, marts, names)
 	}
-	t.Logf("Spark and citybrain agree on %d tables (%d marts): counts and the sums of every numeric column", len(names), marts)
+	t.Logf("Spark and citybrain agree on %d tables (%d raw, %d marts): counts and the sums of every numeric column", len(names), raws, marts)
 
 	// Spark writes a table of its own and evolves it; citybrain reads both
 	// versions and joins it with its own.
@@ -212,6 +194,38 @@ print(json.dumps({"n": r["n"], "g": r["g"], "top": r["top"], "s": r["s"]}))
 		t.Fatalf("Spark read citybrain's evolved table: %+v (%v) from %q", ev, err, out)
 	}
 	t.Logf("Spark wrote and evolved enrich.stations, citybrain joined and read it; citybrain evolved marts.shared_scores, Spark read it: %+v", ev)
+}
+
+// lakeOnS3 starts SeaweedFS and an Iceberg REST catalog whose warehouse is
+// in its bucket, and points e's lake at them (the local catalog refused on
+// the way, with its reason). Both stop when the test ends.
+func lakeOnS3(t *testing.T, e *env) (*testenv.SeaweedFS, *testenv.RESTCatalog, testenv.RESTS3Options) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	sw, err := testenv.StartSeaweedFS(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sw.Stop() })
+	s3o := testenv.RESTS3Options{Endpoint: sw.Endpoint(), Bucket: "citybrain", Prefix: "lake",
+		AccessKey: testenv.SeaweedAccessKey, SecretKey: testenv.SeaweedSecretKey}
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.SeaweedAccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.SeaweedSecretKey)
+	e.replace("warehouse:\n", fmt.Sprintf("warehouse:\n  location: %s\n  s3: {endpoint: %q, path_style: true}\n", s3o.Warehouse(), sw.Endpoint()))
+	if out, errOut, err := e.try("tables"); err == nil || !strings.Contains(errOut, "local catalog cannot") {
+		t.Fatalf("local catalog on s3://: %v\n%s%s", err, out, errOut)
+	}
+	// The REST server writes a table's first metadata itself: the bucket
+	// must exist before citybrain's first create.
+	ensureBucket(t, sw, s3o.Bucket)
+	rest, err := testenv.StartRESTCatalogS3(ctx, t.TempDir(), s3o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rest.Stop() })
+	e.replace("warehouse:\n", fmt.Sprintf("warehouse:\n  catalog: rest\n  rest: {uri: %q}\n", rest.URI()))
+	return sw, rest, s3o
 }
 
 // ensureBucket creates the bucket on the server.

@@ -104,6 +104,10 @@ func StartSeaweedFS(ctx context.Context, dir string) (*SeaweedFS, error) {
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
+	if strings.Contains(dir, ",") {
+		// weed reads -dir as a comma-separated list of volume directories.
+		return nil, fmt.Errorf("testenv: SeaweedFS directory %q contains a comma, which weed server takes as a list of directories; use another directory (a subtest name with a comma gives one through t.TempDir)", dir)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
 		return nil, err
 	}
