@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"strings"
@@ -78,7 +79,27 @@ func (g *globals) load(cmd *cobra.Command) (config.Config, *slog.Logger, error) 
 	if cfg.Log.Format == "json" {
 		h = slog.NewJSONHandler(g.errOut, opts)
 	}
-	return cfg, slog.New(h), nil
+	logger := slog.New(h)
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(libraryLog{logger})
+	return cfg, logger, nil
+}
+
+// libraryLog carries what libraries print through the standard log package
+// (iceberg-go's warnings) into the structured log. A REST catalog server
+// removes old metadata files itself, so iceberg-go's "Failed to delete old
+// metadata file … does not exist" after every commit is expected there:
+// debug, not warning.
+type libraryLog struct{ log *slog.Logger }
+
+func (l libraryLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "Failed to delete old metadata file") && strings.Contains(msg, "does not exist") {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, msg, "from", "library")
+	return len(p), nil
 }
 
 func quietLogger(g *globals, cfg config.Config) *slog.Logger {
