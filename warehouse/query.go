@@ -52,6 +52,9 @@ type Engine struct {
 	// pins release the cached copies a view reads (a lake on an object
 	// store), by table.
 	pins map[string]func()
+	// viewAt is the last-updated time of the metadata each view was built
+	// from (refreshes race outside the lock; the newer wins).
+	viewAt map[string]int64
 }
 
 // pinGrace is how long the cached copies of files a view or a time-travel
@@ -78,7 +81,7 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}, pins: map[string]func(){}}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}, pins: map[string]func(){}, viewAt: map[string]int64{}}
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
@@ -194,15 +197,19 @@ func (e *Engine) markDamaged(ctx context.Context, name, key string, err error) e
 	}
 	e.views[name] = "damaged:" + key
 	delete(e.bodies, name)
+	delete(e.viewAt, name)
 	e.damaged[name] = msg
 	e.lake.log.Error("数据表已损坏，已隔离 table damaged and isolated; the other tables keep serving", "table", name, "err", err, "next", DamagedHint)
 	return errors.New(msg)
 }
 
 // refresh builds the view of t's current snapshot.
+//
+// The files are planned (and, on an object store, fetched) before the
+// engine's lock is taken: a slow download must not hold up every other
+// table's refresh and every sandbox reading the views. Of two refreshes of
+// one table racing, the newer metadata wins.
 func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	src, release, err := e.source(ctx, t, nil)
 	if err != nil {
 		return err
@@ -213,6 +220,12 @@ func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error
 			release()
 		}
 	}()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	at := t.Metadata().LastUpdatedMillis()
+	if e.views[name] == t.MetadataLocation() || at < e.viewAt[name] {
+		return nil // built meanwhile from this or newer metadata
+	}
 	ident := Ident(name)
 	stmts := []string{
 		"CREATE SCHEMA IF NOT EXISTS " + quoteIdent(ident[0]),
@@ -227,6 +240,7 @@ func (e *Engine) refresh(ctx context.Context, name string, t *table.Table) error
 		}
 	}
 	e.views[name] = t.MetadataLocation()
+	e.viewAt[name] = at
 	e.bodies[name] = src
 	if old := e.pins[name]; old != nil {
 		time.AfterFunc(pinGrace, old)
