@@ -125,50 +125,34 @@ func (l *Local) URL() string { return "file://" + l.Root }
 
 // Put writes the object through a temporary file and a rename.
 func (l *Local) Put(_ context.Context, key string, body []byte) error {
-	p, err := l.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".put-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(body); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	f.Close()
-	return os.Rename(f.Name(), p)
+	return l.write(key, bytes.NewReader(body))
 }
 
 // PutFile copies the local file in through a temporary file and a rename.
 func (l *Local) PutFile(_ context.Context, key, local string) error {
-	p, err := l.path(key)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
 	src, err := os.Open(local)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
+	return l.write(key, src)
+}
+
+// write writes the object from r through a temporary file, synced, and a
+// rename, so a reader never sees half of it.
+func (l *Local) write(key string, r io.Reader) error {
+	p, err := l.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".put-*")
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(f, src); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		os.Remove(f.Name())
 		return err
