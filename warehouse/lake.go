@@ -103,6 +103,10 @@ type Lake struct {
 	cache    *objstore.Cache
 	stage    string
 	cacheDir string // this lake's own directory under warehouse.s3.cache_dir
+
+	// planned remembers snapshots' data files (see snapshotFiles).
+	pmu     sync.Mutex
+	planned map[string][]string
 }
 
 // loadedTable is a table as parsed, and the metadata directory's
