@@ -143,7 +143,22 @@ const DamagedHint = "run `citybrain lake check` / 请运行 citybrain lake check
 // cannot be read, its view becomes one that raises the error (naming the
 // file), it is listed by Damaged, and the error is returned.
 func (e *Engine) Refresh(ctx context.Context, name string) error {
+	_, err := e.refreshLoaded(ctx, name)
+	return err
+}
+
+// refreshLoaded is Refresh, returning the table as it loaded it (nil when
+// the load failed) so a statement's time travel does not load it again.
+func (e *Engine) refreshLoaded(ctx context.Context, name string) (*table.Table, error) {
 	t, err := e.lake.Load(ctx, name)
+	if err != nil {
+		return nil, e.refreshAfter(ctx, name, nil, err)
+	}
+	return t, e.refreshAfter(ctx, name, t, nil)
+}
+
+// refreshAfter rebuilds the view of t (loaded, or failed to load with err).
+func (e *Engine) refreshAfter(ctx context.Context, name string, t *table.Table, err error) error {
 	if err != nil {
 		if errors.Is(err, ErrNoTable) {
 			return err
@@ -401,6 +416,11 @@ var atRE = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s+AT
 // Rewrite replaces time-travel references with the files of the snapshot
 // they name, and refreshes the views of tables the statement mentions.
 func (e *Engine) Rewrite(ctx context.Context, query string) (string, error) {
+	return e.rewrite(ctx, query, nil)
+}
+
+// rewrite is Rewrite with the tables the statement's refresh loaded.
+func (e *Engine) rewrite(ctx context.Context, query string, loaded map[string]*table.Table) (string, error) {
 	var rerr error
 	out := atRE.ReplaceAllStringFunc(query, func(m string) string {
 		if rerr != nil {
@@ -408,10 +428,13 @@ func (e *Engine) Rewrite(ctx context.Context, query string) (string, error) {
 		}
 		g := atRE.FindStringSubmatch(m)
 		name := strings.ToLower(g[1] + "." + g[2])
-		t, err := e.lake.Load(ctx, name)
-		if err != nil {
-			rerr = err
-			return m
+		t := loaded[name]
+		if t == nil {
+			var err error
+			if t, err = e.lake.Load(ctx, name); err != nil {
+				rerr = err
+				return m
+			}
 		}
 		var snap *table.Snapshot
 		arg := strings.Trim(g[4], "'")
@@ -464,13 +487,19 @@ var tableRefRE = regexp.MustCompile(`(?i)\b(raw|marts)\.([a-z_][a-z0-9_]*)`)
 
 // Query runs SQL against the current snapshots (and any AT (...) snapshot).
 func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	loaded := map[string]*table.Table{}
 	for _, m := range tableRefRE.FindAllStringSubmatch(query, -1) {
 		name := strings.ToLower(m[1] + "." + m[2])
-		if err := e.Refresh(ctx, name); err != nil && !errors.Is(err, ErrNoTable) {
+		if _, ok := loaded[name]; ok {
+			continue
+		}
+		t, err := e.refreshLoaded(ctx, name)
+		if err != nil && !errors.Is(err, ErrNoTable) {
 			return nil, err
 		}
+		loaded[name] = t
 	}
-	q, err := e.Rewrite(ctx, query)
+	q, err := e.rewrite(ctx, query, loaded)
 	if err != nil {
 		return nil, err
 	}
