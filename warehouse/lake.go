@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -106,8 +107,15 @@ type Lake struct {
 
 	// planned remembers snapshots' data files (see snapshotFiles).
 	pmu     sync.Mutex
-	planned map[string][]string
+	planned map[string][]iceberg.DataFile
+	// prunedFiles counts the data files statements did not read because
+	// their filters ruled them out (prune.go).
+	prunedFiles atomic.Int64
 }
+
+// PrunedFiles is how many data files statements skipped by their filters
+// (the manifests' bounds and partitions; see prune.go).
+func (l *Lake) PrunedFiles() int64 { return l.prunedFiles.Load() }
 
 // loadedTable is a table as parsed, and the metadata directory's
 // modification time it was parsed at.

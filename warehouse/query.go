@@ -286,13 +286,11 @@ func (l *Lake) snapshotSource(ctx context.Context, t *table.Table, snap *table.S
 	if err != nil {
 		return "", nil, err
 	}
-	paths, release, err := l.openFiles(ctx, files)
-	if err != nil {
-		if !errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
-			err = fmt.Errorf("%w: %v", errUnavailable, err)
-		}
-		return "", nil, err
-	}
+	return l.filesSource(ctx, snapshotSchema(t, snap), files)
+}
+
+// snapshotSchema is the schema a snapshot (nil: current) was written with.
+func snapshotSchema(t *table.Table, snap *table.Snapshot) *iceberg.Schema {
 	sc := t.Schema()
 	if snap != nil && snap.SchemaID != nil {
 		for _, s := range t.Metadata().Schemas() {
@@ -301,19 +299,30 @@ func (l *Lake) snapshotSource(ctx context.Context, t *table.Table, snap *table.S
 			}
 		}
 	}
+	return sc
+}
+
+// filesSource is the SELECT that reads the given data files with schema sc,
+// and the release of the cached copies it reads (fetched first, on an
+// object store).
+func (l *Lake) filesSource(ctx context.Context, sc *iceberg.Schema, files []string) (string, func(), error) {
+	paths, release, err := l.openFiles(ctx, files)
+	if err != nil {
+		if !errors.Is(err, objstore.ErrNotFound) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: %v", errUnavailable, err)
+		}
+		return "", nil, err
+	}
 	cols := make([]string, 0, len(sc.Fields()))
 	for _, f := range sc.Fields() {
-		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", "%s", duckType(f.Type), quoteIdent(f.Name)))
+		from := "NULL"
+		if len(files) > 0 {
+			from = quoteIdent(f.Name)
+		}
+		cols = append(cols, fmt.Sprintf("CAST(%s AS %s) AS %s", from, duckType(f.Type), quoteIdent(f.Name)))
 	}
 	if len(files) == 0 {
-		for i, f := range sc.Fields() {
-			cols[i] = fmt.Sprintf(cols[i], "NULL")
-			_ = f
-		}
 		return "SELECT " + strings.Join(cols, ", ") + " WHERE false", release, nil
-	}
-	for i, f := range sc.Fields() {
-		cols[i] = fmt.Sprintf(cols[i], quoteIdent(f.Name))
 	}
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
@@ -322,11 +331,27 @@ func (l *Lake) snapshotSource(ctx context.Context, t *table.Table, snap *table.S
 	return fmt.Sprintf("SELECT %s FROM read_parquet([%s], union_by_name = true)", strings.Join(cols, ", "), strings.Join(quoted, ", ")), release, nil
 }
 
-// snapshotFiles is SnapshotFiles, remembered: a snapshot's files never
-// change, and planning reads its manifest list and manifests (from the
-// bucket, on an object store: 55 ms for 15 manifests in the lake-s3 bench,
-// at every time-travel statement).
+// snapshotFiles lists the paths of a snapshot's data files (see
+// snapshotDataFiles).
 func (l *Lake) snapshotFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([]string, error) {
+	dfs, err := l.snapshotDataFiles(ctx, t, snap)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, len(dfs))
+	for i, f := range dfs {
+		files[i] = f.FilePath()
+	}
+	return files, nil
+}
+
+// snapshotDataFiles is a snapshot's data files (nil: current) with their
+// manifest entries' partition values and column bounds, remembered: a
+// snapshot's files never change, and planning reads its manifest list and
+// manifests (from the bucket, on an object store: 55 ms for 15 manifests in
+// the lake-s3 bench, at every time-travel statement). Statement pruning
+// (prune.go) evaluates its filters against the remembered entries.
+func (l *Lake) snapshotDataFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([]iceberg.DataFile, error) {
 	if snap == nil {
 		snap = t.CurrentSnapshot()
 	}
@@ -340,13 +365,13 @@ func (l *Lake) snapshotFiles(ctx context.Context, t *table.Table, snap *table.Sn
 	if ok {
 		return files, nil
 	}
-	files, err := SnapshotFiles(ctx, t, snap)
+	files, err := planDataFiles(ctx, t, snap)
 	if err != nil {
 		return nil, err
 	}
 	l.pmu.Lock()
 	if l.planned == nil || len(l.planned) >= plannedMax {
-		l.planned = map[string][]string{} // simple bound: start over
+		l.planned = map[string][]iceberg.DataFile{} // simple bound: start over
 	}
 	l.planned[key] = files
 	l.pmu.Unlock()
@@ -364,16 +389,28 @@ func SnapshotFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([
 	if snap == nil {
 		return nil, nil
 	}
+	dfs, err := planDataFiles(ctx, t, snap)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]string, len(dfs))
+	for i, f := range dfs {
+		files[i] = f.FilePath()
+	}
+	return files, nil
+}
+
+func planDataFiles(ctx context.Context, t *table.Table, snap *table.Snapshot) ([]iceberg.DataFile, error) {
 	tasks, err := t.Scan(table.WithSnapshotID(snap.SnapshotID)).PlanFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plan files of %s@%d: %w", strings.Join(t.Identifier(), "."), snap.SnapshotID, err)
 	}
-	files := make([]string, 0, len(tasks))
+	files := make([]iceberg.DataFile, 0, len(tasks))
 	for _, task := range tasks {
 		if len(task.DeleteFiles)+len(task.EqualityDeleteFiles)+len(task.DeletionVectorFiles) > 0 {
 			return nil, fmt.Errorf("%s has row-level deletes, which the query layer does not read yet", strings.Join(t.Identifier(), "."))
 		}
-		files = append(files, task.File.FilePath())
+		files = append(files, task.File)
 	}
 	return files, nil
 }
@@ -414,13 +451,18 @@ var ErrTimeTravel = errors.New("time travel")
 var atRE = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s+AT\s*\(\s*(VERSION|TIMESTAMP)\s*=>\s*('[^']*'|[0-9]+)\s*\)`)
 
 // Rewrite replaces time-travel references with the files of the snapshot
-// they name, and refreshes the views of tables the statement mentions.
+// they name, and references whose filters rule out some of the table's
+// files with a SELECT over the others (prune.go).
 func (e *Engine) Rewrite(ctx context.Context, query string) (string, error) {
 	return e.rewrite(ctx, query, nil)
 }
 
 // rewrite is Rewrite with the tables the statement's refresh loaded.
 func (e *Engine) rewrite(ctx context.Context, query string, loaded map[string]*table.Table) (string, error) {
+	query, err := e.pruneStatement(ctx, query, loaded, nil)
+	if err != nil {
+		return "", err
+	}
 	var rerr error
 	out := atRE.ReplaceAllStringFunc(query, func(m string) string {
 		if rerr != nil {

@@ -49,6 +49,9 @@ func (rt *Runtime) sampleMemory(ctx context.Context) {
 		rt.Fresh.Gauge("citybrain_go_heap_objects_bytes", "Go heap: live and not yet swept objects / Go 堆对象", float64(s[0].Value.Uint64()))
 		rt.Fresh.Gauge("citybrain_go_memory_bytes", "Memory the Go runtime holds from the OS, less what it released / Go 运行时占用内存", float64(s[1].Value.Uint64()-s[2].Value.Uint64()))
 	}
+	if rt.App != nil && rt.App.Lake != nil {
+		rt.Fresh.Gauge("citybrain_lake_pruned_files_total", "Data files statements skipped by their filters (manifest bounds, partitions) / 查询按条件跳过的数据文件数", float64(rt.App.Lake.PrunedFiles()))
+	}
 	if rt.App != nil && rt.App.Lake != nil && rt.App.Lake.Remote() {
 		st := rt.App.Lake.CacheStats()
 		rt.Fresh.Gauge("citybrain_lake_cache_bytes", "Local copies of the object store's data files / 对象存储数据文件的本地缓存", float64(rt.App.Lake.CacheSize()))

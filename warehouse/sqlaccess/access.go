@@ -439,8 +439,19 @@ func (b *sandbox) refreshBody(ctx context.Context, table, body string, catalog b
 var atRE = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\s+AT\s*\(\s*(VERSION|TIMESTAMP)\s*=>\s*('[^']*'|[0-9]+)\s*\)`)
 
 // rewrite turns time-travel references into the files of the snapshot
-// they name, with the scope applied.
+// they name, and references whose filters rule out some of a table's files
+// into a SELECT over the others (the engine's statement pruning), with the
+// scope applied.
 func (b *sandbox) rewrite(ctx context.Context, q string) (string, error) {
+	q, err := b.a.eng.PruneStatement(ctx, q, func(table, from string) (string, bool) {
+		if !b.visible(table) {
+			return "", false
+		}
+		return b.wrap(table, from), true
+	})
+	if err != nil {
+		return "", &Error{Code: "58030", Msg: err.Error(), err: err}
+	}
 	var rerr error
 	out := atRE.ReplaceAllStringFunc(q, func(m string) string {
 		if rerr != nil {

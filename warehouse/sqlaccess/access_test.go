@@ -507,3 +507,41 @@ func TestMetadataHidden(t *testing.T) {
 		t.Error("dept_water: raw.weather (unfiltered) row count NULL")
 	}
 }
+
+// TestStatementPruningInSandbox: a user's statement that filters a table
+// reads only the files its filter can match, with the user's scope and
+// suppression still applied, and a table outside the scope stays refused.
+func TestStatementPruningInSandbox(t *testing.T) {
+	f := sqltest.New(t, sqlaccess.DefaultConfig())
+	// raw.mobile_signal: two commits, one file each; the first holds 00:00–07:15 UTC (people_count 0..29),
+	// the second 07:30–12:15. 09:00 in Shanghai is 01:00 UTC: four rows of the first file, all below k=10.
+	q := "select count(*), count(*) filter (where people_count is null) from raw.mobile_signal where window_start < '2026-11-28 09:00:00'"
+	before := f.Lake.PrunedFiles()
+	rows, err := run(t, f, "analyst", q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows[0][0] != int64(4) || rows[0][1] != int64(4) {
+		t.Errorf("analyst: %v rows, %v suppressed; want 4 and 4", rows[0][0], rows[0][1])
+	}
+	if f.Lake.PrunedFiles() != before+1 {
+		t.Errorf("pruned %d files, want the second commit's 1", f.Lake.PrunedFiles()-before)
+	}
+	if rows, err = run(t, f, "admin", q); err != nil || rows[0][0] != int64(4) || rows[0][1] != int64(0) {
+		t.Errorf("admin: %v %v, want 4 rows none suppressed", rows, err)
+	}
+	// The department's row filter still applies to a pruned reference: nothing after 2099, and its kinds only.
+	before = f.Lake.PrunedFiles()
+	if rows, err = run(t, f, "dept_water", "select count(*) from marts.warnings where raised_at > '2099-01-01'"); err != nil || rows[0][0] != int64(0) {
+		t.Errorf("dept_water, filter excluding every file: %v %v", rows, err)
+	}
+	if f.Lake.PrunedFiles() != before+1 {
+		t.Errorf("the warnings' one file was not pruned")
+	}
+	if rows, err = run(t, f, "dept_water", "select count(*) from marts.warnings where raised_at >= '2026-11-28' and kind = 'crowd'"); err != nil || rows[0][0] != int64(0) {
+		t.Errorf("dept_water sees crowd warnings: %v %v", rows, err)
+	}
+	if _, err := run(t, f, "dept_water", q); err == nil || !strings.Contains(err.Error(), "无权访问") {
+		t.Errorf("dept_water read raw.mobile_signal through a filter: %v", err)
+	}
+}
