@@ -172,7 +172,7 @@ func (l *Lake) CommitKeyed(ctx context.Context, name string, s *schemas.Schema, 
 		l.removeAll(ctx, written)
 		return 0, st, fmt.Errorf("commit %s: %w", name, err)
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		l.removeAll(ctx, written)
 		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	icebergutils "github.com/apache/iceberg-go/utils"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -97,7 +100,33 @@ func (l *Lake) openStore(ctx context.Context, dataDir string) error {
 	}
 	l.cacheDir = dir
 	l.store, l.cache = st, cache
+	// One AWS configuration and HTTP client for iceberg-go's S3 IO (see
+	// ioCtx); without it iceberg-go loads the SDK's configuration and opens
+	// a new connection at every metadata load and manifest read.
+	awscfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion(firstNonEmpty(s3cfg.Region, os.Getenv("AWS_REGION"), "us-east-1")))
+	if err != nil {
+		return fmt.Errorf("aws configuration: %w", err)
+	}
+	awscfg.HTTPClient = awshttp.NewBuildableClient()
+	l.awsCfg = &awscfg
 	return nil
+}
+
+// ioCtx carries the lake's AWS configuration to iceberg-go's S3 IO, which
+// builds its client from it (with the lake's endpoint, region and keys
+// from catalogProps on top) instead of loading the SDK's configuration and
+// opening a new connection for every metadata file and manifest it reads
+// (~2.5 ms each in the lake-s3 bench).
+func (l *Lake) ioCtx(ctx context.Context) context.Context { return l.IOContext(ctx) }
+
+// IOContext is ctx carrying the lake's shared AWS configuration for
+// iceberg-go calls made outside the lake (Table.FS, Scan.PlanFiles): see
+// ioCtx. On a local lake it is ctx.
+func (l *Lake) IOContext(ctx context.Context) context.Context {
+	if l.awsCfg == nil {
+		return ctx
+	}
+	return icebergutils.WithAwsConfig(ctx, l.awsCfg)
 }
 
 // removeDeadCacheDirs removes the per-process directories under root whose

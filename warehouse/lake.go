@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,6 +112,8 @@ type Lake struct {
 	// prunedFiles counts the data files statements did not read because
 	// their filters ruled them out (prune.go).
 	prunedFiles atomic.Int64
+	// awsCfg is the AWS configuration iceberg-go's S3 IO shares (ioCtx).
+	awsCfg *aws.Config
 }
 
 // PrunedFiles is how many data files statements skipped by their filters
@@ -309,7 +312,7 @@ func (l *Lake) upgradeProps(ctx context.Context, name string, t *table.Table) *t
 		l.log.Warn("table properties not upgraded", "table", name, "err", err)
 		return t
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		l.log.Info("table properties not upgraded yet (a writer committed first)", "table", name, "err", err)
 		return t
@@ -363,7 +366,7 @@ func (l *Lake) Load(ctx context.Context, name string) (*table.Table, error) {
 }
 
 func (l *Lake) load(ctx context.Context, name string) (*table.Table, error) {
-	t, err := l.cat.LoadTable(ctx, Ident(name))
+	t, err := l.cat.LoadTable(l.ioCtx(ctx), Ident(name))
 	if errors.Is(err, catalog.ErrNoSuchTable) {
 		return nil, fmt.Errorf("%w: %s", ErrNoTable, name)
 	}
@@ -643,7 +646,7 @@ func (l *Lake) CommitPosition(ctx context.Context, name string, next State) erro
 	if err := tx.SetProperties(set); err != nil {
 		return fmt.Errorf("commit position of %s: %w", name, err)
 	}
-	if _, err := tx.Commit(ctx); err != nil {
+	if _, err := tx.Commit(l.ioCtx(ctx)); err != nil {
 		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {
 			return fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
 		}
@@ -697,7 +700,7 @@ func (l *Lake) Commit(ctx context.Context, name string, files []iceberg.DataFile
 	if err := tx.AddDataFiles(ctx, files, props, table.WithoutDuplicateCheck()); err != nil {
 		return 0, fmt.Errorf("commit %s: %w", name, err)
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		if errors.Is(err, table.ErrCommitFailed) || l.moved(ctx, name, cur) {
 			return 0, fmt.Errorf("%w: %s: %v", ErrConflict, name, err)

@@ -181,7 +181,7 @@ func (m *maintainer) needsCompaction(ctx context.Context, t *table.Table, memo *
 	if snap == nil || snap.SnapshotID == memo.noCompact {
 		return false, nil
 	}
-	fsys, err := t.FS(ctx)
+	fsys, err := t.FS(m.l.ioCtx(ctx))
 	if err != nil {
 		return false, err
 	}

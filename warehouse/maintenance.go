@@ -291,7 +291,7 @@ func (l *Lake) commitRewrite(ctx context.Context, name string, t *table.Table, o
 	if err := rw.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("compact %s: %w", name, err)
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		if l.lostRace(ctx, name, t, err) {
 			return 0, fmt.Errorf("%w: %s: %v", ErrConflict, name, err)
@@ -698,7 +698,7 @@ func (l *Lake) Expire(ctx context.Context, name string, now time.Time) (int, err
 	if err := tx.ExpireSnapshots(l.expireOpts(t, now)...); err != nil {
 		return 0, fmt.Errorf("expire %s: %w", name, err)
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		if l.lostRace(ctx, name, t, err) {
 			return 0, fmt.Errorf("%w: expire %s: %v", ErrConflict, name, err)
@@ -784,7 +784,7 @@ func (l *Lake) RemoveOrphans(ctx context.Context, name string, now time.Time) (i
 // snapshot of the table (by fileKey), and how many manifest lists and
 // manifests it read.
 func (l *Lake) referencedFiles(ctx context.Context, t *table.Table) (map[string]struct{}, int, error) {
-	fsys, err := t.FS(ctx)
+	fsys, err := t.FS(l.ioCtx(ctx))
 	if err != nil {
 		return nil, 0, err
 	}

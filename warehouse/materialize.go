@@ -254,7 +254,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 	res.Removed = len(olds)
 	if len(olds) == 0 && len(news) == 0 {
 		// Nothing to change; a schema or comment change is still committed.
-		if _, err := tx.Commit(ctx); err != nil {
+		if _, err := tx.Commit(l.ioCtx(ctx)); err != nil {
 			return res, fmt.Errorf("materialize %s: %w", spec.Table, err)
 		}
 		res.Commit = time.Since(commitStart)
@@ -273,7 +273,7 @@ func (l *Lake) Materialize(ctx context.Context, db *sql.DB, spec MaterializeSpec
 		cleanup()
 		return res, fmt.Errorf("materialize %s: %w", spec.Table, err)
 	}
-	nt, err := tx.Commit(ctx)
+	nt, err := tx.Commit(l.ioCtx(ctx))
 	if err != nil {
 		cleanup()
 		if l.lostRace(ctx, spec.Table, t, err) {

@@ -55,7 +55,26 @@ type Engine struct {
 	// viewAt is the last-updated time of the metadata each view was built
 	// from (refreshes race outside the lock; the newer wins).
 	viewAt map[string]int64
+
+	// onDemand: the lake is on an object store and the engine was opened
+	// OnDemand — a table's view is built (its files fetched) only when a
+	// statement first reads the table whole; whole lists those tables.
+	onDemand bool
+	whole    map[string]bool
 }
+
+// EngineOption configures NewEngine.
+type EngineOption func(*Engine)
+
+// OnDemand builds the views of a lake on an object store when statements
+// need them, not at open: a command that runs a few statements (citybrain
+// sql, an extract) fetches only the files they read — with a filter, the
+// files the filter can match (prune.go) — instead of every current file of
+// every table. Until then a table has no view; statements reach it through
+// Query and Rewrite, which build it. serve opens its engine without it (its
+// dashboards, SQL sessions and view models read the views directly). No
+// effect on a local lake, whose views cost nothing to build.
+func OnDemand() EngineOption { return func(e *Engine) { e.onDemand = true } }
 
 // pinGrace is how long the cached copies of files a view or a time-travel
 // statement read stay pinned after the view was replaced (or the statement
@@ -68,7 +87,7 @@ const pinGrace = 10 * time.Minute
 var errUnavailable = errors.New("对象存储暂不可用 object store unavailable")
 
 // NewEngine opens an in-memory DuckDB and creates a view for every table.
-func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
+func NewEngine(ctx context.Context, lake *Lake, opts ...EngineOption) (*Engine, error) {
 	q := lake.cfg.Query
 	connector, err := duckdb.NewConnector("", func(execer driver.ExecerContext) error {
 		for _, s := range settings(q) {
@@ -81,10 +100,17 @@ func NewEngine(ctx context.Context, lake *Lake) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open duckdb: %w", err)
 	}
-	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}, pins: map[string]func(){}, viewAt: map[string]int64{}}
+	e := &Engine{lake: lake, db: sql.OpenDB(connector), conn: connector, views: map[string]string{}, bodies: map[string]string{}, damaged: map[string]string{}, pins: map[string]func(){}, viewAt: map[string]int64{}, whole: map[string]bool{}}
+	for _, o := range opts {
+		o(e)
+	}
+	e.onDemand = e.onDemand && lake.Remote()
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
+	}
+	if e.onDemand {
+		return e, nil
 	}
 	if err := e.RefreshAll(ctx); err != nil {
 		e.Close()
@@ -143,8 +169,16 @@ const DamagedHint = "run `citybrain lake check` / 请运行 citybrain lake check
 // cannot be read, its view becomes one that raises the error (naming the
 // file), it is listed by Damaged, and the error is returned.
 func (e *Engine) Refresh(ctx context.Context, name string) error {
+	e.wantWhole(name)
 	_, err := e.refreshLoaded(ctx, name)
 	return err
+}
+
+// wantWhole marks a table's view as needed (OnDemand engines build it).
+func (e *Engine) wantWhole(name string) {
+	e.mu.Lock()
+	e.whole[name] = true
+	e.mu.Unlock()
 }
 
 // refreshLoaded is Refresh, returning the table as it loaded it (nil when
@@ -166,6 +200,10 @@ func (e *Engine) refreshAfter(ctx context.Context, name string, t *table.Table, 
 		return e.markDamaged(ctx, name, "load:"+err.Error(), fmt.Errorf("%s: %w", e.lake.newestMetadata(name), err))
 	}
 	e.mu.Lock()
+	if e.onDemand && !e.whole[name] {
+		e.mu.Unlock()
+		return nil // built when a statement reads the table whole
+	}
 	switch e.views[name] {
 	case t.MetadataLocation():
 		e.mu.Unlock()
@@ -365,7 +403,7 @@ func (l *Lake) snapshotDataFiles(ctx context.Context, t *table.Table, snap *tabl
 	if ok {
 		return files, nil
 	}
-	files, err := planDataFiles(ctx, t, snap)
+	files, err := planDataFiles(l.ioCtx(ctx), t, snap)
 	if err != nil {
 		return nil, err
 	}
@@ -462,6 +500,27 @@ func (e *Engine) rewrite(ctx context.Context, query string, loaded map[string]*t
 	query, err := e.pruneStatement(ctx, query, loaded, nil)
 	if err != nil {
 		return "", err
+	}
+	if e.onDemand {
+		// The references pruning left read the views: build them.
+		for _, m := range tableRefRE.FindAllStringSubmatch(atRE.ReplaceAllString(query, ""), -1) {
+			name := strings.ToLower(m[1] + "." + m[2])
+			e.mu.Lock()
+			built := e.whole[name]
+			e.mu.Unlock()
+			if built {
+				continue
+			}
+			e.wantWhole(name)
+			if t := loaded[name]; t != nil {
+				err = e.refreshAfter(ctx, name, t, nil)
+			} else {
+				_, err = e.refreshLoaded(ctx, name)
+			}
+			if err != nil && !errors.Is(err, ErrNoTable) {
+				return "", err
+			}
+		}
 	}
 	var rerr error
 	out := atRE.ReplaceAllStringFunc(query, func(m string) string {

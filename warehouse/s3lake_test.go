@@ -231,6 +231,38 @@ func TestLakeOnObjectStore(t *testing.T) {
 		t.Errorf("second process fetched nothing: %+v", st)
 	}
 
+	// A command beside it (an OnDemand engine, its own cold cache) fetches
+	// only what its statements read: a filter on one day, that day's file;
+	// then the whole table, the other; never the model's table.
+	cfg3 := cfg
+	cfg3.S3.CacheDir = t.TempDir()
+	lake3, err := Open(ctx, cfg3, "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lake3.Close()
+	e3, err := NewEngine(ctx, lake3, OnDemand())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e3.Close()
+	if st := lake3.CacheStats(); st.Misses != 0 {
+		t.Errorf("an OnDemand engine fetched %d files at open", st.Misses)
+	}
+	day1 := queryString(t, e3, "SELECT count(*) FROM raw.weather WHERE observed_at >= '2013-03-02 08:00:00'") // 00:00 UTC
+	if want := queryString(t, e, "SELECT count(*) FROM raw.weather WHERE observed_at >= '2013-03-02 08:00:00'"); day1 != want || day1 == "0" {
+		t.Errorf("filtered count %s, the first process %s", day1, want)
+	}
+	if st := lake3.CacheStats(); st.Misses != 1 {
+		t.Errorf("a statement filtered to one day fetched %d files, want that day's 1", st.Misses)
+	}
+	if got := queryTotals(t, e3, "raw.weather"); got != all {
+		t.Errorf("on demand %+v, first %+v", got, all)
+	}
+	if st := lake3.CacheStats(); st.Misses != 2 {
+		t.Errorf("the whole table fetched %d files in all, want 2", st.Misses)
+	}
+
 	// The server restarted while batches commit: every commit either
 	// lands whole or fails and is written again (as the lake writer
 	// replays from Kafka), and nothing is lost or doubled.

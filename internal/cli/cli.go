@@ -130,13 +130,14 @@ func (g *globals) open(cmd *cobra.Command, mode app.BrokerMode) (*app.App, confi
 }
 
 // openEngine opens the platform without a broker and a query engine on
-// its lake; done closes both.
+// its lake; done closes both. On an object store the engine fetches only
+// what the command's statements read (warehouse.OnDemand).
 func (g *globals) openEngine(cmd *cobra.Command) (a *app.App, eng *warehouse.Engine, done func(), err error) {
 	a, _, err = g.open(cmd, app.NoBroker)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	eng, err = warehouse.NewEngine(cmd.Context(), a.Lake)
+	eng, err = warehouse.NewEngine(cmd.Context(), a.Lake, warehouse.OnDemand())
 	if err != nil {
 		a.Close()
 		return nil, nil, nil, err
