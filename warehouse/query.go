@@ -61,6 +61,10 @@ type Engine struct {
 	// statement first reads the table whole; whole lists those tables.
 	onDemand bool
 	whole    map[string]bool
+	// refRE finds references to the lake's tables in a statement: raw.*,
+	// marts.* and the other namespaces the catalog had at open (a table
+	// Spark wrote, enrich.*).
+	refRE *regexp.Regexp
 }
 
 // EngineOption configures NewEngine.
@@ -105,6 +109,16 @@ func NewEngine(ctx context.Context, lake *Lake, opts ...EngineOption) (*Engine, 
 		o(e)
 	}
 	e.onDemand = e.onDemand && lake.Remote()
+	e.refRE = tableRefRE
+	if nss, err := lake.cat.ListNamespaces(ctx, nil); err == nil {
+		names := []string{"raw", "marts"}
+		for _, ns := range nss {
+			if n := strings.Join(ns, "."); n != "raw" && n != "marts" && !strings.Contains(n, ".") {
+				names = append(names, regexp.QuoteMeta(n))
+			}
+		}
+		e.refRE = regexp.MustCompile(`(?i)\b(` + strings.Join(names, "|") + `)\.([a-z_][a-z0-9_]*)`)
+	}
 	if _, err := e.db.ExecContext(ctx, backgroundPurge); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("duckdb %q: %w", backgroundPurge, err)
@@ -503,7 +517,7 @@ func (e *Engine) rewrite(ctx context.Context, query string, loaded map[string]*t
 	}
 	if e.onDemand {
 		// The references pruning left read the views: build them.
-		for _, m := range tableRefRE.FindAllStringSubmatch(atRE.ReplaceAllString(query, ""), -1) {
+		for _, m := range e.refRE.FindAllStringSubmatch(atRE.ReplaceAllString(query, ""), -1) {
 			name := strings.ToLower(m[1] + "." + m[2])
 			e.mu.Lock()
 			built := e.whole[name]
@@ -589,7 +603,7 @@ var tableRefRE = regexp.MustCompile(`(?i)\b(raw|marts)\.([a-z_][a-z0-9_]*)`)
 // Query runs SQL against the current snapshots (and any AT (...) snapshot).
 func (e *Engine) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	loaded := map[string]*table.Table{}
-	for _, m := range tableRefRE.FindAllStringSubmatch(query, -1) {
+	for _, m := range e.refRE.FindAllStringSubmatch(query, -1) {
 		name := strings.ToLower(m[1] + "." + m[2])
 		if _, ok := loaded[name]; ok {
 			continue
