@@ -106,7 +106,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, mode BrokerM
 			}
 			brokers = []string{a.Embedded.Addr()}
 		}
-	} else if mode == AttachBroker && ServeRunning(cfg.DataDir) {
+	} else if (mode == AttachBroker || mode == ReadBroker) && ServeRunning(cfg.DataDir) {
 		a.Attached = true
 	}
 	a.Client = broker.NewClient(brokers, cfg.Broker)

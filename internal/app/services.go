@@ -15,6 +15,7 @@ import (
 
 	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
+	"citybrain/internal/instances"
 	"citybrain/warehouse"
 )
 
@@ -35,6 +36,13 @@ type Runtime struct {
 	// Fresh is the freshness of every path (internal/freshness): each
 	// service reports its own; status, 数据健康 and /metrics read it.
 	Fresh *freshness.Registry
+
+	// Roles are the roles this serve process runs (docs/roles.md).
+	Roles Roles
+	// Instances, when set, is the platform's instances (this one and the
+	// others sharing the Kafka cluster): /api/freshness and /metrics show
+	// their paths and whether they are up.
+	Instances *instances.Registry
 
 	// OperatorToken, when set, is serve's operator token (kept in
 	// <data_dir>/serve.token, readable by serve's user only): a bearer of it
@@ -86,6 +94,7 @@ func (rt *Runtime) MountMetrics() {
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		rt.sampleMemory(r.Context())
+		rt.sampleInstances()
 		rt.Fresh.WritePrometheus(w)
 	})
 	rt.Mux.HandleFunc("GET /api/freshness", func(w http.ResponseWriter, r *http.Request) {
@@ -93,10 +102,56 @@ func (rt *Runtime) MountMetrics() {
 		if !ok {
 			return
 		}
-		rows := ScopeFreshness(sc, rt.Fresh.Rows())
+		all := rt.Fresh.Rows()
+		body := map[string]any{"as_of": time.Now()}
+		if rt.Instances != nil {
+			all = append(all, rt.Instances.PeerRows()...)
+			if sc.Admin {
+				ins := rt.Instances.Instances()
+				for i := range ins {
+					ins[i].Paths = nil // they are in rows
+				}
+				body["instances"] = ins
+			}
+		}
+		body["rows"] = ScopeFreshness(sc, all)
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
-		json.NewEncoder(w).Encode(map[string]any{"rows": rows, "as_of": time.Now()})
+		json.NewEncoder(w).Encode(body)
 	})
+}
+
+// sampleInstances sets citybrain_instance_up for every instance heard
+// from (1 up, 0 down), labelled with its name and roles.
+func (rt *Runtime) sampleInstances() {
+	if rt.Instances == nil {
+		return
+	}
+	for _, in := range rt.Instances.Instances() {
+		v := 0.0
+		if in.Up {
+			v = 1
+		}
+		rt.Fresh.Gauge("citybrain_instance_up", "Serve instances of the platform, 1 up, 0 stopped or silent for 3 heartbeats / 平台实例是否在线", v, "instance", in.Name, "roles", strings.Join(in.Roles, ","))
+	}
+}
+
+// AddrFile is where serve writes the address its HTTP server listens on,
+// under data_dir (http.addr may name port 0: any free port).
+const AddrFile = "serve.addr"
+
+// WriteServeAddr records serve's HTTP address for the commands beside it.
+func WriteServeAddr(dataDir, addr string) error {
+	return os.WriteFile(filepath.Join(dataDir, AddrFile), []byte(addr+"\n"), 0o644)
+}
+
+// ServeAddr is the HTTP address of the serve running on dataDir, as it
+// recorded it; fallback when it recorded none.
+func ServeAddr(dataDir, fallback string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, AddrFile))
+	if err != nil || strings.TrimSpace(string(b)) == "" {
+		return fallback
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // TokenFile is where serve keeps its operator token, under data_dir.

@@ -16,13 +16,15 @@ import (
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
+	"citybrain/internal/instances"
 	"citybrain/internal/proc"
 	"citybrain/warehouse"
 	"citybrain/warehouse/sqlaccess"
 )
 
 func serveCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var rolesFlag, instanceFlag string
+	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run everything: broker (if embedded), connectors, lake writers, query layer / 启动全部服务",
 		Long: `serve runs the whole platform in one process: the embedded Kafka broker when no
@@ -30,12 +32,32 @@ broker.bootstrap is configured, every enabled source's connector, one lake write
 per topic, background lake maintenance, and the HTTP query layer.
 
 Stop it with Ctrl-C: it commits what it has read and exits. A kill -9 loses
-nothing either: the next start resumes from the lake and the topics.`,
+nothing either: the next start resumes from the lake and the topics.
+
+With --roles it runs only some parts, so that each part can run on its own
+machines against a shared Kafka cluster (broker.bootstrap) and a shared
+catalog (warehouse.catalog sql or rest): for example
+  citybrain serve --roles connectors,lakewriter --instance ingest-1
+  citybrain serve --roles models,warnings,query,dashboards --instance serve-1
+Every instance publishes a heartbeat to the topic citybrain.instances;
+citybrain status, /metrics and 数据健康 show them all as one platform, and an
+instance silent for 15 s as down. See docs/roles.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := g.load(cmd)
 			if err != nil {
 				return err
+			}
+			roles, err := app.ParseRoles(rolesFlag)
+			if err != nil {
+				return err
+			}
+			if err := app.CheckRoles(roles, cfg); err != nil {
+				return err
+			}
+			instance := instanceFlag
+			if instance == "" {
+				instance = app.DefaultInstance()
 			}
 			ctx := cmd.Context()
 			restarted := proc.Restarted()
@@ -51,7 +73,11 @@ nothing either: the next start resumes from the lake and the topics.`,
 			if err := a.LockServe(); err != nil {
 				return err
 			}
-			eng, err := warehouse.NewEngine(ctx, a.Lake)
+			var engOpts []warehouse.EngineOption
+			if !roles.Has(app.RoleQuery) && !roles.Has(app.RoleDashboards) && !roles.Has(app.RoleModels) && !roles.Has(app.RoleWarnings) {
+				engOpts = append(engOpts, warehouse.OnDemand()) // no part of this instance reads the views
+			}
+			eng, err := warehouse.NewEngine(ctx, a.Lake, engOpts...)
 			if err != nil {
 				return err
 			}
@@ -68,8 +94,14 @@ nothing either: the next start resumes from the lake and the topics.`,
 			a.Mount(mux, eng, users)
 			fresh := freshness.New(time.Now, freshness.DefaultThresholds())
 			a.Fresh = fresh
-			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh}
+			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh, Roles: roles}
+			if a.Client != nil {
+				rt.Instances = instances.New(a.Client, instances.Info{Name: instance, Roles: roles.List(), HTTP: ln.Addr().String()}, instances.DefaultInterval, fresh.Rows, log)
+			}
 			if err := rt.WriteOperatorToken(cfg.DataDir); err != nil {
+				return err
+			}
+			if err := app.WriteServeAddr(cfg.DataDir, ln.Addr().String()); err != nil {
 				return err
 			}
 			rt.MountMetrics()
@@ -87,6 +119,14 @@ nothing either: the next start resumes from the lake and the topics.`,
 				}
 			})
 			before, after, err := app.Services(rt)
+			if err != nil {
+				return err
+			}
+			before, err = servicesOf(roles, before)
+			if err != nil {
+				return err
+			}
+			after, err = servicesOf(roles, after)
 			if err != nil {
 				return err
 			}
@@ -117,9 +157,18 @@ nothing either: the next start resumes from the lake and the topics.`,
 					log.Error("http server stopped", "err", err)
 				}
 			}()
+			if rt.Instances != nil {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := rt.Instances.Run(ctx); err != nil && ctx.Err() == nil {
+						log.Error("实例心跳停止 instance heartbeats stopped", "err", err)
+					}
+				}()
+			}
 			var names []string
 			for _, d := range cfg.Defs {
-				if !d.IsEnabled() {
+				if !d.IsEnabled() || (!roles.Has(app.RoleConnectors) && !roles.Has(app.RoleLakeWriter)) {
 					continue
 				}
 				src, err := a.OpenSource(d.Name)
@@ -127,39 +176,51 @@ nothing either: the next start resumes from the lake and the topics.`,
 					return err
 				}
 				names = append(names, d.Name)
-				wr := a.NewWriter(src)
-				wr.Fresh = fresh
-				wr.OnCommit = func(ctx context.Context, table string, snap int64) {
-					rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
-				}
-				wg.Add(2)
 				// Neither gives up before serve stops: a start that fails (a
 				// broker slow to answer on a busy machine) is retried with
 				// backoff and shown on the source's freshness path.
-				go func() {
-					defer wg.Done()
-					defer wr.Close()
-					if err := a.RunWriter(ctx, src, wr); err != nil && ctx.Err() == nil {
-						log.Error("lake writer stopped", "source", d.Name, "err", err)
+				if roles.Has(app.RoleLakeWriter) {
+					wr := a.NewWriter(src)
+					wr.Fresh = fresh
+					wr.OnCommit = func(ctx context.Context, table string, snap int64) {
+						rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
 					}
-				}()
-				go func() {
-					defer wg.Done()
-					if _, err := a.RunSource(ctx, src, d.Poll()); err != nil {
-						log.Error("source stopped", "source", d.Name, "err", err)
-					}
-				}()
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						defer wr.Close()
+						if err := a.RunWriter(ctx, src, wr); err != nil && ctx.Err() == nil {
+							log.Error("lake writer stopped", "source", d.Name, "err", err)
+						}
+					}()
+				}
+				if roles.Has(app.RoleConnectors) {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := a.RunSource(ctx, src, d.Poll()); err != nil {
+							log.Error("source stopped", "source", d.Name, "err", err)
+						}
+					}()
+				}
 			}
 			for _, s := range after {
 				if err := runService(s); err != nil {
 					return err
 				}
 			}
-			wg.Add(1)
-			// Maintenance is background work: a pass waits (≤ 3 min) while
-			// the warning engine is behind (freshness.Registry.Yield).
-			a.Lake.SetYield(func(ctx context.Context) time.Duration { return fresh.Yield(ctx, 2*time.Second, 3*time.Minute) })
-			go func() { defer wg.Done(); a.Lake.RunMaintenance(ctx) }()
+			if !roles.Has(app.RoleLakeWriter) {
+				// Other instances write the lake: learn of their commits by looking.
+				wg.Add(1)
+				go func() { defer wg.Done(); app.WatchCommits(ctx, a.Lake, rt.Commits, 2*time.Second) }()
+			}
+			if roles.Has(app.RoleLakeWriter) {
+				wg.Add(1)
+				// Maintenance is background work: a pass waits (≤ 3 min) while
+				// the warning engine is behind (freshness.Registry.Yield).
+				a.Lake.SetYield(func(ctx context.Context) time.Duration { return fresh.Yield(ctx, 2*time.Second, 3*time.Minute) })
+				go func() { defer wg.Done(); a.Lake.RunMaintenance(ctx) }()
+			}
 			brokerDesc := fmt.Sprintf("%v", cfg.Broker.Bootstrap)
 			if a.Embedded != nil {
 				brokerDesc = a.Embedded.Addr() + " (embedded, log in " + cfg.DataDir + "/broker)"
@@ -170,11 +231,12 @@ CityBrain Lakehouse is running / 城市大脑数据平台已启动
   Kafka broker 消息队列:      %s
   Lake 数据湖 (Iceberg):      %s  (catalog: %s)
   Sources 数据源:             %[6]v
+  Instance 实例:              %[8]s  (roles 角色: %[9]s)
 Try 试试 (in another terminal):
   %[7]s sql "select count(*) from raw.weather"
   %[7]s tables
   %[7]s status
-`, ln.Addr(), ln.Addr(), brokerDesc, lakeWhere(a.Lake), cfg.Warehouse.Catalog, names, self())
+`, ln.Addr(), ln.Addr(), brokerDesc, lakeWhere(a.Lake), cfg.Warehouse.Catalog, names, self(), instance, roles)
 			for _, l := range rt.BannerLines() {
 				fmt.Fprintln(g.out, "  "+l)
 			}
@@ -191,6 +253,25 @@ Try 试试 (in another terminal):
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&rolesFlag, "roles", "all", app.RolesHelp())
+	cmd.Flags().StringVar(&instanceFlag, "instance", "", "this instance's name in status, /metrics and 数据健康 (default <hostname>-<pid>) / 实例名")
+	return cmd
+}
+
+// servicesOf keeps the services of the given roles; a service no role
+// names is an error (it would run unaccounted on every instance).
+func servicesOf(roles app.Roles, ss []app.Service) ([]app.Service, error) {
+	var out []app.Service
+	for _, s := range ss {
+		r, ok := app.ServiceRole(s.Name())
+		if !ok {
+			return nil, fmt.Errorf("service %q belongs to no role (internal/app/roles.go serviceRoles)", s.Name())
+		}
+		if roles.Has(r) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // self is how the user invoked this binary, for the commands the banner suggests.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"citybrain/internal/app"
 	"citybrain/internal/freshness"
+	"citybrain/internal/instances"
 	"citybrain/warehouse"
 )
 
@@ -132,14 +134,16 @@ func printFreshness(ctx context.Context, w io.Writer, a *app.App) error {
 		fmt.Fprintln(w, "新鲜度 freshness: citybrain serve is not running (serve measures it; start it with `make run`) 服务未运行")
 		return nil
 	}
-	rows, err := fetchFreshness(ctx, a.Cfg.HTTP.Addr, app.ReadOperatorToken(a.Cfg.DataDir))
+	addr := app.ServeAddr(a.Cfg.DataDir, a.Cfg.HTTP.Addr)
+	rows, ins, err := fetchFreshness(ctx, addr, app.ReadOperatorToken(a.Cfg.DataDir))
 	if err != nil {
-		fmt.Fprintf(w, "新鲜度 freshness: cannot read it from serve at http://%s/api/freshness: %v\n", a.Cfg.HTTP.Addr, err)
+		fmt.Fprintf(w, "新鲜度 freshness: cannot read it from serve at http://%s/api/freshness: %v\n", addr, err)
 		return nil
 	}
+	printInstances(w, ins)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintln(tw, "path 路径	table 表	newest event 最新事件	behind 未处理	lag 滞后	status 状态	error")
+	fmt.Fprintln(tw, "path 路径	table 表	newest event 最新事件	behind 未处理	lag 滞后	status 状态	instance 实例	error")
 	for _, r := range rows {
 		ev := "-"
 		if !r.EventTime.IsZero() {
@@ -151,35 +155,66 @@ func printFreshness(ctx context.Context, w io.Writer, a *app.App) error {
 			lag = zh + " " + en
 		}
 		level := map[string]string{"ok": "正常 ok", "warn": "注意 warn", "error": "告警 ALARM"}[r.Level]
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.Component, r.Name, r.Table, ev, r.Behind, lag, level, r.Err)
+		inst := r.Instance
+		if inst == "" {
+			inst = "(this 本实例)"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Component, r.Name, r.Table, ev, r.Behind, lag, level, inst, r.Err)
 	}
 	return nil
 }
 
-// fetchFreshness reads GET /api/freshness with serve's operator token.
-func fetchFreshness(ctx context.Context, addr, token string) ([]freshness.Row, error) {
+// printInstances lists the platform's serve instances (docs/roles.md).
+func printInstances(w io.Writer, ins []instances.Info) {
+	if len(ins) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "instance 实例	roles 角色	state 状态	last heartbeat 最近心跳	http	started 启动")
+	for _, in := range ins {
+		state := "在线 up"
+		switch {
+		case in.Stopped:
+			state = "已停止 stopped"
+		case !in.Up:
+			state = "失联 DOWN"
+		}
+		name := in.Name
+		if in.Self {
+			name += " (this 本实例)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, strings.Join(in.Roles, ","), state, in.At.Format(time.RFC3339), in.HTTP, in.Started.Format(time.RFC3339))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
+// fetchFreshness reads GET /api/freshness with serve's operator token:
+// every path of the platform, and its instances.
+func fetchFreshness(ctx context.Context, addr, token string) ([]freshness.Row, []instances.Info, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/freshness", nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
+		return nil, nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
 	var body struct {
-		Rows []freshness.Row `json:"rows"`
+		Rows      []freshness.Row  `json:"rows"`
+		Instances []instances.Info `json:"instances"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return body.Rows, nil
+	return body.Rows, body.Instances, nil
 }

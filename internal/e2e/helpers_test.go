@@ -130,12 +130,18 @@ type server struct {
 
 func (e *env) serve(logName string) *server {
 	e.t.Helper()
+	return e.serveWith(logName)
+}
+
+// serveWith starts citybrain serve with extra arguments (--roles …).
+func (e *env) serveWith(logName string, args ...string) *server {
+	e.t.Helper()
 	logPath := filepath.Join(e.dir, logName)
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "--config", e.config, "serve")
+	cmd := exec.Command(binary, append([]string{"--config", e.config, "serve"}, args...)...)
 	cmd.Dir = repoRoot()
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

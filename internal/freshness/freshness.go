@@ -76,6 +76,9 @@ type Row struct {
 	// Level is ok, warn (LagS past Thresholds.Warn or an error) or error
 	// (LagS past Thresholds.Error).
 	Level string `json:"level"`
+	// Instance is the serve instance that runs the path, for paths another
+	// instance reported (internal/instances); empty for this one's own.
+	Instance string `json:"instance,omitempty"`
 }
 
 // Thresholds say when a path's age is worth a warning or an alarm.
