@@ -23,6 +23,7 @@ import (
 	"citybrain/internal/broker"
 	"citybrain/internal/config"
 	"citybrain/internal/freshness"
+	"citybrain/internal/instances"
 	_ "citybrain/pipelines/extracts/service" // the extracts API (/api/extracts), started below
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -193,6 +194,14 @@ func newEnvCfg(t *testing.T, withBroker bool, mod func(*config.Config)) *env {
 	a.Mount(mux, eng, nil)
 	e.rt = &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: freshness.New(time.Now, freshness.DefaultThresholds())}
 	e.rt.Commits.OnCommit(func(c app.Commit) { eng.Refresh(ctx, c.Table) })
+	if withBroker {
+		// The platform's instances, as serve runs them (TestHealthInstances adds a silent one).
+		e.rt.Instances = instances.New(a.Client, instances.Info{Name: "dash-test", Roles: []string{"all"}}, 200*time.Millisecond, e.rt.Fresh.Rows, log)
+		ictx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.rt.Instances.Run(ictx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	// The SQL access service (/api/sql) and the extracts' API first, as serve orders them, then the dashboards.
 	_, after, err := app.Services(e.rt)
 	if err != nil {

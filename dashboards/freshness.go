@@ -47,6 +47,9 @@ type PathRow struct {
 	Key       string `json:"key"`
 	Component string `json:"component"`
 	Name      string `json:"name"`
+	// Instances are the serve instances that report the row's paths
+	// (docs/roles.md; the one-process platform: this one).
+	Instances []string `json:"instances,omitempty"`
 	// Table is the table the row's worst path shows; Tables every table of
 	// an aggregated row.
 	Table  string   `json:"table,omitempty"`
@@ -138,7 +141,14 @@ func (s *Server) paths(status []SourceHealth) Paths {
 	}
 	groups := map[string]*group{}
 	var order []string
-	for _, r := range s.d.Fresh.Rows() {
+	all := s.d.Fresh.Rows()
+	if s.d.Peers != nil {
+		all = append(all, s.d.Peers()...)
+	}
+	for _, r := range all {
+		if r.Instance == "" {
+			r.Instance = s.d.Instance
+		}
 		k := rowKey(r.Path)
 		g := groups[k]
 		if g == nil {
@@ -158,6 +168,12 @@ func (s *Server) paths(status []SourceHealth) Paths {
 		pr := PathRow{Key: k, Component: w.Component, Name: w.Name, Table: w.Table, EventTime: timeStr(w.EventTime),
 			InputEventTime: timeStr(w.InputEventTime), LastCommit: timeStr(w.Committed), LagS: w.LagS, EventLagS: w.EventLagS,
 			CaughtUp: w.CaughtUp, Level: w.Level, Reported: true, Error: w.Err}
+		for _, r := range g.rows {
+			if r.Instance != "" && !slices.Contains(pr.Instances, r.Instance) {
+				pr.Instances = append(pr.Instances, r.Instance)
+			}
+		}
+		slices.Sort(pr.Instances)
 		if len(g.rows) > 1 {
 			pr.Name = ""
 			for _, r := range g.rows {

@@ -13,6 +13,9 @@ import (
 	"citybrain/dashboards"
 	"citybrain/internal/config"
 	"citybrain/internal/freshness"
+	"citybrain/internal/instances"
+
+	"github.com/segmentio/kafka-go"
 )
 
 var (
@@ -326,5 +329,47 @@ func TestHealthScope(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestHealthInstances: 数据健康 shows the platform's other serve instances
+// (docs/roles.md): the paths an instance reports, with its name, and an
+// instance that went silent (a kill -9: no goodbye) as an alarm row, its
+// paths in error — the page is not green.
+func TestHealthInstances(t *testing.T) {
+	e := newEnvWith(t, true)
+	e.caughtUpWarnings()
+	w := e.rt.App.Client.Writer(instances.Topic)
+	defer w.Close()
+	ghost := instances.Info{Name: "ingest-9", Roles: []string{"connectors", "lakewriter"}, At: time.Now().Add(-time.Minute), IntervalS: 5,
+		Paths: []freshness.Row{{State: freshness.State{Path: freshness.Path{Component: "source", Name: "water", Table: "raw.water_telemetry"}}, Level: "ok", CaughtUp: true}}}
+	b, _ := json.Marshal(ghost)
+	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(ghost.Name), Value: b}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	c.login("leader")
+	var h healthPaths
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c.json("/api/dash/health", &h)
+		if _, ok := rowsByKey(h.Paths)["instance:ingest-9"]; ok || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rows := rowsByKey(h.Paths)
+	down, ok := rows["instance:ingest-9"]
+	if !ok || down.Level != "error" || !strings.Contains(down.Error, "实例失联") || !slices.Equal(down.Instances, []string{"ingest-9"}) {
+		t.Fatalf("the silent instance's row: %+v (%v)", down, ok)
+	}
+	if r := rows["source:water"]; r.Level != "error" || !slices.Equal(r.Instances, []string{"ingest-9"}) {
+		t.Errorf("the silent instance's source row: %+v", r)
+	}
+	if r := rows["warnings:engine"]; !slices.Equal(r.Instances, []string{"dash-test"}) {
+		t.Errorf("this instance's own row: %+v", r)
+	}
+	if h.Paths.Level != "error" {
+		t.Errorf("page level %q with an instance down, want error", h.Paths.Level)
 	}
 }

@@ -85,6 +85,11 @@ type Deps struct {
 	// dashboards.stale_after after start is shown as a warning on 数据健康.
 	// Component and Name are matched; Table is shown.
 	Expect []freshness.Path
+	// Peers, when set, is the freshness of the paths other serve instances
+	// run (internal/instances): 数据健康 shows the platform as one, an
+	// instance that went silent as an alarm. Instance is this one's name.
+	Peers    func() []freshness.Row
+	Instance string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }

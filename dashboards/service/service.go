@@ -40,6 +40,9 @@ func (*Service) Name() string { return "dashboards" }
 func NewServer(rt *app.Runtime) *dashboards.Server {
 	a := rt.App
 	d := dashboards.Deps{Engine: rt.Engine, Lake: a.Lake, Auth: rt.Auth, Log: a.Log, Fresh: rt.Fresh}
+	if rt.Instances != nil {
+		d.Peers, d.Instance = rt.Instances.PeerRows, rt.Instances.Name()
+	}
 	// What this configuration runs must report its freshness: a path that
 	// never does is shown on 数据健康 as not reporting, not left out. (Not
 	// the warnings' sink: it appears once the engine has transitions for

@@ -7,7 +7,7 @@ import { tableTitle } from "./state";
 
 /** One row of the freshness table (dashboards.PathRow). */
 export interface PathRow {
-  key: string; component: string; name: string; table?: string; tables?: string[]; names?: string[];
+  key: string; component: string; name: string; table?: string; tables?: string[]; names?: string[]; instances?: string[];
   event_time: string | null; input_event_time: string | null; last_commit: string | null;
   lag_s: number; age_zh: string; age_en: string; event_lag_s: number; caught_up: boolean;
   behind: number; rejects: number; rows: number; level: string; reported: boolean; error?: string; note?: string;

@@ -51,7 +51,7 @@ const dict: Record<string, [string, string]> = {
   last_run: ["上次运行", "Last run"], file: ["文件（下载）", "File (download)"], run_now: ["立即运行", "Run now"], running: ["运行中…", "Running…"],
   period: ["数据周期", "Period"], rows_out: ["行数", "Rows"], trigger: ["触发方式", "Trigger"], failed: ["失败", "Failed"],
   never_run: ["尚未运行", "Not run yet"], on_demand: ["按需", "On demand"], history_of: ["运行记录：", "Runs of"],
-  path: ["数据路径", "Path"], newest_event: ["最新事件时间", "Newest event"], lag_words: ["滞后", "Behind by"], behind: ["积压（条）", "Records behind"],
+  path: ["数据路径", "Path"], instance: ["运行实例", "Instance"], newest_event: ["最新事件时间", "Newest event"], lag_words: ["滞后", "Behind by"], behind: ["积压（条）", "Records behind"],
   note: ["说明", "Note"], caught_up: ["已追平", "Caught up"], event_gap: ["数据时间差", "Data-time gap"],
   level_ok: ["正常", "OK"], level_warn: ["注意", "Warning"], level_error: ["告警", "Alarm"], level_unknown: ["未上报", "Not reported"],
   path_warnings_engine: ["预警引擎", "Warning engine"], path_warnings_sink: ["预警入湖", "Warnings → lake"], path_models: ["模型运行", "Model runner"],

@@ -43,6 +43,7 @@ export async function healthPage(el: HTMLElement) {
       { key: "last_commit", label: t("last_commit"), render: (r) => fmtTime(r.last_commit) || "—" },
       { key: "rows_today", label: t("rows_today"), num: true },
       { key: "rejects", label: t("rejects"), num: true, render: (r) => r.component === "source" ? text(r.rejects) : "" },
+      { key: "instances", label: t("instance"), render: (r) => (r.instances || []).join(", ") || "—" },
       { key: "note", label: t("note"), render: (r) => noteCell(r) }], rows);
     // For support and the tests: each row says which path it is and its level.
     tb.querySelectorAll("tbody tr").forEach((tr, i) => { tr.setAttribute("data-path", rows[i].key); tr.setAttribute("data-level", rows[i].level); });
