@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -25,6 +26,15 @@ type Checkpoint struct {
 	// Cluster. A topic that holds fewer has lost its log (the broker's log
 	// directory was deleted or the topic recreated, same cluster id).
 	Produced int64 `json:"produced"`
+
+	// tails are, for a topic keyed by a field (schemas.Schema.RouteBy), the
+	// highest cursor per stream in the last produce request's worth of each
+	// partition (Resume): a chunk is written to several partitions, and a
+	// crash in its write leaves some of them written; on the re-read the
+	// producer skips what its partition already holds. parts is the topic's
+	// partition count.
+	tails map[int]Positions
+	parts int
 }
 
 func checkpointPath(dataDir, source string) string {
@@ -90,7 +100,9 @@ type LakePositions func(ctx context.Context) (Positions, error)
 // the lake writer drops what it already has by cursor. The same holds when
 // the cluster id is unchanged but the raw topic holds fewer records than
 // the source produced to it (its log was lost).
-func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint, lake LakePositions, log *slog.Logger) (Checkpoint, error) {
+//
+// routed is set for a schema keyed by a field (RouteBy): see partitionTails.
+func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint, lake LakePositions, log *slog.Logger, routed bool) (Checkpoint, error) {
 	cluster, err := c.ClusterID(ctx)
 	if err != nil {
 		return cp, err
@@ -130,6 +142,17 @@ func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint,
 	if err != nil {
 		return cp, err
 	}
+	if routed {
+		// A chunk goes to several partitions: the topic's tail is not a
+		// prefix of the feed. Resume from the checkpoint (written after the
+		// whole chunk was acknowledged) and skip, on the way, what each
+		// partition already holds (tails).
+		tails, err := partitionTails(ctx, c, RawTopic(source), parts[RawTopic(source)])
+		if err != nil {
+			return cp, err
+		}
+		return Checkpoint{Cluster: cluster, Positions: from, Produced: cp.Produced, tails: tails, parts: len(parts[RawTopic(source)])}, nil
+	}
 	for _, p := range parts[RawTopic(source)] {
 		m, ok, err := c.LastMessage(ctx, RawTopic(source), p)
 		if err != nil {
@@ -149,6 +172,50 @@ func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint,
 	return Checkpoint{Cluster: cluster, Positions: from, Produced: cp.Produced}, nil
 }
 
+// partitionTails reads, in each partition, the last produce request's
+// worth of records (maxChunk) and keeps the highest cursor per stream.
+func partitionTails(ctx context.Context, c *broker.Client, topic string, parts []int) (map[int]Positions, error) {
+	starts, err := c.StartOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := c.EndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]Positions{}
+	for _, p := range parts {
+		end := ends[p]
+		from := max(starts[p], end-maxChunk)
+		if from >= end {
+			continue
+		}
+		pos := Positions{}
+		rctx, cancel := context.WithCancel(ctx)
+		err := c.ReadPartition(rctx, topic, p, from, 8<<20, 500*time.Millisecond, func(msgs []kafka.Message) error {
+			for _, m := range msgs {
+				for _, h := range m.Headers {
+					if h.Key == HeaderCursor {
+						if cur, ok := ParseCursor(string(h.Value)); ok {
+							pos.Advance(cur)
+						}
+					}
+				}
+				if m.Offset+1 >= end {
+					cancel()
+				}
+			}
+			return nil
+		})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("read the tail of %s/%d: %w", topic, p, err)
+		}
+		out[p] = pos
+	}
+	return out, nil
+}
+
 // Producer writes a source's records to raw.<source> and rejects to
 // dlq.<source>, then checkpoints.
 type Producer struct {
@@ -159,8 +226,9 @@ type Producer struct {
 	dlq     *kafka.Writer
 	cp      Checkpoint
 	chunk   int
-	// Counters, for progress and status.
-	Good, Rejected int64
+	// Counters, for progress and status. Skipped counts the records of a
+	// re-read chunk their partition already held (keyed topics).
+	Good, Rejected, Skipped int64
 }
 
 // maxChunk keeps each write within one kafka-go batch, so that a write is
@@ -194,13 +262,53 @@ func (p *Producer) Emit(ctx context.Context, batch []Record) error {
 	return nil
 }
 
+// routeKey is the Kafka key of a record keyed by a field's value.
+func routeKey(v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return []byte(x)
+	case nil:
+		return nil
+	default:
+		return []byte(fmt.Sprint(x))
+	}
+}
+
+// skipWritten drops the records of a re-read chunk that their partition
+// already holds (a keyed topic after a crash in a write: see tails).
+func (p *Producer) skipWritten(recs []Record) []Record {
+	if len(p.cp.tails) == 0 || p.cp.parts == 0 {
+		return recs
+	}
+	ri := p.schema.RouteIndex()
+	parts := make([]int, p.cp.parts)
+	for i := range parts {
+		parts[i] = i
+	}
+	out := recs[:0:0]
+	for _, r := range recs {
+		part := (&kafka.Hash{}).Balance(kafka.Message{Key: routeKey(r.Values[ri])}, parts...)
+		if held, ok := p.cp.tails[part][r.Cursor.Stream]; ok && r.Cursor.Pos <= held.Pos {
+			p.Skipped++
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // messages encodes good records as raw.<source> messages.
 func (p *Producer) messages(recs []Record) []kafka.Message {
 	schemaHdr := []byte(p.schema.Name + ".v" + strconv.Itoa(p.schema.Version))
 	src := []byte(p.source)
 	out := make([]kafka.Message, 0, len(recs))
+	ri := p.schema.RouteIndex()
 	for _, r := range recs {
-		out = append(out, kafka.Message{Key: []byte(r.Cursor.Stream), Value: p.schema.Encode(nil, r.Values), Headers: []kafka.Header{
+		key := []byte(r.Cursor.Stream)
+		if ri >= 0 {
+			key = routeKey(r.Values[ri])
+		}
+		out = append(out, kafka.Message{Key: key, Value: p.schema.Encode(nil, r.Values), Headers: []kafka.Header{
 			{Key: HeaderCursor, Value: []byte(r.Cursor.String())}, {Key: HeaderSource, Value: src}, {Key: HeaderSchema, Value: schemaHdr},
 		}})
 	}
@@ -225,6 +333,7 @@ func (p *Producer) emitChunk(ctx context.Context, part []Record) error {
 			return fmt.Errorf("produce %d rejects to %s: %w", len(dead), DLQTopic(p.source), broker.Explain(err, p.dataDir))
 		}
 	}
+	good = p.skipWritten(good)
 	if len(good) > 0 {
 		if err := p.raw.WriteMessages(ctx, p.messages(good)...); err != nil {
 			return fmt.Errorf("produce %d records to %s: %w", len(good), RawTopic(p.source), broker.Explain(err, p.dataDir))

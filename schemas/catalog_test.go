@@ -166,7 +166,11 @@ func renderSchemasDoc(reg *Registry) []byte {
 	for _, name := range reg.Names() {
 		s, _ := reg.Get(name)
 		fmt.Fprintf(&b, "\n## %s\n\n", s.Name)
-		fmt.Fprintf(&b, "%s — %s. Table `%s`, version %d, event time `%s`, partition %s, natural key %s.\n\n", cell(s.Doc.ZH), cell(s.Doc.EN), s.Table, s.Version, s.EventTime, partition(s), key(s))
+		route := ""
+		if s.RouteBy != "" {
+			route = fmt.Sprintf(" Kafka records keyed by `%s` (route_by: one %s, one partition / 按该字段分区).", s.RouteBy, s.RouteBy)
+		}
+		fmt.Fprintf(&b, "%s — %s. Table `%s`, version %d, event time `%s`, partition %s, natural key %s.%s\n\n", cell(s.Doc.ZH), cell(s.Doc.EN), s.Table, s.Version, s.EventTime, partition(s), key(s), route)
 		b.WriteString("| field | type | required | unit | 中文 | English | values |\n|---|---|---|---|---|---|---|\n")
 		for _, f := range s.Fields {
 			req := ""

@@ -104,8 +104,15 @@ type Schema struct {
 	// one row per key; a later version replaces an earlier one (see
 	// docs/sources.md, "Natural keys and de-duplication"). Key fields must
 	// be required. Empty: rows are only appended.
-	Key    []string `yaml:"key"`
-	Fields []Field  `yaml:"fields"`
+	Key []string `yaml:"key"`
+	// RouteBy names the field whose value keys the records in Kafka, so that
+	// every record of one grid cell, venue, sensor or station goes to one
+	// partition of the topic (and to one warning engine instance: see
+	// docs/roles.md). It must be one of Key's fields, so that later versions
+	// of a row follow the first. Empty: records are keyed by their source
+	// stream (one file, one partition).
+	RouteBy string  `yaml:"route_by"`
+	Fields  []Field `yaml:"fields"`
 
 	index map[string]int
 }
@@ -183,6 +190,9 @@ func (s *Schema) check() error {
 		}
 		seen[k] = true
 	}
+	if s.RouteBy != "" && !seen[s.RouteBy] {
+		return bad("route_by %q must be one of the key fields %v (the versions of a row must share a partition)", s.RouteBy, s.Key)
+	}
 	if len(s.Key) > 0 && s.Partition.Field != "" && !seen[s.Partition.Field] {
 		// One key, one partition: a later version is looked for only in its
 		// own partition.
@@ -207,6 +217,15 @@ func (s *Schema) Index(name string) int {
 		return i
 	}
 	return -1
+}
+
+// RouteIndex is the position of the RouteBy field (-1: records are keyed
+// by their source stream).
+func (s *Schema) RouteIndex() int {
+	if s.RouteBy == "" {
+		return -1
+	}
+	return s.index[s.RouteBy]
 }
 
 // KeyIndex is the positions of the key fields (nil without a key).
@@ -328,6 +347,9 @@ func Compatible(prev, next *Schema) error {
 	}
 	if next.Partition != prev.Partition {
 		problems = append(problems, "partitioning changed (partition evolution is not supported by this check)")
+	}
+	if next.RouteBy != prev.RouteBy {
+		problems = append(problems, fmt.Sprintf("route_by changed from %q to %q (records already in Kafka are keyed the old way; create a new source)", prev.RouteBy, next.RouteBy))
 	}
 	for i, pf := range prev.Fields {
 		if i >= len(next.Fields) {

@@ -248,12 +248,21 @@ func (a *App) startSource(ctx context.Context, src *sources.Opened) (connectors.
 			return nil, err
 		}
 		pos := connectors.Positions{}
-		for stream, p := range st.Cursors {
-			pos[stream] = connectors.Cursor{Stream: stream, Pos: p, Token: st.Tokens[stream]}
+		for key, p := range st.Cursors {
+			// A routed topic keeps a mark per stream and partition: the
+			// stream resumes from the lowest (what is above it in another
+			// partition is dropped there by its own mark).
+			stream := key
+			if src.Schema.RouteBy != "" {
+				stream, _, _ = lakewriter.SplitPartitionStream(key)
+			}
+			if cur, ok := pos[stream]; !ok || p < cur.Pos {
+				pos[stream] = connectors.Cursor{Stream: stream, Pos: p, Token: st.Tokens[key]}
+			}
 		}
 		return pos, nil
 	}
-	return connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log)
+	return connectors.Resume(ctx, a.Client, name, cp, lakePos, a.Log, src.Schema.RouteBy != "")
 }
 
 // RunWriter runs a source's lake writer until ctx is done. The writer reads

@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"context"
+
 	"bufio"
+	"citybrain/connectors"
+	"citybrain/internal/broker"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -71,9 +75,18 @@ func TestKillNine(t *testing.T) {
 		t.Skip("kill test: skipped with -short")
 	}
 	const n, per = 200_000, 25_000
-	for _, run := range []struct{ kind, lake string }{{"embedded", "local"}, {"kafka", "local"}, {"embedded", "s3"}} {
+	for _, run := range []struct {
+		kind, lake string
+		parts      int
+	}{{"embedded", "local", 1}, {"kafka", "local", 1}, {"kafka", "local", 6}, {"embedded", "s3", 1}} {
 		kind := run.kind
 		name := "broker=" + kind
+		if run.parts > 1 {
+			// mobile_signal is keyed by its cell (route_by): each file's
+			// records are spread over the partitions; a kill lands in the
+			// middle of a write to several of them.
+			name += "+partitions=" + strconv.Itoa(run.parts)
+		}
 		if run.lake != "local" {
 			name += "+lake=" + run.lake // no comma: weed takes -dir as a list
 		}
@@ -93,7 +106,7 @@ func TestKillNine(t *testing.T) {
 			}
 			if kind == "kafka" {
 				b, _ := os.ReadFile(e.config)
-				os.WriteFile(e.config, []byte(strings.Replace(string(b), "broker: {embedded_port: 0}\n", fmt.Sprintf("broker: {bootstrap: [%q]}\n", realKafka(t)), 1)), 0o644)
+				os.WriteFile(e.config, []byte(strings.Replace(string(b), "broker: {embedded_port: 0}\n", fmt.Sprintf("broker: {bootstrap: [%q], partitions: %d}\n", realKafka(t), run.parts), 1)), 0o644)
 			}
 			// Small batches so that kills land in every phase: produce, flush, commit.
 			b, _ := os.ReadFile(e.config)
@@ -146,6 +159,22 @@ func TestKillNine(t *testing.T) {
 			t.Logf("after %d SIGKILLs: %d records, %d distinct cursors, checksum %d (want %d, %d, %d)", kills, count, distinct, checksum, n, n, sum)
 			if count != n || distinct != n || checksum != sum {
 				t.Fatalf("lake holds %d records (%d distinct cursors, checksum %d); want exactly %d with checksum %d\nlast serve log:\n%s", count, distinct, checksum, n, sum, s.logTail())
+			}
+			if run.parts > 1 {
+				c := broker.NewClient([]string{realKafka(t)}, broker.DefaultConfig())
+				ends, err := c.EndOffsets(context.Background(), connectors.RawTopic(src))
+				if err != nil {
+					t.Fatal(err)
+				}
+				used := 0
+				for _, e := range ends {
+					if e > 0 {
+						used++
+					}
+				}
+				if len(ends) != run.parts || used != run.parts {
+					t.Fatalf("raw.%s has %d partitions, %d of them written: the records were not spread over %d", src, len(ends), used, run.parts)
+				}
 			}
 		})
 	}

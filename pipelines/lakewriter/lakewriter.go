@@ -314,6 +314,13 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 			break
 		}
 	}
+	if w.schema.RouteBy != "" && len(stored) > 0 && len(stored) != len(starts) {
+		// Records keyed by a field went to partition hash(key) mod n: with
+		// another n, a key's later records land in another partition, whose
+		// high-water mark could drop them as already committed.
+		return false, fmt.Errorf("topic %s has %d partitions, the lake read it with %d: its records are keyed by %s (route_by) and their partitions moved; "+
+			"主题分区数已变更 — produce to a new source (topic) with the new partition count instead of adding partitions", w.topic, len(starts), len(stored), w.schema.RouteBy)
+	}
 	if stored != nil && w.logReplaced(ctx, state, stored, starts) {
 		w.Stats.ClusterChanges.Add(1)
 		stored = nil
@@ -433,7 +440,7 @@ func (w *Writer) logReplaced(ctx context.Context, state warehouse.State, stored 
 			continue
 		}
 		cur, _ := cursorOf(m, w.topic)
-		if hw, ok := state.Cursors[cur.Stream]; !ok || cur.Pos > hw {
+		if hw, ok := HighWater(state.Cursors, cur.Stream, p, w.schema.RouteBy != ""); !ok || cur.Pos > hw {
 			w.log.Warn("消息代理日志已更换 the topic's log is not the one the lake read (the broker lost its log under the same cluster id): reading from the start and dropping what the lake already holds",
 				"partition", p, "lake_offset", off, "record_cursor", cur.String())
 			return true
@@ -514,7 +521,8 @@ func cursorOf(m kafka.Message, topic string) (connectors.Cursor, string) {
 func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 	cur, curStr := cursorOf(m, w.topic)
 	dup := false
-	if hw, ok := b.next.Cursors[cur.Stream]; ok && cur.Pos <= hw {
+	routed := w.schema.RouteBy != ""
+	if hw, ok := HighWater(b.next.Cursors, cur.Stream, p, routed); ok && cur.Pos <= hw {
 		dup = true
 	}
 	var rec schemas.Record
@@ -569,11 +577,53 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 		b.rows++
 		b.bytes += int64(len(m.Value))
 	}
-	b.next.Cursors[cur.Stream] = cur.Pos
+	hwKey := cur.Stream
+	if routed {
+		hwKey = PartitionStream(cur.Stream, p)
+	}
+	b.next.Cursors[hwKey] = cur.Pos
 	if cur.Token != "" {
-		b.next.Tokens[cur.Stream] = cur.Token
+		b.next.Tokens[hwKey] = cur.Token
 	}
 	return nil
+}
+
+// PartitionStream is the key of a stream's high-water mark in one
+// partition of a topic keyed by a field (schemas.Schema.RouteBy): there a
+// stream's records are spread over the partitions, each in order, so the
+// lake keeps one high-water mark per stream and partition.
+func PartitionStream(stream string, partition int) string {
+	return stream + "@" + strconv.Itoa(partition)
+}
+
+// SplitPartitionStream reverses PartitionStream (ok false: a plain stream).
+func SplitPartitionStream(key string) (stream string, partition int, ok bool) {
+	i := strings.LastIndexByte(key, '@')
+	if i < 0 {
+		return key, 0, false
+	}
+	p, err := strconv.Atoi(key[i+1:])
+	if err != nil || p < 0 {
+		return key, 0, false
+	}
+	return key[:i], p, true
+}
+
+// HighWater is the committed position of a stream's records read from
+// partition p: for a routed topic the stream's mark in that partition, else
+// (and for state written before the topic was routed, when the stream was
+// in one partition) the stream's own.
+func HighWater(cursors map[string]int64, stream string, p int, routed bool) (int64, bool) {
+	if routed {
+		if hw, ok := cursors[PartitionStream(stream, p)]; ok {
+			if old, ok := cursors[stream]; ok && old > hw {
+				return old, true
+			}
+			return hw, true
+		}
+	}
+	hw, ok := cursors[stream]
+	return hw, ok
 }
 
 // batchHash names a batch by the offsets it starts at, so a replay of the
