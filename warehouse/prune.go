@@ -40,6 +40,7 @@ package warehouse
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -577,23 +578,9 @@ func decodeBound(b []byte, t iceberg.Type) (any, bool) {
 func compareBound(v, b any) int {
 	switch x := v.(type) {
 	case int64:
-		y := b.(int64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return cmp.Compare(x, b.(int64))
 	case float64:
-		y := b.(float64)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
+		return cmp.Compare(x, b.(float64))
 	case string:
 		return bytes.Compare([]byte(x), b.([]byte))
 	}
