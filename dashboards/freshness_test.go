@@ -339,6 +339,10 @@ func TestHealthScope(t *testing.T) {
 func TestHealthInstances(t *testing.T) {
 	e := newEnvWith(t, true)
 	e.caughtUpWarnings()
+	// The registry makes the topic when it starts; make sure it is there.
+	if err := e.rt.App.Client.EnsureTopics(context.Background(), instances.Topic); err != nil {
+		t.Fatal(err)
+	}
 	w := e.rt.App.Client.Writer(instances.Topic)
 	defer w.Close()
 	ghost := instances.Info{Name: "ingest-9", Roles: []string{"connectors", "lakewriter"}, At: time.Now().Add(-time.Minute), IntervalS: 5,

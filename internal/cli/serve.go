@@ -13,11 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"citybrain/connectors"
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
 	"citybrain/internal/freshness"
 	"citybrain/internal/instances"
 	"citybrain/internal/proc"
+	"citybrain/pipelines/warnings"
 	"citybrain/warehouse"
 	"citybrain/warehouse/sqlaccess"
 )
@@ -97,6 +99,7 @@ instance silent for 15 s as down. See docs/roles.md.`,
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh, Roles: roles}
 			if a.Client != nil {
 				rt.Instances = instances.New(a.Client, instances.Info{Name: instance, Roles: roles.List(), HTTP: ln.Addr().String()}, instances.DefaultInterval, fresh.Rows, log)
+				rt.Instances.SetPartitions(func() map[string]map[string][]int { return readPartitions(ctx, a, roles) })
 			}
 			if err := rt.WriteOperatorToken(cfg.DataDir); err != nil {
 				return err
@@ -256,6 +259,43 @@ Try 试试 (in another terminal):
 	cmd.Flags().StringVar(&rolesFlag, "roles", "all", app.RolesHelp())
 	cmd.Flags().StringVar(&instanceFlag, "instance", "", "this instance's name in status, /metrics and 数据健康 (default <hostname>-<pid>) / 实例名")
 	return cmd
+}
+
+// readPartitions is, per role that reads Kafka, the partitions of each
+// topic this instance reads: the lake writers read every partition of
+// their sources' topics, the warning engine every partition of its inputs'.
+func readPartitions(ctx context.Context, a *app.App, roles app.Roles) map[string]map[string][]int {
+	bySchema := map[string]string{}
+	var writerTopics []string
+	for _, d := range a.Cfg.Defs {
+		if d.IsEnabled() {
+			bySchema[d.Name] = d.Schema
+			writerTopics = append(writerTopics, connectors.RawTopic(d.Name))
+		}
+	}
+	want := map[string][]string{}
+	if roles.Has(app.RoleLakeWriter) {
+		want[string(app.RoleLakeWriter)] = writerTopics
+	}
+	if roles.Has(app.RoleWarnings) {
+		for _, in := range warnings.ResolveInputs(bySchema, nil) {
+			want[string(app.RoleWarnings)] = append(want[string(app.RoleWarnings)], in.Topic)
+		}
+	}
+	out := map[string]map[string][]int{}
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for role, topics := range want {
+		if len(topics) == 0 {
+			continue
+		}
+		ps, err := a.Client.Partitions(qctx, topics...)
+		if err != nil || len(ps) == 0 {
+			continue
+		}
+		out[role] = ps
+	}
+	return out
 }
 
 // servicesOf keeps the services of the given roles; a service no role

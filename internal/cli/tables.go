@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -183,10 +184,39 @@ func printInstances(w io.Writer, ins []instances.Info) {
 		if in.Self {
 			name += " (this 本实例)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, strings.Join(in.Roles, ","), state, in.At.Format(time.RFC3339), in.HTTP, in.Started.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, strings.Join(in.Roles, ","), state, in.At.Format(time.RFC3339), in.HTTP, in.Started.Format(time.RFC3339), partitionsText(in.Partitions))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// partitionsText renders an instance's partitions, role by role:
+// "lakewriter raw.weather[0 1 2]; warnings raw.signal[0 1 2]".
+func partitionsText(ps map[string]map[string][]int) string {
+	var roles []string
+	for r := range ps {
+		roles = append(roles, r)
+	}
+	sort.Strings(roles)
+	var parts []string
+	for _, r := range roles {
+		var topics []string
+		for t := range ps[r] {
+			topics = append(topics, t)
+		}
+		sort.Strings(topics)
+		var ts []string
+		for _, t := range topics {
+			ids := append([]int(nil), ps[r][t]...)
+			sort.Ints(ids)
+			ts = append(ts, fmt.Sprintf("%s%v", t, ids))
+		}
+		parts = append(parts, r+" "+strings.Join(ts, " "))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // fetchFreshness reads GET /api/freshness with serve's operator token:

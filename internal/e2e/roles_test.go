@@ -98,12 +98,21 @@ func TestRoles(t *testing.T) {
 					peerPaths++
 				}
 			}
-			ok := up["ingest-1"] == "connectors,lakewriter" && up["serve-1"] == "models,warnings,query,dashboards" && (c.peer != "ingest-1" || peerPaths > 0)
-			return ok, fmt.Sprintf("up %v, %d paths of %s", up, peerPaths, c.peer)
+			// Which partitions each reads: ingest-1's lake writer and serve-1's
+			// warning engine read the weather topic (weather is an engine input).
+			parts := map[string]int{}
+			for _, in := range ins {
+				for _, ps := range in.Partitions {
+					parts[in.Name] += len(ps["raw."+src])
+				}
+			}
+			ok := up["ingest-1"] == "connectors,lakewriter" && up["serve-1"] == "models,warnings,query,dashboards" && (c.peer != "ingest-1" || peerPaths > 0) &&
+				parts["ingest-1"] > 0 && parts["serve-1"] > 0
+			return ok, fmt.Sprintf("up %v, %d paths of %s, partitions read %v", up, peerPaths, c.peer, parts)
 		})
 	}
 	out := front.run("status")
-	if !strings.Contains(out, "ingest-1") || !strings.Contains(out, "serve-1 (this 本实例)") || !strings.Contains(out, "在线 up") {
+	if !strings.Contains(out, "ingest-1") || !strings.Contains(out, "serve-1 (this 本实例)") || !strings.Contains(out, "在线 up") || !strings.Contains(out, "lakewriter raw."+src+"[0]") {
 		t.Errorf("status on serve-1 does not list the platform's instances:\n%s", out)
 	}
 

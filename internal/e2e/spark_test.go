@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -68,6 +69,30 @@ func TestSparkSharesTheLake(t *testing.T) {
 	}
 	if out := e.run("models", "run", "--as-of", "2026-06-30"); !strings.Contains(out, "models ok") {
 		t.Fatalf("models run:\n%s", out)
+	}
+	// A department's extract reads the lake on the object store (one day of
+	// raw.weather: its filter prunes the files to that day's).
+	b, _ := os.ReadFile(e.config)
+	os.WriteFile(e.config, append(b, []byte(`extracts:
+  definitions:
+    - name: weather_s3
+      department: water
+      source: {table: raw.weather, where: "observed_at >= :period_start AND observed_at < :period_end"}
+      columns: [station, observed_at, rain_mm]
+      format: csv
+      schedule: {cron: "0 6 * * *"}
+`)...), 0o644)
+	var m struct {
+		Rows        int64     `json:"rows"`
+		Period      time.Time `json:"period"`
+		PeriodStart time.Time `json:"period_start"`
+	}
+	if err := json.Unmarshal([]byte(e.run("extracts", "run", "weather_s3", "--period", "2014-03-02 06:00", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	want := e.sqlInt(fmt.Sprintf("select count(*) from raw.weather where observed_at >= '%s' and observed_at < '%s'", m.PeriodStart.Format(time.RFC3339), m.Period.Format(time.RFC3339)))
+	if m.Rows != 24 || m.Rows != want {
+		t.Fatalf("extract on the object store: %d rows for %s – %s, the lake holds %d (want 24)", m.Rows, m.PeriodStart, m.Period, want)
 	}
 	// citybrain evolves a table (a model's result gains a column).
 	wcfg, dataDir := configFor(t, e)

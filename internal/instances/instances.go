@@ -50,6 +50,9 @@ type Info struct {
 	Stopped bool `json:"stopped,omitempty"`
 	// Paths is the freshness of the paths the instance runs.
 	Paths []freshness.Row `json:"paths,omitempty"`
+	// Partitions are the Kafka partitions the instance reads, by topic
+	// and role ("lakewriter" → raw.weather → [0 1 2]).
+	Partitions map[string]map[string][]int `json:"partitions,omitempty"`
 
 	// Up and Self are set by the registry when it lists instances.
 	Up   bool `json:"up"`
@@ -62,6 +65,7 @@ type Registry struct {
 	self     Info
 	interval time.Duration
 	rows     func() []freshness.Row
+	parts    func() map[string]map[string][]int
 	log      *slog.Logger
 	now      func() time.Time
 
@@ -101,6 +105,10 @@ func Version() string {
 	}
 	return v
 }
+
+// SetPartitions reports, at each heartbeat, the partitions the instance
+// reads per role and topic (call before Run).
+func (r *Registry) SetPartitions(fn func() map[string]map[string][]int) { r.parts = fn }
 
 // Name is this instance's name.
 func (r *Registry) Name() string { return r.self.Name }
@@ -154,6 +162,9 @@ func (r *Registry) publish(ctx context.Context, w *kafka.Writer, stopped bool) e
 	hb.Stopped = stopped
 	if r.rows != nil {
 		hb.Paths = r.rows()
+	}
+	if r.parts != nil && !stopped {
+		hb.Partitions = r.parts()
 	}
 	b, err := json.Marshal(hb)
 	if err != nil {

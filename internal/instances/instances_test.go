@@ -58,6 +58,7 @@ func TestInstances(t *testing.T) {
 	}
 	a := New(c, Info{Name: "a", Roles: []string{"query", "dashboards"}}, iv, path("a-engine"), log)
 	b := New(c, Info{Name: "b", Roles: []string{"warnings"}}, iv, path("b-engine"), log)
+	b.SetPartitions(func() map[string]map[string][]int { return map[string]map[string][]int{"warnings": {"raw.signal": {0, 1}}} })
 	actx, acancel := context.WithCancel(ctx)
 	bctx, bcancel := context.WithCancel(ctx)
 	adone, bdone := make(chan struct{}), make(chan struct{})
@@ -65,7 +66,7 @@ func TestInstances(t *testing.T) {
 	go func() { b.Run(bctx); close(bdone) }()
 	waitUntil(t, "a to see b up", func() bool {
 		in, ok := find(a.Instances(), "b")
-		return ok && in.Up && len(in.Roles) == 1 && in.Roles[0] == "warnings"
+		return ok && in.Up && len(in.Roles) == 1 && in.Roles[0] == "warnings" && len(in.Partitions["warnings"]["raw.signal"]) == 2
 	})
 	rows := a.PeerRows()
 	if len(rows) != 1 || rows[0].Instance != "b" || rows[0].Name != "b-engine" || rows[0].Level != "ok" {
