@@ -668,7 +668,9 @@ func (e *Engine) pruneStatement(ctx context.Context, query string, loaded map[st
 		if err != nil {
 			return "", err
 		}
-		time.AfterFunc(pinGrace, release)
+		if e.lake.Remote() {
+			time.AfterFunc(pinGrace, release) // local files need no pin
+		}
 		e.lake.prunedFiles.Add(int64(len(all) - len(keep)))
 		_, name, _ := strings.Cut(ref.name, ".")
 		from := "(" + src + ")"

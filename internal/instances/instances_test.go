@@ -58,7 +58,9 @@ func TestInstances(t *testing.T) {
 	}
 	a := New(c, Info{Name: "a", Roles: []string{"query", "dashboards"}}, iv, path("a-engine"), log)
 	b := New(c, Info{Name: "b", Roles: []string{"warnings"}}, iv, path("b-engine"), log)
-	b.SetPartitions(func() map[string]map[string][]int { return map[string]map[string][]int{"warnings": {"raw.signal": {0, 1}}} })
+	b.SetPartitions(func() map[string]map[string][]int {
+		return map[string]map[string][]int{"warnings": {"raw.signal": {0, 1}}}
+	})
 	actx, acancel := context.WithCancel(ctx)
 	bctx, bcancel := context.WithCancel(ctx)
 	adone, bdone := make(chan struct{}), make(chan struct{})
