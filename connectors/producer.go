@@ -147,7 +147,13 @@ func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint,
 		// prefix of the feed. Resume from the checkpoint (written after the
 		// whole chunk was acknowledged) and skip, on the way, what each
 		// partition already holds (tails).
-		tails, err := partitionTails(ctx, c, RawTopic(source), parts[RawTopic(source)])
+		// Without a checkpoint (a lost data directory, the broker kept) the
+		// feed is read again from its start: look at the whole partitions.
+		window := int64(maxChunk)
+		if len(cp.Positions) == 0 {
+			window = -1
+		}
+		tails, err := partitionTails(ctx, c, RawTopic(source), parts[RawTopic(source)], window)
 		if err != nil {
 			return cp, err
 		}
@@ -172,9 +178,10 @@ func Resume(ctx context.Context, c *broker.Client, source string, cp Checkpoint,
 	return Checkpoint{Cluster: cluster, Positions: from, Produced: cp.Produced}, nil
 }
 
-// partitionTails reads, in each partition, the last produce request's
-// worth of records (maxChunk) and keeps the highest cursor per stream.
-func partitionTails(ctx context.Context, c *broker.Client, topic string, parts []int) (map[int]Positions, error) {
+// partitionTails reads, in each partition, the last window records (one
+// produce request's worth: maxChunk; -1: all) and keeps the highest cursor
+// per stream.
+func partitionTails(ctx context.Context, c *broker.Client, topic string, parts []int, window int64) (map[int]Positions, error) {
 	starts, err := c.StartOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -186,7 +193,10 @@ func partitionTails(ctx context.Context, c *broker.Client, topic string, parts [
 	out := map[int]Positions{}
 	for _, p := range parts {
 		end := ends[p]
-		from := max(starts[p], end-maxChunk)
+		from := starts[p]
+		if window >= 0 {
+			from = max(starts[p], end-window)
+		}
 		if from >= end {
 			continue
 		}

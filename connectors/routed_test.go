@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -160,6 +162,19 @@ func TestRoutedProduceExactlyOnce(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s is in the topic %d times", cur, n)
 		}
+	}
+	// The data directory lost (no checkpoint), the broker kept: the source
+	// reads its feed from the start again, and nothing is written twice.
+	if err := os.Remove(filepath.Join(dataDir, "connectors", source+".json")); err != nil {
+		t.Fatal(err)
+	}
+	again := open()
+	if err := again.Emit(ctx, append(append(chunk("file:a.csv", 1, 201), chunk("file:b.csv", 1, 131)...), rec("file:c.csv", 1))); err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	if again.Skipped != int64(want) || again.Good != 1 {
+		t.Errorf("after losing the checkpoint: %d skipped, %d written; want %d skipped and the one new record", again.Skipped, again.Good, want)
 	}
 	parts := map[int]bool{}
 	for _, p := range cellPart {

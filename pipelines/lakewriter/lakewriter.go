@@ -299,6 +299,14 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 		return false, fmt.Errorf("topic %s does not exist yet", w.topic)
 	}
 	stored := state.Offsets[w.topic]
+	if prev := len(stored); w.schema.RouteBy != "" && prev > 0 && prev != len(starts) {
+		// Records keyed by a field went to partition hash(key) mod n: with
+		// another n (partitions added, or a replaced broker made the topic
+		// anew with another count) a key's later records land in another
+		// partition, whose high-water mark could drop them as committed.
+		return false, fmt.Errorf("topic %s has %d partitions, the lake read it with %d: its records are keyed by %s (route_by) and their partitions moved; "+
+			"主题分区数已变更 — produce to a new source (topic) with the new partition count instead", w.topic, len(starts), prev, w.schema.RouteBy)
+	}
 	if state.Cluster != "" && state.Cluster != cluster {
 		w.Stats.ClusterChanges.Add(1)
 		w.log.Warn("Kafka cluster changed since the last commit: its offsets do not apply; reading the topic from the start and dropping records the lake already holds (by source cursor)",
@@ -313,13 +321,6 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 			stored = nil
 			break
 		}
-	}
-	if w.schema.RouteBy != "" && len(stored) > 0 && len(stored) != len(starts) {
-		// Records keyed by a field went to partition hash(key) mod n: with
-		// another n, a key's later records land in another partition, whose
-		// high-water mark could drop them as already committed.
-		return false, fmt.Errorf("topic %s has %d partitions, the lake read it with %d: its records are keyed by %s (route_by) and their partitions moved; "+
-			"主题分区数已变更 — produce to a new source (topic) with the new partition count instead of adding partitions", w.topic, len(starts), len(stored), w.schema.RouteBy)
 	}
 	if stored != nil && w.logReplaced(ctx, state, stored, starts) {
 		w.Stats.ClusterChanges.Add(1)

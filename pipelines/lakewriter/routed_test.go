@@ -1,6 +1,11 @@
 package lakewriter_test
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -8,6 +13,7 @@ import (
 
 	"citybrain/connectors"
 	"citybrain/internal/broker"
+	"citybrain/pipelines/lakewriter"
 	"citybrain/schemas"
 )
 
@@ -87,4 +93,68 @@ func TestRoutedTopicExactlyOnce(t *testing.T) {
 	if want := float64(659 * 660 / 2); rows != 660 || sum != want {
 		t.Fatalf("after the retried and new records: %d rows, sum %v; want 660, %v", rows, sum, want)
 	}
+}
+
+// TestRoutedTopicPartitionsChanged: the lake read a routed topic with 3
+// partitions; the topic now has 2 (made anew): its keys moved partitions,
+// and the per-partition marks no longer apply. The writer refuses, saying
+// why, rather than drop records as already committed.
+func TestRoutedTopicPartitionsChanged(t *testing.T) {
+	r := newKeyedRig(t)
+	cfg := broker.DefaultConfig()
+	cfg.Partitions = 3
+	brokers := r.client.Brokers
+	r.client = broker.NewClient(brokers, cfg)
+	const source = "weather_moved"
+	r.send(source, "a.csv", time.Date(2013, 3, 1, 0, 0, 0, 0, time.UTC), seq(0, 30), func(i int) float64 { return float64(i) })
+	r.ingest(source, "", 0)
+	kc := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	if _, err := kc.DeleteTopics(r.ctx, &kafka.DeleteTopicsRequest{Topics: []string{connectors.RawTopic(source)}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Partitions = 2
+	r.client = broker.NewClient(brokers, cfg)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := r.client.EnsureTopics(r.ctx, connectors.RawTopic(source))
+		ps, _ := r.client.Partitions(r.ctx, connectors.RawTopic(source))
+		if err == nil && len(ps[connectors.RawTopic(source)]) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic not made anew with 2 partitions: %v %v", err, ps)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var logs syncBuffer
+	w := lakewriter.New(lakewriter.DefaultConfig(), r.lake, r.client, source, r.s, slog.New(slog.NewTextHandler(&logs, nil)))
+	w.StopAtEnd = true
+	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Second)
+	defer cancel()
+	w.Run(ctx) // it retries (the error on its log and freshness path) until stopped
+	w.Close()
+	if !strings.Contains(logs.String(), "partitions moved") {
+		t.Fatalf("the writer did not refuse the routed topic whose partition count changed; its log:\n%s", logs.String())
+	}
+	if rows, _, _ := r.query(); rows != 30 {
+		t.Errorf("the lake holds %d rows, want the 30 committed before", rows)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
