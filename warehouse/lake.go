@@ -180,7 +180,22 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 		props := l.catalogProps()
 		props["init_catalog_tables"] = "true"
 		props["warehouse"] = l.Location()
-		l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, props)
+		// Instances starting together on a new catalog database race to create
+		// its tables: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe
+		// against a concurrent one (SQLSTATE 23505 on pg_type, or 42P07).
+		// The loser finds them made at its next try.
+		for attempt := 1; ; attempt++ {
+			l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, props)
+			if err == nil || attempt == 5 || !createRace(err) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				l.db.Close()
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
 	case "rest":
 		opts := []rest.Option{}
 		if v := firstNonEmpty(os.Getenv("CITYBRAIN_CATALOG_CREDENTIAL"), cfg.REST.Credential); v != "" {
@@ -202,6 +217,13 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 	}
 	opened = true
 	return l, nil
+}
+
+// createRace tells PostgreSQL's answers to two sessions creating the same
+// table at once.
+func createRace(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLSTATE 23505") && strings.Contains(msg, "\"pg_") || strings.Contains(msg, "SQLSTATE 42P07")
 }
 
 func firstNonEmpty(xs ...string) string {
