@@ -182,7 +182,7 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 		props["warehouse"] = l.Location()
 		// Instances starting together on a new catalog database race to create
 		// its tables: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe
-		// against a concurrent one (SQLSTATE 23505 on pg_type, or 42P07).
+		// against a concurrent one (SQLSTATE 23505 on pg_type, 42P07 or 42710).
 		// The loser finds them made at its next try.
 		for attempt := 1; ; attempt++ {
 			l.cat, err = sqlcat.NewCatalog("citybrain", l.db, dialect, props)
@@ -223,7 +223,8 @@ func Open(ctx context.Context, cfg Config, dataDir string, log *slog.Logger) (*L
 // table at once.
 func createRace(err error) bool {
 	msg := err.Error()
-	return strings.Contains(msg, "SQLSTATE 23505") && strings.Contains(msg, "\"pg_") || strings.Contains(msg, "SQLSTATE 42P07")
+	return strings.Contains(msg, "SQLSTATE 23505") && strings.Contains(msg, "\"pg_") || // a catalog row of the table's type
+		strings.Contains(msg, "SQLSTATE 42P07") || strings.Contains(msg, "SQLSTATE 42710") // duplicate table, duplicate type
 }
 
 func firstNonEmpty(xs ...string) string {
