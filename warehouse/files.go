@@ -416,3 +416,13 @@ func (l *Lake) CacheSize() int64 {
 	}
 	return l.cache.Size()
 }
+
+// SideStore is where services keep their own files beside the tables (the
+// partitioned warning engine's checkpoints, under keys of their own): the
+// lake's object store, or the warehouse directory of a local lake.
+func (l *Lake) SideStore() (objstore.Store, error) {
+	if l.store != nil {
+		return l.store, nil
+	}
+	return objstore.NewLocal(l.dir)
+}

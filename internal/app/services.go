@@ -43,6 +43,10 @@ type Runtime struct {
 	// others sharing the Kafka cluster): /api/freshness and /metrics show
 	// their paths and whether they are up.
 	Instances *instances.Registry
+	// Owned, if set for a role, gives the partitions that role's service owns
+	// here by topic (the partitioned warning engine's units), reported in the
+	// heartbeats instead of the topics' whole partition lists.
+	Owned map[Role]func() map[string][]int
 
 	// OperatorToken, when set, is serve's operator token (kept in
 	// <data_dir>/serve.token, readable by serve's user only): a bearer of it

@@ -231,6 +231,11 @@ func (c *Client) ClusterID(ctx context.Context) (string, error) {
 
 // EnsureTopics creates the topics that don't exist yet.
 func (c *Client) EnsureTopics(ctx context.Context, topics ...string) error {
+	return c.EnsureTopicsWith(ctx, c.cfg.Partitions, topics...)
+}
+
+// EnsureTopicsWith creates the topics that don't exist yet with n partitions each.
+func (c *Client) EnsureTopicsWith(ctx context.Context, n int, topics ...string) error {
 	// On a restart they all exist: the metadata (answered from the client's
 	// cache) says so, and no CreateTopics request is sent — on a busy broker
 	// those were the first requests to time out (issue 17).
@@ -239,7 +244,7 @@ func (c *Client) EnsureTopics(ctx context.Context, topics ...string) error {
 	}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: c.cfg.Partitions, ReplicationFactor: c.cfg.ReplicationFactor})
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: n, ReplicationFactor: c.cfg.ReplicationFactor})
 	}
 	resp, err := c.kc.CreateTopics(ctx, req)
 	if err != nil {

@@ -99,7 +99,7 @@ instance silent for 15 s as down. See docs/roles.md.`,
 			rt := &app.Runtime{App: a, Engine: eng, Mux: mux, Auth: users, Commits: app.NewCommitBus(), Fresh: fresh, Roles: roles}
 			if a.Client != nil {
 				rt.Instances = instances.New(a.Client, instances.Info{Name: instance, Roles: roles.List(), HTTP: ln.Addr().String()}, instances.DefaultInterval, fresh.Rows, log)
-				rt.Instances.SetPartitions(func() map[string]map[string][]int { return readPartitions(ctx, a, roles) })
+				rt.Instances.SetPartitions(func() map[string]map[string][]int { return readPartitions(ctx, rt, roles) })
 			}
 			if err := rt.WriteOperatorToken(cfg.DataDir); err != nil {
 				return err
@@ -264,7 +264,8 @@ Try 试试 (in another terminal):
 // readPartitions is, per role that reads Kafka, the partitions of each
 // topic this instance reads: the lake writers read every partition of
 // their sources' topics, the warning engine every partition of its inputs'.
-func readPartitions(ctx context.Context, a *app.App, roles app.Roles) map[string]map[string][]int {
+func readPartitions(ctx context.Context, rt *app.Runtime, roles app.Roles) map[string]map[string][]int {
+	a := rt.App
 	bySchema := map[string]string{}
 	var writerTopics []string
 	for _, d := range a.Cfg.Defs {
@@ -286,6 +287,10 @@ func readPartitions(ctx context.Context, a *app.App, roles app.Roles) map[string
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	for role, topics := range want {
+		if owned := rt.Owned[app.Role(role)]; owned != nil {
+			out[role] = owned()
+			continue
+		}
 		if len(topics) == 0 {
 			continue
 		}

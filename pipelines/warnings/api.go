@@ -92,6 +92,16 @@ type API struct {
 	History func(ctx context.Context, limit int) ([]Transition, error)
 	// Progress, if set, is the runner's (reported as "engine").
 	Progress *Progress
+	// Active, if set, gives the active warnings instead of Eng (a partitioned
+	// engine: the units this instance owns).
+	Active func() []Transition
+}
+
+func (a *API) active() []Transition {
+	if a.Active != nil {
+		return a.Active()
+	}
+	return a.Eng.Active()
 }
 
 // Mount registers the handlers on mux.
@@ -189,7 +199,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else {
-		ts = a.Eng.Active()
+		ts = a.active()
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -180,6 +180,15 @@ type Config struct {
 	WebhookBackoff time.Duration `yaml:"webhook_backoff"`
 	// WebhookTimeout bounds one delivery attempt.
 	WebhookTimeout time.Duration `yaml:"webhook_timeout"`
+	// Partitioned splits the engine into units over the input topics'
+	// partitions, shared through a Kafka consumer group by every instance
+	// running the warnings role (unit.go, group.go, docs/roles.md).
+	Partitioned bool `yaml:"partitioned"`
+	// CheckpointEvery spaces a unit's checkpoints to the lake's store; a
+	// unit commits to marts.warnings what its last checkpoint covers.
+	CheckpointEvery time.Duration `yaml:"checkpoint_every"`
+	// SessionTimeout: an instance silent this long loses its units.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
 }
 
 // DefaultConfig: thresholds documented with their sources in docs/warnings.md.
@@ -221,9 +230,11 @@ func DefaultConfig() Config {
 			CollisionWindow:  24 * time.Hour,
 			CollisionCellDeg: 0.005,
 		},
-		WebhookRetries: 5,
-		WebhookBackoff: time.Second,
-		WebhookTimeout: 10 * time.Second,
+		WebhookRetries:  5,
+		WebhookBackoff:  time.Second,
+		WebhookTimeout:  10 * time.Second,
+		CheckpointEvery: 30 * time.Second,
+		SessionTimeout:  10 * time.Second,
 	}
 }
 
@@ -244,6 +255,12 @@ func (c Config) Validate() error {
 	}
 	if c.LowerAfter < 0 {
 		errs = append(errs, errors.New("warnings.lower_after must not be negative"))
+	}
+	if c.Partitioned && c.CheckpointEvery < 100*time.Millisecond {
+		errs = append(errs, errors.New("warnings.checkpoint_every: want at least 100ms (a unit commits what its checkpoints cover) / 检查点间隔至少 100ms"))
+	}
+	if c.Partitioned && (c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute) {
+		errs = append(errs, errors.New("warnings.session_timeout: want 6s to 5m (Kafka's group.min.session.timeout.ms is 6 s) / 会话超时须在 6 秒到 5 分钟之间"))
 	}
 	if f := c.Crowd.Forecaster; f.Enabled && (f.MinHistoryDays < 14 || f.HistoryDays < f.MinHistoryDays) {
 		errs = append(errs, errors.New("warnings.crowd.forecaster: want min_history_days ≥ 14 (a week learns the usual count of every time slot, the next fits the correction) and history_days ≥ min_history_days / 拟合预测至少需要 14 天历史"))

@@ -77,6 +77,12 @@ type Engine struct {
 	// a site with an interval per record (the real hourly sample of make run,
 	// 6,576 hours) each would be a pass of the rules that changes nothing.
 	venueIDs map[string]bool
+	// unit is the engine's part of a partitioned engine (unit.go; zero: the whole engine).
+	unit Unit
+	// venueCells are the grid cells of venues (read by a district unit only).
+	venueCells map[string]bool
+	// path is the state's DuckDB file ("" in memory).
+	path string
 	// vf is the venues' fitted forecaster (venueforecast.go; nil: disabled).
 	vf *venueForecaster
 }
@@ -89,12 +95,21 @@ func (e *Engine) Phases() *Phases { return &e.ph }
 // for back-tests) and loads the rules. now is the clock stamping
 // transitions (time.Now in production).
 func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, log *slog.Logger, now func() time.Time) (*Engine, error) {
+	return OpenUnit(ctx, cfg, path, reg, log, now, Unit{})
+}
+
+// OpenUnit opens the state of one unit of a partitioned engine (unit.go):
+// only the unit's rules, its sequence numbered k, k+Count, ….
+func OpenUnit(ctx context.Context, cfg Config, path string, reg *schemas.Registry, log *slog.Logger, now func() time.Time, unit Unit) (*Engine, error) {
 	rules, err := LoadRules(cfg.RulesDir)
 	if err != nil {
 		return nil, err
 	}
 	bulk, err := loadBulkRules(cfg.RulesDir, rules)
 	if err != nil {
+		return nil, err
+	}
+	if err := unit.keepRules(reg, rules, bulk); err != nil {
 		return nil, err
 	}
 	if path != "" {
@@ -134,7 +149,10 @@ func Open(ctx context.Context, cfg Config, path string, reg *schemas.Registry, l
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, log: log, now: now, rules: rules, bulk: bulk, reg: reg, db: db, conn: conn, rconn: rconn, staged: map[string]string{},
-		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}}
+		lc: &lifecycle{lowerAfter: cfg.LowerAfter, now: now, active: map[string]*Active{}, changed: map[string]bool{}}, unit: unit, path: path}
+	if unit.Partitioned() {
+		e.lc.stride, e.lc.seq = int64(unit.Count), int64(unit.Index)
+	}
 	if cfg.Crowd.Forecaster.Enabled && cfg.Crowd.Interval > 0 {
 		e.vf = newVenueForecaster(cfg.Crowd)
 	}
@@ -382,7 +400,24 @@ func (e *Engine) loadVenueIDs(ctx context.Context) error {
 		return err
 	}
 	e.venueIDs = ids
-	return nil
+	if !e.unit.District() {
+		return nil
+	}
+	crows, err := e.conn.QueryContext(ctx, "SELECT DISTINCT grid_cell_id FROM venue_cells")
+	if err != nil {
+		return err
+	}
+	defer crows.Close()
+	cells := map[string]bool{}
+	for crows.Next() {
+		var id string
+		if err := crows.Scan(&id); err != nil {
+			return err
+		}
+		cells[id] = true
+	}
+	e.venueCells = cells
+	return crows.Err()
 }
 
 // venueCounts keeps the crowd counts of sites that are venues.
@@ -614,6 +649,9 @@ func (e *Engine) evaluate(ctx context.Context, b Batch, schemaOf map[string]*sch
 		recs := b.Records[in]
 		if in == "crowd_counts" {
 			recs = e.venueCounts(s, recs)
+		}
+		if in == "mobile_signal" && e.unit.District() {
+			recs = e.venueCellRecords(s, recs)
 		}
 		ps := passes(s, recs)
 		if e.useBulk(in, len(ps)) {

@@ -115,7 +115,17 @@ type lifecycle struct {
 	now        func() time.Time
 	active     map[string]*Active
 	seq        int64
-	changed    map[string]bool
+	// stride and offset make the sequence unit-scoped: a unit of a
+	// partitioned engine (unit.go) numbers k, k+stride, k+2·stride… so that
+	// several units' sequences and warning ids never meet. stride 0 is 1.
+	stride  int64
+	changed map[string]bool
+}
+
+// next advances the sequence.
+func (lc *lifecycle) next() int64 {
+	lc.seq += max(lc.stride, 1)
+	return lc.seq
 }
 
 // apply turns one signal into at most one transition.
@@ -136,8 +146,7 @@ func (lc *lifecycle) apply(s *Signal) *Transition {
 	case s.Level > cur:
 		state := "escalated"
 		if a == nil {
-			lc.seq++
-			a = &Active{WarningID: fmt.Sprintf("%s-%s-%d", s.Kind, s.EventTime.UTC().Format("20060102T1504"), lc.seq), RaisedAt: s.EventTime}
+			a = &Active{WarningID: fmt.Sprintf("%s-%s-%d", s.Kind, s.EventTime.UTC().Format("20060102T1504"), lc.next()), RaisedAt: s.EventTime}
 			lc.active[k] = a
 			state = "raised"
 		}
@@ -163,13 +172,13 @@ func (lc *lifecycle) apply(s *Signal) *Transition {
 }
 
 func (lc *lifecycle) transition(k string, a *Active, s *Signal, state string, from, to int) *Transition {
-	lc.seq++
+	seq := lc.next()
 	level := to
 	if state == "cleared" {
 		level = from
 	}
 	t := Transition{
-		WarningID: a.WarningID, Seq: lc.seq, Kind: s.Kind, Rule: s.Rule, Metric: s.Metric,
+		WarningID: a.WarningID, Seq: seq, Kind: s.Kind, Rule: s.Rule, Metric: s.Metric,
 		SubjectType: s.SubjectType, SubjectID: s.SubjectID, SubjectNameZh: s.SubjectNameZh, SubjectNameEn: s.SubjectNameEn,
 		StreetCode: s.StreetCode, Level: LevelName(level), PreviousLevel: LevelName(from), State: state,
 		Predicted: s.Predicted && state != "cleared" && state != "lowered", HorizonMin: s.HorizonMin,

@@ -27,6 +27,8 @@ const caughtUpSlack = 10 * time.Second
 // runner logs it, GET /api/warnings carries it as "engine", and `citybrain
 // warnings list` points to it.
 type Progress struct {
+	// Path is the freshness path written (EnginePath when zero; a unit's own path in a partitioned engine).
+	Path           freshness.Path
 	mu             sync.Mutex
 	behind         int64     // records between the runner's positions and the topics' ends
 	eventTime      time.Time // the newest event time evaluated
@@ -155,10 +157,14 @@ func (p *Progress) fresh(reg *freshness.Registry) {
 	if reg == nil {
 		return
 	}
+	path := p.Path
+	if path == (freshness.Path{}) {
+		path = EnginePath
+	}
 	p.mu.Lock()
-	st := freshness.State{Path: EnginePath, EventTime: p.eventTime, InputEventTime: p.inputEventTime, Behind: p.behind, PendingSince: p.pendingSince}
+	st := freshness.State{Path: path, EventTime: p.eventTime, InputEventTime: p.inputEventTime, Behind: p.behind, PendingSince: p.pendingSince}
 	p.mu.Unlock()
-	reg.Update(EnginePath, func(s *freshness.State) {
+	reg.Update(path, func(s *freshness.State) {
 		err := s.Err
 		*s = st
 		s.Err = err

@@ -94,7 +94,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		}
 		r.Log.Error("预警引擎读取失败，稍后重试 warning engine failed; retrying", "err", err, "in", backoff)
-		r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = err.Error() })
+		r.Fresh.Update(r.enginePath(), func(s *freshness.State) { s.Err = err.Error() })
 		r.Fresh.Count("citybrain_warnings_errors", "Warning engine failures (restarts of its reading) / 预警引擎故障次数", 1)
 		select {
 		case <-ctx.Done():
@@ -111,6 +111,10 @@ func (r *Runner) RunSink(ctx context.Context) error {
 	r.once.Do(func() { r.kick = make(chan struct{}, 1) })
 	for {
 		if _, err := r.Sink.Flush(ctx); err != nil && ctx.Err() == nil {
+			if errors.Is(err, ErrFenced) {
+				r.Log.Error("预警单元已被其他实例接管，停止 the unit moved to another instance; stopping it", "err", err)
+				return err
+			}
 			r.Log.Error("预警写入数据湖失败，稍后重试 writing marts.warnings failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
@@ -132,6 +136,15 @@ func (r *Runner) RunSink(ctx context.Context) error {
 	}
 }
 
+// KickSink asks the sink loop to flush now.
+func (r *Runner) KickSink() {
+	r.once.Do(func() { r.kick = make(chan struct{}, 1) })
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (r *Runner) runOnce(ctx context.Context) error {
 	stored, err := r.Eng.Offsets(ctx)
 	if err != nil {
@@ -144,11 +157,17 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("warnings input %s: %w", in.Topic, err)
 		}
+		if read, _ := r.Eng.unit.Reads(s, r.Eng.rules); !read {
+			continue
+		}
 		schemaOf[in.Topic] = s
 		topics = append(topics, in.Topic)
 	}
 	parts, err := r.Client.Partitions(ctx, topics...)
 	if err != nil {
+		return err
+	}
+	if err := r.unitPartitions(parts, schemaOf); err != nil {
 		return err
 	}
 	pos := map[string]map[int]int64{}
@@ -224,7 +243,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		for topic := range pos {
 			e, err := r.Client.EndOffsets(ctx, topic)
 			if err != nil {
-				r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = err.Error() })
+				r.Fresh.Update(r.enginePath(), func(s *freshness.State) { s.Err = err.Error() })
 				continue
 			}
 			endOf[topic] = e
@@ -389,15 +408,54 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 		report(lastDone, newestEventTime(b, eventIdx))
 		if r.Fresh != nil {
-			r.Fresh.Update(EnginePath, func(s *freshness.State) { s.Err = "" })
+			r.Fresh.Update(r.enginePath(), func(s *freshness.State) { s.Err = "" })
 			r.Fresh.Observe("citybrain_warnings_batch_records", "Records per warning engine batch / 预警引擎每批记录数", float64(b.Rows()))
 			r.Fresh.Observe("citybrain_warnings_batch_seconds", "Warning engine batch durations / 预警引擎每批耗时", time.Since(tp).Seconds())
 			if len(ts) > 0 {
-				r.Fresh.Pending(SinkPath, time.Now())
+				r.Fresh.Pending(r.sinkPath(), time.Now())
 				r.Fresh.Count("citybrain_warnings_transitions", "Warning transitions / 预警状态变化数", float64(len(ts)))
 			}
 		}
 	}
+}
+
+// unitPartitions keeps, of a cell unit's topics, the unit's partition: partition
+// k of every routed input holds the same cells, sensors or stations (unit.go).
+// A topic whose partition count is not the engine's is refused: its keys
+// would be spread differently.
+func (r *Runner) unitPartitions(parts map[string][]int, schemaOf map[string]*schemas.Schema) error {
+	u := r.Eng.unit
+	if !u.Partitioned() {
+		return nil
+	}
+	for topic, ps := range parts {
+		if len(ps) == 0 {
+			continue
+		}
+		if _, whole := u.Reads(schemaOf[topic], r.Eng.rules); whole {
+			continue
+		}
+		if len(ps) != u.Count-1 {
+			return fmt.Errorf("主题 %s 有 %d 个分区，分区预警引擎需要 %d 个 topic %s has %d partitions, the partitioned warning engine %d (broker.partitions): "+
+				"its keys are spread differently; recreate the topic with %d partitions or set broker.partitions", topic, len(ps), u.Count-1, topic, len(ps), u.Count-1, u.Count-1)
+		}
+		parts[topic] = []int{u.Index}
+	}
+	return nil
+}
+
+func (r *Runner) enginePath() freshness.Path {
+	if r.Progress.Path != (freshness.Path{}) {
+		return r.Progress.Path
+	}
+	return EnginePath
+}
+
+func (r *Runner) sinkPath() freshness.Path {
+	if r.Sink != nil {
+		return r.Sink.path()
+	}
+	return SinkPath
 }
 
 // lingerMax is the longest a batch waits to fill while the engine is behind.

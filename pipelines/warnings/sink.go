@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -20,6 +21,9 @@ const Table = "marts.warnings"
 // cursorKey names the outbox sequence in the table's snapshot summary.
 const cursorKey = "warnings.seq"
 
+// genCursorKey names a unit's owner generation in the summary (unit.key adds the unit).
+const genCursorKey = "warnings.gen"
+
 // Sink moves the outbox into marts.warnings. Each commit carries the
 // highest sequence number it holds, so after a crash the outbox rows the
 // table already has are dropped, not written twice.
@@ -33,6 +37,28 @@ type Sink struct {
 	// snapshot, commit time and newest event time committed; pending is
 	// set by the runner when a batch makes transitions.
 	Fresh *freshness.Registry
+	// Gen is the consumer-group generation the sink's unit is owned in (a
+	// partitioned engine, unit.go): a commit records it for the unit, and a
+	// sink whose generation is older than the one recorded has lost its unit
+	// to another instance (ErrFenced).
+	Gen int64
+	// Limit, if set, bounds the sequence numbers committed: a unit of a
+	// partitioned engine commits only what its last uploaded checkpoint
+	// covers, so that the instance that takes it over never makes again a
+	// transition the table holds (checkpoint.go).
+	Limit func() int64
+	// Path is the sink's freshness path (SinkPath when zero).
+	Path freshness.Path
+}
+
+// ErrFenced: another instance owns the unit now (a newer generation committed).
+var ErrFenced = errors.New("预警分区已被其他实例接管 the unit moved to another instance (fenced by a newer generation)")
+
+func (s *Sink) path() freshness.Path {
+	if s.Path == (freshness.Path{}) {
+		return SinkPath
+	}
+	return s.Path
 }
 
 // NewSink returns the sink of eng's outbox into the lake.
@@ -110,11 +136,26 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	unit := s.eng.unit
+	seqKey, genKey := unit.key(cursorKey), unit.key(genCursorKey)
+	if s.Limit != nil {
+		limit := s.Limit()
+		n := 0
+		for n < len(pending) && pending[n].Seq <= limit {
+			n++
+		}
+		if pending = pending[:n]; len(pending) == 0 {
+			return 0, nil
+		}
+	}
 	state, err := warehouse.StateOf(t)
 	if err != nil {
 		return 0, err
 	}
-	done := state.Cursors[cursorKey]
+	if unit.Partitioned() && state.Cursors[genKey] > s.Gen {
+		return 0, fmt.Errorf("%w: %s generation %d, this instance's %d", ErrFenced, unit.Name(), state.Cursors[genKey], s.Gen)
+	}
+	done := state.Cursors[seqKey]
 	var todo []Transition
 	for _, tr := range pending {
 		if tr.Seq > done {
@@ -172,13 +213,44 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 		dfs = append(dfs, df)
 	}
 	maxSeq := todo[len(todo)-1].Seq
-	next.Cursors[cursorKey] = maxSeq
+	next.Cursors[seqKey] = maxSeq
+	if unit.Partitioned() {
+		next.Cursors[genKey] = s.Gen
+	}
 	t0 = s.eng.ph.Since("sink.parquet", t0)
 	tc := time.Now()
 	snap, err := s.lake.Commit(ctx, Table, dfs, next)
+	// Units of a partitioned engine commit to the one table from several
+	// instances: a commit that lost the race reloads the table, checks its
+	// unit's generation and sequence again, and commits the same files on
+	// the new snapshot (the other units' positions come with it).
+	for try := 0; unit.Partitioned() && errors.Is(err, warehouse.ErrConflict) && try < 50; try++ {
+		if t, err = s.lake.EnsureTable(ctx, s.schema); err != nil {
+			break
+		}
+		var cur warehouse.State
+		if cur, err = warehouse.StateOf(t); err != nil {
+			break
+		}
+		if cur.Cursors[genKey] > s.Gen || cur.Cursors[seqKey] >= todo[0].Seq {
+			for _, df := range dfs {
+				s.lake.RemoveFile(context.WithoutCancel(ctx), df.FilePath())
+			}
+			if cur.Cursors[genKey] > s.Gen {
+				return 0, fmt.Errorf("%w: %s generation %d, this instance's %d", ErrFenced, unit.Name(), cur.Cursors[genKey], s.Gen)
+			}
+			return 0, fmt.Errorf("%w: %s sequence moved to %d meanwhile", warehouse.ErrConflict, unit.Name(), cur.Cursors[seqKey])
+		}
+		next = cur.Clone()
+		next.Batch++
+		next.Cursors[seqKey] = maxSeq
+		next.Cursors[genKey] = s.Gen
+		time.Sleep(time.Duration(rand.IntN(20*(try+1))) * time.Millisecond)
+		snap, err = s.lake.Commit(ctx, Table, dfs, next)
+	}
 	t0 = s.eng.ph.Since("sink.commit", t0)
 	if err != nil {
-		s.Fresh.Update(SinkPath, func(st *freshness.State) { st.Err = err.Error() })
+		s.Fresh.Update(s.path(), func(st *freshness.State) { st.Err = err.Error() })
 	} else if s.Fresh != nil {
 		var newest time.Time
 		for i := range todo {
@@ -187,7 +259,7 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 			}
 		}
 		now := time.Now()
-		s.Fresh.Update(SinkPath, func(st *freshness.State) {
+		s.Fresh.Update(s.path(), func(st *freshness.State) {
 			st.Snapshot, st.Committed, st.PendingSince, st.Err = snap, now, time.Time{}, ""
 			if newest.After(st.EventTime) {
 				st.EventTime = newest
@@ -198,7 +270,7 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 	}
 	s.eng.log.Debug("warnings sink committed", "rows", len(todo))
 	if err != nil {
-		if errors.Is(err, warehouse.ErrConflict) {
+		if errors.Is(err, warehouse.ErrConflict) && !unit.Partitioned() {
 			return 0, fmt.Errorf("another writer committed marts.warnings (run one warning engine per lake): %w", err)
 		}
 		return 0, err

@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,8 @@ func init() {
 // Service is the warning engine as a serve service.
 type Service struct {
 	rt     *app.Runtime
+	group  *warnings.Group
+	refVer atomic.Int64
 	eng    *warnings.Engine
 	runner *warnings.Runner
 	notif  *warnings.Notifier
@@ -54,6 +57,9 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	cfg := a.Cfg.Warnings
 	dir := Dir(a.Cfg.DataDir, cfg)
 	log := a.Log.With("service", "warnings")
+	if cfg.Partitioned {
+		return s.startPartitioned(ctx, rt, dir, log)
+	}
 	eng, err := warnings.Open(ctx, cfg, filepath.Join(dir, "state.duckdb"), a.Reg, log, time.Now)
 	if err != nil {
 		return err
@@ -105,8 +111,59 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	return nil
 }
 
+// startPartitioned runs the units of the partitioned engine this instance
+// is given by the consumer group (docs/roles.md).
+func (s *Service) startPartitioned(ctx context.Context, rt *app.Runtime, dir string, log *slog.Logger) error {
+	a := rt.App
+	cfg := a.Cfg.Warnings
+	side, err := a.Lake.SideStore()
+	if err != nil {
+		return err
+	}
+	srcSchemas := map[string]string{}
+	for _, d := range a.Cfg.Defs {
+		srcSchemas[d.Name] = d.Schema
+	}
+	hub := warnings.NewHub()
+	s.group = &warnings.Group{Cfg: cfg, Client: a.Client, Reg: a.Reg, Lake: a.Lake, Log: log, Hub: hub, Fresh: rt.Fresh,
+		Inputs: warnings.ResolveInputs(srcSchemas, append(warnings.DefaultTopics(), cfg.Topics...)),
+		Dir:    filepath.Join(dir, "units"), Partitions: a.Cfg.Broker.Partitions,
+		Checkpoints: &warnings.Checkpoints{Store: side}, CheckpointEvery: cfg.CheckpointEvery, SessionTimeout: cfg.SessionTimeout,
+		Reference:  func(ctx context.Context, eng *warnings.Engine) error { return LoadReference(ctx, rt, eng) },
+		RefVersion: s.refVer.Load,
+		OnCommit: func(ctx context.Context, snap int64) {
+			rt.Engine.Refresh(ctx, warnings.Table)
+			rt.Commits.Publish(app.Commit{Table: warnings.Table, Snapshot: snap})
+		}}
+	rt.Commits.OnCommit(func(c app.Commit) {
+		switch c.Table {
+		case "raw.venues", "raw.grid_cells", "raw.venue_cells":
+			s.refVer.Add(1)
+		}
+	})
+	if rt.Owned == nil {
+		rt.Owned = map[app.Role]func() map[string][]int{}
+	}
+	rt.Owned[app.RoleWarnings] = func() map[string][]int { return map[string][]int{warnings.UnitsTopic: s.group.Owned()} }
+	api := &warnings.API{Hub: hub, Auth: rt.Auth, Active: s.group.Active, History: func(ctx context.Context, limit int) ([]warnings.Transition, error) {
+		rows, err := rt.Engine.Query(ctx, fmt.Sprintf("SELECT * FROM %s ORDER BY seq DESC LIMIT %d", warnings.Table, limit))
+		if err != nil {
+			return []warnings.Transition{}, nil
+		}
+		defer rows.Close()
+		return warnings.ScanTransitions(rows)
+	}}
+	api.Mount(rt.Mux)
+	rt.Banner(fmt.Sprintf("预警（分区）warnings, partitioned: %d units shared by the instances of consumer group %s; GET /api/warnings (this instance's units)",
+		s.group.Units(), warnings.GroupID))
+	return nil
+}
+
 // Run reads, evaluates, commits and notifies until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
+	if s.group != nil {
+		return s.group.Run(ctx)
+	}
 	defer s.eng.Close()
 	var wg sync.WaitGroup
 	wg.Add(2)
