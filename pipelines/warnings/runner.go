@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -167,8 +168,8 @@ func (r *Runner) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.unitPartitions(parts, schemaOf); err != nil {
-		return err
+	for _, topic := range r.unitPartitions(parts, schemaOf) {
+		topics = slices.DeleteFunc(topics, func(t string) bool { return t == topic })
 	}
 	pos := map[string]map[int]int64{}
 	endOf := map[string]map[int]int64{} // the topics' ends, refreshed while behind
@@ -327,7 +328,8 @@ func (r *Runner) runOnce(ctx context.Context) error {
 		}
 		got := []fetchedMsgs{first}
 		n := first.n
-		deadline := time.Now().Add(lingerMax)
+		started := time.Now()
+		deadline := started.Add(lingerMax)
 	drain:
 		for n < r.Eng.cfg.MaxBatchRows {
 			select {
@@ -337,7 +339,23 @@ func (r *Runner) runOnce(ctx context.Context) error {
 				continue
 			default:
 			}
-			// Nothing waiting. While the topics hold more than this batch (the engine is
+			// Nothing waiting. A windowed input read from several partitions (the
+			// district unit, or one engine over a topic of several partitions) waits a
+			// little for the partitions that delivered nothing yet: an interval's
+			// records are written to every partition at once, and a venue evaluated on
+			// the cells of some partitions only would be seen lower than it is.
+			if wait := r.alignWait(got, pos, schemaOf, started); wait > 0 {
+				select {
+				case f := <-ch:
+					got = append(got, f)
+					n += f.n
+					continue
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return nil
+				}
+			}
+			// While the topics hold more than this batch (the engine is
 			// behind), wait a little for it: a fuller batch of many intervals is evaluated in
 			// bulk, far cheaper per interval, so a busy engine catches up instead of
 			// evaluating one interval at a time behind the data. At the live edge there is
@@ -421,9 +439,9 @@ func (r *Runner) runOnce(ctx context.Context) error {
 
 // unitPartitions keeps, of a cell unit's topics, the unit's partition: partition
 // k of every routed input holds the same cells, sensors or stations (unit.go).
-// A topic whose partition count is not the engine's is refused: its keys
-// would be spread differently.
-func (r *Runner) unitPartitions(parts map[string][]int, schemaOf map[string]*schemas.Schema) error {
+// A topic whose partition count is not the engine's is not read (an error
+// in the log and the unit's freshness): its keys would be spread differently.
+func (r *Runner) unitPartitions(parts map[string][]int, schemaOf map[string]*schemas.Schema) (skipped []string) {
 	u := r.Eng.unit
 	if !u.Partitioned() {
 		return nil
@@ -436,12 +454,18 @@ func (r *Runner) unitPartitions(parts map[string][]int, schemaOf map[string]*sch
 			continue
 		}
 		if len(ps) != u.Count-1 {
-			return fmt.Errorf("主题 %s 有 %d 个分区，分区预警引擎需要 %d 个 topic %s has %d partitions, the partitioned warning engine %d (broker.partitions): "+
-				"its keys are spread differently; recreate the topic with %d partitions or set broker.partitions", topic, len(ps), u.Count-1, topic, len(ps), u.Count-1, u.Count-1)
+			// Not read rather than read wrong; the other inputs go on.
+			err := fmt.Errorf("主题 %s 有 %d 个分区，分区预警引擎需要 %d，未读取 topic %s has %d partitions, the partitioned warning engine %d (broker.partitions): "+
+				"its keys are spread differently, so it is not read; recreate it with %d partitions", topic, len(ps), u.Count-1, topic, len(ps), u.Count-1, u.Count-1)
+			r.Log.Error("预警输入主题分区数不符 warnings input topic has the wrong partition count", "err", err)
+			r.Fresh.Update(r.enginePath(), func(s *freshness.State) { s.Err = err.Error() })
+			delete(parts, topic)
+			skipped = append(skipped, topic)
+			continue
 		}
 		parts[topic] = []int{u.Index}
 	}
-	return nil
+	return skipped
 }
 
 func (r *Runner) enginePath() freshness.Path {
@@ -456,6 +480,31 @@ func (r *Runner) sinkPath() freshness.Path {
 		return r.Sink.path()
 	}
 	return SinkPath
+}
+
+// alignMax is the longest a batch waits for the other partitions of a
+// windowed input (alignWait).
+const alignMax = 150 * time.Millisecond
+
+// alignWait is how long the batch in got should wait for partitions of a
+// windowed input that delivered nothing yet (0: none missing, or waited enough).
+func (r *Runner) alignWait(got []fetchedMsgs, pos map[string]map[int]int64, schemaOf map[string]*schemas.Schema, started time.Time) time.Duration {
+	from := map[string]map[int]bool{}
+	for _, f := range got {
+		if _, ok := windowed[schemaOf[f.topic].Name]; !ok || len(pos[f.topic]) < 2 {
+			continue
+		}
+		if from[f.topic] == nil {
+			from[f.topic] = map[int]bool{}
+		}
+		from[f.topic][f.partition] = true
+	}
+	for topic, ps := range from {
+		if len(ps) < len(pos[topic]) {
+			return alignMax - time.Since(started)
+		}
+	}
+	return 0
 }
 
 // lingerMax is the longest a batch waits to fill while the engine is behind.
