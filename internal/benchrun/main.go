@@ -101,14 +101,24 @@ func main() {
 	child := flag.Bool("child-writer", false, "internal: run the lake writer (used by benchrun itself)")
 	dataDir := flag.String("data", "", "internal: data directory of the child writer")
 	bootstrap := flag.String("bootstrap", "", "internal: broker address of the child writer")
+	childWarnings := flag.Bool("child-warnings", false, "internal: run one instance of the partitioned warning engine (warnings-scale suite)")
+	dsn := flag.String("dsn", "", "internal: the SQL catalog of the warnings child")
+	cells := flag.Int("cells", 262144, "internal: grid cells of the warnings child")
 	suiteProf := flag.String("suite-cpuprofile", "", "write benchrun's CPU profile while the named suites (not lakewriter, connectors) run to this file")
 	flag.StringVar(&extractFormats, "extract-formats", "csv,csv-gb18030,parquet,xlsx", "extracts suite: the formats to run (comma-separated)")
 	flag.Parse()
 	suiteCPUProfile = *suiteProf
 
 	// The child writer's parent is benchrun itself, which stops it.
-	ctx, stop := signalContext(!*child && parentIsGoRun())
+	ctx, stop := signalContext(!*child && !*childWarnings && parentIsGoRun())
 	defer stop()
+	if *childWarnings {
+		if err := runWarningsChild(ctx, *dataDir, *dsn, *bootstrap, *cells); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "warnings instance:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *child {
 		if err := runChild(ctx, *dataDir, *bootstrap, *rows, *cpuprof, *memprof); err != nil {
 			fmt.Fprintln(os.Stderr, "writer:", err)

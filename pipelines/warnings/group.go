@@ -63,6 +63,9 @@ type Group struct {
 	// OnOwned, if set, is told the units owned after each change (for the heartbeats).
 	OnOwned func(units []int)
 
+	// Stats are the owned units' running totals (records evaluated, transitions).
+	Stats struct{ Records, Transitions atomic.Int64 }
+
 	mu      sync.Mutex
 	running map[int]*unitRun
 	gens    atomic.Int64
@@ -278,6 +281,10 @@ func (g *Group) runUnit(ctx context.Context, u Unit) error {
 				refVer = v
 			}
 		}}
+	r.runner.AfterBatch = func(b Batch, ts []Transition) {
+		g.Stats.Records.Add(int64(b.Rows()))
+		g.Stats.Transitions.Add(int64(len(ts)))
+	}
 	r.runner.Progress.Path = freshness.Path{Component: "warnings", Name: "engine/" + u.Name()}
 	g.mu.Lock()
 	if g.running == nil {

@@ -208,6 +208,12 @@ func MeasureLatency(ctx context.Context, o LatencyOptions) (LatencyResult, error
 	return res, nil
 }
 
+// BenchCellID is the bench grid's cell i (benchReference).
+func BenchCellID(i int) string { return benchCellID(i) }
+
+// BenchReference is the bench's grid of cells and its venues (4 cells per 40), and the venue count.
+func BenchReference(cells int) (Reference, int) { return benchReference(cells) }
+
 func benchCellID(i int) string { return fmt.Sprintf("G%06d", i) }
 
 // benchReference is the bench's grid: 250 m cells (62,500 m²); one venue of

@@ -308,7 +308,7 @@ func (r *Runner) runOnce(ctx context.Context) error {
 				continue
 			}
 			lastCheckpoint = time.Now()
-			if err := r.Eng.Checkpoint(ctx); err != nil {
+			if err := r.Eng.Checkpoint(ctx); err != nil && ctx.Err() == nil {
 				r.Log.Warn("预警状态库检查点失败，稍后重试 warnings state checkpoint failed; will retry", "err", err)
 				idle = time.After(idleCheckpoint)
 			}
