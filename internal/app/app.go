@@ -284,6 +284,9 @@ func (a *App) RunWriter(ctx context.Context, src *sources.Opened, w *lakewriter.
 			return nil
 		}
 	}
+	if a.Cfg.LakeWriter.Partitioned {
+		return w.RunGroup(ctx, 10*time.Second)
+	}
 	return w.Run(ctx)
 }
 

@@ -19,6 +19,7 @@ import (
 	"citybrain/internal/freshness"
 	"citybrain/internal/instances"
 	"citybrain/internal/proc"
+	"citybrain/pipelines/lakewriter"
 	"citybrain/pipelines/warnings"
 	"citybrain/warehouse"
 	"citybrain/warehouse/sqlaccess"
@@ -170,6 +171,24 @@ instance silent for 15 s as down. See docs/roles.md.`,
 				}()
 			}
 			var names []string
+			// The lake writers sharing their topics' partitions with other
+			// instances (lake_writer.partitioned) report the partitions they own.
+			ownedWriters := map[string]*lakewriter.Writer{}
+			var ownedMu sync.Mutex
+			if cfg.LakeWriter.Partitioned {
+				if rt.Owned == nil {
+					rt.Owned = map[app.Role]func() map[string][]int{}
+				}
+				rt.Owned[app.RoleLakeWriter] = func() map[string][]int {
+					out := map[string][]int{}
+					ownedMu.Lock()
+					defer ownedMu.Unlock()
+					for topic, wr := range ownedWriters {
+						out[topic] = wr.Owned()
+					}
+					return out
+				}
+			}
 			for _, d := range cfg.Defs {
 				if !d.IsEnabled() || (!roles.Has(app.RoleConnectors) && !roles.Has(app.RoleLakeWriter)) {
 					continue
@@ -185,6 +204,11 @@ instance silent for 15 s as down. See docs/roles.md.`,
 				if roles.Has(app.RoleLakeWriter) {
 					wr := a.NewWriter(src)
 					wr.Fresh = fresh
+					if cfg.LakeWriter.Partitioned {
+						ownedMu.Lock()
+						ownedWriters[connectors.RawTopic(d.Name)] = wr
+						ownedMu.Unlock()
+					}
 					wr.OnCommit = func(ctx context.Context, table string, snap int64) {
 						rt.Commits.Publish(app.Commit{Table: table, Snapshot: snap})
 					}

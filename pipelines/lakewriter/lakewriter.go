@@ -62,6 +62,10 @@ type Config struct {
 	// MaxOpenFiles bounds the data files (table partitions) a batch writes
 	// at once; a record of one more partition commits the batch first.
 	MaxOpenFiles int `yaml:"max_open_files"`
+	// Partitioned: the writers of a routed topic on several instances share
+	// its partitions through the consumer group citybrain-lake-<source>
+	// (group.go); false: each writer reads every partition.
+	Partitioned bool `yaml:"partitioned"`
 }
 
 // DefaultConfig: 1M rows or 256 MiB, 10 s, 1 s idle, 64 open files.
@@ -82,7 +86,9 @@ type Stats struct {
 	Rows, Duplicates, Rejects, Commits, ClusterChanges atomic.Int64
 	// Replaced counts committed rows replaced by a later row of their
 	// natural key (keep_latest), within a batch or across commits.
-	Replaced   atomic.Int64
+	Replaced atomic.Int64
+	// Merges counts commits made again on another writer's newer state (Only).
+	Merges     atomic.Int64
 	LastCommit atomic.Int64 // unix ms
 }
 
@@ -115,6 +121,26 @@ type Writer struct {
 	Fresh *freshness.Registry
 
 	Stats Stats
+
+	// Only, when set, are the partitions of the topic this writer owns (a
+	// routed topic shared by the lake writers of several instances; group.go):
+	// it reads those, and commits only their offsets and high-water marks,
+	// merged into the table's current state (merge on commit).
+	Only  []int
+	owned atomic.Pointer[[]int]
+}
+
+// owns reports whether the writer reads partition p.
+func (w *Writer) owns(p int) bool {
+	if w.Only == nil {
+		return true
+	}
+	for _, q := range w.Only {
+		if q == p {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns a writer of raw.<source> into the schema's table.
@@ -234,6 +260,9 @@ type batch struct {
 	// files that got a key twice.
 	keys    map[uint64]struct{}
 	repeats map[*warehouse.FileWriter]bool
+	// touched are the high-water marks this batch moved (Only: merged into
+	// the current state on a lost race).
+	touched map[string]bool
 }
 
 // errBatchFull: the record needs a file beyond MaxOpenFiles; commit first.
@@ -328,6 +357,9 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 	}
 	from := map[int]int64{}
 	for p, s := range starts {
+		if !w.owns(p) {
+			continue
+		}
 		off, ok := stored[p]
 		if !ok {
 			off = s
@@ -343,7 +375,16 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 	if state.Offsets == nil {
 		state.Offsets = map[string]map[int]int64{}
 	}
-	state.Offsets[w.topic] = from
+	all := map[int]int64{}
+	if w.Only != nil { // the other partitions are other writers': as committed
+		for p, off := range state.Offsets[w.topic] {
+			all[p] = off
+		}
+	}
+	for p, off := range from {
+		all[p] = off
+	}
+	state.Offsets[w.topic] = all
 
 	fctx, cancel := context.WithCancel(ctx)
 	ch := make(chan fetched, 2)
@@ -401,7 +442,7 @@ func (w *Writer) runOnce(ctx context.Context) (done bool, err error) {
 				}
 				b = w.newBatch(b.next, t)
 			}
-			if w.StopAtEnd && !b.dirty && caughtUp(b.next.Offsets[w.topic], ends) {
+			if w.StopAtEnd && !b.dirty && caughtUp(b.next.Offsets[w.topic], ends, w.owns) {
 				return true, nil
 			}
 		}
@@ -450,9 +491,9 @@ func (w *Writer) logReplaced(ctx context.Context, state warehouse.State, stored 
 	return false
 }
 
-func caughtUp(at map[int]int64, ends broker.Offsets) bool {
+func caughtUp(at map[int]int64, ends broker.Offsets, owns func(int) bool) bool {
 	for p, e := range ends {
-		if at[p] < e {
+		if owns(p) && at[p] < e {
 			return false
 		}
 	}
@@ -492,7 +533,7 @@ func (w *Writer) newBatch(state warehouse.State, t *table.Table) *batch {
 	for p, o := range next.Offsets[w.topic] {
 		start[p] = o
 	}
-	b := &batch{next: next, files: map[string]*warehouse.FileWriter{}, startAt: start, table: t}
+	b := &batch{next: next, files: map[string]*warehouse.FileWriter{}, startAt: start, table: t, touched: map[string]bool{}}
 	if w.keyIdx != nil {
 		b.keys, b.repeats = map[uint64]struct{}{}, map[*warehouse.FileWriter]bool{}
 	}
@@ -583,9 +624,64 @@ func (w *Writer) add(b *batch, p int, m kafka.Message, now time.Time) error {
 		hwKey = PartitionStream(cur.Stream, p)
 	}
 	b.next.Cursors[hwKey] = cur.Pos
+	if w.Only != nil {
+		b.touched[hwKey] = true
+	}
 	if cur.Token != "" {
 		b.next.Tokens[hwKey] = cur.Token
 	}
+	return nil
+}
+
+// mergeTries bounds the merges of one commit.
+const mergeTries = 50
+
+// ErrFenced: another writer committed one of this writer's partitions (it
+// was paused past the group's session timeout and the partition moved).
+var ErrFenced = errors.New("分区已被其他写入器接管 another lake writer committed this writer's partition (fenced)")
+
+// merge rebases the batch's next state on the table's current one: the
+// writer's partitions' offsets and the high-water marks its records moved
+// are the batch's, the rest as committed. If the current state moved one of the
+// writer's partitions, another writer owns it now: ErrFenced.
+func (w *Writer) merge(ctx context.Context, b *batch) error {
+	t, err := w.lake.Load(ctx, w.schema.Table)
+	if err != nil {
+		return err
+	}
+	cur, err := warehouse.StateOf(t)
+	if err != nil {
+		return err
+	}
+	for _, p := range w.Only {
+		if was, ok := b.startAt[p]; ok && cur.Offsets[w.topic][p] != was {
+			return fmt.Errorf("%w: partition %d of %s at offset %d, this writer started its batch at %d", ErrFenced, p, w.topic, cur.Offsets[w.topic][p], was)
+		}
+	}
+	next := cur.Clone()
+	if next.Offsets == nil {
+		next.Offsets = map[string]map[int]int64{}
+	}
+	if next.Offsets[w.topic] == nil {
+		next.Offsets[w.topic] = map[int]int64{}
+	}
+	for _, p := range w.Only {
+		if off, ok := b.next.Offsets[w.topic][p]; ok {
+			next.Offsets[w.topic][p] = off
+		}
+	}
+	// The marks this batch moved: stream@p of the writer's partitions, or
+	// the streams of its partitions of a topic that is not routed (a stream
+	// is then in one partition, keyed by the stream).
+	for k := range b.touched {
+		next.Cursors[k] = b.next.Cursors[k]
+		if tok, ok := b.next.Tokens[k]; ok {
+			next.Tokens[k] = tok
+		}
+	}
+	next.Cluster = b.next.Cluster
+	next.Batch = max(next.Batch, b.next.Batch-1) + 1
+	b.next = next
 	return nil
 }
 
@@ -632,7 +728,9 @@ func HighWater(cursors map[string]int64, stream string, p int, routed bool) (int
 func (w *Writer) batchHash(b *batch) string {
 	ps := make([]int, 0, len(b.startAt))
 	for p := range b.startAt {
-		ps = append(ps, p)
+		if w.owns(p) { // writers of other partitions name their files by theirs
+			ps = append(ps, p)
+		}
 	}
 	sort.Ints(ps)
 	var sb strings.Builder
@@ -707,7 +805,13 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 		// Nothing to add (only duplicates or rejects): the position alone
 		// is committed, so lag clears and a restart does not read (and
 		// dead-letter) these records again.
-		if err := w.lake.CommitPosition(ctx, w.schema.Table, b.next); err != nil {
+		err := w.lake.CommitPosition(ctx, w.schema.Table, b.next)
+		for try := 0; w.Only != nil && errors.Is(err, warehouse.ErrConflict) && try < mergeTries; try++ {
+			if err = w.merge(ctx, b); err == nil {
+				err = w.lake.CommitPosition(ctx, w.schema.Table, b.next)
+			}
+		}
+		if err != nil {
 			w.Fresh.Update(w.path(), func(s *freshness.State) { s.Err = err.Error() })
 			return t, err
 		}
@@ -719,10 +823,22 @@ func (w *Writer) flush(ctx context.Context, t *table.Table, b *batch) (*table.Ta
 	tc := time.Now()
 	var snap int64
 	var dd warehouse.DedupStats
-	if w.keyIdx != nil {
-		snap, dd, err = w.lake.CommitKeyed(ctx, w.schema.Table, w.schema, files, repeats, b.next)
-	} else {
-		snap, err = w.lake.Commit(ctx, w.schema.Table, files, b.next)
+	commit := func() {
+		if w.keyIdx != nil {
+			snap, dd, err = w.lake.CommitKeyed(ctx, w.schema.Table, w.schema, files, repeats, b.next)
+		} else {
+			snap, err = w.lake.Commit(ctx, w.schema.Table, files, b.next)
+		}
+	}
+	commit()
+	// Writers of other partitions of the topic commit to the same table: a
+	// commit that lost the race is merged into the new state and made again
+	// with the same files (nothing re-read).
+	for try := 0; w.Only != nil && errors.Is(err, warehouse.ErrConflict) && try < mergeTries; try++ {
+		if err = w.merge(ctx, b); err == nil {
+			w.Stats.Merges.Add(1)
+			commit()
+		}
 	}
 	if err != nil {
 		for _, df := range files {
