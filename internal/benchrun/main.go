@@ -102,6 +102,7 @@ func main() {
 	dataDir := flag.String("data", "", "internal: data directory of the child writer")
 	bootstrap := flag.String("bootstrap", "", "internal: broker address of the child writer")
 	childWarnings := flag.Bool("child-warnings", false, "internal: run one instance of the partitioned warning engine (warnings-scale suite)")
+	childLakeGroup := flag.Bool("child-lakegroup", false, "internal: run one instance's lake writer in the consumer group (lakewriter-group suite)")
 	dsn := flag.String("dsn", "", "internal: the SQL catalog of the warnings child")
 	cells := flag.Int("cells", 262144, "internal: grid cells of the warnings child")
 	suiteProf := flag.String("suite-cpuprofile", "", "write benchrun's CPU profile while the named suites (not lakewriter, connectors) run to this file")
@@ -110,8 +111,15 @@ func main() {
 	suiteCPUProfile = *suiteProf
 
 	// The child writer's parent is benchrun itself, which stops it.
-	ctx, stop := signalContext(!*child && !*childWarnings && parentIsGoRun())
+	ctx, stop := signalContext(!*child && !*childWarnings && !*childLakeGroup && parentIsGoRun())
 	defer stop()
+	if *childLakeGroup {
+		if err := runLakeGroupChild(ctx, *dataDir, *dsn, *bootstrap); err != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "lake writer instance:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *childWarnings {
 		if err := runWarningsChild(ctx, *dataDir, *dsn, *bootstrap, *cells); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "warnings instance:", err)
