@@ -103,6 +103,7 @@ func main() {
 	bootstrap := flag.String("bootstrap", "", "internal: broker address of the child writer")
 	childWarnings := flag.Bool("child-warnings", false, "internal: run one instance of the partitioned warning engine (warnings-scale suite)")
 	childLakeGroup := flag.Bool("child-lakegroup", false, "internal: run one instance's lake writer in the consumer group (lakewriter-group suite)")
+	childInstances := flag.Int("instances", 1, "internal: instances of the lakewriter-group bench")
 	dsn := flag.String("dsn", "", "internal: the SQL catalog of the warnings child")
 	cells := flag.Int("cells", 262144, "internal: grid cells of the warnings child")
 	suiteProf := flag.String("suite-cpuprofile", "", "write benchrun's CPU profile while the named suites (not lakewriter, connectors) run to this file")
@@ -114,7 +115,7 @@ func main() {
 	ctx, stop := signalContext(!*child && !*childWarnings && !*childLakeGroup && parentIsGoRun())
 	defer stop()
 	if *childLakeGroup {
-		if err := runLakeGroupChild(ctx, *dataDir, *dsn, *bootstrap); err != nil && ctx.Err() == nil {
+		if err := runLakeGroupChild(ctx, *dataDir, *dsn, *bootstrap, *childInstances); err != nil && ctx.Err() == nil {
 			fmt.Fprintln(os.Stderr, "lake writer instance:", err)
 			os.Exit(1)
 		}

@@ -83,7 +83,7 @@ func (w *Writer) member(ctx context.Context, st time.Duration) error {
 		w.owned.Store(&parts)
 		mu.Unlock()
 		gen.Start(func(gctx context.Context) {
-			if len(parts) == 0 {
+			if len(parts) == 0 || (w.Ready != nil && !w.Ready(parts)) {
 				<-gctx.Done()
 				return
 			}

@@ -128,6 +128,8 @@ type Writer struct {
 	// merged into the table's current state (merge on commit).
 	Only  []int
 	owned atomic.Pointer[[]int]
+	// Ready, if set, says whether to read the partitions a generation gives (group.go).
+	Ready func(partitions []int) bool
 }
 
 // owns reports whether the writer reads partition p.
