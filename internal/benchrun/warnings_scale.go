@@ -34,8 +34,8 @@ instances, each instance a process of its own (benchrun -child-warnings) in the 
 embedded broker with raw.mobile_signal in 2 partitions (so 3 units: 2 cell units and the district unit), the lake on the
 SQL catalog in PostgreSQL. Each interval is a burst of every cell's record, keyed by cell, the last ones a venue's surge;
 latency runs from the producer call for the surge to the venue's warning made by the instance owning the district unit
-(its transition time, read from that instance's output). Records/s: records read by all instances over the measured
-intervals' wall time. CPU: each instance's user+sys over the run. On 2 cores two instances share the same 2 cores,
+(its transition time, read from that instance's output). Records/s: the measured intervals' records over their wall time
+(a closed loop: an interval is produced once the one before was warned of). CPU: each instance's user+sys over the run. On 2 cores two instances share the same 2 cores,
 and the district unit reads every partition of mobile_signal (it keeps the venues' cells): the gain is bounded — reported as measured.`,
 		Reproduce: "go run ./internal/benchrun -suite warnings-scale",
 		Run:       runWarningsScaleBench,
