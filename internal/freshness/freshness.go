@@ -411,12 +411,26 @@ var LivePath = Path{Component: "warnings", Name: "engine"}
 // (model runs, lake maintenance) waits: the warning freshness goal.
 const LiveSlack = 5 * time.Second
 
-// LiveBehind tells whether the live path is more than LiveSlack behind, so
-// background work should wait (see Yield). False when nothing reports it
+// LiveBehind tells whether the live path (or a unit's of a partitioned
+// engine) is more than LiveSlack behind, so background work should wait (see Yield). False when nothing reports it
 // (no warning engine) or r is nil.
 func (r *Registry) LiveBehind() bool {
-	row, ok := r.Get(LivePath)
-	return ok && !row.CaughtUp && row.LagS > LiveSlack.Seconds()
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for _, s := range r.states {
+		// The engine's path, or one unit's of a partitioned engine (engine/<unit>).
+		if s.Path.Component != LivePath.Component || (s.Path.Name != LivePath.Name && !strings.HasPrefix(s.Path.Name, LivePath.Name+"/")) {
+			continue
+		}
+		if row := r.row(*s, now); !row.CaughtUp && row.LagS > LiveSlack.Seconds() {
+			return true
+		}
+	}
+	return false
 }
 
 // Yield waits while the live path is behind, checking every poll, for at

@@ -124,6 +124,17 @@ func TestYieldToLivePath(t *testing.T) {
 	if w := r.Yield(ctx, time.Millisecond, 10*time.Second); w > 5*time.Second {
 		t.Fatalf("waited %v after the engine caught up", w)
 	}
+	// A partitioned engine's units report engine/<unit>: one behind is the live path behind.
+	unit := Path{Component: "warnings", Name: "engine/p3"}
+	r.Pending(unit, time.Now().Add(-time.Minute))
+	if !r.LiveBehind() {
+		t.Fatal("a unit of a partitioned engine a minute behind does not count as behind")
+	}
+	r.Update(unit, func(s *State) { s.PendingSince = time.Time{} })
+	r.Pending(Path{Component: "warnings", Name: "sink/p3"}, time.Now().Add(-time.Minute))
+	if r.LiveBehind() {
+		t.Fatal("a unit's sink behind counts as the live path behind")
+	}
 	var nilReg *Registry
 	if nilReg.LiveBehind() {
 		t.Fatal("nil registry: behind")
