@@ -47,7 +47,15 @@ func NewServer(rt *app.Runtime) *dashboards.Server {
 	// never does is shown on 数据健康 as not reporting, not left out. (Not
 	// the warnings' sink: it appears once the engine has transitions for
 	// it, and an idle one is caught up.)
-	if a.Cfg.Warnings.Enabled {
+	switch {
+	case a.Cfg.Warnings.Enabled && a.Cfg.Warnings.Partitioned:
+		// Every unit, from whichever instance owns it (a unit no instance
+		// runs is shown not reporting).
+		n := a.Cfg.Broker.Partitions + 1
+		for k := 0; k < n; k++ {
+			d.Expect = append(d.Expect, freshness.Path{Component: "warnings", Name: "engine/" + warnings.Unit{Index: k, Count: n}.Name()})
+		}
+	case a.Cfg.Warnings.Enabled:
 		d.Expect = append(d.Expect, freshness.Path{Component: "warnings", Name: "engine"})
 	}
 	if a.Cfg.Models.Enabled {
