@@ -49,23 +49,31 @@ func (s *Server) pushWarnings(ctx context.Context) {
 	defer s.pushMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
-		n, err := s.pushPage(ctx)
-		if err != nil {
-			s.d.Log.Warn("dashboard warnings push", "err", err)
-			return
-		}
-		if n < pushPage {
-			return
+	for unit := int64(0); unit < s.stride(); unit++ {
+		for {
+			n, err := s.pushPage(ctx, unit)
+			if err != nil {
+				s.d.Log.Warn("dashboard warnings push", "err", err)
+				return
+			}
+			if n < pushPage {
+				break
+			}
 		}
 	}
 }
 
+// stride is Deps.SeqStride, at least 1.
+func (s *Server) stride() int64 { return max(s.d.SeqStride, 1) }
+
 // pushPage is how many transitions one query of pushWarnings reads.
 const pushPage = 1000
 
-func (s *Server) pushPage(ctx context.Context) (int, error) {
-	rows, err := s.d.Engine.Query(ctx, fmt.Sprintf(`SELECT * FROM marts.warnings WHERE seq > ? ORDER BY seq LIMIT %d`, pushPage), s.lastSeq)
+func (s *Server) pushPage(ctx context.Context, unit int64) (int, error) {
+	if s.lastSeq == nil {
+		s.lastSeq = map[int64]int64{}
+	}
+	rows, err := s.d.Engine.Query(ctx, fmt.Sprintf(`SELECT * FROM marts.warnings WHERE seq > ? AND seq %% %d = ? ORDER BY seq LIMIT %d`, s.stride(), pushPage), s.lastSeq[unit], unit)
 	if err != nil {
 		return 0, err
 	}
@@ -122,8 +130,8 @@ func (s *Server) pushPage(ctx context.Context) (int, error) {
 			f, ok := sc.Allows(WarningsTable)
 			return r.m, ok && (f == "" || allowed[f][r.seq])
 		})
-		if r.seq > s.lastSeq {
-			s.lastSeq = r.seq
+		if r.seq > s.lastSeq[unit] {
+			s.lastSeq[unit] = r.seq
 		}
 	}
 	return len(page), nil
@@ -155,15 +163,16 @@ func (s *Server) Start(ctx context.Context) {
 	go s.freshLoop(ctx)
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	rows, err := s.d.Engine.Query(ctx, `SELECT max(seq) FROM marts.warnings`)
+	s.lastSeq = map[int64]int64{}
+	rows, err := s.d.Engine.Query(ctx, fmt.Sprintf(`SELECT seq %% %d, max(seq) FROM marts.warnings GROUP BY 1`, s.stride()))
 	if err != nil {
 		return // no table yet: every transition is new
 	}
 	defer rows.Close()
-	if rows.Next() {
-		var q *int64
-		if rows.Scan(&q) == nil && q != nil {
-			s.lastSeq = *q
+	for rows.Next() {
+		var unit, q *int64
+		if rows.Scan(&unit, &q) == nil && unit != nil && q != nil {
+			s.lastSeq[*unit] = *q
 		}
 	}
 }

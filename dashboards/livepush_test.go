@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"citybrain/internal/config"
 )
 
 // TestLivePushesBurst: a commit of thousands of transitions at once (a
@@ -165,5 +167,39 @@ func TestLiveScope(t *testing.T) {
 	}
 	if !has(wg, "freshness ", `"paths"`) {
 		t.Errorf("dept_water got no freshness: %q", wg)
+	}
+}
+
+// TestLivePushesUnits: the units of a partitioned warning engine number
+// their transitions k, k+3, k+6, … (3 units: seq mod 3) and commit in any order: a
+// unit's transitions committed after another unit's higher numbers reach
+// the page all the same (one push position per unit).
+func TestLivePushesUnits(t *testing.T) {
+	e := newEnvCfg(t, false, func(c *config.Config) { c.Warnings.Partitioned, c.Broker.Partitions = true, 2 })
+	events := openLive(t, e, "leader")
+	at := time.Now()
+	row := func(seq int64) map[string]any {
+		return map[string]any{"warning_id": fmt.Sprintf("U%d", seq), "seq": seq, "kind": "crowd", "rule": "mobile_signal.crowd_grid_cell",
+			"subject_type": "grid_cell", "subject_id": fmt.Sprintf("G%d", seq), "level": "blue", "state": "raised", "predicted": false,
+			"message_zh": "单元", "message_en": "unit", "event_time": at, "transition_at": at, "raised_at": at}
+	}
+	time.Sleep(200 * time.Millisecond) // the stream is open
+	// (The fixture's transitions go up to seq 99.)
+	e.write(e.schema("warnings"), row(301), row(304))           // unit 1 first, far ahead
+	e.write(e.schema("warnings"), row(102), row(105), row(108)) // unit 0, lower numbers, later
+	e.write(e.schema("warnings"), row(104), row(107))           // unit 2
+	want := map[string]bool{"U301": true, "U304": true, "U102": true, "U105": true, "U108": true, "U104": true, "U107": true}
+	deadline := time.After(20 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ev := <-events:
+			for id := range want {
+				if strings.HasPrefix(ev, "warning ") && strings.Contains(ev, `"warning_id":"`+id+`"`) {
+					delete(want, id)
+				}
+			}
+		case <-deadline:
+			t.Fatalf("not pushed to the page within 20 s: %v", want)
+		}
 	}
 }

@@ -85,6 +85,11 @@ type Deps struct {
 	// dashboards.stale_after after start is shown as a warning on 数据健康.
 	// Component and Name are matched; Table is shown.
 	Expect []freshness.Path
+	// SeqStride is the number of units of a partitioned warning engine
+	// (0 or 1: one engine). Unit k numbers its transitions k, k+stride, …
+	// and the units commit to marts.warnings in any order, so the live push
+	// follows each unit's sequence on its own.
+	SeqStride int64
 	// Peers, when set, is the freshness of the paths other serve instances
 	// run (internal/instances): 数据健康 shows the platform as one, an
 	// instance that went silent as an alarm. Instance is this one's name.
@@ -114,7 +119,9 @@ type Server struct {
 	healthBusy bool
 
 	pushMu  sync.Mutex
-	lastSeq int64 // newest warning transition pushed (seq, under pushMu)
+	// lastSeq is the newest warning transition pushed per unit of the
+	// warning engine (seq mod Deps.SeqStride; under pushMu).
+	lastSeq map[int64]int64
 
 	mux *http.ServeMux // to see whether the SQL access service mounted /api/sql
 

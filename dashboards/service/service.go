@@ -52,6 +52,7 @@ func NewServer(rt *app.Runtime) *dashboards.Server {
 		// Every unit, from whichever instance owns it (a unit no instance
 		// runs is shown not reporting).
 		n := a.Cfg.Broker.Partitions + 1
+		d.SeqStride = int64(n)
 		for k := 0; k < n; k++ {
 			d.Expect = append(d.Expect, freshness.Path{Component: "warnings", Name: "engine/" + warnings.Unit{Index: k, Count: n}.Name()})
 		}
