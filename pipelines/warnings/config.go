@@ -233,7 +233,7 @@ func DefaultConfig() Config {
 		WebhookRetries:  5,
 		WebhookBackoff:  time.Second,
 		WebhookTimeout:  10 * time.Second,
-		CheckpointEvery: 30 * time.Second,
+		CheckpointEvery: 10 * time.Second,
 		SessionTimeout:  10 * time.Second,
 	}
 }
