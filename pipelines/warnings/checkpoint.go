@@ -146,28 +146,55 @@ func (c *Checkpoints) prune(ctx context.Context, u Unit) {
 }
 
 // snapshot copies the state, checkpointed, to dst and returns the sequence it covers.
+// The engine is locked for the CHECKPOINT only: after it, batches append to
+// the WAL and leave the file as it is, so the copy runs beside them (while
+// no other checkpoint may start); a file that changed under the copy (DuckDB
+// checkpointing at a commit past its threshold) is copied again, locked.
 func (e *Engine) snapshot(ctx context.Context, dst string) (int64, error) {
 	if e.path == "" {
 		return 0, errors.New("an in-memory warnings state has no checkpoint")
+	}
+	e.ckMu.Lock()
+	defer e.ckMu.Unlock()
+	e.mu.Lock()
+	if _, err := e.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		e.mu.Unlock()
+		return 0, fmt.Errorf("预警状态库检查点失败 warnings state checkpoint: %w", err)
+	}
+	e.dirty = false
+	seq := e.lc.seq
+	before, err := os.Stat(e.path)
+	e.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if err := copyFile(e.path, dst); err != nil {
+		return 0, err
+	}
+	if after, err := os.Stat(e.path); err == nil && after.ModTime().Equal(before.ModTime()) && after.Size() == before.Size() {
+		return seq, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, err := e.conn.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return 0, fmt.Errorf("预警状态库检查点失败 warnings state checkpoint: %w", err)
 	}
-	e.dirty = false
-	src, err := os.Open(e.path)
+	return e.lc.seq, copyFile(e.path, dst)
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer src.Close()
+	defer in.Close()
 	out, err := os.Create(dst)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if _, err := io.Copy(out, src); err != nil {
+	if _, err := io.Copy(out, in); err != nil {
 		out.Close()
-		return 0, err
+		return err
 	}
-	return e.lc.seq, out.Close()
+	return out.Close()
 }

@@ -52,7 +52,10 @@ type Engine struct {
 	reg  *schemas.Registry
 
 	mu sync.Mutex
-	db *sql.DB
+	// ckMu serialises checkpoints (Checkpoint, snapshot): a snapshot copies
+	// the file outside mu, and no checkpoint may rewrite it meanwhile.
+	ckMu sync.Mutex
+	db   *sql.DB
 	// activeSnap is the active warnings as of the last batch (Active).
 	activeSnap atomic.Pointer[[]Transition]
 	conn       *sql.Conn
@@ -560,6 +563,8 @@ func (e *Engine) Memory(ctx context.Context) (map[string]int64, error) {
 // since the last checkpoint. The runner calls it when no record has arrived
 // for a while, so the cost stays off the append-to-queryable path.
 func (e *Engine) Checkpoint(ctx context.Context) error {
+	e.ckMu.Lock()
+	defer e.ckMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !e.dirty {

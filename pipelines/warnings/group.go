@@ -64,7 +64,11 @@ type Group struct {
 	OnOwned func(units []int)
 
 	// Stats are the owned units' running totals (records evaluated, transitions).
-	Stats struct{ Records, Transitions atomic.Int64 }
+	Stats struct {
+		Records, Transitions atomic.Int64
+		// Checkpoints made, their total time and bytes.
+		Checkpoints, CheckpointNanos, CheckpointBytes atomic.Int64
+	}
 
 	mu      sync.Mutex
 	running map[int]*unitRun
@@ -328,6 +332,11 @@ func (g *Group) runUnit(ctx context.Context, u Unit) error {
 			return err
 		}
 		r.limit.Store(c.Seq)
+		g.Stats.Checkpoints.Add(1)
+		g.Stats.CheckpointNanos.Add(int64(time.Since(t)))
+		if fi, err := os.Stat(g.localPath(u)); err == nil {
+			g.Stats.CheckpointBytes.Add(fi.Size())
+		}
 		g.Fresh.Observe("citybrain_warnings_checkpoint_seconds", "Warning unit checkpoint durations / 预警单元检查点耗时", time.Since(t).Seconds())
 		log.Debug("warning unit checkpoint", "key", c.Key, "took", time.Since(t))
 		return nil
