@@ -32,11 +32,12 @@ func init() {
 		Doc: `The partitioned warning engine (docs/roles.md) at scale 100 (262,144 grid cells an interval) on 1 and on 2
 instances, each instance a process of its own (benchrun -child-warnings) in the consumer group, on this machine: the
 embedded broker with raw.mobile_signal in 2 partitions (so 3 units: 2 cell units and the district unit), the lake on the
-SQL catalog in PostgreSQL. Each interval is a burst of every cell's record, keyed by cell, the last ones a venue's surge;
+SQL catalog in PostgreSQL, checkpoints every warnings.checkpoint_every (10 s). Each interval is a burst of every cell's record, keyed by cell, the last ones a venue's surge;
 latency runs from the producer call for the surge to the venue's warning made by the instance owning the district unit
 (its transition time, read from that instance's output). Records/s: the measured intervals' records over their wall time
 (a closed loop: an interval is produced once the one before was warned of). CPU: each instance's user+sys over the run. On 2 cores two instances share the same 2 cores,
-and the district unit reads every partition of mobile_signal (it keeps the venues' cells): the gain is bounded — reported as measured.`,
+and the district unit reads every partition of mobile_signal (it keeps the venues' cells): the gain is bounded — reported as measured.
+Each is run on the quiet machine, then beside two CPU-bound processes (busy loops, as "under load" asks).`,
 		Reproduce: "go run ./internal/benchrun -suite warnings-scale",
 		Run:       runWarningsScaleBench,
 	})
@@ -51,6 +52,9 @@ type scaleChildOut struct {
 	Owned     []int     `json:"owned,omitempty"`
 	OwnedSet  bool      `json:"owned_set,omitempty"`
 	Records   int64     `json:"records,omitempty"`
+	CkN       int64     `json:"checkpoints,omitempty"`
+	CkS       float64   `json:"checkpoint_s,omitempty"`
+	CkBytes   int64     `json:"checkpoint_bytes,omitempty"`
 	UserS     float64   `json:"user_s,omitempty"`
 	SysS      float64   `json:"sys_s,omitempty"`
 	Done      bool      `json:"done,omitempty"`
@@ -114,13 +118,14 @@ func runWarningsChild(ctx context.Context, dir, dsn, bootstrap string, cells int
 	}
 	g := &warnings.Group{Cfg: warnings.DefaultConfig(), Client: broker.NewClient([]string{bootstrap}, bcfg), Reg: reg, Lake: lake, Log: log, Hub: hub,
 		Inputs: []warnings.TopicInput{{Topic: "raw.mobile_signal", Schema: "mobile_signal"}}, Dir: tmp, Partitions: scaleParts,
-		Checkpoints: &warnings.Checkpoints{Store: side}, CheckpointEvery: time.Minute, SessionTimeout: 10 * time.Second,
+		Checkpoints: &warnings.Checkpoints{Store: side}, CheckpointEvery: warnings.DefaultConfig().CheckpointEvery, SessionTimeout: 10 * time.Second,
 		Reference:  func(ctx context.Context, eng *warnings.Engine) error { return eng.LoadReference(ctx, ref) },
 		RefVersion: func() int64 { return 1 },
 		OnOwned:    func(units []int) { emit(scaleChildOut{Owned: units, OwnedSet: true}) }}
 	err = g.Run(ctx)
 	u, s, _ := rusage()
-	emit(scaleChildOut{Done: true, Records: g.Stats.Records.Load(), UserS: u.Seconds(), SysS: s.Seconds()})
+	emit(scaleChildOut{Done: true, Records: g.Stats.Records.Load(), UserS: u.Seconds(), SysS: s.Seconds(),
+		CkN: g.Stats.Checkpoints.Load(), CkS: time.Duration(g.Stats.CheckpointNanos.Load()).Seconds(), CkBytes: g.Stats.CheckpointBytes.Load()})
 	return err
 }
 
@@ -140,21 +145,33 @@ func runWarningsScaleBench(ctx context.Context, tmp string) []Result {
 		return []Result{{Name: "warnings-scale/scale100", Status: "failed", Reason: "PostgreSQL: " + err.Error(), Unit: "ms"}}
 	}
 	defer pg.Stop()
-	for _, n := range []int{1, 2} {
-		dsn, err := createDatabase(ctx, pg.DSN(), fmt.Sprintf("citybrain_wscale_%d", n))
-		if err == nil {
-			var rs []Result
-			rs, err = measureScale(ctx, filepath.Join(tmp, fmt.Sprintf("wscale-%d", n)), dsn, n, scaleCells(), 2, 8)
-			out = append(out, rs...)
+	// Quiet, then beside two CPU-bound processes (busy loops) as a shared machine runs it.
+	for _, hogs := range []int{0, 2} {
+		var stops []func()
+		for range hogs {
+			if _, stop, err := startHog(); err == nil {
+				stops = append(stops, stop)
+			}
 		}
-		if err != nil {
-			out = append(out, Result{Name: fmt.Sprintf("warnings-scale/scale100_%d_instances_p99", n), Status: "failed", Reason: err.Error(), Unit: "ms"})
+		for _, n := range []int{1, 2} {
+			dsn, err := createDatabase(ctx, pg.DSN(), fmt.Sprintf("citybrain_wscale_%d_%d", n, hogs))
+			if err == nil {
+				var rs []Result
+				rs, err = measureScale(ctx, filepath.Join(tmp, fmt.Sprintf("wscale-%d-%d", n, hogs)), dsn, n, scaleCells(), 2, 8, len(stops))
+				out = append(out, rs...)
+			}
+			if err != nil {
+				out = append(out, Result{Name: fmt.Sprintf("warnings-scale/scale100_%d_instances_%dhogs_p99", n, hogs), Status: "failed", Reason: err.Error(), Unit: "ms"})
+			}
+		}
+		for _, stop := range stops {
+			stop()
 		}
 	}
 	return out
 }
 
-func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup, windows int) ([]Result, error) {
+func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup, windows, hogs int) ([]Result, error) {
 	log := slog.New(slog.DiscardHandler)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -316,7 +333,11 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 			<-c.done
 		}
 		c.mu.Lock()
-		cpu = append(cpu, fmt.Sprintf("units %v: CPU %.0f s user+sys, %d records read", c.owned, c.last.UserS+c.last.SysS, c.last.Records))
+		ck := ""
+		if c.last.CkN > 0 {
+			ck = fmt.Sprintf(", %d checkpoints of %.0f ms and %.0f MB on average", c.last.CkN, c.last.CkS*1000/float64(c.last.CkN), float64(c.last.CkBytes)/float64(c.last.CkN)/(1<<20))
+		}
+		cpu = append(cpu, fmt.Sprintf("units %v: CPU %.0f s user+sys, %d records read%s", c.owned, c.last.UserS+c.last.SysS, c.last.Records, ck))
 		totalRecords += c.last.Records
 		c.mu.Unlock()
 	}
@@ -324,8 +345,8 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p50, p99 := lat[len(lat)/2], lat[len(lat)-1]
 	ms2 := func(d time.Duration) float64 { return d.Seconds() * 1000 }
-	note := fmt.Sprintf("%d instance(s), %d cells/interval, %d samples: p50 %.0f ms, p99 %.0f ms (with %d samples, the largest); %.0f records/s produced and evaluated over the measured intervals (closed loop: an interval is produced once the one before was warned of); per instance: %s; intervals: %s; load average %s",
-		instances, cells, len(lat), ms2(p50), ms2(p99), len(lat), produced/wall.Seconds(), strings.Join(cpu, "; "), strings.Join(intervals, ", "), loadAverage())
+	note := fmt.Sprintf("%d busy-loop hog(s) beside; %d instance(s), %d cells/interval, %d samples: p50 %.0f ms, p99 %.0f ms (with %d samples, the largest); %.0f records/s produced and evaluated over the measured intervals (closed loop: an interval is produced once the one before was warned of); per instance: %s; intervals: %s; load average %s",
+		hogs, instances, cells, len(lat), ms2(p50), ms2(p99), len(lat), produced/wall.Seconds(), strings.Join(cpu, "; "), strings.Join(intervals, ", "), loadAverage())
 	scale := "scale100"
 	if cells != 262144 {
 		scale = fmt.Sprintf("cells%d", cells)
@@ -333,6 +354,9 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 	name := fmt.Sprintf("warnings-scale/%s_%d_instance", scale, instances)
 	if instances > 1 {
 		name += "s"
+	}
+	if hogs > 0 {
+		name += fmt.Sprintf("_%dhogs", hogs)
 	}
 	return []Result{
 		{Name: name + "_p50", Status: "ok", Figure: ms2(p50), Unit: "ms", Rows: int64(len(lat)), Reason: note},
