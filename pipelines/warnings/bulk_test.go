@@ -233,6 +233,7 @@ func sameValue(a, b any) bool {
 // intervals split over batches, at 15-min and 60-min time-of-week slots.
 // WARNINGS_RULES=<dir> checks a copy of the rules (its bulk/ against its rules).
 func TestBulkEquivalence(t *testing.T) {
+	t.Parallel() // with the package's other long replays: one core each (make test's time)
 	days := 2
 	if testing.Short() {
 		days = 1
@@ -250,6 +251,7 @@ func TestBulkEquivalence(t *testing.T) {
 		}, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			ctx := context.Background()
 			batches := bulkHistory(days, tc.seed)
 			run := func(bulkMin int) (*Engine, []string) {

@@ -44,4 +44,13 @@
 // DuckDB at whichever commit crosses 16 MB (the threshold is 256 MB), so
 // checkpoints fall between bursts. Durability is unchanged: each batch is
 // one transaction, committed to the WAL.
+//
+// Several instances (warnings.partitioned, docs/roles.md): the engine is
+// split into units over the input topics' partitions — a cell unit per
+// partition and a district unit for the rules that span partitions (unit.go)
+// —, each the engine above on a DuckDB file of its own, owned by one
+// instance at a time through a Kafka consumer group (group.go), checkpointed
+// to the lake's store and restored from there when it moves (checkpoint.go);
+// each unit's sink commits what its last checkpoint covers, with the unit's
+// sequence and owner generation in the table's summary (sink.go).
 package warnings
