@@ -118,7 +118,7 @@ type Server struct {
 	health     *healthSnap
 	healthBusy bool
 
-	pushMu  sync.Mutex
+	pushMu sync.Mutex
 	// lastSeq is the newest warning transition pushed per unit of the
 	// warning engine (seq mod Deps.SeqStride; under pushMu).
 	lastSeq map[int64]int64
