@@ -56,7 +56,8 @@ func TestSimDetection(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays ten simulated days through the engine")
 	}
-	t.Parallel()                                              // with the package's other long replays: one core each (make test's time)
+	// With the package's other long replays: one core each (make test's time).
+	t.Parallel()
 	epoch := time.Date(2026, 10, 5, 0, 0, 0, 0, sim.Shanghai) // a Monday
 	w, err := NewSimWorld(simConfig(t), epoch)
 	if err != nil {
