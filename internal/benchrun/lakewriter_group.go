@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"citybrain/connectors"
@@ -175,18 +172,8 @@ func measureLakeGroup(ctx context.Context, dir, dsn string, instances, rows int)
 		}
 	}
 	produced := time.Since(tp)
-	self, err := os.Executable()
-	if err != nil {
-		return Result{}, err
-	}
-	type child struct {
-		cmd   *exec.Cmd
-		mu    sync.Mutex
-		owned []int
-		last  lakeGroupOut
-		done  chan struct{}
-	}
-	var children []*child
+	var children []*groupChild
+	last := map[*groupChild]*lakeGroupOut{}
 	defer func() {
 		for _, c := range children {
 			c.cmd.Process.Kill()
@@ -194,52 +181,27 @@ func measureLakeGroup(ctx context.Context, dir, dsn string, instances, rows int)
 		}
 	}()
 	for i := 0; i < instances; i++ {
-		cmd := exec.CommandContext(ctx, self, "-child-lakegroup", "-data", dir, "-dsn", dsn, "-bootstrap", emb.Addr(), "-instances", fmt.Sprint(instances))
-		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		stdout, err := cmd.StdoutPipe()
+		out := &lakeGroupOut{}
+		c, err := startGroupChild(ctx, []string{"-child-lakegroup", "-data", dir, "-dsn", dsn, "-bootstrap", emb.Addr(), "-instances", fmt.Sprint(instances)}, func(c *groupChild, b []byte) {
+			var o lakeGroupOut
+			if json.Unmarshal(b, &o) != nil {
+				return
+			}
+			if o.OwnedSet {
+				c.owned = o.Owned
+			}
+			if o.Done {
+				*out = o
+			}
+		})
 		if err != nil {
 			return Result{}, err
 		}
-		if err := cmd.Start(); err != nil {
-			return Result{}, err
-		}
-		c := &child{cmd: cmd, done: make(chan struct{})}
 		children = append(children, c)
-		go func() {
-			defer close(c.done)
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				var o lakeGroupOut
-				if json.Unmarshal(sc.Bytes(), &o) != nil {
-					continue
-				}
-				c.mu.Lock()
-				if o.OwnedSet {
-					c.owned = o.Owned
-				}
-				if o.Done {
-					c.last = o
-				}
-				c.mu.Unlock()
-			}
-			cmd.Wait()
-		}()
+		last[c] = out
 	}
 	share := time.Now().Add(3 * time.Minute)
-	for {
-		parts, each := map[int]bool{}, true
-		for _, c := range children {
-			c.mu.Lock()
-			each = each && len(c.owned) > 0
-			for _, p := range c.owned {
-				parts[p] = true
-			}
-			c.mu.Unlock()
-		}
-		if each && len(parts) == lakeGroupParts {
-			break
-		}
+	for !shared(children, lakeGroupParts) {
 		if time.Now().After(share) {
 			return Result{}, fmt.Errorf("%d writers did not share the %d partitions within 3 minutes", instances, lakeGroupParts)
 		}
@@ -269,19 +231,14 @@ func measureLakeGroup(ctx context.Context, dir, dsn string, instances, rows int)
 	var cpu float64
 	var commits, merges, written int64
 	for _, c := range children {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(60 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.done
-		}
+		c.stop(60 * time.Second)
 		c.mu.Lock()
-		per = append(per, fmt.Sprintf("partitions %v: %d rows in %d commits (%d merged), CPU %.1f s", c.owned, c.last.Rows, c.last.Commits, c.last.Merges, c.last.UserS+c.last.SysS))
-		cpu += c.last.UserS + c.last.SysS
-		commits += c.last.Commits
-		merges += c.last.Merges
-		written += c.last.Rows
+		l := last[c]
+		per = append(per, fmt.Sprintf("partitions %v: %d rows in %d commits (%d merged), CPU %.1f s", c.owned, l.Rows, l.Commits, l.Merges, l.UserS+l.SysS))
+		cpu += l.UserS + l.SysS
+		commits += l.Commits
+		merges += l.Merges
+		written += l.Rows
 		c.mu.Unlock()
 	}
 	children = nil

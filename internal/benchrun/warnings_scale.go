@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -130,12 +127,9 @@ func runWarningsChild(ctx context.Context, dir, dsn, bootstrap string, cells int
 }
 
 type scaleChild struct {
-	cmd   *exec.Cmd
-	mu    sync.Mutex
-	owned []int
-	seen  map[string]int64 // venue|event time → unix nanos
-	last  scaleChildOut
-	done  chan struct{}
+	*groupChild
+	seen map[string]int64 // venue|event time → unix nanos
+	last scaleChildOut
 }
 
 func runWarningsScaleBench(ctx context.Context, tmp string) []Result {
@@ -187,73 +181,39 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 	if err := client.EnsureTopics(ctx, "raw.mobile_signal"); err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
 	var children []*scaleChild
+	var procs []*groupChild
 	defer func() {
-		for _, c := range children {
-			c.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.done:
-			case <-time.After(30 * time.Second):
-				c.cmd.Process.Kill()
-				<-c.done
-			}
+		for _, c := range procs {
+			c.stop(30 * time.Second)
 		}
 	}()
 	for i := 0; i < instances; i++ {
-		cmd := exec.CommandContext(ctx, self, "-child-warnings", "-data", dir, "-dsn", dsn, "-bootstrap", emb.Addr(), "-cells", fmt.Sprint(cells))
-		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		stdout, err := cmd.StdoutPipe()
+		sc := &scaleChild{seen: map[string]int64{}}
+		gc, err := startGroupChild(ctx, []string{"-child-warnings", "-data", dir, "-dsn", dsn, "-bootstrap", emb.Addr(), "-cells", fmt.Sprint(cells)}, func(c *groupChild, b []byte) {
+			var o scaleChildOut
+			if json.Unmarshal(b, &o) != nil {
+				return
+			}
+			switch {
+			case o.OwnedSet:
+				c.owned = o.Owned
+			case o.Done:
+				sc.last = o
+			case o.Subject != "":
+				sc.seen[o.Subject+"|"+o.EventTime.UTC().Format(time.RFC3339)] = o.At
+			}
+		})
 		if err != nil {
 			return nil, err
 		}
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		c := &scaleChild{cmd: cmd, seen: map[string]int64{}, done: make(chan struct{})}
-		children = append(children, c)
-		go func() {
-			defer close(c.done)
-			sc := bufio.NewScanner(stdout)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var o scaleChildOut
-				if json.Unmarshal(sc.Bytes(), &o) != nil {
-					continue
-				}
-				c.mu.Lock()
-				switch {
-				case o.OwnedSet:
-					c.owned = o.Owned
-				case o.Done:
-					c.last = o
-				case o.Subject != "":
-					c.seen[o.Subject+"|"+o.EventTime.UTC().Format(time.RFC3339)] = o.At
-				}
-				c.mu.Unlock()
-			}
-			cmd.Wait()
-		}()
+		sc.groupChild = gc
+		children = append(children, sc)
+		procs = append(procs, gc)
 	}
 	// Every unit owned, each instance with some.
 	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		units, each := map[int]bool{}, true
-		for _, c := range children {
-			c.mu.Lock()
-			each = each && len(c.owned) > 0
-			for _, u := range c.owned {
-				units[u] = true
-			}
-			c.mu.Unlock()
-		}
-		if each && len(units) == scaleParts+1 {
-			break
-		}
+	for !shared(procs, scaleParts+1) {
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%d instances did not share the %d units within 3 minutes", instances, scaleParts+1)
 		}
@@ -325,13 +285,7 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 	var cpu []string
 	var totalRecords int64
 	for _, c := range children {
-		c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(60 * time.Second):
-			c.cmd.Process.Kill()
-			<-c.done
-		}
+		c.stop(60 * time.Second)
 		c.mu.Lock()
 		ck := ""
 		if c.last.CkN > 0 {
@@ -341,7 +295,7 @@ func measureScale(ctx context.Context, dir, dsn string, instances, cells, warmup
 		totalRecords += c.last.Records
 		c.mu.Unlock()
 	}
-	children = nil
+	procs = nil
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p50, p99 := lat[len(lat)/2], lat[len(lat)-1]
 	ms2 := func(d time.Duration) float64 { return d.Seconds() * 1000 }

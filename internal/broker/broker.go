@@ -500,3 +500,41 @@ func isIdle(err error) bool {
 	var ne net.Error
 	return errors.Is(err, io.EOF) || (errors.As(err, &ne) && ne.Timeout())
 }
+
+// ConsumerGroup joins the consumer group id over topics with the range
+// balancer (partition k of co-partitioned topics goes to one member) and the
+// given session timeout; the platform uses groups for ownership only (the
+// warning engine's units, the lake writers' partitions), never for offsets.
+func (c *Client) ConsumerGroup(id string, topics []string, sessionTimeout time.Duration, debug func(msg string)) (*kafka.ConsumerGroup, error) {
+	if sessionTimeout <= 0 {
+		sessionTimeout = 10 * time.Second
+	}
+	return kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID: id, Brokers: c.Brokers, Topics: topics,
+		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
+		SessionTimeout:    sessionTimeout,
+		HeartbeatInterval: max(sessionTimeout/6, 500*time.Millisecond),
+		RebalanceTimeout:  60 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		Timeout:           10 * time.Second,
+		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { debug("consumer group: " + fmt.Sprintf(f, a...)) }),
+	})
+}
+
+// Rejoin runs member until ctx is done, again after each error with a
+// backoff doubling from 1 s to 30 s (told to onErr).
+func Rejoin(ctx context.Context, member func(context.Context) error, onErr func(err error, backoff time.Duration)) {
+	backoff := time.Second
+	for ctx.Err() == nil {
+		err := member(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		onErr(err, backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"citybrain/internal/broker"
 )
 
 // Lake writers of one table on several instances (docs/roles.md). With
@@ -32,36 +32,14 @@ func GroupID(source string) string { return "citybrain-lake-" + source }
 // instance, until ctx is done; at each rebalance it commits what it read and
 // starts again with its new partitions.
 func (w *Writer) RunGroup(ctx context.Context, sessionTimeout time.Duration) error {
-	if sessionTimeout <= 0 {
-		sessionTimeout = 10 * time.Second
-	}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := w.member(ctx, sessionTimeout)
-		if ctx.Err() != nil {
-			break
-		}
+	broker.Rejoin(ctx, func(ctx context.Context) error { return w.member(ctx, sessionTimeout) }, func(err error, backoff time.Duration) {
 		w.log.Warn("湖写入器重新加入消费组 lake writer rejoining its consumer group", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
+	})
 	return nil
 }
 
 func (w *Writer) member(ctx context.Context, st time.Duration) error {
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: GroupID(w.source), Brokers: w.client.Brokers, Topics: []string{w.topic},
-		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
-		SessionTimeout:    st,
-		HeartbeatInterval: max(st/6, 500*time.Millisecond),
-		RebalanceTimeout:  60 * time.Second,
-		JoinGroupBackoff:  time.Second,
-		Timeout:           10 * time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { w.log.Debug("consumer group: " + fmt.Sprintf(f, a...)) }),
-	})
+	cg, err := w.client.ConsumerGroup(GroupID(w.source), []string{w.topic}, st, func(m string) { w.log.Debug(m) })
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
 	"citybrain/internal/broker"
 	"citybrain/internal/freshness"
 	"citybrain/schemas"
@@ -97,38 +95,15 @@ func (g *Group) Run(ctx context.Context) error {
 		return fmt.Errorf("主题 %s 有 %d 个分区，需要 %d topic %s has %d partitions, want %d (broker.partitions + 1): delete it and start again",
 			UnitsTopic, len(ps[UnitsTopic]), g.Units(), UnitsTopic, len(ps[UnitsTopic]), g.Units())
 	}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		err := g.member(ctx)
-		if ctx.Err() != nil {
-			break
-		}
+	broker.Rejoin(ctx, g.member, func(err error, backoff time.Duration) {
 		g.Log.Warn("预警实例重新加入消费组 warning instance rejoining its consumer group", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
+	})
 	return nil
 }
 
 // member is one membership of the group, until an error or ctx.
 func (g *Group) member(ctx context.Context) error {
-	st := g.SessionTimeout
-	if st <= 0 {
-		st = 10 * time.Second
-	}
-	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
-		ID: GroupID, Brokers: g.Client.Brokers, Topics: []string{UnitsTopic},
-		GroupBalancers:    []kafka.GroupBalancer{kafka.RangeGroupBalancer{}},
-		SessionTimeout:    st,
-		HeartbeatInterval: max(st/6, 500*time.Millisecond),
-		RebalanceTimeout:  60 * time.Second,
-		JoinGroupBackoff:  time.Second,
-		Timeout:           10 * time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(f string, a ...any) { g.Log.Debug("consumer group: " + fmt.Sprintf(f, a...)) }),
-	})
+	cg, err := g.Client.ConsumerGroup(GroupID, []string{UnitsTopic}, g.SessionTimeout, func(m string) { g.Log.Debug(m) })
 	if err != nil {
 		return err
 	}
