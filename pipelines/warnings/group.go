@@ -108,16 +108,26 @@ func (g *Group) member(ctx context.Context) error {
 		return err
 	}
 	defer cg.Close()
+	// A fenced unit ends the membership at once (Next returns): the group is
+	// left and joined again, with the units the coordinator gives then.
 	fenced := make(chan error, 1)
-	for {
-		gen, err := cg.Next(ctx)
-		if err != nil {
-			return err
-		}
+	mctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var fenceErr error
+	go func() {
 		select {
-		case err := <-fenced:
+		case fenceErr = <-fenced:
+			cancel()
+		case <-mctx.Done():
+		}
+	}()
+	for {
+		gen, err := cg.Next(mctx)
+		if err != nil {
+			if fenceErr != nil {
+				return fenceErr
+			}
 			return err
-		default:
 		}
 		var units []int
 		for _, a := range gen.Assignments[UnitsTopic] {
@@ -131,14 +141,30 @@ func (g *Group) member(ctx context.Context) error {
 		for _, k := range units {
 			u := Unit{Index: k, Count: g.Units()}
 			gen.Start(func(ctx context.Context) {
-				if err := g.runUnit(ctx, u); err != nil && ctx.Err() == nil {
-					g.Log.Error("预警单元停止 warning unit stopped", "unit", u.Name(), "err", err)
+				// A unit that fails (its checkpoint not readable, the catalog
+				// not answering) is started again while the generation lasts;
+				// one fenced by a newer owner makes this instance rejoin.
+				backoff := time.Second
+				for {
+					err := g.runUnit(ctx, u)
+					if err == nil || ctx.Err() != nil {
+						return
+					}
 					if errors.Is(err, ErrFenced) {
+						g.Log.Error("预警单元已被其他实例接管 warning unit fenced by a newer owner; rejoining", "unit", u.Name(), "err", err)
 						select {
 						case fenced <- err:
 						default:
 						}
+						return
 					}
+					g.Log.Error("预警单元出错，稍后重启 warning unit failed; starting it again", "unit", u.Name(), "err", err, "in", backoff)
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(backoff):
+					}
+					backoff = min(backoff*2, 30*time.Second)
 				}
 			})
 		}
@@ -243,6 +269,9 @@ func (g *Group) runUnit(ctx context.Context, u Unit) error {
 		return err
 	}
 	sink.Gen, sink.Limit, sink.OnCommit, sink.Fresh = gen, r.limit.Load, g.OnCommit, g.Fresh
+	if err := sink.RaiseSeq(ctx); err != nil {
+		return err
+	}
 	sink.Path = freshness.Path{Component: "warnings", Name: "sink/" + u.Name(), Table: Table}
 	r.sink = sink
 	r.notif = NewNotifier(eng, g.Cfg, filepath.Join(g.Dir, u.Name()+".dead_letters.jsonl"), log)

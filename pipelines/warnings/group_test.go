@@ -253,3 +253,57 @@ func TestPartitionedGroup(t *testing.T) {
 		t.Errorf("the district unit's sequence and generation should be recorded (moved twice): %v", st.Cursors)
 	}
 }
+
+// TestSeqAfterSwitch: a unit opened on a table the single engine wrote
+// numbers its transitions above the single engine's (in its own class,
+// k mod units), so a switch to a partitioned engine repeats no sequence.
+func TestSeqAfterSwitch(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	lake, err := warehouse.Open(ctx, warehouse.DefaultConfig(), filepath.Join(dir, "lake"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lake.Close()
+	reg, _ := schemas.Builtin()
+	cfg := observedOnly()
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	feed := func(e *Engine, n int) {
+		for i := 0; i < n; i++ {
+			if _, err := e.Process(ctx, Batch{Records: map[string][]schemas.Record{"mobile_signal": {
+				signalRec("c1", t0.Add(time.Duration(i)*5*time.Minute), int64(3000*(i%2))), signalRec("c2", t0.Add(time.Duration(i)*5*time.Minute), int64(6000*(i%2)))}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	single := newTestEngine(t, cfg, filepath.Join(dir, "single.duckdb"))
+	single.LoadReference(ctx, testReference())
+	feed(single, 8)
+	ss, _ := NewSink(single, lake, reg)
+	if n, err := ss.Flush(ctx); err != nil || n == 0 {
+		t.Fatalf("single engine flush: %d, %v", n, err)
+	}
+	top := single.lc.seq
+	u := Unit{Index: 1, Count: 3}
+	unit, err := OpenUnit(ctx, cfg, filepath.Join(dir, "p1.duckdb"), reg, log, time.Now, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unit.Close()
+	us, _ := NewSink(unit, lake, reg)
+	if err := us.RaiseSeq(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if unit.lc.seq < top || unit.lc.seq%3 != 1 {
+		t.Fatalf("unit p1's sequence %d after the single engine's %d: want ≥ it and 1 mod 3", unit.lc.seq, top)
+	}
+	unit.LoadReference(ctx, testReference())
+	feed(unit, 8)
+	if n, err := us.Flush(ctx); err != nil || n == 0 {
+		t.Fatalf("unit flush: %d, %v", n, err)
+	}
+	if got := lakeCount(t, ctx, lake, "SELECT count(*) - count(DISTINCT seq) FROM marts.warnings"); got != 0 {
+		t.Errorf("%d sequence numbers twice in marts.warnings", got)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -68,6 +69,50 @@ func NewSink(eng *Engine, lake *warehouse.Lake, reg *schemas.Registry) (*Sink, e
 		return nil, fmt.Errorf("schema warnings: %w", err)
 	}
 	return &Sink{eng: eng, lake: lake, schema: s}, nil
+}
+
+// RaiseSeq moves the engine's sequence above every sequence the table
+// records (the single engine's and every unit's), in the engine's own class
+// (k mod units): after a switch between one engine and a partitioned one,
+// the new numbers do not repeat old ones (the dashboards' live push and
+// the table's readers follow seq). No table yet: nothing to do.
+func (s *Sink) RaiseSeq(ctx context.Context) error {
+	t, err := s.lake.Load(ctx, Table)
+	if errors.Is(err, warehouse.ErrNoTable) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := warehouse.StateOf(t)
+	if err != nil {
+		return err
+	}
+	var floor int64
+	for k, v := range st.Cursors {
+		if k == cursorKey || strings.HasPrefix(k, cursorKey+".") {
+			floor = max(floor, v)
+		}
+	}
+	return s.eng.raiseSeq(ctx, floor)
+}
+
+// raiseSeq sets the sequence to the first number of the engine's class at or
+// above floor, if it is below.
+func (e *Engine) raiseSeq(ctx context.Context, floor int64) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lc.seq >= floor {
+		return nil
+	}
+	stride := max(e.lc.stride, 1)
+	seq := e.lc.seq + (floor-e.lc.seq+stride-1)/stride*stride
+	if _, err := e.conn.ExecContext(ctx, "INSERT OR REPLACE INTO engine_meta VALUES ('seq', ?)", fmt.Sprint(seq)); err != nil {
+		return err
+	}
+	e.log.Info("预警序号跳过表中已有的序号 warnings sequence moved past the table's", "from", e.lc.seq, "to", seq)
+	e.lc.seq = seq
+	return nil
 }
 
 // Record converts a transition into a marts.warnings record.

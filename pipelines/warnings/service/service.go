@@ -75,6 +75,9 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		rt.Commits.Publish(app.Commit{Table: warnings.Table, Snapshot: snap})
 	}
 	sink.Fresh = rt.Fresh
+	if err := sink.RaiseSeq(ctx); err != nil {
+		log.Warn("预警序号未能与表对齐 warnings sequence not checked against marts.warnings", "err", err)
+	}
 	s.notif = warnings.NewNotifier(eng, cfg, filepath.Join(dir, "dead_letters.jsonl"), log)
 	hub := warnings.NewHub()
 	srcSchemas := map[string]string{}
