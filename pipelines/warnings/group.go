@@ -281,12 +281,12 @@ func (g *Group) runUnit(ctx context.Context, u Unit) error {
 			if g.Reference == nil {
 				return
 			}
+			// Once per version of the reference tables, as the single engine does.
 			if v := g.RefVersion(); v != refVer {
-				if err := g.Reference(ctx, eng); err != nil {
-					log.Warn("场所/网格参考数据未载入 reference data not loaded", "err", err)
-					return
-				}
 				refVer = v
+				if err := g.Reference(ctx, eng); err != nil {
+					log.Warn("场所/网格参考数据未载入 reference data not loaded; crowd warnings per venue wait for raw.venues, raw.venue_cells", "err", err)
+				}
 			}
 		}}
 	r.runner.AfterBatch = func(b Batch, ts []Transition) {
