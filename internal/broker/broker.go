@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -210,6 +211,9 @@ type Client struct {
 	Brokers []string
 	cfg     Config
 	kc      *kafka.Client
+
+	freshMu   sync.Mutex
+	lastFresh map[string]time.Time // topics asked fresh → when
 }
 
 // NewClient returns a client of the given bootstrap servers.
@@ -274,11 +278,47 @@ func (c *Client) EnsureTopicsWith(ctx context.Context, n int, topics ...string) 
 }
 
 // Partitions returns each topic's partition ids. Topics that don't exist are absent.
+//
+// kafka-go answers metadata requests from its transport's cache, refreshed
+// every few seconds: a topic another process created a moment ago is not in
+// it yet. A topic missing from the cached answer is therefore asked again
+// once through a fresh connection (at most once a second per topic), so
+// that "no such topic" is the broker's answer, not the cache's.
 func (c *Client) Partitions(ctx context.Context, topics ...string) (map[string][]int, error) {
 	md, err := c.kc.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
+	out := partitionsOf(md)
+	if len(topics) > 0 && len(out) < len(topics) && c.mayAskFresh(topics) {
+		fresh := &kafka.Transport{}
+		defer fresh.CloseIdleConnections()
+		kc := &kafka.Client{Addr: c.kc.Addr, Timeout: c.kc.Timeout, Transport: fresh}
+		if md, err := kc.Metadata(ctx, &kafka.MetadataRequest{Topics: topics}); err == nil {
+			out = partitionsOf(md)
+		}
+	}
+	return out, nil
+}
+
+// mayAskFresh limits the fresh metadata requests to one a second for the
+// same topics.
+func (c *Client) mayAskFresh(topics []string) bool {
+	key := strings.Join(topics, "\x00")
+	c.freshMu.Lock()
+	defer c.freshMu.Unlock()
+	now := time.Now()
+	if now.Sub(c.lastFresh[key]) < time.Second {
+		return false
+	}
+	if c.lastFresh == nil || len(c.lastFresh) > 1000 {
+		c.lastFresh = map[string]time.Time{}
+	}
+	c.lastFresh[key] = now
+	return true
+}
+
+func partitionsOf(md *kafka.MetadataResponse) map[string][]int {
 	out := map[string][]int{}
 	for _, t := range md.Topics {
 		if t.Error != nil || len(t.Partitions) == 0 {
@@ -288,7 +328,7 @@ func (c *Client) Partitions(ctx context.Context, topics ...string) (map[string][
 			out[t.Name] = append(out[t.Name], p.ID)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Offsets are a topic's partition → offset.

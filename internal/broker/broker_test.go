@@ -71,3 +71,38 @@ func TestLastMessage(t *testing.T) {
 		t.Errorf("the fetch took %s: the busy-broker control did not apply", took)
 	}
 }
+
+// TestPartitionsSeesNewTopic: a topic created a moment ago by another
+// process is found at once, although kafka-go's transport answers metadata
+// from a cache refreshed only every few seconds (the DLQ of a source just
+// ingested by a citybrain command was read as empty: CI, stop 37).
+func TestPartitionsSeesNewTopic(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := StartEmbedded(t.TempDir(), 0, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := NewClient([]string{e.Addr()}, DefaultConfig())
+	if err := c.EnsureTopics(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	if parts, err := c.Partitions(ctx, "early"); err != nil || len(parts["early"]) == 0 {
+		t.Fatalf("early: %v %v", parts, err)
+	}
+	// Another process (a transport of its own) creates a topic.
+	other := &kafka.Transport{}
+	defer other.CloseIdleConnections()
+	oc := &kafka.Client{Addr: kafka.TCP(e.Addr()), Transport: other}
+	if _, err := oc.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "late", NumPartitions: 2, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	parts, err := c.Partitions(ctx, "late")
+	if err != nil || len(parts["late"]) != 2 {
+		t.Fatalf("Partitions(late) just after another client created it = %v, %v; want 2 partitions", parts, err)
+	}
+	if parts, err := c.Partitions(ctx, "never"); err != nil || len(parts) != 0 {
+		t.Fatalf("Partitions(never) = %v, %v; want none", parts, err)
+	}
+}
