@@ -1,0 +1,58 @@
+package response
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Config is the `response` section of citybrain.yaml (docs/config.md).
+type Config struct {
+	// Enabled runs the response service beside the warning engine.
+	Enabled bool `yaml:"enabled"`
+	// Dir holds the service's state (relative to data_dir).
+	Dir string `yaml:"dir"`
+	// AckAfter: a task not acknowledged this long after its person was
+	// notified goes to the deputy, and after as long again to the superior.
+	AckAfter time.Duration `yaml:"ack_after"`
+	// Tick is how often the escalation timers are checked.
+	Tick time.Duration `yaml:"tick"`
+	// CommitEvery is how often the timeline is committed to marts.responses.
+	CommitEvery time.Duration `yaml:"commit_every"`
+	// AppURL is the responder app's address in notifications (default:
+	// serve's HTTP address + /respond/).
+	AppURL string `yaml:"app_url"`
+	// Retry is how a notification is retried on a channel.
+	Retry RetryConfig `yaml:"retry"`
+}
+
+// RetryConfig bounds the attempts of one delivery.
+type RetryConfig struct {
+	// MaxAttempts per delivery (1: no retry).
+	MaxAttempts int `yaml:"max_attempts"`
+	// Base is the first backoff; each next one doubles, up to Cap.
+	Base time.Duration `yaml:"base"`
+	// Cap is the longest backoff.
+	Cap time.Duration `yaml:"cap"`
+}
+
+// DefaultConfig is the service's defaults.
+func DefaultConfig() Config {
+	return Config{Enabled: true, Dir: "response", AckAfter: 5 * time.Minute, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
+		Retry: RetryConfig{MaxAttempts: 5, Base: time.Second, Cap: time.Minute}}
+}
+
+// Validate checks the section.
+func (c Config) Validate() error {
+	var errs []error
+	if c.AckAfter < time.Second {
+		errs = append(errs, fmt.Errorf("response.ack_after = %s: 至少 1s / at least 1s", c.AckAfter))
+	}
+	if c.Tick <= 0 || c.CommitEvery <= 0 {
+		errs = append(errs, fmt.Errorf("response.tick and response.commit_every must be positive / 须为正数"))
+	}
+	if c.Retry.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("response.retry.max_attempts = %d: 至少 1 / at least 1", c.Retry.MaxAttempts))
+	}
+	return errors.Join(errs...)
+}
