@@ -106,7 +106,7 @@ func DefaultConfig() Config {
 			{Name: "emergency", NameZh: "应急管理局", NameEn: "Emergency Management Bureau", Tables: map[string]string{
 				"raw.incidents": "", "raw.enterprises": "", "raw.risk_sources": "", "raw.inspections": "", "raw.hazards": "",
 				"raw.shelters": "", "raw.supply_warehouses": "", "raw.fire_stations": "", "marts.enterprise_risk": "", "marts.warnings": "",
-				"raw.emergency_plans": "", "raw.drills": "", "raw.streets": "", "raw.communities": ""}},
+				"raw.emergency_plans": "", "raw.plan_levels": "", "raw.plan_roles": "", "raw.role_holders": "", "raw.drills": "", "raw.streets": "", "raw.communities": ""}},
 			{Name: "water", NameZh: "水务局", NameEn: "Water Authority", Tables: map[string]string{
 				"raw.water_telemetry": "", "raw.weather": "", "marts.warnings": "kind IN ('rainstorm', 'waterlogging', 'lifeline')",
 				"raw.water_sensors": "", "raw.waterlogging_points": "", "raw.streets": "", "raw.communities": ""}},
@@ -159,12 +159,15 @@ func (c Config) Validate() error {
 
 // User is one account. Secrets are SCRAM-SHA-256 verifiers.
 type User struct {
-	Name        string    `json:"name"`
-	DisplayName string    `json:"display_name,omitempty"`
-	Role        Role      `json:"role"`
-	Department  string    `json:"department,omitempty"`
-	Disabled    bool      `json:"disabled,omitempty"`
-	Created     time.Time `json:"created"`
+	Name        string `json:"name"`
+	DisplayName string `json:"display_name,omitempty"`
+	Role        Role   `json:"role"`
+	Department  string `json:"department,omitempty"`
+	// PersonID links the account to a person of the emergency plans
+	// (raw.role_holders): the responder app shows that person's tasks.
+	PersonID string    `json:"person_id,omitempty"`
+	Disabled bool      `json:"disabled,omitempty"`
+	Created  time.Time `json:"created"`
 
 	Salt       []byte `json:"salt"`
 	Iterations int    `json:"iterations"`

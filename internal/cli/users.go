@@ -89,10 +89,10 @@ func readPassword(cmd *cobra.Command, g *globals, fromStdin, confirm bool) (stri
 }
 
 func usersAddCmd(g *globals) *cobra.Command {
-	var role, dept string
+	var role, dept, person string
 	var stdin bool
 	cmd := &cobra.Command{
-		Use:   "add NAME --role admin|leader|analyst|department [--department D]",
+		Use:   "add NAME --role admin|leader|analyst|department [--department D] [--person ID]",
 		Short: "Add a user / 添加用户",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -117,12 +117,18 @@ func usersAddCmd(g *globals) *cobra.Command {
 			if err := s.Add(args[0], pw, auth.Role(role), dept); err != nil {
 				return err
 			}
+			if person != "" {
+				if err := s.Update(args[0], func(u *auth.User) error { u.PersonID = person; return nil }); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(g.out, "added %s (%s%s) / 已添加用户\n", args[0], role, map[bool]string{true: ", " + dept}[dept != ""])
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&role, "role", "", "admin, leader, analyst or department")
 	cmd.Flags().StringVar(&dept, "department", "", "department (auth.departments) of a department user")
+	cmd.Flags().StringVar(&person, "person", "", "person id in raw.role_holders: the responder app (/respond/) shows this person's emergency tasks / 应急责任人编号")
 	cmd.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from the first line of standard input")
 	return cmd
 }

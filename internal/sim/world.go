@@ -278,6 +278,7 @@ func NewWorld(cfg Config, epoch time.Time) (*World, error) {
 	w.genWater()
 	w.genSegments()
 	w.genPlans()
+	w.genPlansAsData()
 	w.genStreetsTable()
 	return w, nil
 }

@@ -194,6 +194,7 @@ type State struct {
 	Outbox     []Event              `json:"outbox"`     // not yet in marts.responses
 	Deliveries []Delivery           `json:"deliveries"` // not yet sent
 	Seen       map[int64]int64      `json:"seen"`       // warnings seq class → last seq applied
+	Started    bool                 `json:"started"`    // the cursors were set once
 }
 
 // Engine turns warning transitions into responses, tasks, deliveries and
@@ -748,4 +749,36 @@ func (e *Engine) Response(id string) (Response, bool) {
 		return Response{}, false
 	}
 	return *r, true
+}
+
+// Person returns a person as the plans know them now.
+func (e *Engine) Person(id string) (Person, bool) {
+	e.mu.Lock()
+	p := e.plans
+	e.mu.Unlock()
+	if id == "" || p.Empty() {
+		return Person{}, false
+	}
+	return p.PersonAt(id, e.now())
+}
+
+// Started says whether the warnings cursors were set (Start).
+func (e *Engine) Started() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.st.Started
+}
+
+// Start sets the warnings cursors on a first start (the table's ends: the
+// history before the service existed is not activated again).
+func (e *Engine) Start(ends map[int64]int64) error {
+	return e.change(func(map[string]bool) error {
+		for k, v := range ends {
+			if v > e.st.Seen[k] {
+				e.st.Seen[k] = v
+			}
+		}
+		e.st.Started = true
+		return nil
+	})
 }

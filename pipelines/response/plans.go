@@ -268,3 +268,27 @@ func LoadPlans(ctx context.Context, query func(ctx context.Context, q string, ar
 	}
 	return NewPlans(levels, roles, holders), nil
 }
+
+// FirstStreetLevel returns the holders of the commander (rank 1) and the
+// next role (rank 2) of the first street plan's given level at t (the demo
+// accounts).
+func (p *Plans) FirstStreetLevel(level string, t time.Time) (cmd, second Holder, ok bool) {
+	var ids []string
+	for k, revs := range p.levels {
+		if l, found := asOf(revs, func(l PlanLevel) time.Time { return l.ValidFrom }, t); found && l.PlanKind == "street" && l.Level == level {
+			ids = append(ids, k)
+		}
+	}
+	if len(ids) == 0 {
+		return cmd, second, false
+	}
+	sort.Strings(ids)
+	planID := strings.SplitN(ids[0], "|", 2)[0]
+	roles := p.Roles(planID, level, t)
+	if len(roles) < 2 {
+		return cmd, second, false
+	}
+	cmd, ok1 := p.HolderAt(roles[0].RoleID, t)
+	second, ok2 := p.HolderAt(roles[1].RoleID, t)
+	return cmd, second, ok1 && ok2
+}
