@@ -41,6 +41,7 @@ var serviceRoles = map[string]Role{
 	"sim":        RoleConnectors,
 	"models":     RoleModels,
 	"warnings":   RoleWarnings,
+	"response":   RoleWarnings,
 	"sql":        RoleQuery,
 	"extracts":   RoleQuery,
 	"dashboards": RoleDashboards,

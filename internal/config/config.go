@@ -20,6 +20,7 @@ import (
 	"citybrain/models"
 	"citybrain/pipelines/extracts"
 	"citybrain/pipelines/lakewriter"
+	"citybrain/pipelines/response"
 	"citybrain/pipelines/warnings"
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -47,6 +48,9 @@ type Config struct {
 	Extracts extracts.Config `yaml:"extracts"`
 	// Warnings is the warning engine (crowd, rainstorm, waterlogging, lifelines, traffic).
 	Warnings warnings.Config `yaml:"warnings"`
+	// Response is the emergency response service: plans activated by
+	// warnings, tasks to the responsible people, escalation (docs/response.md).
+	Response response.Config `yaml:"response"`
 	// Dashboards is the leaders' web app served by citybrain serve.
 	Dashboards dashboards.Config `yaml:"dashboards"`
 	// Sim is the simulator of Xicheng that feeds the connectors in the
@@ -94,6 +98,7 @@ func Default() Config {
 		SQLAccess:  sqlaccess.DefaultConfig(),
 		Extracts:   extracts.DefaultConfig(),
 		Warnings:   warnings.DefaultConfig(),
+		Response:   response.DefaultConfig(),
 		Dashboards: dashboards.DefaultConfig(),
 	}
 }
@@ -166,6 +171,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Broker.Validate(), c.Warehouse.Validate(), c.LakeWriter.Validate(), c.Auth.Validate(), c.Sim.Validate())
 	errs = append(errs, c.Warnings.Validate())
+	errs = append(errs, c.Response.Validate())
 	errs = append(errs, c.Models.Validate())
 	errs = append(errs, c.Extracts.Validate())
 	errs = append(errs, c.SQLAccess.Validate())

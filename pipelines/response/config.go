@@ -2,6 +2,8 @@ package response
 
 import (
 	"errors"
+
+	"citybrain/pipelines/response/channels"
 	"fmt"
 	"time"
 )
@@ -24,6 +26,10 @@ type Config struct {
 	AppURL string `yaml:"app_url"`
 	// Retry is how a notification is retried on a channel.
 	Retry RetryConfig `yaml:"retry"`
+	// Channels are the notification channels besides the in-app one
+	// (e-mail, SMS gateway, WeCom and DingTalk robots); a channel without
+	// its address is off, and tasks for it are recorded as failed.
+	Channels channels.Config `yaml:"channels"`
 }
 
 // RetryConfig bounds the attempts of one delivery.
@@ -39,7 +45,7 @@ type RetryConfig struct {
 // DefaultConfig is the service's defaults.
 func DefaultConfig() Config {
 	return Config{Enabled: true, Dir: "response", AckAfter: 5 * time.Minute, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
-		Retry: RetryConfig{MaxAttempts: 5, Base: time.Second, Cap: time.Minute}}
+		Retry: RetryConfig{MaxAttempts: 5, Base: time.Second, Cap: time.Minute}, Channels: channels.DefaultConfig()}
 }
 
 // Validate checks the section.
@@ -54,5 +60,6 @@ func (c Config) Validate() error {
 	if c.Retry.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("response.retry.max_attempts = %d: 至少 1 / at least 1", c.Retry.MaxAttempts))
 	}
+	errs = append(errs, c.Channels.Validate())
 	return errors.Join(errs...)
 }
