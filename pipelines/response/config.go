@@ -14,9 +14,24 @@ type Config struct {
 	Enabled bool `yaml:"enabled"`
 	// Dir holds the service's state (relative to data_dir).
 	Dir string `yaml:"dir"`
+	// GroupBy is what makes warnings one response while it is open:
+	// "street" (the kind and the street: a surge's cells and venue, a
+	// storm's sensors) or "subject" (one per subject).
+	GroupBy string `yaml:"group_by"`
 	// AckAfter: a task not acknowledged this long after its person was
 	// notified goes to the deputy, and after as long again to the superior.
 	AckAfter time.Duration `yaml:"ack_after"`
+	// MaxAge: a warning transition whose data time is older than this
+	// (before the newest data time the platform has seen, or the clock if
+	// later) is history — the warning engine replaying its topics — and
+	// pages nobody.
+	MaxAge time.Duration `yaml:"max_age"`
+	// CloseAfterClear closes a response this long after its warnings all
+	// cleared (0: only people close it).
+	CloseAfterClear time.Duration `yaml:"close_after_clear"`
+	// KeepClosed is how long a closed response stays in the app (its
+	// timeline stays in marts.responses).
+	KeepClosed time.Duration `yaml:"keep_closed"`
 	// Tick is how often the escalation timers are checked.
 	Tick time.Duration `yaml:"tick"`
 	// CommitEvery is how often the timeline is committed to marts.responses.
@@ -44,7 +59,7 @@ type RetryConfig struct {
 
 // DefaultConfig is the service's defaults.
 func DefaultConfig() Config {
-	return Config{Enabled: true, Dir: "response", AckAfter: 5 * time.Minute, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
+	return Config{Enabled: true, Dir: "response", GroupBy: "street", AckAfter: 5 * time.Minute, MaxAge: time.Hour, CloseAfterClear: 30 * time.Minute, KeepClosed: 24 * time.Hour, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
 		Retry: RetryConfig{MaxAttempts: 5, Base: time.Second, Cap: time.Minute}, Channels: channels.DefaultConfig()}
 }
 
@@ -53,6 +68,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.AckAfter < time.Second {
 		errs = append(errs, fmt.Errorf("response.ack_after = %s: 至少 1s / at least 1s", c.AckAfter))
+	}
+	if c.GroupBy != "street" && c.GroupBy != "subject" {
+		errs = append(errs, fmt.Errorf("response.group_by = %q: street 或 subject / street or subject", c.GroupBy))
 	}
 	if c.Tick <= 0 || c.CommitEvery <= 0 {
 		errs = append(errs, fmt.Errorf("response.tick and response.commit_every must be positive / 须为正数"))

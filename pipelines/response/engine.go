@@ -16,7 +16,9 @@ type Warning struct {
 	StreetCode, Level, State                string
 	MessageZh, MessageEn                    string
 	Seq                                     int64
-	TransitionAt                            time.Time
+	// EventTime is the data time of the transition; TransitionAt when
+	// the engine made it.
+	EventTime, TransitionAt time.Time
 }
 
 // Silence mutes new responses that match it (Alertmanager's silences):
@@ -57,9 +59,28 @@ type Response struct {
 	MessageZh     string            `json:"message_zh,omitempty"`
 	MessageEn     string            `json:"message_en,omitempty"`
 	Warnings      map[string]string `json:"warnings"` // warning_id → level; cleared ones removed
+	Subjects      []Subject         `json:"subjects"` // every subject that joined, first first
 	OpenedAt      time.Time         `json:"opened_at"`
 	ClearedAt     *time.Time        `json:"cleared_at,omitempty"`
 	ClosedAt      *time.Time        `json:"closed_at,omitempty"`
+}
+
+// Subject is a subject whose warning joined a response.
+type Subject struct {
+	Type   string `json:"type"`
+	ID     string `json:"id"`
+	NameZh string `json:"name_zh,omitempty"`
+	NameEn string `json:"name_en,omitempty"`
+}
+
+func (r *Response) join(w Warning) {
+	r.Warnings[w.WarningID] = w.Level
+	for _, s := range r.Subjects {
+		if s.Type == w.SubjectType && s.ID == w.SubjectID {
+			return
+		}
+	}
+	r.Subjects = append(r.Subjects, Subject{Type: w.SubjectType, ID: w.SubjectID, NameZh: w.SubjectNameZh, NameEn: w.SubjectNameEn})
 }
 
 // Open says whether the response is not closed.
@@ -195,6 +216,7 @@ type State struct {
 	Deliveries []Delivery           `json:"deliveries"` // not yet sent
 	Seen       map[int64]int64      `json:"seen"`       // warnings seq class → last seq applied
 	Started    bool                 `json:"started"`    // the cursors were set once
+	Skipped    int64                `json:"skipped"`    // transitions taken as history
 }
 
 // Engine turns warning transitions into responses, tasks, deliveries and
@@ -210,6 +232,7 @@ type Engine struct {
 	// OnChange, if set, is called (outside the lock) after a change with
 	// the ids of the people whose tasks changed.
 	OnChange func(people []string)
+	channels map[string]bool // configured channels (nil: all)
 }
 
 // NewEngine returns an engine on st (nil: empty), saving with save (nil: not saved).
@@ -278,7 +301,16 @@ func (e *Engine) emit(r *Response, ev Event) {
 	e.st.Outbox = append(e.st.Outbox, ev)
 }
 
-func groupKey(w Warning) string { return w.Kind + "|" + w.SubjectType + "|" + w.SubjectID }
+// groupKey is the response a warning belongs to while it is open
+// (Alertmanager's group_by): by default the kind and the street — the
+// cells, venue and sensors of one surge or storm in a street are one
+// response for the street's people; "subject" makes one per subject.
+func (e *Engine) groupKey(w Warning) string {
+	if e.cfg.GroupBy == "subject" || w.StreetCode == "" {
+		return w.Kind + "|" + w.SubjectType + "|" + w.SubjectID
+	}
+	return w.Kind + "|street|" + w.StreetCode
+}
 
 // Seen says whether the warning transition seq was applied already (the
 // cursor is kept per class seq mod stride: a partitioned engine's units).
@@ -302,17 +334,42 @@ func (e *Engine) Cursors() map[int64]int64 {
 // Apply takes one warning transition (in seq order within its class; one
 // already applied is ignored).
 func (e *Engine) Apply(w Warning, stride int64) error {
+	return e.ApplyBatch([]Warning{w}, stride, time.Time{})
+}
+
+// ApplyBatch takes transitions in seq order and saves once. A transition
+// whose data time is before liveFrom (not zero) is history — the warning
+// engine replaying its topics, or an outage long past — and only moves the
+// cursor: nobody is paged for it.
+func (e *Engine) ApplyBatch(ws []Warning, stride int64, liveFrom time.Time) error {
 	return e.change(func(touched map[string]bool) error {
-		class := w.Seq % max(stride, 1)
-		if w.Seq != 0 && w.Seq <= e.st.Seen[class] {
-			return nil
+		for _, w := range ws {
+			class := w.Seq % max(stride, 1)
+			if w.Seq != 0 && w.Seq <= e.st.Seen[class] {
+				continue
+			}
+			if w.Seq != 0 {
+				e.st.Seen[class] = w.Seq
+			}
+			if !liveFrom.IsZero() && !w.EventTime.IsZero() && w.EventTime.Before(liveFrom) {
+				e.st.Skipped++
+				continue
+			}
+			e.apply(w, touched)
 		}
-		if w.Seq != 0 {
-			e.st.Seen[class] = w.Seq
-		}
-		e.apply(w, touched)
 		return nil
 	})
+}
+
+// SetChannels names the channels deliveries can go out on besides the
+// in-app one (the configured ones); nil: every channel a person has.
+func (e *Engine) SetChannels(names []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.channels = map[string]bool{"app": true}
+	for _, n := range names {
+		e.channels[n] = true
+	}
 }
 
 func (e *Engine) openResponse(group string) *Response {
@@ -326,7 +383,7 @@ func (e *Engine) openResponse(group string) *Response {
 
 func (e *Engine) apply(w Warning, touched map[string]bool) {
 	now := e.now()
-	r := e.openResponse(groupKey(w))
+	r := e.openResponse(e.groupKey(w))
 	if w.State == "cleared" || w.State == "lowered" {
 		if r == nil {
 			return
@@ -358,8 +415,8 @@ func (e *Engine) apply(w Warning, touched map[string]bool) {
 		}
 	}
 	if r != nil && warningLevels[w.Level] < warningLevels[r.WarningLevel] {
-		// Inhibition: the subject's response is at a higher warning level.
-		r.Warnings[w.WarningID] = w.Level
+		// Inhibition: the group's response is at a higher warning level.
+		r.join(w)
 		e.emit(r, Event{Event: EvInhibited, WarningID: w.WarningID,
 			DetailZh: fmt.Sprintf("%s级预警被本对象已有的%s级响应抑制", zhLevel(w.Level), zhLevel(r.WarningLevel)),
 			DetailEn: fmt.Sprintf("%s warning inhibited by the subject's %s response", w.Level, r.WarningLevel)})
@@ -375,13 +432,18 @@ func (e *Engine) apply(w Warning, touched map[string]bool) {
 		return
 	}
 	if r == nil {
-		r = &Response{ID: e.id("R"), Group: groupKey(w), Kind: w.Kind, SubjectType: w.SubjectType, SubjectID: w.SubjectID,
+		r = &Response{ID: e.id("R"), Group: e.groupKey(w), Kind: w.Kind, SubjectType: w.SubjectType, SubjectID: w.SubjectID,
 			SubjectNameZh: w.SubjectNameZh, SubjectNameEn: w.SubjectNameEn, StreetCode: w.StreetCode, WarningLevel: w.Level,
 			MessageZh: w.MessageZh, MessageEn: w.MessageEn, Warnings: map[string]string{}, OpenedAt: now}
 		e.st.Responses[r.ID] = r
-		r.Warnings[w.WarningID] = w.Level
+		r.join(w)
 		e.emit(r, Event{Event: EvRaised, WarningID: w.WarningID, DetailZh: w.MessageZh, DetailEn: w.MessageEn})
 	} else {
+		if _, known := r.Warnings[w.WarningID]; !known {
+			// Another warning joins the response (its first transition here).
+			r.join(w)
+			e.emit(r, Event{Event: EvRaised, WarningID: w.WarningID, DetailZh: w.MessageZh, DetailEn: w.MessageEn})
+		}
 		r.Warnings[w.WarningID] = w.Level
 		r.WarningLevel, r.MessageZh, r.MessageEn = w.Level, w.MessageZh, w.MessageEn
 		if r.Level != "" && responseLevels[pl.Level] <= responseLevels[r.Level] {
@@ -429,6 +491,9 @@ func (e *Engine) notify(r *Response, t *Task, p Person, touched map[string]bool)
 	}
 	now := e.now()
 	for _, ch := range chans {
+		if e.channels != nil && !e.channels[ch] {
+			continue // not configured here: not queued, not recorded
+		}
 		e.emit(r, Event{Event: EvNotified, TaskID: t.ID, RoleID: t.RoleID, PersonID: p.ID, PersonName: p.Name, Channel: ch})
 		if ch == "app" {
 			e.emit(r, Event{Event: EvDelivered, TaskID: t.ID, RoleID: t.RoleID, PersonID: p.ID, PersonName: p.Name, Channel: ch, Attempt: 1})
@@ -506,6 +571,37 @@ func (e *Engine) Tick() error {
 			t.Names = append(t.Names, next.Name)
 			e.emit(r, Event{Event: EvEscalated, TaskID: t.ID, RoleID: t.RoleID, PersonID: next.ID, PersonName: next.Name, DetailZh: whyZh, DetailEn: whyEn})
 			e.notify(r, t, next, touched)
+		}
+		// A response whose warnings all cleared closes CloseAfterClear
+		// later, with its open tasks; closed ones leave the state KeepClosed
+		// after closing, once the table holds their events.
+		inOutbox := map[string]bool{}
+		for _, ev := range e.st.Outbox {
+			inOutbox[ev.ResponseID] = true
+		}
+		for id, r := range e.st.Responses {
+			if r.Open() && r.ClearedAt != nil && e.cfg.CloseAfterClear > 0 && now.Sub(*r.ClearedAt) >= e.cfg.CloseAfterClear {
+				at := now
+				for _, t := range e.st.Tasks {
+					if t.ResponseID == id && t.State != TaskClosed {
+						t.State, t.ClosedAt = TaskClosed, &at
+						for _, a := range t.Assignees {
+							touched[a] = true
+						}
+					}
+				}
+				r.ClosedAt = &at
+				e.emit(r, Event{Event: EvClosed, DetailZh: "预警解除后自动关闭", DetailEn: "closed automatically after the warnings cleared"})
+				continue
+			}
+			if !r.Open() && e.cfg.KeepClosed > 0 && now.Sub(*r.ClosedAt) >= e.cfg.KeepClosed && !inOutbox[id] {
+				for tid, t := range e.st.Tasks {
+					if t.ResponseID == id {
+						delete(e.st.Tasks, tid)
+					}
+				}
+				delete(e.st.Responses, id)
+			}
 		}
 		// Expired silences go.
 		kept := e.st.Silences[:0]

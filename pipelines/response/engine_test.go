@@ -136,21 +136,34 @@ func TestGroupingAndActivation(t *testing.T) {
 	if acts := events(e, EvActivated); len(acts) != 2 || acts[1].PlanID != "P-HQ07" || acts[1].PlanLevel != "II" {
 		t.Errorf("activations %v, want a second one for P-HQ07 II", acts)
 	}
-	// Another venue is another response.
+	// Another venue of the street joins the response (group_by street),
+	// its yellow inhibited by the response's orange; another street is
+	// another response.
 	must(t, e.Apply(warn("W3", "V2", "S1", "yellow", "raised"), 1))
-	if got := len(events(e, EvRaised)); got != 2 {
-		t.Errorf("responses raised = %d, want 2", got)
+	if got := len(e.Tasks("", false)); got != 6 {
+		t.Errorf("tasks after a second venue of the street = %d, want 6", got)
 	}
-	// Cleared: no more escalation for V1's tasks.
-	must(t, e.Apply(warn("W1", "V1", "S1", "orange", "cleared"), 1))
-	must(t, e.Apply(warn("W2", "V1", "S1", "yellow", "cleared"), 1))
+	must(t, e.Apply(warn("W5", "V9", "S2", "yellow", "raised"), 1))
+	if got := len(events(e, EvRaised)); got != 3 { // W1 and W2 in one response (W3 inhibited), W5 another
+		t.Errorf("raised events = %d, want 3", got)
+	}
+	if got := events(e, EvInhibited); len(got) != 1 || got[0].WarningID != "W3" {
+		t.Errorf("inhibited = %+v, want W3", got)
+	}
+	if r, _ := e.Response("R000001"); len(r.Subjects) != 2 {
+		t.Errorf("subjects of the street's response = %+v, want V1 and V2", r.Subjects)
+	}
+	// Cleared: no more escalation for the street's tasks.
+	for _, id := range []string{"W1", "W2", "W3"} {
+		must(t, e.Apply(warn(id, "V1", "S1", "yellow", "cleared"), 1))
+	}
 	if got := len(events(e, EvCleared)); got != 1 {
 		t.Errorf("cleared events = %d, want 1", got)
 	}
 	c.add(time.Hour)
 	must(t, e.Tick())
 	for _, ev := range events(e, EvEscalated) {
-		if r, _ := e.Response(ev.ResponseID); r.SubjectID == "V1" {
+		if ev.ResponseID == "R000001" {
 			t.Errorf("a task of a cleared response escalated: %+v", ev)
 		}
 	}
@@ -158,7 +171,7 @@ func TestGroupingAndActivation(t *testing.T) {
 	w := warn("W4", "V3", "S1", "yellow", "raised")
 	must(t, e.Apply(w, 1))
 	must(t, e.Apply(w, 1))
-	if got := len(events(e, EvRaised)); got != 3 {
+	if got := len(events(e, EvRaised)); got != 4 {
 		t.Errorf("raised after a repeated transition = %d, want 3", got)
 	}
 }
@@ -272,6 +285,7 @@ func TestEscalationChain(t *testing.T) {
 // tasks to the new holder.
 func TestPersonnelChange(t *testing.T) {
 	e, c := newTestEngine(t)
+	e.cfg.GroupBy = "subject"
 	must(t, e.Apply(warn("W1", "V1", "S1", "yellow", "raised"), 1))
 	c.t = time.Date(2025, 6, 11, 9, 0, 0, 0, time.UTC)
 	must(t, e.Apply(warn("W2", "V2", "S1", "yellow", "raised"), 1))
@@ -316,5 +330,68 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// History is not paged: a replayed transition older than liveFrom moves
+// the cursor only. Channels not configured are not queued.
+func TestHistoryAndChannels(t *testing.T) {
+	e, c := newTestEngine(t)
+	e.SetChannels([]string{"sms"})
+	old := warn("W1", "V1", "S1", "yellow", "raised")
+	old.EventTime = c.now().Add(-3 * time.Hour)
+	live := warn("W2", "V2", "S1", "yellow", "raised")
+	live.EventTime = c.now().Add(-time.Minute)
+	must(t, e.ApplyBatch([]Warning{old, live}, 1, c.now().Add(-time.Hour)))
+	if got := events(e, EvRaised); len(got) != 1 || got[0].SubjectID != "V2" {
+		t.Fatalf("raised %+v, want V2 only (V1 is history)", got)
+	}
+	if !e.Seen(old.Seq, 1) {
+		t.Error("the history transition did not move the cursor")
+	}
+	for _, d := range e.Pending() {
+		if d.Channel != "sms" {
+			t.Errorf("a delivery on %s, which is not configured", d.Channel)
+		}
+	}
+	if len(e.Pending()) != 1 {
+		t.Errorf("deliveries = %d, want 1 (the commander's sms)", len(e.Pending()))
+	}
+	for _, ev := range events(e, EvNotified) {
+		if ev.Channel != "app" && ev.Channel != "sms" {
+			t.Errorf("notified on %s, not configured", ev.Channel)
+		}
+	}
+}
+
+// A cleared response closes CloseAfterClear later with its tasks, and
+// leaves the state KeepClosed after, once its events are committed.
+func TestAutoCloseAndPrune(t *testing.T) {
+	e, c := newTestEngine(t)
+	e.cfg.CloseAfterClear, e.cfg.KeepClosed = 30*time.Minute, time.Hour
+	must(t, e.Apply(warn("W1", "V1", "S1", "yellow", "raised"), 1))
+	must(t, e.Apply(warn("W1", "V1", "S1", "yellow", "cleared"), 1))
+	c.add(29 * time.Minute)
+	must(t, e.Tick())
+	if len(e.Tasks("", false)) != 3 {
+		t.Fatal("closed before close_after_clear")
+	}
+	c.add(time.Minute)
+	must(t, e.Tick())
+	if got := len(e.Tasks("", false)); got != 0 {
+		t.Errorf("open tasks after close_after_clear = %d, want 0", got)
+	}
+	if got := len(e.Tasks("", true)); got != 3 {
+		t.Errorf("closed tasks kept = %d, want 3 (until keep_closed)", got)
+	}
+	c.add(2 * time.Hour)
+	must(t, e.Tick())
+	if got := len(e.Tasks("", true)); got != 3 {
+		t.Errorf("tasks dropped while their events are not committed: %d left, want 3", got)
+	}
+	must(t, e.Committed(e.Outbox()[len(e.Outbox())-1].Seq))
+	must(t, e.Tick())
+	if got := len(e.Tasks("", true)); got != 0 {
+		t.Errorf("tasks kept after keep_closed and commit = %d, want 0", got)
 	}
 }

@@ -167,8 +167,12 @@ func (p *Plans) HolderAt(roleID string, t time.Time) (Holder, bool) {
 // Person is what the response service knows of a person: from the roles
 // they or their deputies hold at t.
 type Person struct {
-	ID, Name, Mobile, Email, StreetCode string
-	Channels                            []string
+	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Mobile     string   `json:"mobile,omitempty"`
+	Email      string   `json:"email,omitempty"`
+	StreetCode string   `json:"street_code,omitempty"`
+	Channels   []string `json:"channels"`
 }
 
 // PersonAt finds a person (as holder or as deputy) at t.

@@ -452,7 +452,7 @@ function renderWho() {
   if (!state.me) { who.replaceChildren(); return; }
   const me = state.me;
   fill(who,
-    h("span", { class: "who-name" }, me.display_name || (me.person && me.person.Name) || me.user),
+    h("span", { class: "who-name" }, me.display_name || (me.person && me.person.name) || me.user),
     h("button", { type: "button", id: "logout", class: "ghost" }, ...bi("退出", "Log out")),
   );
   $("logout").addEventListener("click", logout);
@@ -539,7 +539,7 @@ function renderList(name) {
       h("section", { id: "tasks-view" },
         person || me.admin ? h("p", { class: "person" },
           me.admin && !me.person_id ? bi("管理员：所有人的任务", "Admin: everyone's tasks")
-            : bi(`责任人 ${person ? person.Name : me.person_id}`, `Responder ${me.person_id}`)) : null,
+            : bi(`责任人 ${person ? person.name : me.person_id}`, `Responder ${me.person_id}`)) : null,
         tabs,
         h("div", { id: "task-list", class: "list" }),
         h("p", { id: "empty", class: "empty", hidden: true }, ...bi("暂无任务", "No tasks")),

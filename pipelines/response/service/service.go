@@ -85,6 +85,11 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		s.log.Warn("响应序号未能与 marts.responses 对齐 response sequence not checked against the table", "err", err)
 	}
 	s.chans = channels.New(s.cfg.Channels)
+	configured := make([]string, 0, len(s.chans))
+	for n := range s.chans {
+		configured = append(configured, n)
+	}
+	s.eng.SetChannels(configured)
 	s.appURL = s.cfg.AppURL
 	if s.appURL == "" {
 		s.appURL = "http://" + a.Cfg.HTTP.Addr + "/respond/"
@@ -127,19 +132,15 @@ func (s *Service) poke() {
 // Run follows the warnings, runs the timers, delivers and commits until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); s.deliverLoop(ctx) }()
+	go func() { defer wg.Done(); s.commitLoop(ctx) }()
 	tick := time.NewTicker(s.cfg.Tick)
-	commit := time.NewTicker(s.cfg.CommitEvery)
 	defer tick.Stop()
-	defer commit.Stop()
 	s.step(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			s.sink.Flush(fctx)
-			cancel()
 			wg.Wait()
 			return nil
 		case <-s.kick:
@@ -149,12 +150,40 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Error("响应计时器失败 response timers failed", "err", err)
 			}
 			s.step(ctx)
+		}
+	}
+}
+
+// commitLoop commits the timeline every commit_every, and once more at the end.
+func (s *Service) commitLoop(ctx context.Context) {
+	commit := time.NewTicker(s.cfg.CommitEvery)
+	defer commit.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			s.sink.Flush(fctx)
+			cancel()
+			return
 		case <-commit.C:
 			if _, err := s.sink.Flush(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("响应时间线提交失败，稍后重试 response timeline commit failed; retried", "err", err)
 			}
 		}
 	}
+}
+
+// liveFrom is the data time before which a warning transition is history:
+// max_age before the newest data time the warning engine has read (the
+// simulator's clock in the demo), or before the clock if that is later.
+func (s *Service) liveFrom() time.Time {
+	ref := time.Now()
+	for _, r := range s.rt.Fresh.Rows() {
+		if r.Component == "warnings" && r.InputEventTime.After(ref) {
+			ref = r.InputEventTime
+		}
+	}
+	return ref.Add(-s.cfg.MaxAge)
 }
 
 // step reloads stale plans and applies the warnings committed since.
@@ -200,7 +229,7 @@ func (s *Service) follow(ctx context.Context) error {
 	}
 	for {
 		rows, err := s.rt.Engine.Query(ctx, fmt.Sprintf(`SELECT warning_id, kind, subject_type, subject_id, subject_name_zh, subject_name_en,
-			street_code, level, state, message_zh, message_en, seq, transition_at FROM %s WHERE seq > ? ORDER BY seq LIMIT 1000`, warnings.Table), lo)
+			street_code, level, state, message_zh, message_en, seq, event_time, transition_at FROM %s WHERE seq > ? ORDER BY seq LIMIT 1000`, warnings.Table), lo)
 		if err != nil {
 			return err
 		}
@@ -208,7 +237,7 @@ func (s *Service) follow(ctx context.Context) error {
 		for rows.Next() {
 			var w response.Warning
 			var v [11]sql.NullString
-			if err := rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &w.Seq, &w.TransitionAt); err != nil {
+			if err := rows.Scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &w.Seq, &w.EventTime, &w.TransitionAt); err != nil {
 				rows.Close()
 				return err
 			}
@@ -221,13 +250,8 @@ func (s *Service) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, w := range ws {
-			if s.eng.Seen(w.Seq, s.stride) {
-				continue
-			}
-			if err := s.eng.Apply(w, s.stride); err != nil {
-				return err
-			}
+		if err := s.eng.ApplyBatch(ws, s.stride, s.liveFrom()); err != nil {
+			return err
 		}
 		if len(ws) < 1000 {
 			return nil
