@@ -312,7 +312,9 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	e := &env{users: users, clock: &fakeClock{t: time.Date(2025, 6, 1, 9, 0, 0, 0, time.UTC)}}
-	e.eng = response.NewEngine(response.DefaultConfig(), nil, testPlans(), e.clock.now, nil)
+	cfg := response.DefaultConfig()
+	cfg.GroupBy = "subject" // each venue its own response (its own cards)
+	e.eng = response.NewEngine(cfg, nil, testPlans(), e.clock.now, nil)
 	mux := http.NewServeMux()
 	// The platform's login (POST /api/login, GET /api/me, POST /api/logout)
 	// is the dashboards server's; it needs only the users for those routes.

@@ -137,7 +137,7 @@ function fillSince(el) {
 
 setInterval(() => document.querySelectorAll("time.rel").forEach(fillSince), 30000);
 
-function distance(m) {
+function distanceText(m) {
   if (typeof m !== "number" || !isFinite(m)) return "";
   return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`;
 }
@@ -803,6 +803,8 @@ function renderSupport(box, d) {
     fill(box, h("p", { id: "no-support", class: "muted no-support" }, ...bi("暂无辅助决策数据", "No decision-support data yet")));
     return;
   }
+  // Without the event's location the places are the street's, not by distance.
+  const distance = c ? distanceText : () => "";
   const list = (cls, zh, en, items, line) => items.length
     ? h("section", { class: `sup ${cls}` }, h("h4", {}, ...bi(zh, en)),
       h("ol", {}, items.map((it, i) => h("li", {}, h("span", { class: `chip ${cls}` }, String(i + 1)), ...line(it)))))
@@ -856,7 +858,7 @@ function drawMap(c, fire, shelters, stores, people) {
   svg.append(s("rect", { class: "map-bg", x: 0, y: 0, width: W, height: H, rx: 8 }));
   for (let r = step; r <= ext * 1.05; r += step) {
     svg.append(s("circle", { class: "ring", cx: X(0), cy: Y(0), r: r * k }));
-    svg.append(s("text", { class: "ring-label", x: X(r * 0.7071) + 2, y: Y(r * 0.7071) - 2 }, distance(r)));
+    svg.append(s("text", { class: "ring-label", x: X(r * 0.7071) + 2, y: Y(r * 0.7071) - 2 }, distanceText(r)));
   }
   if (people && finite(people.radius_m) && people.radius_m > 0) {
     svg.append(s("circle", { class: "people-area", cx: X(0), cy: Y(0), r: people.radius_m * k },
@@ -867,7 +869,7 @@ function drawMap(c, fire, shelters, stores, people) {
       const [mx, my] = at(p);
       const x = X(mx);
       const y = Y(my);
-      const g = s("g", { class: `marker ${cls}`, "data-kind": cls }, s("title", {}, `${p.name || ""} ${distance(p.distance_m)}`));
+      const g = s("g", { class: `marker ${cls}`, "data-kind": cls }, s("title", {}, `${p.name || ""} ${distanceText(p.distance_m)}`));
       if (cls === "fire") g.append(s("rect", { x: x - 9, y: y - 9, width: 18, height: 18, rx: 3 }));
       else if (cls === "shelter") g.append(s("polygon", { points: `${x},${y - 11} ${x + 10},${y + 8} ${x - 10},${y + 8}` }));
       else g.append(s("polygon", { points: `${x},${y - 11} ${x + 11},${y} ${x},${y + 11} ${x - 11},${y}` }));
@@ -881,7 +883,7 @@ function drawMap(c, fire, shelters, stores, people) {
   svg.append(s("path", { class: "north", d: `M ${W - 22} 16 l 7 18 l -7 -5 l -7 5 z` }));
   svg.append(s("text", { class: "north-label", x: W - 22, y: 46, "text-anchor": "middle" }, "北 N"));
   svg.append(s("line", { class: "scale", x1: 12, y1: H - 14, x2: 12 + step * k, y2: H - 14 }));
-  svg.append(s("text", { class: "scale-label", x: 12, y: H - 20 }, distance(step)));
+  svg.append(s("text", { class: "scale-label", x: 12, y: H - 20 }, distanceText(step)));
   return svg;
 }
 
