@@ -400,6 +400,9 @@ type userReq struct {
 	Department  string  `json:"department"`
 	DisplayName *string `json:"display_name"`
 	Disabled    *bool   `json:"disabled"`
+	// PersonID links the account to a responder of the emergency plans
+	// (raw.role_holders.person_id; "" unlinks).
+	PersonID *string `json:"person_id"`
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -450,8 +453,16 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if req.DisplayName != nil {
-		s.d.Auth.Update(req.Name, func(u *auth.User) error { u.DisplayName = *req.DisplayName; return nil })
+	if req.DisplayName != nil || req.PersonID != nil {
+		s.d.Auth.Update(req.Name, func(u *auth.User) error {
+			if req.DisplayName != nil {
+				u.DisplayName = *req.DisplayName
+			}
+			if req.PersonID != nil {
+				u.PersonID = *req.PersonID
+			}
+			return nil
+		})
 	}
 	u, _ := s.d.Auth.Get(req.Name)
 	writeJSON(w, u.Public())
@@ -477,6 +488,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Disabled != nil {
 			u.Disabled = *req.Disabled
+		}
+		if req.PersonID != nil {
+			u.PersonID = *req.PersonID
 		}
 		return nil
 	})

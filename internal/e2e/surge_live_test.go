@@ -148,6 +148,8 @@ func TestSurgesWarnedLive(t *testing.T) {
 	}
 	cfg = strings.ReplaceAll(cfg, "127.0.0.1:8080/sim", fmt.Sprintf("127.0.0.1:%d/sim", httpPort))
 	cfg += fmt.Sprintf("\nsql_access:\n  pgwire: {listen: \"127.0.0.1:%d\"}\n", pgPort)
+	rcv := startResponseReceivers(t)
+	cfg += rcv.yaml()
 	// make run runs in the repository: its shipped sources read testdata/real/… relative to it
 	if err := os.Symlink(filepath.Join(repoRoot(), "testdata"), filepath.Join(dir, "testdata")); err != nil {
 		t.Fatal(err)
@@ -448,6 +450,17 @@ func TestSurgesWarnedLive(t *testing.T) {
 			continue
 		}
 		t.Logf("ok %s", msg)
+	}
+	// The first warned surge, followed into the response service (issue 24).
+	for _, in := range counted {
+		warned := false
+		for _, tr := range all {
+			warned = warned || (tr.Kind == "crowd" && tr.SubjectID == in.VenueID && tr.State == "raised")
+		}
+		if warned {
+			t.Run("response", func(t *testing.T) { checkSurgeResponse(t, base, chromium, rcv, in) })
+			break
+		}
 	}
 	// For the record: how every transition fared in the browser.
 	var delays []float64
