@@ -107,6 +107,23 @@ var deptHomes = map[string][]deptCard{
 		{ID: "drills", Zh: "应急演练（最近）", En: "Drills (latest)", Kind: "table", Span: "span6",
 			SQL:    `SELECT held_at, kind, owner_kind, participants, street_code FROM {0} ORDER BY held_at DESC LIMIT 12`,
 			Tables: []string{"raw.drills"}},
+		// The response service's timeline (marts.responses, issue 24): its
+		// KPIs over the range, and the latest events.
+		{ID: "response_kpis", Zh: "应急响应（预案启动与处置）", En: "Responses (plans activated, tasks handled)", Kind: "figures", Span: "span12", Range: true,
+			SQL: `WITH t AS (SELECT task_id, min("at") FILTER (WHERE event = 'notified') AS notified_at, min("at") FILTER (WHERE event = 'acknowledged') AS ack_at
+					FROM {0} WHERE task_id IS NOT NULL AND opened_at >= CAST(? AS TIMESTAMPTZ) AND opened_at < CAST(? AS TIMESTAMPTZ) GROUP BY task_id)
+				SELECT (SELECT count(DISTINCT response_id) FROM {0} WHERE event = 'activated' AND "at" >= CAST(? AS TIMESTAMPTZ) AND "at" < CAST(? AS TIMESTAMPTZ)) AS responses,
+					count(*) AS response_tasks,
+					round(100.0 * count(*) FILTER (WHERE ack_at <= notified_at + INTERVAL 5 MINUTE) / nullif(count(*), 0), 1) AS acked_within_5min_pct,
+					round(median(epoch(ack_at - notified_at)) / 60.0, 1) AS median_ack_min,
+					(SELECT count(*) FROM {0} WHERE event = 'escalated' AND "at" >= CAST(? AS TIMESTAMPTZ) AND "at" < CAST(? AS TIMESTAMPTZ)) AS escalations,
+					(SELECT count(*) FROM {0} WHERE event = 'failed' AND "at" >= CAST(? AS TIMESTAMPTZ) AND "at" < CAST(? AS TIMESTAMPTZ)) AS failed_deliveries
+				FROM t`,
+			Tables: []string{"marts.responses"}},
+		{ID: "response_timeline", Zh: "应急响应时间线（最新）", En: "Response timeline (latest events)", Kind: "table", Span: "span12",
+			SQL: `SELECT "at", event, subject_name_zh, plan_id, plan_level, person_name, channel, detail_zh
+				FROM {0} WHERE event NOT IN ('notified', 'delivered') ORDER BY seq DESC LIMIT 20`,
+			Tables: []string{"marts.responses"}},
 	},
 	"traffic": {
 		{ID: "traffic_figures", Zh: "交通概况", En: "At a glance", Kind: "figures", Span: "span12", Range: true,

@@ -146,3 +146,51 @@ func TestBrowserDeptPage(t *testing.T) {
 	b.shot("dept-water-en")
 	b.run("back to zh", chromedp.Click(chromedp.CSS("#lang")), rendered("dept"))
 }
+
+// The emergency bureau's page shows the response service's timeline
+// (marts.responses): two tasks of one response, acknowledged after 2 and
+// 10 minutes (half within 5 min, median 6 min), one escalation, one failed
+// delivery; the latest events without the notified/delivered noise.
+func TestDeptResponseCards(t *testing.T) {
+	e := newEnv(t)
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
+	ev := func(seq int, min int, event, task, person, channel string) map[string]any {
+		m := map[string]any{"seq": int64(seq), "at": t0.Add(time.Duration(min) * time.Minute), "event": event, "response_id": "R1",
+			"kind": "crowd", "subject_id": "V1", "subject_name_zh": "西单文化广场", "street_code": st1, "warning_level": "yellow",
+			"plan_id": "P-" + st1, "plan_level": "III", "opened_at": t0}
+		if task != "" {
+			m["task_id"] = task
+		}
+		if person != "" {
+			m["person_id"], m["person_name"] = person, "张伟"
+		}
+		if channel != "" {
+			m["channel"] = channel
+		}
+		return m
+	}
+	e.write(e.schema("responses"),
+		ev(1, 0, "raised", "", "", ""), ev(2, 0, "activated", "", "", ""),
+		ev(3, 0, "notified", "T1", "U1", "app"), ev(4, 0, "delivered", "T1", "U1", "app"),
+		ev(5, 0, "notified", "T2", "U2", "sms"), ev(6, 0, "failed", "T2", "U2", "sms"),
+		ev(7, 2, "acknowledged", "T1", "U1", ""), ev(8, 5, "escalated", "T2", "U3", ""),
+		ev(9, 10, "acknowledged", "T2", "U3", ""), ev(10, 30, "closed", "", "U1", ""))
+	c := e.client()
+	c.login("leader")
+	var d deptAnswer
+	c.json("/api/dash/dept?dept=emergency", &d)
+	k := d.card(t, "response_kpis")
+	if k.Missing != "" || len(k.Rows) != 1 {
+		t.Fatalf("response KPIs: %+v", k)
+	}
+	want := map[string]float64{"responses": 1, "response_tasks": 2, "acked_within_5min_pct": 50, "median_ack_min": 6, "escalations": 1, "failed_deliveries": 1}
+	for key, v := range want {
+		if got, _ := k.Rows[0][key].(float64); got != v {
+			t.Errorf("%s = %v, want %v", key, k.Rows[0][key], v)
+		}
+	}
+	tl := d.card(t, "response_timeline").Rows
+	if len(tl) != 7 || tl[0]["event"] != "closed" || tl[len(tl)-1]["event"] != "raised" {
+		t.Errorf("timeline %v: want 7 events (no notified/delivered), newest first", tl)
+	}
+}

@@ -85,6 +85,10 @@ const fields: Record<string, [string, string]> = {
   pct_capacity: ["承载率（%）", "Of capacity (%)"], pct_free_flow: ["车速占畅行车速（%）", "Of free-flow speed (%)"], speed_kmh: ["车速（km/h）", "Speed (km/h)"],
   free_flow_kmh: ["畅行车速（km/h）", "Free-flow speed (km/h)"], road_name: ["道路", "Road"], owner_name: ["责任主体", "Owner"], revision: ["版本", "Revision"],
   revised_at: ["修订时间", "Revised at"], digitized: ["已数字化", "Digitized"], held_at: ["时间", "Held at"], owner_kind: ["主体类型", "Owner kind"],
+  responses: ["启动响应", "Responses"], response_tasks: ["响应任务", "Tasks"], acked_within_5min_pct: ["5 分钟内确认（%）", "Acknowledged within 5 min (%)"],
+  median_ack_min: ["确认用时中位数（分钟）", "Median time to acknowledge (min)"], escalations: ["升级次数", "Escalations"], failed_deliveries: ["投递失败", "Failed deliveries"],
+  at: ["时间", "At"], event: ["事件", "Event"], subject_name_zh: ["对象", "Subject"], plan_id: ["预案", "Plan"], plan_level: ["响应等级", "Level"],
+  person_name: ["责任人", "Person"], channel: ["渠道", "Channel"], detail_zh: ["说明", "Detail"],
   participants: ["参与人数", "Participants"], contractor: ["施工单位", "Contractor"], started_on: ["开工日期", "Started"], planned_end_on: ["计划完工", "Planned end"],
 };
 export function fieldName(k: string): string { const e = fields[k]; return e ? (lang === "zh" ? e[0] : e[1]) : k; }
@@ -97,6 +101,10 @@ const values: Record<string, [string, string]> = {
   small: ["小型站", "small station"], micro: ["微型站", "micro station"], low_courtyard: ["低洼院落", "low courtyard"], underpass: ["下凹桥区", "underpass"],
   road_dip: ["道路低点", "road dip"], pressure: ["压力", "pressure"], flow: ["流量", "flow"], water_level: ["水位", "water level"], gas: ["燃气", "gas"],
   pipe: ["管网", "pipe"], low_point: ["低点", "low point"], pump_station: ["泵站", "pump station"], major: ["重大", "major"], general: ["一般", "general"],
+  raised: ["预警接入", "raised"], activated: ["启动响应", "activated"], acknowledged: ["已确认", "acknowledged"], progress: ["进展", "progress"],
+  escalated: ["升级", "escalated"], inhibited: ["抑制", "inhibited"], silenced: ["静默", "silenced"], cleared: ["解除", "cleared"], failed: ["投递失败", "failed"],
+  unplanned: ["无适用预案", "no plan applies"], notified: ["已推送", "notified"], delivered: ["已送达", "delivered"],
+  app: ["应用内", "in-app"], email: ["邮件", "e-mail"], sms: ["短信", "SMS"], wecom: ["企业微信", "WeCom"], dingtalk: ["钉钉", "DingTalk"],
   open: ["未办结", "open"], in_progress: ["办理中", "in progress"], closed: ["已办结", "closed"], rectified: ["已整改", "rectified"], overdue: ["逾期未整改", "overdue"],
   pass: ["合格", "pass"], fail: ["不合格", "fail"], rectify: ["责令整改", "rectification ordered"], north: ["北片区", "north"], centre: ["中片区", "centre"], south: ["南片区", "south"],
   fire: ["火警", "fire"], medical: ["医疗救护", "medical"], traffic: ["交通事故", "traffic"], police: ["治安", "police"],
