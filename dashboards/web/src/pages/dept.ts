@@ -90,8 +90,8 @@ function cell(r: Record<string, any>, k: string): Node | string {
   const v = (k + "_zh") in r ? pick(r, k) : r[k];
   if (v == null || v === "") return "—";
   if (k === "street_code") return streetName(String(v), lang);
-  if (/_at$|_on$/.test(k)) return fmtTime(v);
-  if (typeof v === "boolean" || ["kind", "site_kind", "owner_kind", "status"].includes(k)) return val(v);
+  if (/_at$|_on$/.test(k) || k === "at") return fmtTime(v);
+  if (typeof v === "boolean" || ["kind", "site_kind", "owner_kind", "status", "event", "channel"].includes(k)) return val(v);
   if (typeof v === "string") return /_id$/.test(k) ? h("code", { class: "tname" }, v) : dataText(v);
   return text(v);
 }
