@@ -32,6 +32,9 @@ type Config struct {
 	// KeepClosed is how long a closed response stays in the app (its
 	// timeline stays in marts.responses).
 	KeepClosed time.Duration `yaml:"keep_closed"`
+	// Incidents: clusters of emergency calls (raw.incidents) that activate
+	// the plan levels naming their category.
+	Incidents IncidentConfig `yaml:"incidents"`
 	// Tick is how often the escalation timers are checked.
 	Tick time.Duration `yaml:"tick"`
 	// CommitEvery is how often the timeline is committed to marts.responses.
@@ -47,6 +50,15 @@ type Config struct {
 	Channels channels.Config `yaml:"channels"`
 }
 
+// IncidentConfig is when emergency calls activate a plan.
+type IncidentConfig struct {
+	// MinCount calls of one category in one street within Window activate
+	// (0: calls never do).
+	MinCount int `yaml:"min_count"`
+	// Window is the span the calls are counted over.
+	Window time.Duration `yaml:"window"`
+}
+
 // RetryConfig bounds the attempts of one delivery.
 type RetryConfig struct {
 	// MaxAttempts per delivery (1: no retry).
@@ -59,7 +71,8 @@ type RetryConfig struct {
 
 // DefaultConfig is the service's defaults.
 func DefaultConfig() Config {
-	return Config{Enabled: true, Dir: "response", GroupBy: "street", AckAfter: 5 * time.Minute, MaxAge: time.Hour, CloseAfterClear: 30 * time.Minute, KeepClosed: 24 * time.Hour, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
+	return Config{Enabled: true, Dir: "response", GroupBy: "street", AckAfter: 5 * time.Minute, MaxAge: time.Hour, CloseAfterClear: 30 * time.Minute, KeepClosed: 24 * time.Hour,
+		Incidents: IncidentConfig{MinCount: 3, Window: 30 * time.Minute}, Tick: 5 * time.Second, CommitEvery: 2 * time.Second,
 		Retry: RetryConfig{MaxAttempts: 5, Base: time.Second, Cap: time.Minute}, Channels: channels.DefaultConfig()}
 }
 
@@ -71,6 +84,9 @@ func (c Config) Validate() error {
 	}
 	if c.GroupBy != "street" && c.GroupBy != "subject" {
 		errs = append(errs, fmt.Errorf("response.group_by = %q: street 或 subject / street or subject", c.GroupBy))
+	}
+	if c.Incidents.MinCount > 0 && c.Incidents.Window <= 0 {
+		errs = append(errs, fmt.Errorf("response.incidents.window must be positive / 须为正数"))
 	}
 	if c.Tick <= 0 || c.CommitEvery <= 0 {
 		errs = append(errs, fmt.Errorf("response.tick and response.commit_every must be positive / 须为正数"))

@@ -212,11 +212,14 @@ type State struct {
 	Responses  map[string]*Response `json:"responses"`
 	Tasks      map[string]*Task     `json:"tasks"`
 	Silences   []Silence            `json:"silences"`
-	Outbox     []Event              `json:"outbox"`     // not yet in marts.responses
-	Deliveries []Delivery           `json:"deliveries"` // not yet sent
-	Seen       map[int64]int64      `json:"seen"`       // warnings seq class → last seq applied
-	Started    bool                 `json:"started"`    // the cursors were set once
-	Skipped    int64                `json:"skipped"`    // transitions taken as history
+	Outbox     []Event              `json:"outbox"`      // not yet in marts.responses
+	Deliveries []Delivery           `json:"deliveries"`  // not yet sent
+	Seen       map[int64]int64      `json:"seen"`        // warnings seq class → last seq applied
+	Started    bool                 `json:"started"`     // the cursors were set once
+	Skipped    int64                `json:"skipped"`     // transitions taken as history
+	Calls      map[string][]Call    `json:"calls"`       // category|street → emergency calls in the window
+	CallSeen   map[string]time.Time `json:"call_seen"`   // emergency calls taken, by id
+	CallCursor time.Time            `json:"call_cursor"` // newest call time read
 }
 
 // Engine turns warning transitions into responses, tasks, deliveries and
@@ -571,6 +574,9 @@ func (e *Engine) Tick() error {
 			t.Names = append(t.Names, next.Name)
 			e.emit(r, Event{Event: EvEscalated, TaskID: t.ID, RoleID: t.RoleID, PersonID: next.ID, PersonName: next.Name, DetailZh: whyZh, DetailEn: whyEn})
 			e.notify(r, t, next, touched)
+		}
+		if e.cfg.Incidents.MinCount > 0 {
+			e.clearIncidents(now)
 		}
 		// A response whose warnings all cleared closes CloseAfterClear
 		// later, with its open tasks; closed ones leave the state KeepClosed

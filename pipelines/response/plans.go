@@ -296,3 +296,21 @@ func (p *Plans) FirstStreetLevel(level string, t time.Time) (cmd, second Holder,
 	second, ok2 := p.HolderAt(roles[1].RoleID, t)
 	return cmd, second, ok1 && ok2
 }
+
+// ResolveIncident returns the plan level that incidents of category in
+// street activate at t: the levels naming the category (and the street, or
+// none), highest level first, then the most specific plan.
+func (p *Plans) ResolveIncident(category, street string, t time.Time) (PlanLevel, bool) {
+	var best PlanLevel
+	found := false
+	for _, revs := range p.levels {
+		l, ok := asOf(revs, func(l PlanLevel) time.Time { return l.ValidFrom }, t)
+		if !ok || l.IncidentType == "" || l.IncidentType != category || (l.StreetCode != "" && l.StreetCode != street) {
+			continue
+		}
+		if !found || better(l, best) {
+			best, found = l, true
+		}
+	}
+	return best, found
+}

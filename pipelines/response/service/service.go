@@ -100,7 +100,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 		case "raw.plan_levels", "raw.plan_roles", "raw.role_holders":
 			s.stale.Store(true)
 			s.poke()
-		case warnings.Table:
+		case warnings.Table, "raw.incidents":
 			s.poke()
 		}
 	})
@@ -200,6 +200,42 @@ func (s *Service) step(ctx context.Context) {
 	if err := s.follow(ctx); err != nil && ctx.Err() == nil {
 		s.log.Debug("marts.warnings not read", "err", err)
 	}
+	if err := s.followCalls(ctx); err != nil && ctx.Err() == nil {
+		s.log.Debug("raw.incidents not read", "err", err)
+	}
+}
+
+// followCalls hands the emergency calls received since the last look (and
+// 10 minutes before it, for calls that arrive late) to the engine, which
+// counts each once.
+func (s *Service) followCalls(ctx context.Context) error {
+	if s.cfg.Incidents.MinCount <= 0 {
+		return nil
+	}
+	from := s.eng.CallCursor().Add(-10 * time.Minute)
+	if lf := s.liveFrom(); from.Before(lf) {
+		from = lf
+	}
+	rows, err := s.rt.Engine.Query(ctx, `SELECT coalesce(id, ''), category, coalesce(street_code, ''), coalesce(title, ''), received_at
+		FROM raw.incidents WHERE received_at >= ? ORDER BY received_at LIMIT 5000`, from)
+	if err != nil {
+		return err
+	}
+	var ins []response.Incident
+	for rows.Next() {
+		var in response.Incident
+		if err := rows.Scan(&in.ID, &in.Category, &in.StreetCode, &in.Title, &in.At); err != nil {
+			rows.Close()
+			return err
+		}
+		ins = append(ins, in)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil || len(ins) == 0 {
+		return err
+	}
+	return s.eng.ApplyIncidents(ins, s.liveFrom())
 }
 
 // follow applies the marts.warnings transitions after the engine's

@@ -301,6 +301,32 @@ func TestResponseFlow(t *testing.T) {
 		t.Errorf("escalated %v (deputy %s), acknowledged %d, progress %d, closed %d; want the deputy, ≥2, 1, 3 tasks + the response",
 			tl["escalated"], cmd.DeputyID, len(tl["acknowledged"]), len(tl["progress"]), len(tl["closed"]))
 	}
+	// Three fire calls in the street within the window: the fire-safety
+	// HQ's level activates for the street (one call would not).
+	incSchema, _ := reg.Get("incidents")
+	callAt := time.Now().Add(-5 * time.Minute)
+	if _, err := extracttest.Fill(ctx, lake, incSchema, 3, func(i int, r schemas.Record) {
+		r[incSchema.Index("id")] = fmt.Sprintf("E2E-F%d", i)
+		r[incSchema.Index("received_at")] = callAt.Add(time.Duration(i) * time.Minute)
+		r[incSchema.Index("category")] = "fire"
+		r[incSchema.Index("title")] = "商铺起火"
+		r[incSchema.Index("street_code")] = street
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eng.Refresh(ctx, "raw.incidents")
+	rt.Commits.Publish(app.Commit{Table: "raw.incidents"})
+	waitFor(t, 10*time.Second, "the incident response", func() bool {
+		for _, tv := range svc.eng.Tasks("", false) {
+			if tv.Response.Kind == "incident" && tv.Response.StreetCode == street {
+				if !strings.HasPrefix(tv.Response.PlanID, "P-HQ") {
+					t.Errorf("fire calls activated %s %s, want a special HQ's plan", tv.Response.PlanID, tv.Level)
+				}
+				return true
+			}
+		}
+		return false
+	})
 	// Stopped with nothing in flight, a restart must commit nothing.
 	waitFor(t, 10*time.Second, "the deliveries and the timeline drained", func() bool { return len(svc.eng.Pending()) == 0 && len(svc.eng.Outbox()) == 0 })
 	cancel()
