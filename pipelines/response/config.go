@@ -12,6 +12,9 @@ import (
 type Config struct {
 	// Enabled runs the response service beside the warning engine.
 	Enabled bool `yaml:"enabled"`
+	// Instance, with warnings.partitioned, names the one instance (serve
+	// --instance) that runs the service; the others do not.
+	Instance string `yaml:"instance"`
 	// Dir holds the service's state (relative to data_dir).
 	Dir string `yaml:"dir"`
 	// GroupBy is what makes warnings one response while it is open:

@@ -32,6 +32,19 @@ func init() {
 		if !c.Response.Enabled || !c.Warnings.Enabled {
 			return nil, nil
 		}
+		// With several warnings instances, one runs the response service
+		// (one pager, one writer of marts.responses): the one named.
+		if c.Warnings.Partitioned {
+			name := ""
+			if rt.Instances != nil {
+				name = rt.Instances.Name()
+			}
+			if c.Response.Instance == "" || c.Response.Instance != name {
+				rt.App.Log.Info("应急响应服务不在本实例运行 response service not run here", "instance", name, "response.instance", c.Response.Instance,
+					"why", "with warnings.partitioned only the instance named by response.instance runs it")
+				return nil, nil
+			}
+		}
 		return &Service{}, nil
 	})
 }
@@ -116,9 +129,6 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	sort.Strings(names)
 	rt.Banner(fmt.Sprintf("应急响应 response: marts.warnings → 预案 plans → tasks on app%s → marts.responses; responder app %s",
 		map[bool]string{true: ", " + strings.Join(names, ", "), false: " (no other channel configured: response.channels)"}[len(names) > 0], s.appURL))
-	if a.Cfg.Warnings.Partitioned {
-		s.log.Warn("预警分区运行时，应急响应服务在每个 warnings 实例上各运行一份：请只在一个实例上启用 response.enabled / with a partitioned warning engine, enable response on one instance only")
-	}
 	return nil
 }
 

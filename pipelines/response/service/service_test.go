@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -387,4 +388,29 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// With a partitioned warning engine only the instance response.instance
+// names runs the service (one pager); on one process it runs by default.
+func TestOneInstanceRunsIt(t *testing.T) {
+	names := func(cfg config.Config) []string {
+		rt := &app.Runtime{App: &app.App{Cfg: cfg, Log: slog.New(slog.DiscardHandler)}}
+		before, after, err := app.Services(rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range append(before, after...) {
+			out = append(out, s.Name())
+		}
+		return out
+	}
+	cfg := config.Default()
+	if got := names(cfg); !slices.Contains(got, "response") {
+		t.Errorf("one process: services %v, want response among them", got)
+	}
+	cfg.Warnings.Partitioned = true
+	if got := names(cfg); slices.Contains(got, "response") {
+		t.Errorf("partitioned, response.instance unset: services %v, want no response service", got)
+	}
 }
