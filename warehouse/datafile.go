@@ -281,3 +281,50 @@ func (fw *FileWriter) describe(size int64) (iceberg.DataFile, error) {
 	}
 	return b.Build(), nil
 }
+
+// WriteFiles writes n records into one data file per partition, each named
+// name under its partition's directory, and returns them closed, in the
+// order their partitions first appeared. rec returns record i and its
+// cursor; each record is validated. On an error every file is removed.
+func (l *Lake) WriteFiles(t *table.Table, s *schemas.Schema, name string, n int, rec func(i int) (schemas.Record, string)) ([]iceberg.DataFile, error) {
+	files := map[string]*FileWriter{}
+	var order []string
+	fail := func(err error) ([]iceberg.DataFile, error) {
+		for _, fw := range files {
+			fw.Abort()
+		}
+		return nil, err
+	}
+	for i := range n {
+		r, cursor := rec(i)
+		if err := s.Validate(r); err != nil {
+			return fail(fmt.Errorf("%s %s: %w", s.Table, cursor, err))
+		}
+		val, dir := PartitionKey(s, r)
+		fw, ok := files[dir]
+		if !ok {
+			rel := name
+			if dir != "" {
+				rel = dir + "/" + name
+			}
+			var err error
+			if fw, err = l.NewFileWriter(t, s, rel, val); err != nil {
+				return fail(err)
+			}
+			files[dir] = fw
+			order = append(order, dir)
+		}
+		if err := fw.Write(r, cursor); err != nil {
+			return fail(err)
+		}
+	}
+	out := make([]iceberg.DataFile, 0, len(order))
+	for _, d := range order {
+		df, err := files[d].Close()
+		if err != nil {
+			return fail(err)
+		}
+		out = append(out, df)
+	}
+	return out, nil
+}

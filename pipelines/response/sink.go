@@ -3,9 +3,6 @@ package response
 import (
 	"context"
 	"fmt"
-	"sort"
-
-	"github.com/apache/iceberg-go"
 
 	"citybrain/schemas"
 	"citybrain/warehouse"
@@ -121,49 +118,11 @@ func (s *Sink) Flush(ctx context.Context) (int, error) {
 	next := state.Clone()
 	next.Batch++
 	name := fmt.Sprintf("%010d-%d.parquet", next.Batch, todo[0].Seq)
-	files := map[string]*warehouse.FileWriter{}
-	abort := func() {
-		for _, fw := range files {
-			fw.Abort()
-		}
-	}
-	for i := range todo {
-		rec := todo[i].Record(s.schema)
-		if err := s.schema.Validate(rec); err != nil {
-			abort()
-			return 0, fmt.Errorf("response event %d: %w", todo[i].Seq, err)
-		}
-		val, dir := warehouse.PartitionKey(s.schema, rec)
-		fw, ok := files[dir]
-		if !ok {
-			rel := name
-			if dir != "" {
-				rel = dir + "/" + name
-			}
-			if fw, err = s.lake.NewFileWriter(t, s.schema, rel, val); err != nil {
-				abort()
-				return 0, err
-			}
-			files[dir] = fw
-		}
-		if err := fw.Write(rec, fmt.Sprintf("responses:%d", todo[i].Seq)); err != nil {
-			abort()
-			return 0, err
-		}
-	}
-	dirs := make([]string, 0, len(files))
-	for d := range files {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	var dfs []iceberg.DataFile
-	for _, d := range dirs {
-		df, err := files[d].Close()
-		if err != nil {
-			abort()
-			return 0, err
-		}
-		dfs = append(dfs, df)
+	dfs, err := s.lake.WriteFiles(t, s.schema, name, len(todo), func(i int) (schemas.Record, string) {
+		return todo[i].Record(s.schema), fmt.Sprintf("responses:%d", todo[i].Seq)
+	})
+	if err != nil {
+		return 0, err
 	}
 	maxSeq := todo[len(todo)-1].Seq
 	next.Cursors[cursorKey] = maxSeq
