@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/apache/iceberg-go"
 
@@ -69,4 +71,44 @@ func Fill(ctx context.Context, lake *warehouse.Lake, s *schemas.Schema, n int, g
 	}
 	next.Cursors["gen"] = next.Batch
 	return lake.Commit(ctx, s.Table, files, next)
+}
+
+// FillText commits rows given as text (the simulator's reference tables:
+// columns named like the schema's fields, cells as the CSV it writes),
+// each cell parsed by its field's type; a column the schema lacks and an
+// empty cell are left null. A cell that does not parse commits nothing.
+func FillText(ctx context.Context, lake *warehouse.Lake, s *schemas.Schema, cols []string, rows [][]string) (int64, error) {
+	col := map[string]int{}
+	for i, c := range cols {
+		col[c] = i
+	}
+	recs := make([]schemas.Record, len(rows))
+	for i, row := range rows {
+		r := make(schemas.Record, len(s.Fields))
+		for fi, f := range s.Fields {
+			ci, ok := col[f.Name]
+			if !ok || row[ci] == "" {
+				continue
+			}
+			v := row[ci]
+			var err error
+			switch f.Type {
+			case "int", "long":
+				r[fi], err = strconv.ParseInt(v, 10, 64)
+			case "double":
+				r[fi], err = strconv.ParseFloat(v, 64)
+			case "boolean":
+				r[fi], err = strconv.ParseBool(v)
+			case "timestamp":
+				r[fi], err = time.Parse(time.RFC3339, v)
+			default:
+				r[fi] = v
+			}
+			if err != nil {
+				return 0, fmt.Errorf("%s row %d, %s = %q: %w", s.Table, i, f.Name, v, err)
+			}
+		}
+		recs[i] = r
+	}
+	return Fill(ctx, lake, s, len(recs), func(i int, r schemas.Record) { copy(r, recs[i]) })
 }

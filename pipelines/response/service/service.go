@@ -60,8 +60,12 @@ type Service struct {
 	stride int64
 	stale  atomic.Bool // the plans' tables changed
 	kick   chan struct{}
+	send   chan struct{} // deliveries queued
 	appURL string
 }
+
+// Engine is the service's engine (after Start).
+func (s *Service) Engine() *response.Engine { return s.eng }
 
 // Name is "response".
 func (s *Service) Name() string { return "response" }
@@ -73,6 +77,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	s.cfg = a.Cfg.Response
 	s.log = a.Log.With("service", "response")
 	s.kick = make(chan struct{}, 1)
+	s.send = make(chan struct{}, 1)
 	dir := s.cfg.Dir
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(a.Cfg.DataDir, dir)
@@ -160,6 +165,12 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Error("响应计时器失败 response timers failed", "err", err)
 			}
 			s.step(ctx)
+		}
+		if len(s.eng.Pending()) > 0 {
+			select {
+			case s.send <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -339,6 +350,7 @@ func (s *Service) deliverLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.send:
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,40 +27,14 @@ import (
 	"citybrain/warehouse"
 )
 
-// fillSim writes a simulator table into the lake through its schema (the
-// simulator's text cells parsed by the fields' types).
+// fillSim writes a simulator table into the lake through its schema.
 func fillSim(t *testing.T, ctx context.Context, lake *warehouse.Lake, reg *schemas.Registry, tab *sim.Table) {
 	t.Helper()
 	s, err := reg.Get(tab.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	col := map[string]int{}
-	for i, c := range tab.Cols {
-		col[c] = i
-	}
-	_, err = extracttest.Fill(ctx, lake, s, len(tab.Rows), func(i int, r schemas.Record) {
-		for fi, f := range s.Fields {
-			ci, ok := col[f.Name]
-			if !ok || tab.Rows[i][ci] == "" {
-				continue
-			}
-			v := tab.Rows[i][ci]
-			switch f.Type {
-			case "int", "long":
-				r[fi], _ = strconv.ParseInt(v, 10, 64)
-			case "double":
-				r[fi], _ = strconv.ParseFloat(v, 64)
-			case "boolean":
-				r[fi] = v == "true"
-			case "timestamp":
-				r[fi], _ = time.Parse(time.RFC3339, v)
-			default:
-				r[fi] = v
-			}
-		}
-	})
-	if err != nil {
+	if _, err := extracttest.FillText(ctx, lake, s, tab.Cols, tab.Rows); err != nil {
 		t.Fatalf("fill %s: %v", tab.Name, err)
 	}
 }
