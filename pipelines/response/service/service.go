@@ -317,33 +317,74 @@ func (s *Service) follow(ctx context.Context) error {
 	}
 }
 
-// deliverLoop sends the queued notifications, one person's at a time per
-// channel, and records every attempt.
+// deliverLoop hands the queued notifications to one worker per channel —
+// an e-mail server that times out does not hold up the SMS — and each
+// worker records every attempt of its deliveries.
 func (s *Service) deliverLoop(ctx context.Context) {
 	retry := channels.Retry{Max: s.cfg.Retry.MaxAttempts, Base: s.cfg.Retry.Base, Cap: s.cfg.Retry.Cap}
+	var mu sync.Mutex
+	inflight := map[string]bool{}
+	queues := map[string]chan response.Delivery{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for name, ch := range s.chans {
+		q := make(chan response.Delivery, 256)
+		queues[name] = q
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case d := <-q:
+					msg := channels.Message{TaskID: d.TaskID, ResponseID: d.ResponseID, Level: d.Level, WarningLevel: d.WarnLevel,
+						TitleZh: d.TitleZh, TitleEn: d.TitleEn, BodyZh: d.BodyZh, BodyEn: d.BodyEn, URL: s.appURL + "#task=" + d.TaskID, At: d.Queued}
+					var attempts []response.Attempt
+					for _, a := range channels.Deliver(ctx, ch, channels.Recipient{PersonID: d.PersonID, Name: d.Name, Mobile: d.Mobile, Email: d.Email}, msg, retry) {
+						attempts = append(attempts, response.Attempt{At: a.At, Err: a.Err})
+					}
+					if ctx.Err() != nil {
+						return // not recorded: sent again after the restart (at least once)
+					}
+					if err := s.eng.Delivered(d.ID, attempts); err != nil {
+						s.log.Error("投递结果未保存 delivery not recorded", "err", err)
+					}
+					mu.Lock()
+					delete(inflight, d.ID)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
 		for _, d := range s.eng.Pending() {
-			if ctx.Err() != nil {
-				return
+			mu.Lock()
+			busy := inflight[d.ID]
+			mu.Unlock()
+			if busy {
+				continue
 			}
-			ch, ok := s.chans[d.Channel]
-			var attempts []response.Attempt
+			q, ok := queues[d.Channel]
 			if !ok {
-				attempts = []response.Attempt{{At: time.Now(), Err: fmt.Errorf("渠道 %s 未配置 / channel %s not configured: set response.channels.%s", d.Channel, d.Channel, d.Channel)}}
-			} else {
-				msg := channels.Message{TaskID: d.TaskID, ResponseID: d.ResponseID, Level: d.Level, WarningLevel: d.WarnLevel,
-					TitleZh: d.TitleZh, TitleEn: d.TitleEn, BodyZh: d.BodyZh, BodyEn: d.BodyEn, URL: s.appURL + "#task=" + d.TaskID, At: d.Queued}
-				for _, a := range channels.Deliver(ctx, ch, channels.Recipient{PersonID: d.PersonID, Name: d.Name, Mobile: d.Mobile, Email: d.Email}, msg, retry) {
-					attempts = append(attempts, response.Attempt{At: a.At, Err: a.Err})
+				// Queued before the channel's configuration went away.
+				err := fmt.Errorf("渠道 %s 未配置 / channel %s not configured: set response.channels.%s", d.Channel, d.Channel, d.Channel)
+				if err := s.eng.Delivered(d.ID, []response.Attempt{{At: time.Now(), Err: err}}); err != nil {
+					s.log.Error("投递结果未保存 delivery not recorded", "err", err)
 				}
-				if ctx.Err() != nil {
-					return // not recorded: sent again after the restart (at least once)
-				}
+				continue
 			}
-			if err := s.eng.Delivered(d.ID, attempts); err != nil {
-				s.log.Error("投递结果未保存 delivery not recorded", "err", err)
+			mu.Lock()
+			inflight[d.ID] = true
+			mu.Unlock()
+			select {
+			case q <- d:
+			default: // the channel's worker is that far behind: next round
+				mu.Lock()
+				delete(inflight, d.ID)
+				mu.Unlock()
 			}
 		}
 		select {
