@@ -213,7 +213,8 @@ type Client struct {
 	kc      *kafka.Client
 
 	freshMu   sync.Mutex
-	lastFresh map[string]time.Time // topics asked fresh → when
+	lastFresh map[string]time.Time  // topics asked fresh → when
+	known     map[string]knownTopic // topics a fresh answer found
 }
 
 // NewClient returns a client of the given bootstrap servers.
@@ -290,15 +291,42 @@ func (c *Client) Partitions(ctx context.Context, topics ...string) (map[string][
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	out := partitionsOf(md)
-	if len(topics) > 0 && len(out) < len(topics) && c.mayAskFresh(topics) {
+	if len(topics) == 0 || len(out) == len(topics) {
+		return out, nil
+	}
+	// What a fresh answer found stays known until the cache has surely
+	// caught up (its TTL is 6 s): the next call must not unsee a topic.
+	c.freshMu.Lock()
+	for _, t := range topics {
+		if k, ok := c.known[t]; ok && out[t] == nil && time.Now().Before(k.until) {
+			out[t] = k.parts
+		}
+	}
+	c.freshMu.Unlock()
+	if len(out) < len(topics) && c.mayAskFresh(topics) {
 		fresh := &kafka.Transport{}
 		defer fresh.CloseIdleConnections()
 		kc := &kafka.Client{Addr: c.kc.Addr, Timeout: c.kc.Timeout, Transport: fresh}
 		if md, err := kc.Metadata(ctx, &kafka.MetadataRequest{Topics: topics}); err == nil {
-			out = partitionsOf(md)
+			found := partitionsOf(md)
+			c.freshMu.Lock()
+			if c.known == nil {
+				c.known = map[string]knownTopic{}
+			}
+			for t, ps := range found {
+				out[t] = ps
+				c.known[t] = knownTopic{parts: ps, until: time.Now().Add(15 * time.Second)}
+			}
+			c.freshMu.Unlock()
 		}
 	}
 	return out, nil
+}
+
+// knownTopic is a topic a fresh metadata answer found, with its partitions.
+type knownTopic struct {
+	parts []int
+	until time.Time
 }
 
 // mayAskFresh limits the fresh metadata requests to one a second for the

@@ -106,3 +106,31 @@ func TestPartitionsSeesNewTopic(t *testing.T) {
 		t.Fatalf("Partitions(never) = %v, %v; want none", parts, err)
 	}
 }
+
+// A topic found by a fresh answer stays found for the next calls, which are
+// answered from the stale cache and may not ask fresh again so soon (the
+// warning units' topic was "created" and then had 0 partitions: e2e
+// TestWarningsFailover).
+func TestPartitionsKeepsWhatItFound(t *testing.T) {
+	ctx := context.Background()
+	e, err := StartEmbedded(t.TempDir(), 0, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := NewClient([]string{e.Addr()}, DefaultConfig())
+	if err := c.EnsureTopics(ctx, "warm"); err != nil {
+		t.Fatal(err)
+	}
+	other := &kafka.Transport{}
+	defer other.CloseIdleConnections()
+	oc := &kafka.Client{Addr: kafka.TCP(e.Addr()), Transport: other}
+	if _, err := oc.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: "units", NumPartitions: 7, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if parts, err := c.Partitions(ctx, "units"); err != nil || len(parts["units"]) != 7 {
+			t.Fatalf("call %d: Partitions(units) = %v, %v; want 7 partitions", i, parts, err)
+		}
+	}
+}

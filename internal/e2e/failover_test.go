@@ -182,6 +182,13 @@ func TestWarningsFailover(t *testing.T) {
 	for i, e := range envs {
 		servers[i] = e.serveWith(fmt.Sprintf("w%d.log", i+1), "--roles", "warnings", "--instance", fmt.Sprintf("w%d", i+1))
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, s := range servers {
+				t.Logf("%s:\n%s", s.log, s.logTail())
+			}
+		}
+	})
 	waitFor(t, "the 3 instances to share the 7 units", 3*time.Minute, func() (bool, string) {
 		u := ownedUnits(servers, time.Time{})
 		return len(u) == 3 && unionUnits(u) == parts+1, fmt.Sprint(u)
