@@ -503,6 +503,50 @@ var layers = map[string]func(s *Server, x *q, f filters) Section{
 		return x.rows(`SELECT sensor_id AS id, sensor_id AS name, longitude AS lon, latitude AS lat, kind, site_kind, normal_min, normal_max, unit, street_code FROM {0}
 			WHERE longitude IS NOT NULL AND kind <> 'water_level' QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY updated_at DESC) = 1`, []string{"raw.water_sensors"})
 	},
+	// Open emergency responses (the response service's marts.responses) at
+	// their subject — a venue or a grid cell — with their plan, level and
+	// how many tasks are acknowledged: beside the fire stations, shelters,
+	// warehouses and crowd layers, what a leader needs for 辅助决策.
+	"responses": func(s *Server, x *q, f filters) Section {
+		if !x.has("marts.responses") {
+			return Section{Rows: []map[string]any{}}
+		}
+		// Each subject kind is located by its reference table, when the lake has it.
+		tables := []string{"marts.responses"}
+		var joins, lon, lat []string
+		for _, l := range []struct{ table, kind, id, lon, lat string }{
+			{"raw.venues", "venue", "venue_id", "longitude", "latitude"},
+			{"raw.grid_cells", "grid_cell", "grid_cell_id", "center_longitude", "center_latitude"},
+			{"raw.water_sensors", "sensor", "sensor_id", "longitude", "latitude"},
+		} {
+			if !x.has(l.table) {
+				continue
+			}
+			n := len(tables)
+			tables = append(tables, l.table)
+			a := fmt.Sprintf("l%d", n)
+			joins = append(joins, fmt.Sprintf(`LEFT JOIN (SELECT * FROM {%d} QUALIFY row_number() OVER (PARTITION BY %s ORDER BY updated_at DESC) = 1) %s
+				ON r.subject_type = '%s' AND %s.%s = r.subject_id`, n, l.id, a, l.kind, a, l.id))
+			lon, lat = append(lon, a+"."+l.lon), append(lat, a+"."+l.lat)
+		}
+		if len(joins) == 0 {
+			return Section{Rows: []map[string]any{}}
+		}
+		lonX, latX := "coalesce("+strings.Join(lon, ", ")+")", "coalesce("+strings.Join(lat, ", ")+")"
+		return x.rows(`WITH r AS (
+				SELECT response_id, arg_min(subject_type, seq) AS subject_type, arg_min(subject_id, seq) AS subject_id,
+					arg_min(subject_name_zh, seq) AS name_zh, arg_min(street_code, seq) AS street_code,
+					arg_max(warning_level, seq) AS warning_level, arg_max(plan_id, seq) FILTER (WHERE event = 'activated') AS plan_id,
+					arg_max(plan_level, seq) FILTER (WHERE event = 'activated') AS plan_level, min(opened_at) AS opened_at,
+					count(DISTINCT task_id) AS tasks, count(DISTINCT task_id) FILTER (WHERE event = 'acknowledged') AS acknowledged,
+					bool_or(event = 'closed' AND task_id IS NULL) AS closed, bool_or(event = 'cleared') AS cleared
+				FROM {0} WHERE response_id IS NOT NULL GROUP BY response_id)
+			SELECT r.response_id AS id, r.name_zh AS name, `+lonX+` AS lon, `+latX+` AS lat,
+				r.plan_id, r.plan_level, r.warning_level, r.tasks, r.acknowledged, r.opened_at, r.street_code
+			FROM r `+strings.Join(joins, " ")+`
+			WHERE NOT r.closed AND NOT r.cleared AND `+lonX+` IS NOT NULL
+			ORDER BY r.opened_at DESC LIMIT 500`, tables)
+	},
 	"incidents": func(s *Server, x *q, f filters) Section {
 		a := []any{f.fromTS, f.toTS}
 		cond := f.streetCond("street_code", &a)

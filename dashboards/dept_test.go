@@ -194,3 +194,42 @@ func TestDeptResponseCards(t *testing.T) {
 		t.Errorf("timeline %v: want 7 events (no notified/delivered), newest first", tl)
 	}
 }
+
+// 一张图's responses layer: the open response at its venue with its plan
+// level and acknowledged tasks; a closed one is not on the map.
+func TestMapResponsesLayer(t *testing.T) {
+	e := newEnv(t)
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+	e.write(e.schema("venues"), map[string]any{"venue_id": "V1", "updated_at": e.day(30, 0), "name_zh": "西单文化广场", "kind": "commercial_district",
+		"capacity_people": int64(6000), "longitude": 116.374, "latitude": 39.910, "street_code": st1})
+	ev := func(seq int, resp, event, task string, wl string) map[string]any {
+		m := map[string]any{"seq": int64(seq), "at": t0.Add(time.Duration(seq) * time.Minute), "event": event, "response_id": resp, "kind": "crowd",
+			"subject_type": "venue", "subject_id": "V1", "subject_name_zh": "西单文化广场", "street_code": st1, "warning_level": wl,
+			"plan_id": "P-" + st1, "plan_level": "III", "opened_at": t0}
+		if task != "" {
+			m["task_id"] = task
+		}
+		return m
+	}
+	e.write(e.schema("responses"), ev(1, "R1", "raised", "", "yellow"), ev(2, "R1", "activated", "", "yellow"), ev(3, "R1", "notified", "T1", "yellow"),
+		ev(4, "R1", "notified", "T2", "yellow"), ev(5, "R1", "acknowledged", "T1", "yellow"),
+		ev(6, "R2", "activated", "", "blue"), ev(7, "R2", "closed", "", "blue"))
+	// A lifeline sensor's response, located by raw.water_sensors.
+	e.write(e.schema("water_sensors"), map[string]any{"sensor_id": "PF9", "updated_at": e.day(30, 0), "kind": "flow", "unit": "m³/h", "street_code": st1,
+		"longitude": 116.36, "latitude": 39.90})
+	sensor := ev(8, "R3", "activated", "", "orange")
+	sensor["subject_type"], sensor["subject_id"], sensor["kind"], sensor["opened_at"] = "sensor", "PF9", "lifeline", t0.Add(-time.Hour)
+	e.write(e.schema("responses"), sensor)
+	c := e.client()
+	c.login("leader")
+	var s section
+	c.json("/api/dash/map/responses", &s)
+	if s.Missing != "" || len(s.Rows) != 2 || s.Rows[1]["id"] != "R3" || s.Rows[1]["lat"].(float64) != 39.90 {
+		t.Fatalf("responses layer: %+v, want R1 and the sensor's R3 (R2 is closed)", s)
+	}
+	r := s.Rows[0]
+	if r["id"] != "R1" || r["plan_level"] != "III" || r["warning_level"] != "yellow" || r["tasks"].(float64) != 2 || r["acknowledged"].(float64) != 1 ||
+		r["lon"].(float64) != 116.374 {
+		t.Errorf("R1 on the map: %v", r)
+	}
+}

@@ -25,6 +25,7 @@ const dict: Record<string, [string, string]> = {
   layer_enterprises: ["企业（风险等级）", "Enterprises (risk level)"], layer_shelters: ["应急避难场所", "Shelters"],
   layer_warehouses: ["应急物资储备库", "Supply warehouses"], layer_fire_stations: ["消防站", "Fire stations"],
   layer_waterlogging: ["积水点", "Waterlogging points"], layer_lifeline: ["生命线传感器", "Lifeline sensors"], layer_incidents: ["近期警情", "Recent incidents"],
+  layer_responses: ["应急响应（进行中）", "Emergency responses (open)"], tasks: ["任务", "Tasks"],
   details: ["详情", "Details"], click_feature: ["点击地图要素查看详情", "Click a feature for its details"],
   streets: ["街道", "Streets"], communities: ["社区", "Communities"], enterprises: ["企业", "Enterprises"], district: ["西城区", "Xicheng District"],
   enterprise: ["企业", "Enterprise"], factors: ["风险因素", "Risk factors"], risk_sources: ["风险源（LEC）", "Risk sources (LEC)"],
@@ -89,6 +90,7 @@ const fields: Record<string, [string, string]> = {
   median_ack_min: ["确认用时中位数（分钟）", "Median time to acknowledge (min)"], escalations: ["升级次数", "Escalations"], failed_deliveries: ["投递失败", "Failed deliveries"],
   at: ["时间", "At"], event: ["事件", "Event"], subject_name_zh: ["对象", "Subject"], plan_id: ["预案", "Plan"], plan_level: ["响应等级", "Level"],
   person_name: ["责任人", "Person"], channel: ["渠道", "Channel"], detail_zh: ["说明", "Detail"],
+  opened_at: ["开始时间", "Opened at"], acknowledged: ["已确认任务", "Acknowledged tasks"],
   participants: ["参与人数", "Participants"], contractor: ["施工单位", "Contractor"], started_on: ["开工日期", "Started"], planned_end_on: ["计划完工", "Planned end"],
 };
 export function fieldName(k: string): string { const e = fields[k]; return e ? (lang === "zh" ? e[0] : e[1]) : k; }

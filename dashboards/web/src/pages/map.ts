@@ -47,6 +47,7 @@ const layerDefs: { id: string; color: string; symbol: string; on: boolean }[] = 
   { id: "waterlogging", color: "#00bcd4", symbol: "circle", on: false },
   { id: "lifeline", color: "#b39ddb", symbol: "circle", on: false },
   { id: "incidents", color: "#c6ff00", symbol: "circle", on: false },
+  { id: "responses", color: "#ffffff", symbol: "pin", on: true },
 ];
 // Kept across renders of the page (filters, language switch).
 const enabled: Record<string, boolean> = Object.fromEntries(layerDefs.map((l) => [l.id, l.on]));
@@ -61,7 +62,7 @@ const clusterZoom = 2;
 
 function pointColor(layer: string, r: Record<string, any>, def: string, maxPeople: number): string {
   if (layer === "enterprises" && r.level) return levelColor[r.level] || def;
-  if (layer === "venues" && r.warning_level) return levelColor[r.warning_level] || def;
+  if ((layer === "venues" || layer === "responses") && r.warning_level) return levelColor[r.warning_level] || def;
   if (layer === "crowd") { const v = Number(r.people || 0) / (maxPeople || 1); return `rgba(160,107,255,${0.15 + 0.85 * Math.min(1, v)})`; }
   if ((layer === "waterlogging" || layer === "lifeline") && r.alarm) return "#e5393b";
   return def;
