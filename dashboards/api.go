@@ -379,7 +379,7 @@ func (s *Server) cockpit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cockpitData(x *q, f filters) map[string]any {
 	out := map[string]any{"filters": map[string]string{"from": f.fromS, "to": f.toS, "street": f.street, "industry": f.industry}}
-	out["kpis"] = x.rows(`SELECT target_no, target_zh, target_en, goal, unit, figure, figure_year_before, status, trend, as_of_date FROM {0} ORDER BY target_no`, []string{"marts.plan_kpis"})
+	out["kpis"] = x.rows(`SELECT target_no, target_zh, target_en, goal, unit, unit_zh, unit_en, figure, figure_year_before, better, status, trend, as_of_date FROM {0} ORDER BY target_no`, []string{"marts.plan_kpis"})
 
 	var a []any
 	cond := f.streetCond("street_code", &a)

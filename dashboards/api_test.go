@@ -207,8 +207,8 @@ func TestCockpitNumbersAndCache(t *testing.T) {
 	if total != 5 {
 		t.Errorf("12345 events in range = %d, want 5", total)
 	}
-	if k := cp.Lake["kpis"].Rows; len(k) != 3 || k[0]["target_no"].(float64) != 3 || k[0]["figure"] != nil || k[2]["figure"].(float64) != 2 {
-		t.Errorf("kpis: %+v, want targets 3 (no figure), 7, 9 (figure 2)", cp.Lake["kpis"])
+	if k := cp.Lake["kpis"].Rows; len(k) != 4 || k[0]["target_no"].(float64) != 3 || k[0]["figure"] != nil || k[2]["figure"].(float64) != 2 || k[3]["better"] != "lower" {
+		t.Errorf("kpis: %+v, want targets 3 (no figure), 7, 9 (figure 2), 12 (lower is better)", cp.Lake["kpis"])
 	}
 	if len(cp.Freshness.Rows) == 0 {
 		t.Errorf("no freshness rows: %+v", cp.Freshness)

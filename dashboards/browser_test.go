@@ -302,6 +302,10 @@ func TestBrowser(t *testing.T) {
 	if got := b.text(`[data-kpi="3"] .v`); !strings.HasPrefix(got, "— / 1") {
 		t.Errorf("KPI 3 (no data) shows %q", got)
 	}
+	// Lower is better (minutes to acknowledge a response task): "≤ goal".
+	if got := b.text(`[data-kpi="12"] .v`); !strings.HasPrefix(got, "3.5 / ≤ 5 分钟") {
+		t.Errorf("KPI 12 (lower is better) shows %q, want 3.5 / ≤ 5 分钟 …", got)
+	}
 	ch := b.charts()
 	ent := ch["enterprises_by_level_street"]
 	if len(ent) != 4 {

@@ -85,6 +85,7 @@ fields:
   - {name: unit_en, type: string, doc: {zh: 单位（英文）, en: Unit in English}}
   - {name: figure, type: double, doc: {zh: 当前值, en: Figure}}
   - {name: figure_year_before, type: double, doc: {zh: 一年前, en: A year before}}
+  - {name: better, type: string, doc: {zh: 方向, en: Direction}}
   - {name: status, type: string, doc: {zh: 状态, en: Status}}
   - {name: trend, type: string, doc: {zh: 趋势, en: Trend}}
   - {name: as_of_date, type: date, doc: {zh: 日期, en: Day}}
@@ -360,12 +361,14 @@ func (e *env) writeFixture() {
 		rk("E5", "月坛酒家", st7, "C007", "餐饮", "red", 91, 116.344, 39.914, "重大 +40", "major +40"))
 	kpi := func(no int, zh, en string, goal float64, unit string, figure any, status string) map[string]any {
 		return map[string]any{"target_no": no, "computed_at": now.Add(-time.Hour), "target_zh": zh, "target_en": en, "goal": goal, "unit": unit, "unit_zh": "个", "unit_en": strings.TrimPrefix(unit, "个 "),
-			"figure": figure, "status": status, "as_of_date": e.date(0)}
+			"figure": figure, "better": "higher", "status": status, "as_of_date": e.date(0)}
 	}
+	ack := kpi(12, "应急响应任务确认用时（中位数）", "median time to acknowledge a response task", 5, "分钟 min", 3.5, "met")
+	ack["better"], ack["unit_zh"], ack["unit_en"] = "lower", "分钟", "min"
 	e.write(parseSchema(e.t, planKPIsYAML),
 		kpi(9, "应急物资储备库（北、中、南）", "emergency-supply warehouses", 3, "个 zones", 2.0, "in_progress"),
 		kpi(7, "新增Ⅰ类地震应急避难场所", "new class-I earthquake shelters", 1, "个 shelters", 1.0, "met"),
-		kpi(3, "数字化预案平台", "digital emergency-plan platform", 1, "个 platform", nil, "no_data"))
+		kpi(3, "数字化预案平台", "digital emergency-plan platform", 1, "个 platform", nil, "no_data"), ack)
 	daily := parseSchema(e.t, enterpriseRiskDailyYAML)
 	e.write(daily,
 		map[string]any{"as_of_date": e.date(2), "computed_at": now.Add(-3 * time.Hour), "enterprise_id": "E1", "score": 70, "level": "yellow"},

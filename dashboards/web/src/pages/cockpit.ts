@@ -102,7 +102,8 @@ export async function cockpit(el: HTMLElement) {
   el.appendChild(grid);
   pageEl = el;
 
-  // KPIs of the plan's ten targets.
+  // KPIs of the plan's ten targets and the response KPIs (11–13; lower is
+  // better for the minutes to acknowledge: "≤ goal").
   const kp = card(t("kpis"), "span12", () => d.kpis.rows || [], "kpis");
   const km = missing(d.kpis);
   if (km) kp.body.appendChild(km);
@@ -110,7 +111,7 @@ export async function cockpit(el: HTMLElement) {
     const st = String(k.status || "");
     const arrow = k.trend === "up" ? " ↑" : k.trend === "down" ? " ↓" : k.trend === "flat" ? " →" : "";
     return h("div", { class: "kpi " + st, "data-kpi": String(k.target_no ?? "") },
-      h("div", { class: "v" }, k.figure == null ? "—" : text(k.figure), h("small", null, " / " + text(k.goal) + (k.unit_zh == null ? "" : (pick(k, "unit") === "%" ? " %" : " " + pick(k, "unit")))), arrow),
+      h("div", { class: "v" }, k.figure == null ? "—" : text(k.figure), h("small", null, " / " + (k.better === "lower" ? "≤ " : "") + text(k.goal) + (k.unit_zh == null ? "" : (pick(k, "unit") === "%" ? " %" : " " + pick(k, "unit")))), arrow),
       h("div", null, pick(k, "target")),
       h("div", { class: "n" }, t("kpi_" + st)));
   })));
