@@ -32,7 +32,7 @@ func dbtSources(ctx context.Context, lake *warehouse.Lake, p *Project) (map[stri
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		out[src.Table] = q
+		out[name] = q
 	}
 	return out, nil
 }

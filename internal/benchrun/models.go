@@ -133,17 +133,17 @@ func modelsBenchScale(ctx context.Context, dir string, scale int, python string,
 		if err != nil {
 			return fail(err)
 		}
-		srcs[p.Sources[n].Table] = q
+		srcs[n] = q
 	}
 	// Sources the synthetic data lacks are empty in both engines: give dbt
 	// an empty table of the runner's view.
-	for n, src := range p.Sources {
-		if _, ok := srcs[src.Table]; !ok {
+	for n := range p.Sources {
+		if _, ok := srcs[n]; !ok {
 			q, err := emptySource(ctx, runner, n)
 			if err != nil {
 				return fail(err)
 			}
-			srcs[src.Table] = q
+			srcs[n] = q
 		}
 	}
 	ws, err := dbt.Prepare(ctx, python, filepath.Join(dir, "dbt"), models.Embedded(), srcs, 2)

@@ -37,8 +37,9 @@ type Workspace struct {
 }
 
 // Prepare copies the project into dir/project, writes dir/profiles.yml and
-// creates dir/dbt.duckdb with a view raw.<table> per entry of sources
-// (table → a DuckDB SELECT, e.g. over the lake's Parquet files).
+// creates dir/dbt.duckdb with a view per entry of sources (qualified
+// table, e.g. raw.weather or marts.responses → a DuckDB SELECT, e.g. over
+// the lake's Parquet files).
 func Prepare(ctx context.Context, python, dir string, project fs.FS, sources map[string]string, threads int) (*Workspace, error) {
 	w := &Workspace{Python: python, Dir: dir, DB: filepath.Join(dir, "dbt.duckdb"), Threads: threads}
 	proj := filepath.Join(dir, "project")
@@ -73,9 +74,10 @@ func Prepare(ctx context.Context, python, dir string, project fs.FS, sources map
 	sb, _ := json.Marshal(sources)
 	script := `import duckdb, json, sys
 con = duckdb.connect(sys.argv[1])
-con.execute("CREATE SCHEMA IF NOT EXISTS raw")
 for t, q in json.loads(sys.argv[2]).items():
-    con.execute(f"CREATE OR REPLACE VIEW raw.{t} AS {q}")
+    schema, name = t.split(".", 1)
+    con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    con.execute(f'CREATE OR REPLACE VIEW "{schema}"."{name}" AS {q}')
 con.close()
 `
 	if out, err := w.python(ctx, script, w.DB, string(sb)); err != nil {
