@@ -504,7 +504,8 @@ var layers = map[string]func(s *Server, x *q, f filters) Section{
 			WHERE longitude IS NOT NULL AND kind <> 'water_level' QUALIFY row_number() OVER (PARTITION BY sensor_id ORDER BY updated_at DESC) = 1`, []string{"raw.water_sensors"})
 	},
 	// Open emergency responses (the response service's marts.responses) at
-	// their subject — a venue or a grid cell — with their plan, level and
+	// their subject — a venue, grid cell, sensor or collision hot spot, else
+	// their street's centre (located = street_centre) — with their plan, level and
 	// how many tasks are acknowledged: beside the fire stations, shelters,
 	// warehouses and crowd layers, what a leader needs for 辅助决策.
 	"responses": func(s *Server, x *q, f filters) Section {
@@ -529,8 +530,18 @@ var layers = map[string]func(s *Server, x *q, f filters) Section{
 				ON r.subject_type = '%s' AND %s.%s = r.subject_id`, n, l.id, a, l.kind, a, l.id))
 			lon, lat = append(lon, a+"."+l.lon), append(lat, a+"."+l.lat)
 		}
-		if len(joins) == 0 {
-			return Section{Rows: []map[string]any{}}
+		// A collision hot spot is named by its cell's corner ("spot:LAT,LON").
+		lon = append(lon, `CASE WHEN r.subject_id LIKE 'spot:%' THEN try_cast(split_part(substr(r.subject_id, 6), ',', 2) AS DOUBLE) END`)
+		lat = append(lat, `CASE WHEN r.subject_id LIKE 'spot:%' THEN try_cast(split_part(substr(r.subject_id, 6), ',', 1) AS DOUBLE) END`)
+		exact := "coalesce(" + strings.Join(lon, ", ") + ")"
+		// Without coordinates of its own (a speed segment, a weather
+		// station) a response stands at its street's centre, said so.
+		if x.has("raw.streets") {
+			n := len(tables)
+			tables = append(tables, "raw.streets")
+			joins = append(joins, fmt.Sprintf(`LEFT JOIN (SELECT * FROM {%d} QUALIFY row_number() OVER (PARTITION BY adcode ORDER BY updated_at DESC) = 1) st
+				ON st.adcode = r.street_code`, n))
+			lon, lat = append(lon, "st.center_longitude"), append(lat, "st.center_latitude")
 		}
 		lonX, latX := "coalesce("+strings.Join(lon, ", ")+")", "coalesce("+strings.Join(lat, ", ")+")"
 		return x.rows(`WITH r AS (
@@ -542,7 +553,8 @@ var layers = map[string]func(s *Server, x *q, f filters) Section{
 					bool_or(event = 'closed' AND task_id IS NULL) AS closed, bool_or(event = 'cleared') AS cleared
 				FROM {0} WHERE response_id IS NOT NULL GROUP BY response_id)
 			SELECT r.response_id AS id, r.name_zh AS name, `+lonX+` AS lon, `+latX+` AS lat,
-				r.plan_id, r.plan_level, r.warning_level, r.tasks, r.acknowledged, r.opened_at, r.street_code
+				r.plan_id, r.plan_level, r.warning_level, r.tasks, r.acknowledged, r.opened_at, r.street_code,
+				CASE WHEN `+exact+` IS NULL THEN 'street_centre' ELSE 'exact' END AS located
 			FROM r `+strings.Join(joins, " ")+`
 			WHERE NOT r.closed AND NOT r.cleared AND `+lonX+` IS NOT NULL
 			ORDER BY r.opened_at DESC LIMIT 500`, tables)

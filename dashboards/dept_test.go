@@ -220,12 +220,26 @@ func TestMapResponsesLayer(t *testing.T) {
 	sensor := ev(8, "R3", "activated", "", "orange")
 	sensor["subject_type"], sensor["subject_id"], sensor["kind"], sensor["opened_at"] = "sensor", "PF9", "lifeline", t0.Add(-time.Hour)
 	e.write(e.schema("responses"), sensor)
+	// A speed segment's (no coordinates: at its street's centre) and a
+	// collision hot spot's (at its cell's corner).
+	e.write(e.schema("streets"), map[string]any{"adcode": st1, "updated_at": e.day(30, 0), "name_zh": "西长安街街道", "center_longitude": 116.3720, "center_latitude": 39.9070})
+	seg := ev(9, "R4", "activated", "", "yellow")
+	seg["subject_type"], seg["subject_id"], seg["kind"], seg["opened_at"] = "segment", "SEG-0042", "traffic", t0.Add(-2*time.Hour)
+	spot := ev(10, "R5", "activated", "", "yellow")
+	spot["subject_type"], spot["subject_id"], spot["kind"], spot["opened_at"], spot["street_code"] = "segment", "spot:39.9050,116.3650", "traffic", t0.Add(-3*time.Hour), "110102999"
+	e.write(e.schema("responses"), seg, spot)
 	c := e.client()
 	c.login("leader")
 	var s section
 	c.json("/api/dash/map/responses", &s)
-	if s.Missing != "" || len(s.Rows) != 2 || s.Rows[1]["id"] != "R3" || s.Rows[1]["lat"].(float64) != 39.90 {
-		t.Fatalf("responses layer: %+v, want R1 and the sensor's R3 (R2 is closed)", s)
+	if s.Missing != "" || len(s.Rows) != 4 || s.Rows[1]["id"] != "R3" || s.Rows[1]["lat"].(float64) != 39.90 {
+		t.Fatalf("responses layer: %+v, want R1, the sensor's R3, the segment's R4 and the hot spot's R5 (R2 is closed)", s)
+	}
+	if r := s.Rows[2]; r["id"] != "R4" || r["lon"].(float64) != 116.3720 || r["lat"].(float64) != 39.9070 || r["located"] != "street_centre" {
+		t.Errorf("the speed segment's response: %v, want at the street's centre, located street_centre", r)
+	}
+	if r := s.Rows[3]; r["id"] != "R5" || r["lon"].(float64) != 116.3650 || r["lat"].(float64) != 39.9050 || r["located"] != "exact" {
+		t.Errorf("the hot spot's response: %v, want at its corner, located exact", r)
 	}
 	r := s.Rows[0]
 	if r["id"] != "R1" || r["plan_level"] != "III" || r["warning_level"] != "yellow" || r["tasks"].(float64) != 2 || r["acknowledged"].(float64) != 1 ||

@@ -269,8 +269,15 @@ func support(_ *http.Request, tv response.TaskView) (any, error) {
 	if tv.Response.SubjectID != "V1" {
 		return map[string]any{}, nil
 	}
+	// The information officer's answer stands in for a subject without
+	// coordinates of its own (a speed segment): located at its street's centre.
+	approx := ""
+	if strings.HasSuffix(tv.RoleID, "-info") {
+		approx = "street"
+	}
 	return map[string]any{
-		"center": map[string]float64{"lon": 116.3705, "lat": 39.9065},
+		"center":        map[string]float64{"lon": 116.3705, "lat": 39.9065},
+		"center_approx": approx,
 		"fire_stations": []map[string]any{
 			{"name": "西单微型消防站", "lon": 116.3731, "lat": 39.9072, "distance_m": 236.0},
 			{"name": "西长安街小型消防站", "lon": 116.3652, "lat": 39.9041, "distance_m": 534.0},
@@ -593,6 +600,13 @@ func TestPhone(t *testing.T) {
 	}
 	b.fits("task detail")
 	b.shot("detail")
+	if n := eval[int](b, `document.querySelectorAll("#center-approx").length`); n != 0 {
+		t.Errorf("an exact location said to be approximate")
+	}
+	b.do("detail of the escalated task", chromedp.Navigate(base+"/respond/#/task/"+esc.ID), chromedp.WaitVisible(chromedp.CSS(`#center-approx`)))
+	if got := b.text(`#center-approx`); !strings.Contains(got, "街道中心") {
+		t.Errorf("approximate location note %q, want … 街道中心 …", got)
+	}
 
 	// The second task has no decision support yet; close it from its detail.
 	b.do("detail 2", chromedp.Navigate(base+"/respond/#/task/"+second.ID), chromedp.WaitVisible(chromedp.CSS(`#no-support`)))

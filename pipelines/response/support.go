@@ -17,9 +17,13 @@ import (
 
 // SupportView is what a responder sees around an event (辅助决策).
 type SupportView struct {
-	// Center is the subject's location; nil when its table has none
-	// (weather stations, speed segments, the district) or does not list it.
+	// Center is the subject's location; nil when neither its table nor
+	// its street places it (the district).
 	Center *Point `json:"center,omitempty"`
+	// CenterApprox is "street" when the subject has no coordinates of its
+	// own (speed segments, weather stations) and Center is its street's
+	// centre: distances are from there.
+	CenterApprox string `json:"center_approx,omitempty"`
 	// FireStations are the 5 nearest small and micro fire stations.
 	FireStations []Place `json:"fire_stations"`
 	// Shelters are the 5 nearest emergency shelters, with capacity.
@@ -103,6 +107,9 @@ func Support(ctx context.Context, query func(ctx context.Context, q string, args
 		return v, err
 	}
 	v.Center = s.center
+	if s.approx {
+		v.CenterApprox = "street"
+	}
 	for _, l := range []struct {
 		dst         *[]Place
 		table, kind string
@@ -146,6 +153,7 @@ type queryFunc = func(ctx context.Context, q string, args ...any) (*sql.Rows, er
 // subject is where a response's subject is and who answers for it.
 type subject struct {
 	center *Point
+	approx bool   // center is the street's centre
 	street string // the response's street, else the subject's
 	unit   string // raw.venues.responsible_unit
 }
@@ -153,8 +161,9 @@ type subject struct {
 // locate finds the subject in its reference table: venues and grid cells
 // by their coordinates, sensors by theirs or their waterlogging point's,
 // collision hot spots ("spot:LAT,LON") by the south-west corner of their
-// cell (warnings.traffic.collision_cell_deg, about 500 m). Speed segments,
-// weather stations and the district have no coordinates in their schemas.
+// cell (warnings.traffic.collision_cell_deg, about 500 m). Speed segments
+// and weather stations have no coordinates in their schemas: their street's
+// centre stands in (approx); the district has none.
 func locate(ctx context.Context, query queryFunc, r Response) (subject, error) {
 	s := subject{street: r.StreetCode}
 	var lon, lat sql.NullFloat64
@@ -200,6 +209,18 @@ func locate(ctx context.Context, query queryFunc, r Response) (subject, error) {
 	}
 	if s.street == "" {
 		s.street = strings.TrimSpace(street.String)
+	}
+	// No coordinates of its own (a speed segment, a weather station):
+	// the street's centre stands in, said so.
+	if s.center == nil && s.street != "" {
+		var clon, clat sql.NullFloat64
+		if err := each(ctx, query, "raw.streets", `SELECT center_longitude, center_latitude FROM raw.streets WHERE adcode = ? ORDER BY updated_at DESC LIMIT 1`,
+			[]any{s.street}, func(rows *sql.Rows) error { return rows.Scan(&clon, &clat) }); err != nil {
+			return s, err
+		}
+		if clon.Valid && clat.Valid {
+			s.center, s.approx = &Point{Lon: clon.Float64, Lat: clat.Float64}, true
+		}
 	}
 	return s, nil
 }

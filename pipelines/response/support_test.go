@@ -78,7 +78,7 @@ var supportDDL = []string{
 	`CREATE TABLE raw.fire_stations (id VARCHAR, updated_at TIMESTAMP, name VARCHAR, kind VARCHAR, staff INTEGER, longitude DOUBLE, latitude DOUBLE, street_code VARCHAR)`,
 	`CREATE TABLE raw.shelters (id VARCHAR, updated_at TIMESTAMP, name VARCHAR, kind VARCHAR, capacity_people BIGINT, longitude DOUBLE, latitude DOUBLE, street_code VARCHAR)`,
 	`CREATE TABLE raw.supply_warehouses (id VARCHAR, updated_at TIMESTAMP, name VARCHAR, zone VARCHAR, capacity_people BIGINT, longitude DOUBLE, latitude DOUBLE, street_code VARCHAR)`,
-	`CREATE TABLE raw.streets (adcode VARCHAR, updated_at TIMESTAMP, name_zh VARCHAR, name_en VARCHAR)`,
+	`CREATE TABLE raw.streets (adcode VARCHAR, updated_at TIMESTAMP, name_zh VARCHAR, name_en VARCHAR, center_longitude DOUBLE, center_latitude DOUBLE)`,
 	`CREATE TABLE raw.water_sensors (sensor_id VARCHAR, updated_at TIMESTAMP, kind VARCHAR, waterlogging_point_id VARCHAR, street_code VARCHAR, longitude DOUBLE, latitude DOUBLE)`,
 	`CREATE TABLE raw.waterlogging_points (id VARCHAR, updated_at TIMESTAMP, name VARCHAR, sensor_id VARCHAR, street_code VARCHAR, longitude DOUBLE, latitude DOUBLE)`,
 }
@@ -98,7 +98,7 @@ func supportFixture(t *testing.T) *supportDB {
 	s := newSupportDB(t, supportDDL...)
 	s.exec(`INSERT INTO raw.venues VALUES ('V1', ?, '西单', 116.40, 39.95, '110102999', '旧单位'), ('V1', ?, '西单', ?, ?, ?, '西单商圈管委会')`,
 		refOld, refNew, supportLon, supportLat, supportStreet)
-	s.exec(`INSERT INTO raw.streets VALUES (?, ?, '西长安街街道', 'Xichang''anjie')`, supportStreet, refNew)
+	s.exec(`INSERT INTO raw.streets VALUES (?, ?, '西长安街街道', 'Xichang''anjie', 116.3750, 39.9080)`, supportStreet, refNew)
 	for _, f := range []fixturePlace{
 		{"F5", "micro", supportStreet, 0, 45, 700, refNew},
 		{"F2", "micro", supportStreet, 0, 90, 260, refNew},
@@ -301,16 +301,31 @@ func TestSupportLocate(t *testing.T) {
 		{"speed segment", "segment", "SEG-0042", nil, ""},
 		{"weather station", "station", "Guanyuan", nil, ""},
 		{"district", "district", "110102", nil, ""},
+		// No coordinates of their own, but a street: its centre stands in.
+		{"speed segment in a street", "segment", "SEG-0042@" + supportStreet, &Point{116.3750, 39.9080}, supportStreet},
+		{"weather station in a street", "station", "Guanyuan@" + supportStreet, &Point{116.3750, 39.9080}, supportStreet},
+		{"speed segment in a street without a row", "segment", "SEG-0042@110102002", nil, "110102002"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := locate(context.Background(), s.db.QueryContext, Response{SubjectType: c.typ, SubjectID: c.id})
+			id, street, _ := strings.Cut(c.id, "@")
+			got, err := locate(context.Background(), s.db.QueryContext, Response{SubjectType: c.typ, SubjectID: id, StreetCode: street})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(got.center, c.want) || got.street != c.street {
 				t.Errorf("center %+v street %q, want %+v %q", got.center, got.street, c.want, c.street)
 			}
+			if approx := street != "" && c.want != nil; got.approx != approx {
+				t.Errorf("approx %v, want %v", got.approx, approx)
+			}
 		})
+	}
+	v, err := Support(context.Background(), s.db.QueryContext, Response{SubjectType: "segment", SubjectID: "SEG-0042", StreetCode: supportStreet}, SupportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.CenterApprox != "street" || v.Center == nil || len(v.FireStations) == 0 || v.FireStations[0].DistanceM == 0 {
+		t.Errorf("a speed segment's support: approx %q center %+v stations %+v; want the street's centre and distances from it", v.CenterApprox, v.Center, v.FireStations)
 	}
 }
 

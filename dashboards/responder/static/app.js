@@ -812,6 +812,9 @@ function renderSupport(box, d) {
   fill(box,
     c ? drawMap(c, fire, shelters, stores, people) : h("p", { class: "muted" }, ...bi("事件坐标未知，无法绘图", "Event location unknown: no map")),
     c ? legend() : null,
+    c && d.center_approx === "street"
+      ? h("p", { class: "muted approx", id: "center-approx" }, ...bi("事件无精确坐标，位置与距离按所在街道中心计", "No exact location: the street's centre stands in, distances are from there"))
+      : null,
     people
       ? h("p", { class: "sup people", id: "people-nearby" }, h("span", { class: "chip people" }, "人"),
         ...bi(`周边约 ${people.count.toLocaleString("zh-CN")} 人（半径 ${Math.round(people.radius_m || 0)} 米内）`,

@@ -19,6 +19,7 @@ const dict: Record<string, [string, string]> = {
   trends: ["事件趋势", "Trends"], incidents: ["警情", "Incidents"], events12345: ["12345 诉求", "12345 events"], warnings: ["预警", "Warnings"],
   freshness: ["数据新鲜度", "Data freshness"], recent_events: ["最新 12345 诉求", "Latest 12345 requests"],
   events_by_category: ["12345 诉求类别", "12345 categories"],
+  street_centre: ["所在街道中心（无精确坐标）", "street centre (no exact location)"], exact: ["精确位置", "exact"],
   red: ["红色", "Red"], orange: ["橙色", "Orange"], yellow: ["黄色", "Yellow"], blue: ["蓝色", "Blue"],
   level: ["等级", "Level"], score: ["评分", "Score"], n: ["数量", "Count"], day: ["日期", "Day"],
   layers: ["图层", "Layers"], layer_crowd: ["人群密度网格", "Crowd density grid"], layer_venues: ["重点场所（预警等级）", "Venues (warning level)"],
@@ -69,7 +70,7 @@ const dict: Record<string, [string, string]> = {
 const fields: Record<string, [string, string]> = {
   id: ["编号", "Id"], name: ["名称", "Name"], name_zh: ["名称", "Name"], name_en: ["英文名称", "Name (en)"], kind: ["类型", "Kind"], level: ["等级", "Level"],
   capacity_people: ["容纳人数", "Capacity (people)"], area_m2: ["面积（m²）", "Area (m²)"], certified_on: ["认定日期", "Certified on"], address: ["地址", "Address"],
-  street_code: ["街道", "Street"], industry: ["行业", "Industry"], score: ["风险评分", "Risk score"], top_factors_zh: ["主要风险因素", "Main risk factors"],
+  street_code: ["街道", "Street"], located: ["位置", "Located"], industry: ["行业", "Industry"], score: ["风险评分", "Risk score"], top_factors_zh: ["主要风险因素", "Main risk factors"],
   top_factors_en: ["主要风险因素", "Main risk factors"], warning_level: ["预警等级", "Warning level"], warning_state: ["预警状态", "Warning state"],
   zone: ["片区", "Zone"], floor_area_m2: ["建筑面积（m²）", "Floor area (m²)"], staff: ["人员", "Staff"], warn_depth_m: ["警戒水深（m）", "Warning depth (m)"],
   sensor_id: ["传感器", "Sensor"], value: ["最新读数", "Latest reading"], unit: ["单位", "Unit"], alarm: ["报警", "Alarm"], observed_at: ["观测时间", "Observed at"],

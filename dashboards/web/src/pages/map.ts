@@ -69,7 +69,7 @@ function pointColor(layer: string, r: Record<string, any>, def: string, maxPeopl
 }
 
 const shortName = (s: string) => s.replace(/街道$/, "").replace(/ Subdistrict$/, "");
-const enumFields = new Set(["kind", "level", "zone", "site_kind", "status", "category", "warning_level", "warning_state", "alarm"]);
+const enumFields = new Set(["kind", "level", "zone", "site_kind", "status", "category", "warning_level", "warning_state", "alarm", "located"]);
 
 export async function mapPage(el: HTMLElement) {
   registerMap();
