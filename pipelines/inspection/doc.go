@@ -1,0 +1,17 @@
+// Package inspection plans the district's monthly supervision inspections
+// (双随机、一公开, issue 25, docs/inspection.md): which units are inspected,
+// by which of their street's grid inspectors, on which day.
+//
+// The plan is risk-based but still random: red units every month and orange
+// ones at least once a quarter are mandatory, a share of the budget is drawn
+// uniformly so that every unit can be picked whatever its portrait, and the
+// rest is drawn with probability growing with the portrait level and the
+// hazards recently found. Inspectors are drawn at random within the street,
+// never the unit's last inspector when another is available. Everything
+// random comes from one PCG stream seeded by the plan's seed, so anyone with
+// the same inputs and seed gets the same plan — the plan can be published and
+// checked (一公开).
+//
+// Draw is pure: no I/O, no clock, no global state; the caller loads the
+// portraits, the inspection history and the inspectors' leave.
+package inspection
