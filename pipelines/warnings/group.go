@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -211,8 +212,22 @@ func (g *Group) stampPath(u Unit) string { return filepath.Join(g.Dir, u.Name()+
 // started from the newest checkpoint (this instance was its last owner),
 // else the newest checkpoint downloaded, else an empty state. It returns the
 // fencing generation of this ownership (above every one recorded).
+//
+// The generation is recorded in marts.warnings (a position commit, no data)
+// before the checkpoints are listed: from then on the previous owner — a
+// zombie paused past the session timeout — cannot commit, so every
+// transition the table holds is covered by a checkpoint already uploaded,
+// and the one restored is at least that new.
 func (g *Group) restore(ctx context.Context, u Unit) (Checkpoint, int64, error) {
 	if err := os.MkdirAll(g.Dir, 0o755); err != nil {
+		return Checkpoint{}, 0, err
+	}
+	cp, _, err := g.Checkpoints.Latest(ctx, u)
+	if err != nil {
+		return Checkpoint{}, 0, fmt.Errorf("预警检查点不可读 list warnings checkpoints: %w", err)
+	}
+	gen, err := g.fence(ctx, u, cp.Gen)
+	if err != nil {
 		return Checkpoint{}, 0, err
 	}
 	cp, ok, err := g.Checkpoints.Latest(ctx, u)
@@ -239,15 +254,45 @@ func (g *Group) restore(ctx context.Context, u Unit) (Checkpoint, int64, error) 
 	if err := os.WriteFile(stamp, []byte(cp.Key), 0o644); err != nil {
 		return Checkpoint{}, 0, err
 	}
-	gen := cp.Gen
-	if t, err := g.Lake.Load(ctx, Table); err == nil {
-		if st, err := warehouse.StateOf(t); err == nil {
-			gen = max(gen, st.Cursors[u.key(genCursorKey)])
-		}
-	} else if !errors.Is(err, warehouse.ErrNoTable) {
-		return Checkpoint{}, 0, err
+	return cp, gen, nil
+}
+
+// fence records the unit's new generation — one above the newest
+// checkpoint's (cpGen) and the table's — in marts.warnings' position and
+// returns it. A lost race with another commit is tried again on the new
+// snapshot; a newer generation recorded meanwhile is ErrFenced.
+func (g *Group) fence(ctx context.Context, u Unit, cpGen int64) (int64, error) {
+	s, err := g.Reg.Get("warnings")
+	if err != nil {
+		return 0, err
 	}
-	return cp, gen + 1, nil
+	key := u.key(genCursorKey)
+	gen := int64(-1)
+	for try := 0; ; try++ {
+		t, err := g.Lake.EnsureTable(ctx, s)
+		if err != nil {
+			return 0, err
+		}
+		st, err := warehouse.StateOf(t)
+		if err != nil {
+			return 0, err
+		}
+		if gen < 0 {
+			gen = max(cpGen, st.Cursors[key]) + 1
+		} else if st.Cursors[key] >= gen {
+			return 0, fmt.Errorf("%w: %s generation %d recorded while taking it over with %d", ErrFenced, u.Name(), st.Cursors[key], gen)
+		}
+		next := st.Clone()
+		next.Cursors[key] = gen
+		err = g.Lake.CommitPosition(ctx, Table, next)
+		if err == nil {
+			return gen, nil
+		}
+		if !errors.Is(err, warehouse.ErrConflict) || try >= 50 {
+			return 0, fmt.Errorf("预警分区接管未能记录 record the generation of %s: %w", u.Name(), err)
+		}
+		time.Sleep(time.Duration(rand.IntN(20*(try+1))) * time.Millisecond)
+	}
 }
 
 // runUnit runs one owned unit until ctx ends (its generation) or it fails.

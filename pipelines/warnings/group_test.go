@@ -2,6 +2,7 @@ package warnings
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -305,5 +306,87 @@ func TestSeqAfterSwitch(t *testing.T) {
 	}
 	if got := lakeCount(t, ctx, lake, "SELECT count(*) - count(DISTINCT seq) FROM marts.warnings"); got != 0 {
 		t.Errorf("%d sequence numbers twice in marts.warnings", got)
+	}
+}
+
+// TestFenceAtTakeover: a new owner records its generation when it takes a
+// unit over, before it lists the checkpoints — so the old owner (a zombie
+// paused past the session timeout) can commit nothing from then on, not
+// even before the new owner's first commit, and the checkpoint the new
+// owner restores covers everything the table holds.
+func TestFenceAtTakeover(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	dir := t.TempDir()
+	lake, err := warehouse.Open(ctx, warehouse.DefaultConfig(), filepath.Join(dir, "lake"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lake.Close()
+	side, err := lake.SideStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := schemas.Builtin()
+	cfg := observedOnly()
+	cps := &Checkpoints{Store: side}
+	u := Unit{Index: 1, Count: 3}
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	// A crowd that rises for 4 intervals, then falls.
+	people := []int64{1000, 3000, 5000, 8000, 8000, 3000, 500, 100}
+	feed := func(e *Engine, from, n int) {
+		for i := from; i < from+n; i++ {
+			at := t0.Add(time.Duration(i) * 5 * time.Minute)
+			if _, err := e.Process(ctx, Batch{Records: map[string][]schemas.Record{"mobile_signal": {
+				signalRec("c1", at, people[i]), signalRec("c2", at, 2*people[i])}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// The old owner, generation 1: transitions committed, a checkpoint
+	// covering them uploaded.
+	old, err := OpenUnit(ctx, cfg, filepath.Join(dir, "old", "p1.duckdb"), reg, log, time.Now, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	old.LoadReference(ctx, testReference())
+	oldSink, _ := NewSink(old, lake, reg)
+	oldSink.Gen = 1
+	feed(old, 0, 4)
+	cp1, err := cps.Save(ctx, old, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := oldSink.Flush(ctx); err != nil || n == 0 {
+		t.Fatalf("old owner's first commit: %d, %v", n, err)
+	}
+	// The new owner takes the unit over: generation 2, recorded at once.
+	g := &Group{Cfg: cfg, Reg: reg, Lake: lake, Log: log, Dir: filepath.Join(dir, "new"), Checkpoints: cps}
+	cp, gen, err := g.restore(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen != 2 || cp.Key != cp1.Key {
+		t.Fatalf("takeover: generation %d from %s, want 2 from %s", gen, cp.Key, cp1.Key)
+	}
+	// The zombie goes on: its checkpoint uploads, its commit is refused.
+	feed(old, 4, 4)
+	if _, err := cps.Save(ctx, old, 1); err != nil {
+		t.Fatal(err)
+	}
+	before := lakeCount(t, ctx, lake, "SELECT count(*) FROM marts.warnings")
+	if pend, _ := old.queue(ctx, "outbox", 1000); len(pend) == 0 {
+		t.Fatal("the zombie made no transition to commit: the test shows nothing")
+	}
+	if n, err := oldSink.Flush(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("the zombie's commit after the takeover: %d rows, %v; want ErrFenced", n, err)
+	}
+	if after := lakeCount(t, ctx, lake, "SELECT count(*) FROM marts.warnings"); after != before {
+		t.Errorf("marts.warnings went from %d to %d rows after the takeover", before, after)
+	}
+	// A second takeover goes one generation higher.
+	if _, gen, err := g.restore(ctx, u); err != nil || gen != 3 {
+		t.Errorf("second takeover: generation %d, %v; want 3", gen, err)
 	}
 }
