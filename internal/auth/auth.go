@@ -106,7 +106,8 @@ func DefaultConfig() Config {
 			{Name: "emergency", NameZh: "应急管理局", NameEn: "Emergency Management Bureau", Tables: map[string]string{
 				"raw.incidents": "", "raw.enterprises": "", "raw.risk_sources": "", "raw.inspections": "", "raw.hazards": "",
 				"raw.shelters": "", "raw.supply_warehouses": "", "raw.fire_stations": "", "marts.enterprise_risk": "", "marts.warnings": "",
-				"raw.emergency_plans": "", "raw.plan_levels": "", "raw.plan_roles": "", "raw.role_holders": "", "marts.responses": "", "raw.drills": "", "raw.streets": "", "raw.communities": ""}},
+				"raw.emergency_plans": "", "raw.plan_levels": "", "raw.plan_roles": "", "raw.role_holders": "", "marts.responses": "", "raw.drills": "", "raw.streets": "", "raw.communities": "",
+				"raw.inspectors": "", "marts.inspection_plans": ""}},
 			{Name: "water", NameZh: "水务局", NameEn: "Water Authority", Tables: map[string]string{
 				"raw.water_telemetry": "", "raw.weather": "", "marts.warnings": "kind IN ('rainstorm', 'waterlogging', 'lifeline')",
 				"raw.water_sensors": "", "raw.waterlogging_points": "", "raw.streets": "", "raw.communities": ""}},

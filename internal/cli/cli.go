@@ -50,7 +50,7 @@ Then:        citybrain sql "select count(*) from raw.weather"`,
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "debug, info, warn or error (overrides log.level)")
 	root.AddCommand(serveCmd(g), ingestCmd(g), sqlCmd(g), tablesCmd(g), statusCmd(g), connectorsCmd(g), dlqCmd(g), modelsCmd(g), usersCmd(g), simCmd(g))
 	root.AddCommand(extractsCmd(g), airflowCmd(g))
-	root.AddCommand(warningsCmd(g), responsesCmd(g), lakeCmd(g))
+	root.AddCommand(warningsCmd(g), responsesCmd(g), inspectionsCmd(g), lakeCmd(g))
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "错误 error: %v\n", err)
