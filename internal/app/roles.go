@@ -45,6 +45,7 @@ var serviceRoles = map[string]Role{
 	"sql":        RoleQuery,
 	"extracts":   RoleQuery,
 	"dashboards": RoleDashboards,
+	"inspection": RoleDashboards,
 }
 
 // ServiceRole is the role a service belongs to (ok false: a service no

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +17,9 @@ import (
 
 	_ "github.com/duckdb/duckdb-go/v2"
 
+	"citybrain/internal/auth"
 	"citybrain/pipelines/extracts/extracttest"
+	"citybrain/pipelines/inspection"
 	"citybrain/schemas"
 	"citybrain/warehouse"
 )
@@ -148,4 +154,101 @@ func TestInspectionsCommands(t *testing.T) {
 			t.Errorf("visit %d: published %s, drawn again %s", i+1, shown[i], redrawn[i])
 		}
 	}
+}
+
+// TestInspectorResultsIngested follows results from the inspectors' phone
+// API to the lake through the file sources app_inspections and
+// app_hazards: a rectify result with two hazards sent twice and a pass,
+// then `citybrain ingest` of both sources — twice — leaves exactly two
+// inspections and two hazards in raw.*, with the inspector and the
+// deadlines the phone gave.
+func TestInspectorResultsIngested(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	dataDir := filepath.Join(tmp, "data")
+	spool := filepath.Join(dataDir, "inspector_app")
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{`CREATE SCHEMA raw`,
+		`CREATE TABLE raw.inspectors AS SELECT 'I1' AS inspector_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' AS updated_at, '李怡' AS name, '110102001' AS street_code`,
+		`CREATE TABLE raw.enterprises AS SELECT * FROM (VALUES ('E1', TIMESTAMPTZ '2026-01-01 00:00:00+00', '110102001'), ('E2', TIMESTAMPTZ '2026-01-01 00:00:00+00', '110102001'))
+			AS t(id, updated_at, street_code)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	api := &inspection.API{Auth: basicUsers{"li": auth.User{Name: "li", PersonID: "I1"}}, Query: db.QueryContext, Spool: spool, Now: func() time.Time { return now }}
+	mux := http.NewServeMux()
+	api.Mount(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	send := func(r inspection.Result, want int) {
+		t.Helper()
+		b, _ := json.Marshal(r)
+		req, _ := http.NewRequest("POST", srv.URL+"/api/inspect/results", bytes.NewReader(b))
+		req.SetBasicAuth("li", "x")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("send %s: %d, want %d", r.ID, resp.StatusCode, want)
+		}
+	}
+	at := now.Add(-time.Hour).Truncate(time.Second)
+	deadline := at.In(inspection.Shanghai).AddDate(0, 0, 30).Format(time.DateOnly)
+	rectify := inspection.Result{ID: "phone-0001-aaaa", Enterprise: "E1", InspectedAt: at, Result: "rectify", Notes: "责令整改",
+		Hazards: []inspection.ResultHazard{{Level: "general", Description: "灭火器过期", Deadline: deadline}, {Level: "major", Description: "消防通道堵塞", Deadline: deadline}}}
+	send(rectify, 201)
+	send(rectify, 200)
+	send(inspection.Result{ID: "phone-0002-bbbb", Enterprise: "E2", InspectedAt: at, Result: "pass"}, 201)
+
+	cfgPath := filepath.Join(tmp, "citybrain.yaml")
+	// A free port for each run's embedded broker: the runs share this
+	// process, and kafka-go's pooled connections to the last one.
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`data_dir: %[1]s
+broker: {embedded_port: 0}
+sources:
+  - name: app_inspections
+    enabled: true
+    file: {paths: [%[2]s/inspections/*.jsonl]}
+  - name: app_hazards
+    enabled: true
+    file: {paths: [%[2]s/hazards/*.jsonl]}
+`, dataDir, spool)), 0o644)
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		if err := Run(ctx, append([]string{"--config", cfgPath}, args...), &out, &errOut); err != nil {
+			t.Fatalf("%v: %v\n%s%s", args, err, out.String(), errOut.String())
+		}
+		return out.String()
+	}
+	for range 2 {
+		run("ingest", "app_inspections", "--no-progress")
+		run("ingest", "app_hazards", "--no-progress")
+	}
+	out := run("sql", "--format", "csv", `SELECT (SELECT count(*) FROM raw.inspections), (SELECT count(*) FROM raw.hazards),
+		(SELECT string_agg(id || ':' || result || ':' || inspector_id || ':' || hazards_found, ' ' ORDER BY id) FROM raw.inspections),
+		(SELECT string_agg(level || ':' || CAST(deadline AS VARCHAR) || ':' || inspection_id, ' ' ORDER BY id) FROM raw.hazards)`)
+	want := fmt.Sprintf("2,2,APP-phone-0001-aaaa:rectify:I1:2 APP-phone-0002-bbbb:pass:I1:0,general:%s:APP-phone-0001-aaaa major:%s:APP-phone-0001-aaaa", deadline, deadline)
+	if !strings.Contains(out, want) {
+		t.Errorf("the lake after two ingests:\n%s\nwant a row %s", out, want)
+	}
+}
+
+// basicUsers maps a basic-auth user name to a platform user.
+type basicUsers map[string]auth.User
+
+func (b basicUsers) FromRequest(r *http.Request) (auth.User, error) {
+	name, _, _ := r.BasicAuth()
+	if u, ok := b[name]; ok {
+		return u, nil
+	}
+	return auth.User{}, auth.ErrUnauthenticated
 }

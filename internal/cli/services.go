@@ -8,6 +8,7 @@ import (
 	_ "citybrain/internal/sim/service"
 	_ "citybrain/models/service"
 	_ "citybrain/pipelines/extracts/service"
+	_ "citybrain/pipelines/inspection/service"
 	_ "citybrain/pipelines/response/service"
 	_ "citybrain/pipelines/warnings/service"
 	_ "citybrain/warehouse/sqlservice"

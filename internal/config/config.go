@@ -19,6 +19,7 @@ import (
 	"citybrain/internal/sim"
 	"citybrain/models"
 	"citybrain/pipelines/extracts"
+	"citybrain/pipelines/inspection"
 	"citybrain/pipelines/lakewriter"
 	"citybrain/pipelines/response"
 	"citybrain/pipelines/warnings"
@@ -51,6 +52,9 @@ type Config struct {
 	// Response is the emergency response service: plans activated by
 	// warnings, tasks to the responsible people, escalation (docs/response.md).
 	Response response.Config `yaml:"response"`
+	// Inspection is the inspectors' phone app and its result spool
+	// (docs/inspection.md).
+	Inspection inspection.AppConfig `yaml:"inspection"`
 	// Dashboards is the leaders' web app served by citybrain serve.
 	Dashboards dashboards.Config `yaml:"dashboards"`
 	// Sim is the simulator of Xicheng that feeds the connectors in the
@@ -99,6 +103,7 @@ func Default() Config {
 		Extracts:   extracts.DefaultConfig(),
 		Warnings:   warnings.DefaultConfig(),
 		Response:   response.DefaultConfig(),
+		Inspection: inspection.DefaultAppConfig(),
 		Dashboards: dashboards.DefaultConfig(),
 	}
 }
