@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -86,7 +84,7 @@ func inspectionsPlanCmd(g *globals) *cobra.Command {
 			}
 			cfg.Budget = budget
 			if cfg.Budget == 0 {
-				if cfg.Budget, err = monthlyInspections(cmd, eng.Query, month); err != nil {
+				if cfg.Budget, err = inspection.MonthlyBudget(ctx, eng.Query, month); err != nil {
 					return err
 				}
 			}
@@ -116,24 +114,6 @@ func inspectionsPlanCmd(g *globals) *cobra.Command {
 	cmd.Flags().BoolVar(&publish, "publish", false, "publish the plan to marts.inspection_plans (a month is published once)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the whole plan as JSON")
 	return cmd
-}
-
-// monthlyInspections is the average number of inspections a month in the
-// 12 months before month.
-func monthlyInspections(cmd *cobra.Command, query func(ctx context.Context, q string, args ...any) (*sql.Rows, error), month time.Time) (int, error) {
-	rows, err := query(cmd.Context(), `SELECT count(*) FROM raw.inspections WHERE inspected_at >= ? AND inspected_at < ?`, month.AddDate(-1, 0, 0), month)
-	if err != nil {
-		return 0, fmt.Errorf("raw.inspections not readable (%v): give the month's number of inspections with --budget", err)
-	}
-	defer rows.Close()
-	var n int64
-	if rows.Next() {
-		rows.Scan(&n)
-	}
-	if n < 12 {
-		return 0, errors.New("raw.inspections holds too few inspections in the 12 months before to size the plan: give it with --budget / 历史检查过少，请用 --budget 指定")
-	}
-	return int((n + 6) / 12), nil
 }
 
 func printPlanSummary(g *globals, p *inspection.Plan, in *inspection.Inputs) {

@@ -27,10 +27,40 @@ type AppConfig struct {
 	// (app_inspections, app_hazards): <spool_dir>/inspections/<id>.jsonl and
 	// <spool_dir>/hazards/<id>.jsonl. Relative to data_dir.
 	SpoolDir string `yaml:"spool_dir"`
+	// AutoPublish draws and publishes the current month's plan when it is
+	// not published yet and the portraits are there (checked every
+	// minute): the built-in monthly schedule. Off, plans are published by
+	// hand (citybrain inspections plan --publish).
+	AutoPublish bool `yaml:"auto_publish"`
+	// Budget is the inspections of an auto-published month; 0: the
+	// monthly average of the 12 months before (raw.inspections).
+	Budget int `yaml:"budget"`
 }
 
-// DefaultAppConfig serves the app with its spool in <data_dir>/inspector_app.
+// DefaultAppConfig serves the app with its spool in <data_dir>/inspector_app
+// and publishes plans by hand.
 func DefaultAppConfig() AppConfig { return AppConfig{Enabled: true, SpoolDir: "inspector_app"} }
+
+// MonthlyBudget is the average number of inspections a month in the 12
+// months before month (raw.inspections); an error when there are fewer
+// than 12.
+func MonthlyBudget(ctx context.Context, query func(ctx context.Context, q string, args ...any) (*sql.Rows, error), month time.Time) (int, error) {
+	rows, err := query(ctx, `SELECT count(*) FROM raw.inspections WHERE inspected_at >= ? AND inspected_at < ?`, month.AddDate(-1, 0, 0), month)
+	if err != nil {
+		return 0, fmt.Errorf("raw.inspections not readable (%v): give the month's number of inspections (--budget, inspection.budget)", err)
+	}
+	defer rows.Close()
+	var n int64
+	if rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			return 0, err
+		}
+	}
+	if n < 12 {
+		return 0, errors.New("raw.inspections holds too few inspections in the 12 months before to size the plan: give it with --budget (inspection.budget) / 历史检查过少，请指定检查数量")
+	}
+	return int((n + 6) / 12), nil
+}
 
 // Authenticator is what the API needs of the platform's users (*auth.Store).
 type Authenticator interface {
