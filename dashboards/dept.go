@@ -120,6 +120,39 @@ var deptHomes = map[string][]deptCard{
 					(SELECT count(*) FROM {0} WHERE event = 'failed' AND "at" >= CAST(? AS TIMESTAMPTZ) AND "at" < CAST(? AS TIMESTAMPTZ)) AS failed_deliveries
 				FROM t`,
 			Tables: []string{"marts.responses"}},
+		// Risk-based supervision (issue 25): the latest published plan's
+		// progress by street and by inspector (a planned unit counts done
+		// once it was inspected that month), and rectification over the range
+		// (dates in Beijing time: + 8 h).
+		{ID: "inspection_progress", Zh: "双随机监督检查进度（最新计划月，按街道）", En: "Inspection plan progress (latest month, by street)", Kind: "table", Span: "span12",
+			SQL: `WITH p AS (SELECT * FROM {0} WHERE month = (SELECT max(month) FROM {0})),
+				b AS (SELECT CAST(strftime(max(month), '%Y-%m-%d') || ' 00:00:00+08' AS TIMESTAMPTZ) AS lo FROM p),
+				i AS (SELECT i.enterprise_id, count(*) AS n, sum(coalesce(i.hazards_found, 0)) AS hz FROM {1} i, b
+					WHERE i.inspected_at >= b.lo AND i.inspected_at < b.lo + INTERVAL 1 MONTH GROUP BY 1)
+				SELECT p.street_code, strftime(max(p.month), '%Y-%m') AS plan_month, count(*) AS planned, count(i.enterprise_id) AS done,
+					round(100.0 * count(i.enterprise_id) / count(*), 1) AS done_pct, count(DISTINCT p.inspector_id) AS inspectors,
+					round(100.0 * sum(i.hz) / nullif(sum(i.n), 0), 1) AS hazards_per_100
+				FROM p LEFT JOIN i ON i.enterprise_id = p.enterprise_id GROUP BY 1 ORDER BY 1`,
+			Tables: []string{"marts.inspection_plans", "raw.inspections"}},
+		{ID: "inspector_progress", Zh: "检查人员进度（最新计划月，落后在前）", En: "Inspectors' progress (latest month, behind first)", Kind: "table", Span: "span12",
+			SQL: `WITH p AS (SELECT * FROM {0} WHERE month = (SELECT max(month) FROM {0}) AND inspector_id IS NOT NULL),
+				b AS (SELECT CAST(strftime(max(month), '%Y-%m-%d') || ' 00:00:00+08' AS TIMESTAMPTZ) AS lo FROM p),
+				i AS (SELECT DISTINCT i.enterprise_id FROM {1} i, b WHERE i.inspected_at >= b.lo AND i.inspected_at < b.lo + INTERVAL 1 MONTH)
+				SELECT p.inspector_name, p.inspector_id, any_value(p.street_code) AS street_code, count(*) AS planned, count(i.enterprise_id) AS done,
+					count(*) FILTER (WHERE i.enterprise_id IS NULL AND p.day < current_date) AS overdue_visits
+				FROM p LEFT JOIN i ON i.enterprise_id = p.enterprise_id GROUP BY 1, 2
+				ORDER BY overdue_visits DESC, done * 1.0 / count(*), 2 LIMIT 20`,
+			Tables: []string{"marts.inspection_plans", "raw.inspections"}},
+		{ID: "rectification", Zh: "隐患发现与整改（所选时段）", En: "Hazards found and rectified (range)", Kind: "figures", Span: "span12", Range: true,
+			SQL: `WITH h AS (SELECT * FROM {0} QUALIFY row_number() OVER (PARTITION BY id ORDER BY (rectified_at IS NOT NULL) DESC, rectified_at DESC) = 1)
+				SELECT (SELECT count(*) FROM {1} WHERE inspected_at >= CAST(? AS TIMESTAMPTZ) AND inspected_at < CAST(? AS TIMESTAMPTZ)) AS inspections,
+					(SELECT round(100.0 * sum(coalesce(hazards_found, 0)) / nullif(count(*), 0), 1) FROM {1}
+						WHERE inspected_at >= CAST(? AS TIMESTAMPTZ) AND inspected_at < CAST(? AS TIMESTAMPTZ)) AS hazards_per_100,
+					count(*) AS hazards_due,
+					round(100.0 * count(*) FILTER (WHERE rectified_at IS NOT NULL AND CAST(make_timestamp(epoch_us(rectified_at) + 28800000000) AS DATE) <= deadline) / nullif(count(*), 0), 1) AS rectified_on_time_pct,
+					count(*) FILTER (WHERE rectified_at IS NULL) AS still_open
+				FROM h WHERE deadline >= CAST(make_timestamp(epoch_us(CAST(? AS TIMESTAMPTZ)) + 28800000000) AS DATE) AND deadline < CAST(make_timestamp(epoch_us(CAST(? AS TIMESTAMPTZ)) + 28800000000) AS DATE)`,
+			Tables: []string{"raw.hazards", "raw.inspections"}},
 		{ID: "response_timeline", Zh: "应急响应时间线（最新）", En: "Response timeline (latest events)", Kind: "table", Span: "span12",
 			SQL: `SELECT "at", event, subject_name_zh, plan_id, plan_level, person_name, channel, detail_zh
 				FROM {0} WHERE event NOT IN ('notified', 'delivered') ORDER BY seq DESC LIMIT 20`,

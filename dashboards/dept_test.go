@@ -247,3 +247,78 @@ func TestMapResponsesLayer(t *testing.T) {
 		t.Errorf("R1 on the map: %v", r)
 	}
 }
+
+// The emergency bureau's inspection cards (issue 25): the latest plan's
+// progress by street and by inspector, and hazards found and rectified
+// over the range — worked out by hand below.
+func TestDeptInspectionCards(t *testing.T) {
+	e := newEnv(t)
+	month := time.Date(e.day(0, 0).Year(), e.day(0, 0).Month(), 1, 0, 0, 0, 0, time.UTC)
+	lo := time.Date(month.Year(), month.Month(), 1, 0, 0, 0, 0, shanghai)
+	visit := func(no int, unit, street, inspector, name string, day int) map[string]any {
+		return map[string]any{"month": month, "visit_no": int64(no), "enterprise_id": unit, "street_code": street, "inspector_id": inspector,
+			"inspector_name": name, "day": month.AddDate(0, 0, day), "reason": "weighted", "seed": "42", "published_at": lo}
+	}
+	// An older month's plan is not shown.
+	old := visit(1, "U9", st1, "I1", "李怡", 3)
+	old["month"] = month.AddDate(0, -1, 0)
+	e.write(e.schema("inspection_plans"), old,
+		visit(1, "U1", st1, "I1", "李怡", 0), visit(2, "U2", st1, "I1", "李怡", 0), visit(3, "U3", st1, "I2", "万斌", 0), visit(4, "U4", st3, "I3", "张强", 0))
+	// This month U1 (2 hazards) and U4 (none) were inspected; U2 last month only.
+	ins := func(id, unit string, at time.Time, found int) map[string]any {
+		return map[string]any{"id": id, "enterprise_id": unit, "inspected_at": at, "result": "pass", "hazards_found": int64(found)}
+	}
+	e.write(e.schema("inspections"), ins("X1", "U1", lo.Add(time.Hour), 2), ins("X2", "U4", lo.Add(2*time.Hour), 0), ins("X3", "U2", lo.Add(-time.Hour), 1))
+	c := e.client()
+	c.login("leader")
+	var d deptAnswer
+	c.json("/api/dash/dept?dept=emergency", &d)
+	prog := d.card(t, "inspection_progress")
+	if prog.Missing != "" || len(prog.Rows) != 2 {
+		t.Fatalf("progress by street: %+v", prog)
+	}
+	r := prog.Rows[0]
+	if r["street_code"] != st1 || r["planned"].(float64) != 3 || r["done"].(float64) != 1 || r["done_pct"].(float64) != 33.3 ||
+		r["inspectors"].(float64) != 2 || r["hazards_per_100"].(float64) != 200 || r["plan_month"] != month.Format("2006-01") {
+		t.Errorf("street %s: %v, want 3 planned, 1 done (33.3 %%), 2 inspectors, 200 hazards per 100", st1, r)
+	}
+	if r := prog.Rows[1]; r["street_code"] != st3 || r["done"].(float64) != 1 || r["hazards_per_100"].(float64) != 0 {
+		t.Errorf("street %s: %v", st3, r)
+	}
+	people := d.card(t, "inspector_progress").Rows
+	if len(people) != 3 {
+		t.Fatalf("inspectors: %v", people)
+	}
+	byID := map[string]map[string]any{}
+	for _, p := range people {
+		byID[p["inspector_id"].(string)] = p
+	}
+	if p := byID["I1"]; p["planned"].(float64) != 2 || p["done"].(float64) != 1 || p["inspector_name"] != "李怡" {
+		t.Errorf("I1: %v, want 2 planned, 1 done", p)
+	}
+	if p := byID["I2"]; p["done"].(float64) != 0 {
+		t.Errorf("I2: %v, want nothing done", p)
+	}
+	// Rectification: due in the range, H2 on time, H3 late, H4 open; H5 due after the range.
+	today := e.date(0)
+	hz := func(id string, due time.Time, rect any) map[string]any {
+		m := map[string]any{"id": id, "enterprise_id": "U1", "found_at": lo.Add(time.Hour), "level": "general", "status": "open", "deadline": due}
+		if rect != nil {
+			m["rectified_at"], m["status"] = rect, "rectified"
+		}
+		return m
+	}
+	e.write(e.schema("hazards"), hz("H2", today, e.day(1, 10)), hz("H3", today.AddDate(0, 0, -2), e.day(0, 10)), hz("H4", today.AddDate(0, 0, -1), nil),
+		hz("H5", today.AddDate(0, 0, 10), nil))
+	c.json("/api/dash/dept?dept=emergency", &d)
+	f := d.card(t, "rectification")
+	if f.Missing != "" || len(f.Rows) != 1 {
+		t.Fatalf("rectification: %+v", f)
+	}
+	want := map[string]float64{"hazards_due": 3, "rectified_on_time_pct": 33.3, "still_open": 1}
+	for k, v := range want {
+		if got, _ := f.Rows[0][k].(float64); got != v {
+			t.Errorf("%s = %v, want %v", k, f.Rows[0][k], v)
+		}
+	}
+}

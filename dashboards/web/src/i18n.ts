@@ -92,6 +92,10 @@ const fields: Record<string, [string, string]> = {
   at: ["时间", "At"], event: ["事件", "Event"], subject_name_zh: ["对象", "Subject"], plan_id: ["预案", "Plan"], plan_level: ["响应等级", "Level"],
   person_name: ["责任人", "Person"], channel: ["渠道", "Channel"], detail_zh: ["说明", "Detail"],
   opened_at: ["开始时间", "Opened at"], acknowledged: ["已确认任务", "Acknowledged tasks"],
+  plan_month: ["计划月份", "Plan month"], planned: ["计划检查", "Planned"], done: ["已检查", "Done"], done_pct: ["完成率（%）", "Done (%)"],
+  inspectors: ["检查人员", "Inspectors"], hazards_per_100: ["每百次检查发现隐患", "Hazards per 100 inspections"], inspector_name: ["检查人员", "Inspector"],
+  inspector_id: ["人员编号", "Inspector id"], overdue_visits: ["逾期未检", "Overdue visits"], inspections: ["检查次数", "Inspections"],
+  hazards_due: ["到期隐患", "Hazards due"], rectified_on_time_pct: ["按期整改率（%）", "Rectified on time (%)"], still_open: ["仍未整改", "Still open"],
   participants: ["参与人数", "Participants"], contractor: ["施工单位", "Contractor"], started_on: ["开工日期", "Started"], planned_end_on: ["计划完工", "Planned end"],
 };
 export function fieldName(k: string): string { const e = fields[k]; return e ? (lang === "zh" ? e[0] : e[1]) : k; }
