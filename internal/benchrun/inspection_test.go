@@ -5,11 +5,14 @@ import (
 	"testing"
 
 	"citybrain/internal/sim"
+	"citybrain/pipelines/inspection"
 )
 
-// TestSimulateInspections runs a quarter of the inspection suite: both arms
-// make the same number of inspections, all assigned; the weighted plan meets
-// the coverage rules; the run is reproducible.
+// TestSimulateInspections runs a quarter of the inspection suite: every arm
+// makes the same number of inspections, all assigned; the risk-based arms
+// meet the coverage rules; the planner with records is given exactly the
+// history's inspections and the arm's own, nothing of the truth; the run is
+// reproducible.
 func TestSimulateInspections(t *testing.T) {
 	w, err := sim.NewWorld(sim.DefaultConfig(), inspectionEpoch)
 	if err != nil {
@@ -19,15 +22,36 @@ func TestSimulateInspections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wt, un := o.Weighted, o.Uniform
-	if o.Budget < 1000 || wt.Inspections != 3*o.Budget || un.Inspections != wt.Inspections || wt.Unassigned+un.Unassigned != 0 {
-		t.Errorf("budget %d/month: %d weighted, %d uniform inspections, %d + %d unassigned", o.Budget, wt.Inspections, un.Inspections, wt.Unassigned, un.Unassigned)
+	if len(o.Arms) != len(inspectionArms) || o.Budget < 1000 {
+		t.Fatalf("%d arms, budget %d", len(o.Arms), o.Budget)
 	}
-	if wt.RedCases != 3*o.Levels["red"] || wt.RedMet != wt.RedCases || wt.OrangeCases != o.Levels["orange"] || wt.OrangeMet != wt.OrangeCases {
-		t.Errorf("weighted coverage: red %d/%d, orange %d/%d", wt.RedMet, wt.RedCases, wt.OrangeMet, wt.OrangeCases)
+	un := o.Arms[len(o.Arms)-1]
+	for k, ap := range inspectionArms {
+		a := o.Arms[k]
+		if a.Inspections != 3*o.Budget || a.Unassigned != 0 || a.Found == 0 {
+			t.Errorf("%s: %d inspections (budget %d/month), %d unassigned, %d found", ap.Name, a.Inspections, o.Budget, a.Unassigned, a.Found)
+		}
+		if ap.Method == "" {
+			if a.RedMet >= a.RedCases/2 {
+				t.Errorf("uniform red coverage %d/%d", a.RedMet, a.RedCases)
+			}
+			continue
+		}
+		if a.RedCases != 3*o.Levels["red"] || a.RedMet != a.RedCases || a.OrangeCases != o.Levels["orange"] || a.OrangeMet != a.OrangeCases {
+			t.Errorf("%s coverage: red %d/%d, orange %d/%d", ap.Name, a.RedMet, a.RedCases, a.OrangeMet, a.OrangeCases)
+		}
+		// Records given in the last month: the history and the first two
+		// months' inspections.
+		want := 0
+		if ap.Records {
+			want = o.HistoryInspections + 2*o.Budget
+		}
+		if a.Records != want {
+			t.Errorf("%s: the planner was given %d records in the last month, want %d", ap.Name, a.Records, want)
+		}
 	}
-	if un.RedMet >= un.RedCases/2 || wt.Found == 0 || un.Found == 0 {
-		t.Errorf("uniform red coverage %d/%d; found %d weighted, %d uniform", un.RedMet, un.RedCases, wt.Found, un.Found)
+	if o.Rates[inspection.LevelBlue].Days == 0 || o.Rates[inspection.LevelBlue].Fallback {
+		t.Errorf("expected method's rates %+v", o.Rates)
 	}
 	again, err := simulateInspections(w, sim.DefaultTruthConfig(), 3)
 	if err != nil {
@@ -37,7 +61,7 @@ func TestSimulateInspections(t *testing.T) {
 		t.Error("two runs differ")
 	}
 	rs := inspectionResults("test", sim.DefaultTruthConfig(), o)
-	if len(rs) != 6 || rs[0].Anchor == nil || rs[0].Anchor.Ratio != wt.per100()/un.per100() {
-		t.Errorf("results %+v", rs)
+	if len(rs) != 6+2+6 || rs[0].Anchor == nil || rs[0].Anchor.Ratio != o.Arms[0].per100()/un.per100() {
+		t.Errorf("%d results: %+v", len(rs), rs)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -31,6 +32,19 @@ const (
 	ReasonWeighted = "weighted"         // drawn by weight
 )
 
+// How the weighted share is weighted (Config.Method).
+const (
+	// MethodLevel weights a unit by its level weight × (1 + hazard_weight ×
+	// recent hazards): the design's first rule.
+	MethodLevel = "level"
+	// MethodExpected weights a unit by the hazards it is expected to hold
+	// when inspected: its estimated hazard rate × the days since its last
+	// inspection, capped at Config.HorizonDays — the classic rule for
+	// periodic inspection. The rate is its level's rate, estimated from the
+	// units' records, shrunk towards the unit's own record (empirical Bayes).
+	MethodExpected = "expected"
+)
+
 // ErrInvalid is wrapped by every error Draw and Config.Validate return: the
 // configuration or an input row is wrong, and the message says which and how.
 var ErrInvalid = errors.New("检查计划输入无效 / invalid inspection plan input")
@@ -46,12 +60,26 @@ type Unit struct {
 	// Level is the portrait level: red, orange, yellow or blue.
 	Level string
 	// RecentHazards is how many hazards were found at the unit in the last
-	// 90 days.
+	// 90 days (the level method's input; the expected method reads
+	// History).
 	RecentHazards int
 	// LastInspected is the last inspection's time (zero: never inspected).
 	LastInspected time.Time
 	// LastInspector is the ID of the inspector who did it ("" if unknown).
 	LastInspector string
+	// History is the unit's past inspections, in any order, before the
+	// planned month: at least those of the Config.RecordDays before it (an
+	// earlier one tells when the inspection period of the first in the
+	// window began). The expected method estimates the unit's hazard rate
+	// from them; the level method ignores them. Nil: no record.
+	History []Record
+}
+
+// Record is one past inspection of a unit: when, and how many hazards it
+// found.
+type Record struct {
+	At      time.Time
+	Hazards int
 }
 
 // Inspector is a grid inspector, who inspects units of their street only.
@@ -86,11 +114,40 @@ type Config struct {
 	OrangeEveryMonths int
 	// Seed of the plan's random stream; published with the plan.
 	Seed uint64
+	// Method weights the weighted share: MethodExpected or MethodLevel
+	// ("" is MethodLevel, the rule before Method existed). Weights and
+	// HazardWeight serve the level method; the expected method uses
+	// Weights only for a level whose records hold no hazard (see
+	// LevelRate).
+	Method string
+	// HorizonDays caps, in the expected method, the days since a unit's
+	// last inspection that its expected hazards grow with, and the days an
+	// inspection's record covers: hazards older than that are taken as
+	// found and fixed by the unit itself, so a unit never inspected counts
+	// as not inspected for HorizonDays. > 0 (expected method).
+	HorizonDays float64
+	// RecordDays: the expected method estimates hazard rates from the
+	// inspections of the RecordDays before the month. ≥ 1 (expected
+	// method).
+	RecordDays int
 }
 
 // DefaultConfig is the design's configuration for month with budget 0 (the
-// caller sets it): random share 10 %, weights orange 4, yellow 2, blue 1,
-// hazard weight 0.5, orange at least quarterly, the seed MonthSeed(month).
+// caller sets it): random share 10 %, the expected method with a horizon
+// of a year and two years of records, weights orange 4, yellow 2, blue 1,
+// hazard weight 0.5 (the level method's, and the expected method's for a
+// level without recorded hazards), orange at least quarterly, the seed
+// MonthSeed(month).
+//
+// Why a year: units must run their own hazard checks (安全生产法 art. 41)
+// and report their hazard statistics every quarter and every year
+// (《安全生产事故隐患排查治理暂行规定》), so a hazard is unlikely to stay
+// unfound by the unit for more than a year; and the platform's inspection
+// history holds a year, so a longer wait cannot be told from "not in the
+// data". Why two years of records: at the district's rate a unit is
+// inspected about once a year, so two years give about two inspections to
+// estimate its own rate from, while older ones describe a unit whose
+// management may since have changed.
 func DefaultConfig(month time.Time) Config {
 	return Config{
 		Month:             month,
@@ -99,6 +156,9 @@ func DefaultConfig(month time.Time) Config {
 		HazardWeight:      0.5,
 		OrangeEveryMonths: 3,
 		Seed:              MonthSeed(month),
+		Method:            MethodExpected,
+		HorizonDays:       365,
+		RecordDays:        730,
 	}
 }
 
@@ -145,6 +205,18 @@ func (c Config) Validate() error {
 	if c.OrangeEveryMonths < 1 {
 		bad("橙色单位检查间隔须至少 1 个月 / orange_every_months must be at least 1 (got %d)", c.OrangeEveryMonths)
 	}
+	switch c.Method {
+	case "", MethodLevel:
+	case MethodExpected:
+		if !(c.HorizonDays > 0) || math.IsInf(c.HorizonDays, 0) {
+			bad("期望隐患法的时间上限须为正数 / horizon_days must be positive for the expected method (got %v)", c.HorizonDays)
+		}
+		if c.RecordDays < 1 {
+			bad("期望隐患法的记录窗口须至少 1 天 / record_days must be at least 1 for the expected method (got %d)", c.RecordDays)
+		}
+	default:
+		bad("未知加权方法 %q / unknown method %q (want expected or level)", c.Method, c.Method)
+	}
 	return errors.Join(errs...)
 }
 
@@ -157,8 +229,12 @@ type Visit struct {
 	InspectorID string
 	// Reason is one of the Reason constants.
 	Reason string
-	// Weight is the unit's draw weight, level weight × (1 + hazard_weight ×
-	// recent hazards); 0 for red units, which are mandatory.
+	// Weight is the unit's draw weight; 0 for red units, which are
+	// mandatory. Level method: level weight × (1 + hazard_weight × recent
+	// hazards). Expected method: the hazards an inspection in the middle of
+	// the month is expected to find, its rate × days since its last
+	// inspection (≤ HorizonDays); in the level weights' units instead when
+	// no record holds a hazard (Plan.Rates says so).
 	Weight float64
 	// Day is the planned day, midnight in Asia/Shanghai: a working day
 	// (Monday–Friday) of the month, not a day of the inspector's leave.
@@ -172,11 +248,40 @@ type Plan struct {
 	Month  time.Time
 	Seed   uint64
 	Budget int
+	// Method is the weighted share's method (MethodExpected or MethodLevel).
+	Method string
+	// Rates are, for the expected method, what it estimated for orange,
+	// yellow and blue units from their records.
+	Rates  map[string]LevelRate `json:",omitempty"`
 	Visits []Visit
 	// Notes are sentences (zh / en) on what did not go as configured:
 	// mandatory visits above the budget, too few units, a street without an
-	// available inspector, a street whose loads could not be balanced.
+	// available inspector, a street whose loads could not be balanced, a
+	// level whose records hold no hazard (expected method).
 	Notes []string
+}
+
+// LevelRate is the expected method's estimate for one portrait level, from
+// the inspections of its units in the record window: each covers the days
+// since the unit's inspection before it, at most HorizonDays (HorizonDays
+// when there was none).
+type LevelRate struct {
+	// Found is the hazards those inspections found; Days the days they
+	// covered; Units how many units they were at.
+	Found int
+	Days  float64
+	Units int
+	// Rate is Found / Days, hazards found per inspected day: the prior mean
+	// of the level's units' rates. When Found is 0 (no hazard recorded: no
+	// way to tell the level's rate) it is the level's weight × the other
+	// levels' Found / Σ weight × Days, or the weight alone when no level has
+	// a hazard recorded; Fallback says so.
+	Rate     float64
+	Fallback bool
+	// SD is the spread of the rates of the level's units beyond what chance
+	// gives (Marshall's moment estimator, 1991); 0 when none is seen, and
+	// every unit of the level then gets Rate, whatever its own record.
+	SD float64
 }
 
 // Draw makes the month's plan. Units and inspectors are sorted by ID first,
@@ -187,7 +292,9 @@ func Draw(units []Unit, inspectors []Inspector, cfg Config) (*Plan, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	us, err := sortedUnits(units)
+	m := cfg.Month.In(Shanghai)
+	month := time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, Shanghai)
+	us, err := sortedUnits(units, month)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +302,12 @@ func Draw(units []Unit, inspectors []Inspector, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := cfg.Month.In(Shanghai)
-	month := time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, Shanghai)
+	method := cmp.Or(cfg.Method, MethodLevel)
 	d := &draw{cfg: cfg, month: month, units: us, rng: rand.New(rand.NewPCG(cfg.Seed, pcgStream)),
-		plan: &Plan{Month: month, Seed: cfg.Seed, Budget: cfg.Budget}, drawn: make([]bool, len(us))}
+		plan: &Plan{Month: month, Seed: cfg.Seed, Budget: cfg.Budget, Method: method}, drawn: make([]bool, len(us))}
+	if method == MethodExpected {
+		d.expectedWeights()
+	}
 	d.drawUnits()
 	d.assign(ins)
 	slices.SortFunc(d.plan.Visits, func(a, b Visit) int {
@@ -207,7 +316,7 @@ func Draw(units []Unit, inspectors []Inspector, cfg Config) (*Plan, error) {
 	return d.plan, nil
 }
 
-func sortedUnits(units []Unit) ([]Unit, error) {
+func sortedUnits(units []Unit, month time.Time) ([]Unit, error) {
 	us := slices.Clone(units)
 	slices.SortFunc(us, func(a, b Unit) int { return cmp.Compare(a.ID, b.ID) })
 	var errs []error
@@ -233,6 +342,20 @@ func sortedUnits(units []Unit) ([]Unit, error) {
 		}
 		if u.RecentHazards < 0 {
 			bad("单位 %s 的近期隐患数为负 / unit %s: recent hazards %d is negative", u.ID, u.ID, u.RecentHazards)
+		}
+		for _, r := range u.History {
+			switch {
+			case r.At.IsZero():
+				bad("单位 %s 有一条检查记录未填时间 / unit %s: an inspection record has no time", u.ID, u.ID)
+			case !r.At.Before(month):
+				bad("单位 %s 的检查记录 %s 不早于计划月份 / unit %s: an inspection record of %s is not before the planned month",
+					u.ID, r.At.In(Shanghai).Format("2006-01-02"), u.ID, r.At.In(Shanghai).Format("2006-01-02"))
+			case r.Hazards < 0:
+				bad("单位 %s 的检查记录隐患数为负 / unit %s: an inspection record has %d hazards", u.ID, u.ID, r.Hazards)
+			default:
+				continue
+			}
+			break
 		}
 	}
 	return us, errors.Join(errs...)
@@ -267,15 +390,22 @@ type draw struct {
 	plan  *Plan
 	drawn []bool
 	unit  []int // per visit, its unit's index
+	// expected holds, for the expected method, each unit's weight (by
+	// index into units).
+	expected []float64
 }
 
 func (d *draw) note(format string, a ...any) {
 	d.plan.Notes = append(d.plan.Notes, fmt.Sprintf(format, a...))
 }
 
-func (d *draw) weight(u Unit) float64 {
-	if u.Level == LevelRed {
+func (d *draw) weight(i int) float64 {
+	u := d.units[i]
+	switch {
+	case u.Level == LevelRed:
 		return 0
+	case d.expected != nil:
+		return d.expected[i]
 	}
 	return d.cfg.Weights[u.Level] * (1 + d.cfg.HazardWeight*float64(u.RecentHazards))
 }
@@ -284,7 +414,111 @@ func (d *draw) add(i int, reason string) {
 	d.drawn[i] = true
 	d.unit = append(d.unit, i)
 	u := d.units[i]
-	d.plan.Visits = append(d.plan.Visits, Visit{UnitID: u.ID, Street: u.Street, Reason: reason, Weight: d.weight(u)})
+	d.plan.Visits = append(d.plan.Visits, Visit{UnitID: u.ID, Street: u.Street, Reason: reason, Weight: d.weight(i)})
+}
+
+// expectedWeights computes the expected method's weights
+// (docs/inspection.md, "The draw"): per unit, the hazards found over the
+// days covered by its inspections in the record window; per level, the
+// prior of its units' rates from them (mean and spread, Marshall's moment
+// estimator); per unit, the posterior mean of its rate (gamma–Poisson:
+// (m² + v·k) / (m + v·e) for level mean m, spread v, k hazards over e
+// days) × the days from its last inspection to the middle of the month,
+// at least a day and at most HorizonDays.
+func (d *draw) expectedWeights() {
+	h := d.cfg.HorizonDays
+	from := d.month.AddDate(0, 0, -d.cfg.RecordDays)
+	next := d.month.AddDate(0, 1, 0)
+	mid := d.month.Add(next.Sub(d.month) / 2)
+	found := make([]int, len(d.units))
+	days := make([]float64, len(d.units))
+	last := make([]time.Time, len(d.units))
+	for i, u := range d.units {
+		last[i] = u.LastInspected
+		rs := slices.SortedFunc(slices.Values(u.History), func(a, b Record) int { return a.At.Compare(b.At) })
+		for k, r := range rs {
+			if r.At.After(last[i]) {
+				last[i] = r.At
+			}
+			if r.At.Before(from) {
+				continue
+			}
+			covered := h
+			if k > 0 {
+				covered = min(h, r.At.Sub(rs[k-1].At).Hours()/24)
+			}
+			found[i] += r.Hazards
+			days[i] += covered
+		}
+	}
+	levels := []string{LevelOrange, LevelYellow, LevelBlue}
+	rates := map[string]LevelRate{}
+	for _, lv := range levels {
+		var lr LevelRate
+		for i, u := range d.units {
+			if u.Level == lv && days[i] > 0 {
+				lr.Found += found[i]
+				lr.Days += days[i]
+				lr.Units++
+			}
+		}
+		if lr.Found > 0 {
+			lr.Rate = float64(lr.Found) / lr.Days
+			// Marshall (1991): s² = Σ eᵢ(rᵢ − m)² / Σ eᵢ, v = s² − m / ē.
+			var s2 float64
+			for i, u := range d.units {
+				if u.Level == lv && days[i] > 0 {
+					r := float64(found[i]) / days[i]
+					s2 += days[i] * (r - lr.Rate) * (r - lr.Rate)
+				}
+			}
+			s2 /= lr.Days
+			lr.SD = math.Sqrt(max(0, s2-lr.Rate/(lr.Days/float64(lr.Units))))
+		}
+		rates[lv] = lr
+	}
+	var kOK, wdOK float64
+	for _, lv := range levels {
+		if lr := rates[lv]; lr.Found > 0 {
+			kOK += float64(lr.Found)
+			wdOK += d.cfg.Weights[lv] * lr.Days
+		}
+	}
+	var fallback []string
+	for _, lv := range levels {
+		if lr := rates[lv]; lr.Found == 0 {
+			lr.Rate, lr.Fallback = d.cfg.Weights[lv], true
+			if kOK > 0 {
+				lr.Rate *= kOK / wdOK
+			}
+			rates[lv] = lr
+			fallback = append(fallback, lv)
+		}
+	}
+	switch {
+	case len(fallback) == len(levels) && !slices.ContainsFunc(levels, func(lv string) bool { return rates[lv].Units > 0 }):
+		d.note("未提供检查记录：按等级权重 × 距上次检查天数加权 / no inspection records given: units are weighted by level weight × days since their last inspection")
+	case len(fallback) > 0:
+		d.note("%s 单位的检查记录中没有隐患，其隐患率按等级权重估计 / no hazard in the records of %s units: their rate is taken from the level weights",
+			strings.Join(fallback, "、"), strings.Join(fallback, ", "))
+	}
+	d.plan.Rates = rates
+	d.expected = make([]float64, len(d.units))
+	for i, u := range d.units {
+		lr, ok := rates[u.Level]
+		if !ok {
+			continue // red: mandatory
+		}
+		rate := lr.Rate
+		if v := lr.SD * lr.SD; v > 0 {
+			rate = (lr.Rate*lr.Rate + v*float64(found[i])) / (lr.Rate + v*days[i])
+		}
+		since := h
+		if !last[i].IsZero() {
+			since = min(h, max(1, mid.Sub(last[i]).Hours()/24))
+		}
+		d.expected[i] = rate * since
+	}
 }
 
 // drawUnits draws the units: mandatory, then the uniform share, then the
@@ -336,7 +570,7 @@ func (d *draw) drawUnits() {
 	}
 	keys := make([]keyed, len(rest))
 	for k, i := range rest {
-		keys[k] = keyed{math.Log(1-d.rng.Float64()) / d.weight(d.units[i]), i}
+		keys[k] = keyed{math.Log(1-d.rng.Float64()) / d.weight(i), i}
 	}
 	slices.SortFunc(keys, func(a, b keyed) int { return cmp.Or(cmp.Compare(b.key, a.key), cmp.Compare(a.i, b.i)) })
 	for _, k := range keys[:nWeighted] {

@@ -1,9 +1,11 @@
 package inspection
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -21,8 +23,9 @@ type world struct {
 
 // randomWorld draws a small district: 1–5 streets, 0–5 inspectors each
 // (some with leave, a few on leave all month), 10–250 units of every level
-// with recent hazards and inspection histories, a budget from a few
-// inspections to more than the units.
+// with recent hazards and inspection histories (records of up to three
+// years, some without hazards), a budget from a few inspections to more
+// than the units, either method.
 func randomWorld(r *rand.Rand) world {
 	month := time.Date(2025+r.IntN(3), time.Month(1+r.IntN(12)), 1, 0, 0, 0, 0, Shanghai)
 	monthEnd := month.AddDate(0, 1, 0)
@@ -66,6 +69,17 @@ func randomWorld(r *rand.Rand) world {
 		}
 		if r.IntN(5) > 0 {
 			u.LastInspected = month.Add(-time.Duration(1+r.IntN(200*24)) * time.Hour)
+			for k := r.IntN(5); k > 0; k-- { // earlier inspections, the last one's record too mostly
+				at := u.LastInspected.Add(-time.Duration(r.IntN(3*365*24)) * time.Hour)
+				if k == 1 && r.IntN(4) > 0 {
+					at = u.LastInspected
+				}
+				h := 0
+				if r.IntN(3) == 0 {
+					h = 1 + r.IntN(3)
+				}
+				u.History = append(u.History, Record{At: at, Hazards: h})
+			}
 			ids := inspectorsOf[street]
 			switch {
 			case len(ids) > 0 && r.IntN(4) > 0:
@@ -89,6 +103,13 @@ func randomWorld(r *rand.Rand) world {
 	}
 	if r.IntN(4) == 0 {
 		w.cfg.RandomShare = r.Float64()
+	}
+	switch r.IntN(3) {
+	case 0:
+		w.cfg.Method = MethodLevel
+	case 1:
+		w.cfg.HorizonDays = float64(30 + r.IntN(700))
+		w.cfg.RecordDays = 1 + r.IntN(1000)
 	}
 	return w
 }
@@ -124,6 +145,10 @@ func checkPlan(t *testing.T, w world, p *Plan) {
 			mandatory++
 		}
 	}
+	weights, rates := wantWeights(w)
+	if p.Method != cmp.Or(w.cfg.Method, MethodLevel) || !sameRates(p.Rates, rates) {
+		t.Fatalf("plan method %q, rates %+v; want %q, %+v", p.Method, p.Rates, w.cfg.Method, rates)
+	}
 	got := map[string]Visit{}
 	for _, v := range p.Visits {
 		if _, dup := got[v.UnitID]; dup {
@@ -133,6 +158,9 @@ func checkPlan(t *testing.T, w world, p *Plan) {
 		u, ok := units[v.UnitID]
 		if !ok || v.Street != u.Street {
 			t.Fatalf("visit %+v: no such unit in that street", v)
+		}
+		if want := weights[u.ID]; math.Abs(v.Weight-want) > 1e-9*want || (want > 0) != (u.Level != LevelRed) {
+			t.Fatalf("visit %+v (%s, last %v, history %v): weight %v, want %v", v, u.Level, u.LastInspected, u.History, v.Weight, want)
 		}
 	}
 	for _, u := range w.units {
@@ -269,6 +297,127 @@ func checkPlan(t *testing.T, w world, p *Plan) {
 	}
 }
 
+// wantWeights restates the weights of docs/inspection.md "The draw": the
+// level method's, or the expected method's (and its level rates).
+func wantWeights(w world) (map[string]float64, map[string]LevelRate) {
+	cfg := w.cfg
+	out := map[string]float64{}
+	if cfg.Method != MethodExpected {
+		for _, u := range w.units {
+			if u.Level != LevelRed {
+				out[u.ID] = cfg.Weights[u.Level] * (1 + cfg.HazardWeight*float64(u.RecentHazards))
+			}
+		}
+		return out, nil
+	}
+	m := cfg.Month.In(Shanghai)
+	start := time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, Shanghai)
+	days := float64(time.Date(m.Year(), m.Month()+1, 0, 0, 0, 0, 0, Shanghai).Day())
+	mid := start.Add(time.Duration(days * 12 * float64(time.Hour)))
+	windowStart := start.AddDate(0, 0, -cfg.RecordDays)
+	type rec struct {
+		k    int
+		e    float64
+		last time.Time
+	}
+	recs := map[string]rec{}
+	for _, u := range w.units {
+		x := rec{last: u.LastInspected}
+		for _, r := range u.History {
+			if r.At.After(x.last) {
+				x.last = r.At
+			}
+			if r.At.Before(windowStart) {
+				continue
+			}
+			// the days since the latest earlier record, else the horizon
+			prev := time.Time{}
+			for _, q := range u.History {
+				if q.At.Before(r.At) && q.At.After(prev) {
+					prev = q.At
+				}
+			}
+			e := cfg.HorizonDays
+			if !prev.IsZero() {
+				e = min(e, r.At.Sub(prev).Hours()/24)
+			}
+			x.k += r.Hazards
+			x.e += e
+		}
+		recs[u.ID] = x
+	}
+	rates := map[string]LevelRate{}
+	var kAll, wdAll float64
+	for _, lv := range []string{LevelOrange, LevelYellow, LevelBlue} {
+		var lr LevelRate
+		var rs, es []float64
+		for _, u := range w.units {
+			if x := recs[u.ID]; u.Level == lv && x.e > 0 {
+				lr.Found += x.k
+				lr.Days += x.e
+				lr.Units++
+				rs, es = append(rs, float64(x.k)/x.e), append(es, x.e)
+			}
+		}
+		if lr.Found > 0 {
+			lr.Rate = float64(lr.Found) / lr.Days
+			var s2 float64
+			for i := range rs {
+				s2 += es[i] * (rs[i] - lr.Rate) * (rs[i] - lr.Rate) / lr.Days
+			}
+			if v := s2 - lr.Rate*float64(lr.Units)/lr.Days; v > 0 {
+				lr.SD = math.Sqrt(v)
+			}
+			kAll += float64(lr.Found)
+			wdAll += cfg.Weights[lv] * lr.Days
+		}
+		rates[lv] = lr
+	}
+	for lv, lr := range rates {
+		if lr.Found == 0 {
+			lr.Rate, lr.Fallback = cfg.Weights[lv], true
+			if kAll > 0 {
+				lr.Rate *= kAll / wdAll
+			}
+			rates[lv] = lr
+		}
+	}
+	for _, u := range w.units {
+		lr, ok := rates[u.Level]
+		if !ok {
+			continue
+		}
+		x := recs[u.ID]
+		rate := lr.Rate
+		if lr.SD > 0 { // gamma prior with mean m, variance v: posterior mean (a + k) / (b + e)
+			v := lr.SD * lr.SD
+			a, b := lr.Rate*lr.Rate/v, lr.Rate/v
+			rate = (a + float64(x.k)) / (b + x.e)
+		}
+		since := cfg.HorizonDays
+		if !x.last.IsZero() {
+			since = min(since, max(1, mid.Sub(x.last).Hours()/24))
+		}
+		out[u.ID] = rate * since
+	}
+	return out, rates
+}
+
+// sameRates: the same level rates, up to rounding (sums in another order).
+func sameRates(a, b map[string]LevelRate) bool {
+	near := func(x, y float64) bool { return math.Abs(x-y) <= 1e-9*max(math.Abs(x), math.Abs(y)) }
+	if len(a) != len(b) {
+		return false
+	}
+	for lv, x := range a {
+		y, ok := b[lv]
+		if !ok || x.Found != y.Found || x.Units != y.Units || x.Fallback != y.Fallback || !near(x.Days, y.Days) || !near(x.Rate, y.Rate) || !near(x.SD, y.SD) {
+			return false
+		}
+	}
+	return true
+}
+
 func hasNote(p *Plan, s string) bool {
 	for _, n := range p.Notes {
 		if strings.Contains(n, s) {
@@ -284,6 +433,7 @@ func hasNote(p *Plan, s string) bool {
 func TestDrawProperties(t *testing.T) {
 	ws := worlds(400)
 	notes := map[string]int{}
+	kinds := map[string]int{} // what the worlds exercised of the weights
 	for i, w := range ws {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			p, err := Draw(w.units, w.inspectors, w.cfg)
@@ -291,6 +441,17 @@ func TestDrawProperties(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkPlan(t, w, p)
+			kinds[p.Method]++
+			for _, lr := range p.Rates {
+				switch {
+				case lr.Fallback:
+					kinds["a level without hazards"]++
+				case lr.SD > 0:
+					kinds["a level with a spread"]++
+				default:
+					kinds["a level without a spread"]++
+				}
+			}
 			for _, kind := range noteKinds {
 				if hasNote(p, kind) {
 					notes[kind]++
@@ -328,7 +489,12 @@ func TestDrawProperties(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("notes over %d worlds: %v", len(ws), notes)
+	t.Logf("notes over %d worlds: %v; weights: %v", len(ws), notes, kinds)
+	for _, kind := range []string{MethodLevel, MethodExpected, "a level without hazards", "a level with a spread", "a level without a spread"} {
+		if kinds[kind] < 20 {
+			t.Errorf("only %d worlds with %s: %v", kinds[kind], kind, kinds)
+		}
+	}
 	// The worlds reach every kind of note but forced loads (rare; see
 	// TestDrawLoadsForced), else the checks above were not exercised.
 	for _, kind := range noteKinds[:4] {
@@ -372,73 +538,215 @@ func TestDrawLoadsForced(t *testing.T) {
 	}
 }
 
-// TestDrawEveryUnitCanBePicked: a blue unit without hazards among much
-// heavier ones is drawn under some seeds, by the uniform share.
+// TestDrawEveryUnitCanBePicked: under either method a light unit (blue,
+// no hazards, inspected the day before the month) among much heavier ones
+// is drawn under some seeds, by the uniform share; every unit of a random
+// world is drawn under some seed.
 func TestDrawEveryUnitCanBePicked(t *testing.T) {
 	month := time.Date(2026, 12, 1, 0, 0, 0, 0, Shanghai)
 	var units []Unit
-	for i := 0; i < 50; i++ {
+	for i := 0; i < 50; i++ { // never inspected, hazards recently: heavy under both methods
 		units = append(units, Unit{ID: fmt.Sprintf("E%02d", i), Street: "S", Level: LevelYellow, RecentHazards: 4})
 	}
-	units[17] = Unit{ID: "E17", Street: "S", Level: LevelBlue}
-	cfg := DefaultConfig(month)
-	cfg.Budget = 10 // one random draw, nine weighted
-	byReason := map[string]int{}
-	for seed := uint64(0); seed < 300; seed++ {
-		cfg.Seed = seed
-		p, err := Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range p.Visits {
-			if v.UnitID == "E17" {
-				byReason[v.Reason]++
+	units[17] = Unit{ID: "E17", Street: "S", Level: LevelBlue, LastInspected: month.AddDate(0, 0, -1)}
+	for _, method := range []string{MethodLevel, MethodExpected} {
+		t.Run(method, func(t *testing.T) {
+			cfg := DefaultConfig(month)
+			cfg.Method = method
+			cfg.Budget = 10 // one random draw, nine weighted
+			byReason := map[string]int{}
+			for seed := uint64(0); seed < 300; seed++ {
+				cfg.Seed = seed
+				p, err := Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range p.Visits {
+					if v.UnitID == "E17" {
+						byReason[v.Reason]++
+					}
+				}
 			}
-		}
-	}
-	// Expected: 300 × 1/50 = 6 by the uniform share; by weight, 1 in 6 as
-	// heavy, rarely in the top nine.
-	if byReason[ReasonRandom] < 2 {
-		t.Errorf("the light unit was drawn %v over 300 seeds; want ≥ 2 by the uniform share", byReason)
-	}
-	cfg.RandomShare = 0
-	for seed := uint64(0); seed < 300; seed++ {
-		cfg.Seed = seed
-		p, _ := Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg)
-		for _, v := range p.Visits {
-			if v.Reason == ReasonRandom {
-				t.Fatalf("random_share 0 drew %+v", v)
+			// Expected: 300 × 1/50 = 6 by the uniform share; by weight (1 in
+			// 6 as heavy, or 1 in 44), rarely in the top nine.
+			if byReason[ReasonRandom] < 2 {
+				t.Errorf("the light unit was drawn %v over 300 seeds; want ≥ 2 by the uniform share", byReason)
 			}
-		}
-	}
-	// Every unit of a random world is drawn under some seed.
-	w := worlds(1)[0]
-	w.cfg.Budget = 0
-	for _, u := range w.units {
-		if u.Level == LevelRed || dueOrange(u, w.cfg) {
-			w.cfg.Budget++
-		}
-	}
-	w.cfg.Budget += max(1, (len(w.units)-w.cfg.Budget)/10)
-	seen := map[string]bool{}
-	for seed := uint64(0); seed < 2000 && len(seen) < len(w.units); seed++ {
-		w.cfg.Seed = seed
-		p, err := Draw(w.units, w.inspectors, w.cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range p.Visits {
-			seen[v.UnitID] = true
-		}
-	}
-	if len(seen) != len(w.units) {
-		t.Errorf("%d of %d units never drawn over 2000 seeds", len(w.units)-len(seen), len(w.units))
+			cfg.RandomShare = 0
+			for seed := uint64(0); seed < 300; seed++ {
+				cfg.Seed = seed
+				p, _ := Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg)
+				for _, v := range p.Visits {
+					if v.Reason == ReasonRandom {
+						t.Fatalf("random_share 0 drew %+v", v)
+					}
+				}
+			}
+			// Every unit of a random world is drawn under some seed.
+			w := worlds(1)[0]
+			w.cfg.Method = method
+			w.cfg.Budget = 0
+			for _, u := range w.units {
+				if u.Level == LevelRed || dueOrange(u, w.cfg) {
+					w.cfg.Budget++
+				}
+			}
+			w.cfg.Budget += max(1, (len(w.units)-w.cfg.Budget)/10)
+			seen := map[string]bool{}
+			for seed := uint64(0); seed < 2000 && len(seen) < len(w.units); seed++ {
+				w.cfg.Seed = seed
+				p, err := Draw(w.units, w.inspectors, w.cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range p.Visits {
+					seen[v.UnitID] = true
+				}
+			}
+			if len(seen) != len(w.units) {
+				t.Errorf("%d of %d units never drawn over 2000 seeds", len(w.units)-len(seen), len(w.units))
+			}
+		})
 	}
 }
 
-// TestDrawPrefersHeavier: with no uniform share, the weighted draw picks
-// each group about in proportion to its weight (a small sample of a large
-// pool: inclusion ≈ proportional). 400 seeds, ≈ 4,000 draws per group of
+// TestDrawExpectedWeights works the expected method's weights out by hand
+// for a small district (December 2026: 31 days, the middle is the 16th at
+// noon; horizon 365 days, records of 730).
+func TestDrawExpectedWeights(t *testing.T) {
+	month := time.Date(2026, 12, 1, 0, 0, 0, 0, Shanghai)
+	mid := time.Date(2026, 12, 16, 12, 0, 0, 0, Shanghai)
+	ago := func(days float64) time.Time { return mid.Add(-time.Duration(days * 24 * float64(time.Hour))) }
+	rec := func(days float64, hazards int) Record { return Record{At: ago(days), Hazards: hazards} }
+	units := []Unit{
+		// Blue: 4 hazards over 1,395 days, too few to tell the units apart.
+		{ID: "B1", Level: LevelBlue, History: []Record{rec(100, 2), rec(400, 1)}}, // 365 (first) + 300 days, 3 hazards; last 100 days ago
+		{ID: "B2", Level: LevelBlue, History: []Record{rec(200, 0)}, LastInspected: ago(200)},
+		{ID: "B3", Level: LevelBlue, LastInspected: ago(50)},                                                  // no record: the level's rate
+		{ID: "B4", Level: LevelBlue},                                                                          // never inspected: the horizon
+		{ID: "B5", Level: LevelBlue, History: []Record{rec(1000, 5), rec(500, 1)}, LastInspected: ago(500)},   // 1000 is outside the window, but starts the period of 500: capped at 365
+		{ID: "Y1", Level: LevelYellow, History: []Record{rec(400, 20)}, LastInspected: ago(400)},              // 20 over 365, last over a year ago
+		{ID: "Y2", Level: LevelYellow, History: []Record{rec(30, 0), rec(300, 0), rec(395, 0)}},               // 0 over 365 (first, 395 days ago: in the window) + 95 + 270
+		{ID: "Y3", Level: LevelYellow, History: []Record{rec(20, 2)}, LastInspected: ago(20).Add(-time.Hour)}, // 2 over 365; the record is later than LastInspected
+		{ID: "O1", Level: LevelOrange, LastInspected: ago(40)},                                                // not due (November); no record of orange at all
+		{ID: "R1", Level: LevelRed, History: []Record{rec(60, 9)}},                                            // red: mandatory, weight 0, not in any rate
+	}
+	for i := range units {
+		units[i].Street = "S"
+	}
+	cfg := DefaultConfig(month)
+	cfg.Budget = len(units)
+	p, err := Draw(units, []Inspector{{ID: "A", Street: "S"}, {ID: "B", Street: "S"}}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Blue: m = 4 / 1,395; s² = Σ e(r − m)² / Σ e is below m / ē (ē = 465): no spread.
+	mB := 4.0 / 1395
+	// Yellow: 22 over 365 + 730 + 365 days.
+	eY := map[string]float64{"Y1": 365, "Y2": 730, "Y3": 365}
+	kY := map[string]float64{"Y1": 20, "Y2": 0, "Y3": 2}
+	mY := 22.0 / 1460
+	var s2 float64
+	for id, e := range eY {
+		s2 += e * math.Pow(kY[id]/e-mY, 2) / 1460
+	}
+	vY := s2 - mY/(1460.0/3)
+	// Orange: no hazard recorded: its weight 4 × the others' 26 hazards / (1 × 1,395 + 2 × 1,460) weighted days.
+	mO := 4 * 26.0 / (1395 + 2*1460)
+	wantRates := map[string]LevelRate{
+		LevelBlue:   {Found: 4, Days: 1395, Units: 3, Rate: mB},
+		LevelYellow: {Found: 22, Days: 1460, Units: 3, Rate: mY, SD: math.Sqrt(vY)},
+		LevelOrange: {Rate: mO, Fallback: true},
+	}
+	if vY <= 0 || !sameRates(p.Rates, wantRates) {
+		t.Fatalf("rates %+v, want %+v", p.Rates, wantRates)
+	}
+	post := func(id string) float64 { return (mY*mY + vY*kY[id]) / (mY + vY*eY[id]) }
+	want := map[string]float64{
+		"B1": mB * 100, "B2": mB * 200, "B3": mB * 50, "B4": mB * 365, "B5": mB * 365,
+		"Y1": post("Y1") * 365, "Y2": post("Y2") * 30, "Y3": post("Y3") * 20,
+		"O1": mO * 40, "R1": 0,
+	}
+	for _, v := range p.Visits {
+		if math.Abs(v.Weight-want[v.UnitID]) > 1e-12 {
+			t.Errorf("%s: weight %v, want %v", v.UnitID, v.Weight, want[v.UnitID])
+		}
+	}
+	// Shrinkage: each yellow unit's rate lies between the level's and its own.
+	for id := range eY {
+		if lo, hi := min(mY, kY[id]/eY[id]), max(mY, kY[id]/eY[id]); post(id) <= lo || post(id) >= hi {
+			t.Errorf("%s: rate %v not strictly between the level's %v and its own %v", id, post(id), mY, kY[id]/eY[id])
+		}
+	}
+	if !hasNote(p, "no hazard in the records of orange units") || len(p.Visits) != len(units) {
+		t.Errorf("%d visits, notes %q", len(p.Visits), p.Notes)
+	}
+	// The level method ignores the records.
+	cfg.Method = MethodLevel
+	if p, err = Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg); err != nil || p.Rates != nil || p.Method != MethodLevel {
+		t.Fatalf("level method: %v, %+v", err, p)
+	}
+}
+
+// TestDrawPrefersExpected: with no uniform share and no records, the
+// expected method draws each group about in proportion to level weight ×
+// days since the last inspection, capped at the horizon (400 seeds; the
+// margin, ±15 %, is about five standard errors of the lightest group).
+func TestDrawPrefersExpected(t *testing.T) {
+	month := time.Date(2026, 12, 1, 0, 0, 0, 0, Shanghai)
+	mid := time.Date(2026, 12, 16, 12, 0, 0, 0, Shanghai)
+	groups := []struct {
+		level  string
+		days   float64 // since the last inspection, at the middle of the month; 0: never
+		weight float64 // relative to the first group
+	}{
+		{LevelBlue, 40, 1}, {LevelBlue, 80, 2}, {LevelYellow, 40, 2}, {LevelOrange, 40, 4},
+		{LevelBlue, 400, 365.0 / 40}, {LevelBlue, 0, 365.0 / 40},
+	}
+	var units []Unit
+	for g, gr := range groups {
+		for i := 0; i < 400; i++ {
+			u := Unit{ID: fmt.Sprintf("E%d-%03d", g, i), Street: "S", Level: gr.level}
+			if gr.days > 0 {
+				u.LastInspected = mid.Add(-time.Duration(gr.days * 24 * float64(time.Hour)))
+			}
+			units = append(units, u)
+		}
+	}
+	cfg := DefaultConfig(month)
+	cfg.RandomShare = 0
+	cfg.Budget = 130
+	picks := make([]float64, len(groups))
+	for seed := uint64(0); seed < 400; seed++ {
+		cfg.Seed = seed
+		p, err := Draw(units, []Inspector{{ID: "A", Street: "S"}, {ID: "B", Street: "S"}}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range p.Visits {
+			var g int
+			fmt.Sscanf(v.UnitID, "E%d-", &g)
+			picks[g]++
+			if v.Reason != ReasonWeighted {
+				t.Fatalf("visit %+v: want weighted", v)
+			}
+		}
+	}
+	if p, _ := Draw(units, []Inspector{{ID: "A", Street: "S"}}, cfg); !hasNote(p, "no inspection records given") {
+		t.Errorf("no records, notes %q", p.Notes)
+	}
+	for g, gr := range groups {
+		ratio := picks[g] / picks[0]
+		t.Logf("%s, %v days since inspected (0: never): %v picks, %.2f× the first group (weight %.3g×)", gr.level, gr.days, picks[g], ratio, gr.weight)
+		if ratio < gr.weight*0.85 || ratio > gr.weight*1.15 {
+			t.Errorf("%s, %v days: drawn %.2f× as often as the first group, want ≈ %.3g", gr.level, gr.days, ratio, gr.weight)
+		}
+	}
+}
+
+// TestDrawPrefersHeavier: with no uniform share, the weighted draw (level
+// method) picks each group about in proportion to its weight (a small
+// sample of a large pool: inclusion ≈ proportional). 400 seeds, ≈ 4,000 draws per group of
 // weight 1; the margin (±15 %) is about five standard errors.
 func TestDrawPrefersHeavier(t *testing.T) {
 	month := time.Date(2026, 12, 1, 0, 0, 0, 0, Shanghai)
@@ -457,6 +765,7 @@ func TestDrawPrefersHeavier(t *testing.T) {
 		}
 	}
 	cfg := DefaultConfig(month)
+	cfg.Method = MethodLevel
 	cfg.RandomShare = 0
 	cfg.Budget = 130 // 6.5 % of the pool
 	picks := make([]float64, len(groups))
@@ -499,6 +808,13 @@ func TestDefaultConfigSeed(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("default config with a budget: %v", err)
 	}
+	if cfg.Method != MethodExpected || cfg.HorizonDays != 365 || cfg.RecordDays != 730 {
+		t.Errorf("default method %q, horizon %v, record %v days: want expected, 365, 730", cfg.Method, cfg.HorizonDays, cfg.RecordDays)
+	}
+	cfg.Method = "" // a configuration from before Method: the level method
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("method \"\": %v", err)
+	}
 }
 
 func TestDrawErrors(t *testing.T) {
@@ -529,6 +845,16 @@ func TestDrawErrors(t *testing.T) {
 		{"negative hazards", func(u *[]Unit, _ *[]Inspector, _ *Config) { (*u)[1].RecentHazards = -2 }, []string{"unit E2: recent hazards -2"}},
 		{"inspector without street", func(_ *[]Unit, in *[]Inspector, _ *Config) { (*in)[0].Street = "" }, []string{"inspector A has no street"}},
 		{"duplicate inspector", func(_ *[]Unit, in *[]Inspector, _ *Config) { *in = append(*in, (*in)[0]) }, []string{"inspector A appears twice"}},
+		{"unknown method", func(_ *[]Unit, _ *[]Inspector, c *Config) { c.Method = "greedy" }, []string{"unknown method \"greedy\""}},
+		{"horizon zero", func(_ *[]Unit, _ *[]Inspector, c *Config) { c.HorizonDays = 0 }, []string{"horizon_days must be positive"}},
+		{"record days zero", func(_ *[]Unit, _ *[]Inspector, c *Config) { c.RecordDays = 0 }, []string{"record_days must be at least 1"}},
+		{"record in the month", func(u *[]Unit, _ *[]Inspector, _ *Config) {
+			(*u)[0].History = []Record{{At: month.AddDate(0, -1, 0)}, {At: month.Add(time.Hour), Hazards: 1}}
+		}, []string{"unit E1: an inspection record of 2026-12-01 is not before the planned month"}},
+		{"record without time", func(u *[]Unit, _ *[]Inspector, _ *Config) { (*u)[1].History = []Record{{Hazards: 1}} }, []string{"unit E2: an inspection record has no time"}},
+		{"record with negative hazards", func(u *[]Unit, _ *[]Inspector, _ *Config) {
+			(*u)[0].History = []Record{{At: month.AddDate(0, 0, -3), Hazards: -1}}
+		}, []string{"unit E1: an inspection record has -1 hazards"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			units, ins, cfg := good()
