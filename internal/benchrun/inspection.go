@@ -226,8 +226,8 @@ func inspectionResults(cond string, tc sim.TruthConfig, o *inspectionOutcome) []
 		out = append(out, r("hazards found per 100 inspections", "hazards/100 inspections", a.per100(), un.per100(), note+"; "+setting))
 		if ap.Name == "expected, no records" {
 			out = append(out, r("mean days from a hazard's appearance to its discovery", "days", a.meanDays(), un.meanDays(),
-				fmt.Sprintf("over the hazards found in the year; never inspected %.0f (uniform %.0f); red monthly %.1f %%, orange quarterly %.1f %%",
-					never(a), never(un), share(a.RedMet, a.RedCases), share(a.OrangeMet, a.OrangeCases))))
+				fmt.Sprintf("over the hazards found in the year; never inspected %.0f (uniform %.0f); red monthly %.1f %%, orange quarterly %.1f %%; latent at the end of the year %d (uniform %d)",
+					never(a), never(un), share(a.RedMet, a.RedCases), share(a.OrangeMet, a.OrangeCases), a.LatentAtEnd, un.LatentAtEnd)))
 			continue
 		}
 		out = append(out,
