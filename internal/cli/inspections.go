@@ -137,6 +137,12 @@ func printPlanSummary(g *globals, p *inspection.Plan, in *inspection.Inputs) {
 		p.Month.Format("2006-01"), p.Seed, len(p.Visits), p.Budget, len(in.Units), len(in.Inspectors))
 	fmt.Fprintf(g.out, "红色必检 red every month %d · 橙色按季 orange quarterly %d · 纯随机 random %d · 风险加权 weighted %d\n",
 		reasons[inspection.ReasonRed], reasons[inspection.ReasonOrange], reasons[inspection.ReasonRandom], reasons[inspection.ReasonWeighted])
+	fmt.Fprintf(g.out, "加权方法 method %s", p.Method)
+	if p.Method == inspection.MethodExpected {
+		fmt.Fprintf(g.out, "（按预期隐患数：隐患率 × 距上次检查天数，至多 %.0f 天；记录 %d 天 / expected hazards: rate × days since the last inspection, capped at %.0f; records of %d days）",
+			p.HorizonDays, p.RecordDays, p.HorizonDays, p.RecordDays)
+	}
+	fmt.Fprintln(g.out)
 	names := make([]string, 0, len(streets))
 	for s := range streets {
 		names = append(names, s)

@@ -250,6 +250,10 @@ type Plan struct {
 	Budget int
 	// Method is the weighted share's method (MethodExpected or MethodLevel).
 	Method string
+	// HorizonDays and RecordDays are the configuration's (published with
+	// the plan, so that it can be drawn again).
+	HorizonDays float64
+	RecordDays  int
 	// Rates are, for the expected method, what it estimated for orange,
 	// yellow and blue units from their records.
 	Rates  map[string]LevelRate `json:",omitempty"`
@@ -304,7 +308,7 @@ func Draw(units []Unit, inspectors []Inspector, cfg Config) (*Plan, error) {
 	}
 	method := cmp.Or(cfg.Method, MethodLevel)
 	d := &draw{cfg: cfg, month: month, units: us, rng: rand.New(rand.NewPCG(cfg.Seed, pcgStream)),
-		plan: &Plan{Month: month, Seed: cfg.Seed, Budget: cfg.Budget, Method: method}, drawn: make([]bool, len(us))}
+		plan: &Plan{Month: month, Seed: cfg.Seed, Budget: cfg.Budget, Method: method, HorizonDays: cfg.HorizonDays, RecordDays: cfg.RecordDays}, drawn: make([]bool, len(us))}
 	if method == MethodExpected {
 		d.expectedWeights()
 	}

@@ -118,6 +118,31 @@ func LoadInputs(ctx context.Context, query queryFunc, lake *warehouse.Lake, mont
 	if err != nil {
 		return nil, fmt.Errorf("read the inspectors: %w", err)
 	}
+	// Each unit's inspections of the records window (and the horizon
+	// before it, which dates the first one's period) for the expected method.
+	if _, ok := in.Snapshots["raw.inspections"]; ok {
+		d := DefaultConfig(month)
+		from := start.AddDate(0, 0, -d.RecordDays-int(d.HorizonDays))
+		byID := map[string]int{}
+		for i, u := range in.Units {
+			byID[u.ID] = i
+		}
+		err = each(`SELECT enterprise_id, inspected_at, coalesce(hazards_found, 0) FROM raw.inspections
+			WHERE inspected_at >= ? AND inspected_at < ? ORDER BY enterprise_id, inspected_at`, []any{from, start}, func(rows *sql.Rows) error {
+			var id string
+			var r Record
+			if err := rows.Scan(&id, &r.At, &r.Hazards); err != nil {
+				return err
+			}
+			if i, ok := byID[id]; ok {
+				in.Units[i].History = append(in.Units[i].History, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read the inspection records: %w", err)
+		}
+	}
 	if len(in.Units) == 0 {
 		return nil, errors.New("marts.enterprise_risk 没有单位 / marts.enterprise_risk holds no unit: run the models first (citybrain models run)")
 	}
@@ -201,6 +226,9 @@ func Publish(ctx context.Context, lake *warehouse.Lake, reg *schemas.Registry, p
 		set("weight", v.Weight)
 		set("seed", seed)
 		set("budget", int64(p.Budget))
+		set("method", nonEmpty(p.Method))
+		set("horizon_days", p.HorizonDays)
+		set("record_days", int64(p.RecordDays))
 		set("inputs", string(inputs))
 		set("published_at", now)
 		return r, fmt.Sprintf("plan:%s:%d", p.Month.Format("2006-01"), i+1)
