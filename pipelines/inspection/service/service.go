@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"citybrain/dashboards/inspector"
 	"citybrain/internal/app"
 	"citybrain/internal/auth"
 	"citybrain/pipelines/inspection"
@@ -46,6 +47,7 @@ func (s *Service) Start(ctx context.Context, rt *app.Runtime) error {
 	}
 	api := &inspection.API{Auth: rt.Auth, Query: rt.Engine.Query, Spool: spool, Now: time.Now}
 	api.Mount(rt.Mux)
+	inspector.Mount(rt.Mux)
 	// make run's demo: an inspector account for the simulator's first
 	// grid inspector (auth.demo_users).
 	if c.Sim.Enabled && rt.Auth.Config().DemoUsers {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -53,6 +54,12 @@ func TestAutoPublish(t *testing.T) {
 	s := &Service{}
 	if err := s.Start(ctx, rt); err != nil {
 		t.Fatal(err)
+	}
+	// The app is served.
+	rec := httptest.NewRecorder()
+	rt.Mux.ServeHTTP(rec, httptest.NewRequest("GET", "/inspect/", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "<html") {
+		t.Errorf("GET /inspect/: %d %.80s", rec.Code, rec.Body.String())
 	}
 	if u, ok := users.Get("inspector"); !ok || u.PersonID != "I00001" {
 		t.Errorf("demo inspector account: %+v %v", u, ok)
