@@ -144,6 +144,8 @@ function connectLive() {
       const msg = h("div", { class: "t", "data-toast": String(w.warning_id || "") }, h("span", { class: "badge " + lv }, t(lv)), " ",
         t("new_warning") + "：", String((getLang() === "zh" ? w.message_zh : w.message_en) || w.message_zh || w.subject_name_zh || ""));
       box.appendChild(msg);
+      // At most three at once (a burst of transitions covered the page): the oldest go first.
+      while (box.children.length > 3) box.firstElementChild!.remove();
       setTimeout(() => msg.remove(), 15000);
     }
   });
