@@ -19,92 +19,33 @@
 package responder
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
+	"io/fs"
 	"net/http"
-	"strings"
-	"time"
+
+	"citybrain/dashboards/pwa"
 )
 
 // Prefix is the path the app is served under; the service worker's scope.
 const Prefix = "/respond/"
 
-// CSP is the Content-Security-Policy of the app's files: everything from
-// this origin only, no inline script or style (the app renders all data as
-// text), no framing. The service worker and the manifest fall under
-// default-src.
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+// CSP is the Content-Security-Policy of the app's files (pwa.CSP).
+const CSP = pwa.CSP
 
 //go:embed static/index.html static/app.js static/app.css static/manifest.webmanifest static/sw.js static/icon.svg
 var static embed.FS
 
-// files are the app's files with their content types. The names are not
-// content-hashed (there is no build step), so every file is revalidated
-// (Cache-Control: no-cache, answered by ETag with a 304): a new binary's
-// app is picked up on the next load, and the service worker — not the
-// HTTP cache — is what makes the app open offline.
-var files = []struct{ name, ctype string }{
-	{"index.html", "text/html; charset=utf-8"},
-	{"app.js", "text/javascript; charset=utf-8"},
-	{"app.css", "text/css; charset=utf-8"},
-	{"manifest.webmanifest", "application/manifest+json; charset=utf-8"},
-	{"sw.js", "text/javascript; charset=utf-8"},
-	{"icon.svg", "image/svg+xml"},
-}
-
-type file struct {
-	ctype string
-	body  []byte
-	etag  string
-}
-
-// Handler serves the app under Prefix: index.html at Prefix itself, and
-// app.js, app.css, manifest.webmanifest, sw.js and icon.svg beside it. Any
-// other path is 404, any method but GET and HEAD 405. The app routes
-// inside the page (#/task/ID), so no path needs the index as a fallback.
+// Handler serves the app under Prefix (pwa.Handler): index.html at Prefix
+// itself, app.js, app.css, manifest.webmanifest, sw.js and icon.svg beside
+// it; any other path 404, any method but GET and HEAD 405.
 func Handler() http.Handler {
-	byName := map[string]file{}
-	for _, f := range files {
-		b, err := static.ReadFile("static/" + f.name)
-		if err != nil {
-			continue // cannot happen: the go:embed line lists every file
-		}
-		sum := sha256.Sum256(b)
-		byName[f.name] = file{ctype: f.ctype, body: b, etag: `"` + hex.EncodeToString(sum[:8]) + `"`}
+	sub, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // cannot happen: the go:embed line names static/
 	}
-	byName[""] = byName["index.html"]
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name, ok := strings.CutPrefix(r.URL.Path, Prefix)
-		f, found := byName[name]
-		if !ok || !found {
-			http.NotFound(w, r)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed / 不支持该请求方法", http.StatusMethodNotAllowed)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", f.ctype)
-		h.Set("Cache-Control", "no-cache")
-		h.Set("ETag", f.etag)
-		h.Set("Content-Security-Policy", CSP)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "same-origin")
-		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
-	})
+	return pwa.Handler(Prefix, sub, pwa.Files)
 }
 
 // Mount adds the app to mux: GET (and HEAD) /respond/… and a permanent
 // redirect from /respond to /respond/.
-func Mount(mux *http.ServeMux) {
-	mux.Handle("GET "+Prefix, Handler())
-	mux.HandleFunc("GET "+strings.TrimSuffix(Prefix, "/"), func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
-	})
-}
+func Mount(mux *http.ServeMux) { pwa.Mount(mux, Prefix, Handler()) }
