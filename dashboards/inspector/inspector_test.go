@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -24,11 +23,11 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/device"
 	_ "github.com/duckdb/duckdb-go/v2" // database/sql driver "duckdb"
 
 	"citybrain/dashboards"
 	"citybrain/dashboards/inspector"
+	"citybrain/dashboards/pwa/phonetest"
 	"citybrain/internal/auth"
 	"citybrain/pipelines/inspection"
 )
@@ -456,166 +455,38 @@ func TestResultSentTwice(t *testing.T) {
 
 // ---- the app in a phone ------------------------------------------------------
 
-func chromiumPath(t *testing.T) string {
-	// The same lookup as dashboards/browser_test.go and dashboards/responder
-	// (make test-deps installs Debian's chromium).
-	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: run make test-deps (apt-get install chromium)")
-	return ""
-}
-
-// phone is a 390×844 Android phone at device scale 3, with touch.
-var phone = device.Info{
-	Name:      "CityBrain test phone",
-	UserAgent: "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
-	Width:     390, Height: 844, Scale: 3, Mobile: true, Touch: true,
-}
-
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-	mu  sync.Mutex
-	exc []string
-	dir string
-}
+// browser is the app in a phone (dashboards/pwa/phonetest).
+type browser struct{ *phonetest.Browser }
 
 func newBrowser(t *testing.T) *browser {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.WindowSize(390, 844), chromedp.Flag("lang", "zh-CN"))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	b := &browser{t: t, ctx: bctx, dir: t.TempDir()}
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank"), chromedp.Emulate(phone)); err != nil {
-		t.Fatal(err)
-	}
-	msgs := chromedp.Console(bctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			// The page's own errors; the browser's network log (a 401
-			// before login, a 400, refused connections offline) is expected.
-			if m.Type == chromedp.ConsoleException || (m.Type == chromedp.ConsoleError && m.Source != "network") {
-				b.mu.Lock()
-				b.exc = append(b.exc, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
-}
-
-func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.shot("failed")
-		b.t.Fatalf("%s: %v (page errors: %v)", what, err, b.errors())
-	}
-}
-
-func (b *browser) errors() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.exc...)
+	return &browser{phonetest.New(t, "inspector", 15*time.Second)}
 }
 
 func eval[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	b.T.Helper()
+	return phonetest.Eval[T](b.Browser, expr, opts...)
 }
 
-func (b *browser) text(sel string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
-
-func (b *browser) count(sel string) int {
-	b.t.Helper()
-	return eval[int](b, fmt.Sprintf(`document.querySelectorAll(%q).length`, sel))
-}
-
-// shot saves a screenshot in the test's directory and, when set, in
-// CITYBRAIN_SCREENSHOTS.
-func (b *browser) shot(name string) {
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	dirs := []string{b.dir}
-	if d := os.Getenv("CITYBRAIN_SCREENSHOTS"); d != "" {
-		os.MkdirAll(d, 0o755)
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "inspector-"+name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			b.t.Error(err)
-			continue
-		}
-		b.t.Logf("screenshot %s", p)
-	}
-}
-
-// fits asserts the page has no horizontal scroll at 390 px and that every
-// visible control is a thumb's size (a radio button is its label's).
+// fits: no horizontal scroll at 390 px, every visible control a thumb's size, nothing past the right edge.
 func (b *browser) fits(where string) {
-	b.t.Helper()
-	if w := eval[int](b, `Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)`); w > 390 {
-		b.t.Errorf("%s: scrollWidth %d > 390 (horizontal scroll)", where, w)
-	}
-	small := eval[[]string](b, `[...document.querySelectorAll("button, a.button, .visit-main, label.choice, input:not([type=radio]), textarea")]
-		.filter((e) => e.getClientRects().length && (e.getBoundingClientRect().height < 44 || e.getBoundingClientRect().width < 44))
-		.map((e) => e.className + " " + e.textContent.trim() + " " + Math.round(e.getBoundingClientRect().height))`)
-	if len(small) > 0 {
-		b.t.Errorf("%s: touch targets under 44 px: %v", where, small)
-	}
+	b.T.Helper()
+	b.Fits(where, `button, a.button, .visit-main, label.choice, input:not([type=radio]), textarea`)
 	wide := eval[[]string](b, `[...document.querySelectorAll("main *, header *")]
 		.filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > 390.5)
 		.map((e) => e.tagName + "." + e.getAttribute("class"))`)
 	if len(wide) > 0 {
-		b.t.Errorf("%s: elements past the right edge: %v", where, wide)
+		b.T.Errorf("%s: elements past the right edge: %v", where, wide)
 	}
 }
 
-func (b *browser) login(user string) {
-	b.t.Helper()
-	b.do("log in as "+user,
-		chromedp.WaitVisible(chromedp.CSS(`#login-user`)),
-		chromedp.SendKeys(chromedp.CSS(`#login-user`), user),
-		chromedp.SendKeys(chromedp.CSS(`#login-password`), password),
-		chromedp.Tap(chromedp.CSS(`#login-submit`)))
-}
+func (b *browser) login(user string) { b.T.Helper(); b.Login(user, password) }
 
 // offline cuts the phone's network (the page and its service worker) and
 // sets navigator.onLine, as the phone's radio would; online gives it back
 // (the page gets its "online" event).
 func (b *browser) network(offline bool) {
-	b.t.Helper()
-	b.do(fmt.Sprintf("network offline=%v", offline), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+	b.T.Helper()
+	b.Do(fmt.Sprintf("network offline=%v", offline), chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		conds := []*network.Conditions{}
 		if offline {
 			conds = append(conds, &network.Conditions{Offline: true, DownloadThroughput: -1, UploadThroughput: -1})
@@ -647,11 +518,11 @@ type outboxItem struct {
 }
 
 func (b *browser) outbox() []outboxItem {
-	b.t.Helper()
+	b.T.Helper()
 	s := eval[string](b, `localStorage.getItem("citybrain.inspector.outbox.v1") || "[]"`)
 	var out []outboxItem
 	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		b.t.Fatalf("outbox %q: %v", s, err)
+		b.T.Fatalf("outbox %q: %v", s, err)
 	}
 	return out
 }
@@ -686,27 +557,27 @@ func TestPhone(t *testing.T) {
 	}
 
 	// Not logged in: the login form.
-	b.do("open the app", chromedp.Navigate(base+"/inspect/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	b.Do("open the app", chromedp.Navigate(base+"/inspect/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
 	if lang := eval[string](b, `document.documentElement.lang`); lang != "zh-CN" {
 		t.Errorf("lang %q", lang)
 	}
 	b.fits("login")
-	b.shot("login")
+	b.Shot("login")
 	b.login("zhang.wei")
 
 	// Today's visits: Zhang Wei's three, not Li Na's; the map with three points.
-	b.do("today's visits", chromedp.WaitVisible(chromedp.CSS(card(3))))
-	if n := b.count(`#visit-list article.visit`); n != 3 {
+	b.Do("today's visits", chromedp.WaitVisible(chromedp.CSS(card(3))))
+	if n := b.Count(`#visit-list article.visit`); n != 3 {
 		t.Errorf("%d visits shown, want 3", n)
 	}
-	list := b.text(`#visit-list`)
-	if strings.Contains(list, "德胜餐饮店") || b.count(card(4)) != 0 {
+	list := b.Text(`#visit-list`)
+	if strings.Contains(list, "德胜餐饮店") || b.Count(card(4)) != 0 {
 		t.Errorf("Li Na's visit shown to Zhang Wei: %s", list)
 	}
 	if got := eval[string](b, `document.querySelector("#day-label").dataset.day`); got != e.day {
 		t.Errorf("day shown %q, want the API's day %s", got, e.day)
 	}
-	if title := b.text(`#visits-view h1`); !strings.Contains(title, "今日检查") || !strings.Contains(title, "Today's visits") {
+	if title := b.Text(`#visits-view h1`); !strings.Contains(title, "今日检查") || !strings.Contains(title, "Today's visits") {
 		t.Errorf("title %q", title)
 	}
 	for i, want := range []struct{ level, badge, reason string }{
@@ -714,7 +585,7 @@ func TestPhone(t *testing.T) {
 	} {
 		u := units[i]
 		c := card(i + 1)
-		text := b.text(c)
+		text := b.Text(c)
 		for _, s := range []string{u.name, u.address, want.badge, want.reason, "待检查"} {
 			if !strings.Contains(text, s) {
 				t.Errorf("card %d lacks %q: %s", i+1, s, text)
@@ -724,7 +595,7 @@ func TestPhone(t *testing.T) {
 			t.Errorf("card %d badge class %q, want bg-%s", i+1, cls, want.level)
 		}
 	}
-	if n := b.count(`#visits-map .marker`); n != 3 {
+	if n := b.Count(`#visits-map .marker`); n != 3 {
 		t.Errorf("map: %d points, want 3", n)
 	}
 	// E2 is east of E1 (to the right), E3 north of it (above).
@@ -734,17 +605,17 @@ func TestPhone(t *testing.T) {
 		t.Errorf("map points %v: want E2 right of E1 at the same height, E3 above E1", xy)
 	}
 	b.fits("visits")
-	b.shot("visits")
+	b.Shot("visits")
 
 	// The day picker: the next day has no visits, back to today.
-	b.do("next day", chromedp.Tap(chromedp.CSS(`#day-next`)), chromedp.WaitVisible(chromedp.CSS(`#empty`)))
+	b.Do("next day", chromedp.Tap(chromedp.CSS(`#day-next`)), chromedp.WaitVisible(chromedp.CSS(`#empty`)))
 	if got := eval[string](b, `document.querySelector("#day-label").dataset.day`); got != addDay(e.day, 1) {
 		t.Errorf("next day shows %q, want %s", got, addDay(e.day, 1))
 	}
-	if n := b.count(`#visit-list article.visit`); n != 0 {
+	if n := b.Count(`#visit-list article.visit`); n != 0 {
 		t.Errorf("next day: %d visits, want 0", n)
 	}
-	b.do("back to today", chromedp.Tap(chromedp.CSS(`#day-prev`)), chromedp.WaitVisible(chromedp.CSS(card(3))))
+	b.Do("back to today", chromedp.Tap(chromedp.CSS(`#day-prev`)), chromedp.WaitVisible(chromedp.CSS(card(3))))
 
 	// A result's id: crypto.randomUUID, or random letters and digits where
 	// it is missing (not a secure context), as the API wants them.
@@ -770,7 +641,7 @@ func TestPhone(t *testing.T) {
 	// connection drops before any answer, or by the app): the server says
 	// duplicate, and that counts as sent. It shows done, and is in the
 	// spool once.
-	b.do("open visit 1", chromedp.Tap(chromedp.CSS(card(1)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
+	b.Do("open visit 1", chromedp.Tap(chromedp.CSS(card(1)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
 	if hidden := eval[bool](b, `document.querySelector("#hazards").hidden`); !hidden {
 		t.Error("hazards shown before a result is chosen")
 	}
@@ -781,9 +652,9 @@ func TestPhone(t *testing.T) {
 	e.fail.Store(1)
 	e.lose.Store(1)
 	// A hazard typed under rectify is not sent once the result is pass.
-	b.do("rectify, a hazard", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.Tap(chromedp.CSS(`#add-hazard`)),
+	b.Do("rectify, a hazard", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.Tap(chromedp.CSS(`#add-hazard`)),
 		chromedp.SendKeys(chromedp.CSS(`#hz-1-desc`), "灭火器过期"))
-	b.do("pass", chromedp.Tap(chromedp.CSS(`label[for="r-pass"]`)), chromedp.WaitNotVisible(chromedp.CSS(`#hazards`)), chromedp.Tap(chromedp.CSS(`#save`)),
+	b.Do("pass", chromedp.Tap(chromedp.CSS(`label[for="r-pass"]`)), chromedp.WaitNotVisible(chromedp.CSS(`#hazards`)), chromedp.Tap(chromedp.CSS(`#save`)),
 		chromedp.WaitVisible(chromedp.CSS(card(1)+`[data-state="done"]`)))
 	e.mu.Lock()
 	sent := slices.Clone(e.sent)
@@ -791,7 +662,7 @@ func TestPhone(t *testing.T) {
 	if len(sent) < 3 || len(slices.Compact(slices.Clone(sent))) != 1 {
 		t.Errorf("results POSTed: %v, want one result sent three times or more (a 503, an answer lost, then a duplicate)", sent)
 	}
-	if got := b.text(card(1) + ` .state`); !strings.Contains(got, "已检查") {
+	if got := b.Text(card(1) + ` .state`); !strings.Contains(got, "已检查") {
 		t.Errorf("visit 1 state %q, want ✓ 已检查", got)
 	}
 	id1, rec := e.inspectionOf(t, "E1")
@@ -802,7 +673,7 @@ func TestPhone(t *testing.T) {
 		t.Errorf("outbox after sending: %v, want empty", b.outbox())
 	}
 	if !eval[bool](b, `document.querySelector("#outbox").hidden`) {
-		t.Errorf("outbox banner shown with nothing to send: %q", b.text(`#outbox`))
+		t.Errorf("outbox banner shown with nothing to send: %q", b.Text(`#outbox`))
 	}
 
 	// The service worker (scope /inspect/) holds the shell.
@@ -813,30 +684,30 @@ func TestPhone(t *testing.T) {
 
 	// Offline: visit 2 rectified with two hazards is saved and waits.
 	b.network(true)
-	b.do("offline banner", chromedp.WaitVisible(chromedp.CSS(`#offline`)))
-	b.do("open visit 2", chromedp.Tap(chromedp.CSS(card(2)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
-	b.do("rectify with hazards", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.WaitVisible(chromedp.CSS(`#hazards`)),
+	b.Do("offline banner", chromedp.WaitVisible(chromedp.CSS(`#offline`)))
+	b.Do("open visit 2", chromedp.Tap(chromedp.CSS(card(2)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
+	b.Do("rectify with hazards", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.WaitVisible(chromedp.CSS(`#hazards`)),
 		chromedp.Tap(chromedp.CSS(`#add-hazard`)), chromedp.Tap(chromedp.CSS(`#add-hazard`)), chromedp.Tap(chromedp.CSS(`#add-hazard`)),
 		chromedp.WaitVisible(chromedp.CSS(`#hz-3`)))
 	deadlines := eval[[]string](b, `[...document.querySelectorAll(".hz-deadline")].map((e) => e.value)`)
 	if want := shanghaiDay(30); len(deadlines) != 3 || deadlines[0] != want || deadlines[2] != want {
 		t.Errorf("new hazards' deadlines %v, want %s (30 days: general)", deadlines, want)
 	}
-	b.do("two hazards", chromedp.Tap(chromedp.CSS(`#hz-3 .hz-remove`)),
+	b.Do("two hazards", chromedp.Tap(chromedp.CSS(`#hz-3 .hz-remove`)),
 		chromedp.SendKeys(chromedp.CSS(`#hz-1-desc`), "消防通道堆放杂物"),
 		chromedp.Tap(chromedp.CSS(`label[for="hz-2-major"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#hz-2-desc`), "配电箱无防护罩"),
 		chromedp.SendKeys(chromedp.CSS(`#notes`), "现场责令整改"))
-	if n := b.count(`#hazard-list .hazard`); n != 2 {
+	if n := b.Count(`#hazard-list .hazard`); n != 2 {
 		t.Errorf("%d hazard rows after removing one of three, want 2", n)
 	}
 	if got := eval[string](b, `document.querySelector("#hz-2-deadline").value`); got != shanghaiDay(60) {
 		t.Errorf("major hazard's deadline %q, want %s (60 days)", got, shanghaiDay(60))
 	}
 	b.fits("form with hazards")
-	b.shot("form")
-	b.do("save offline", chromedp.Tap(chromedp.CSS(`#save`)), chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="queued"]`)))
-	if got := b.text(`#outbox`); !strings.Contains(got, "待发送 1 条") || !strings.Contains(got, "1 waiting to send") {
+	b.Shot("form")
+	b.Do("save offline", chromedp.Tap(chromedp.CSS(`#save`)), chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="queued"]`)))
+	if got := b.Text(`#outbox`); !strings.Contains(got, "待发送 1 条") || !strings.Contains(got, "1 waiting to send") {
 		t.Errorf("outbox banner %q, want 待发送 1 条 / 1 waiting to send", got)
 	}
 	ob := b.outbox()
@@ -851,15 +722,15 @@ func TestPhone(t *testing.T) {
 		t.Errorf("spool while offline: %d inspections, hazards %v; want only visit 1's", n, hz)
 	}
 	b.fits("offline")
-	b.shot("offline")
+	b.Shot("offline")
 
 	// A reload without any network: the worker serves the shell (the server
 	// is down too), the visits kept on the phone show, the outbox survives.
 	e.down.Store(true)
 	e.srv.CloseClientConnections()
-	b.do("reload offline", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="queued"]`)),
+	b.Do("reload offline", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="queued"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#offline`)), chromedp.WaitVisible(chromedp.CSS(`#outbox`)))
-	if got := b.text(`#outbox`); !strings.Contains(got, "待发送 1 条") {
+	if got := b.Text(`#outbox`); !strings.Contains(got, "待发送 1 条") {
 		t.Errorf("outbox banner after the reload %q, want 待发送 1 条", got)
 	}
 	if st := eval[string](b, `document.querySelector('`+card(1)+`').dataset.state`); st != "done" {
@@ -891,7 +762,7 @@ func TestPhone(t *testing.T) {
 			t.Errorf("hazard %d: %v, want %s %q by %s", i+1, h, want.level, want.desc, want.deadline)
 		}
 	}
-	b.do("sent", chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="done"]`)), chromedp.WaitNotVisible(chromedp.CSS(`#outbox`)),
+	b.Do("sent", chromedp.WaitVisible(chromedp.CSS(card(2)+`[data-state="done"]`)), chromedp.WaitNotVisible(chromedp.CSS(`#outbox`)),
 		chromedp.WaitNotVisible(chromedp.CSS(`#offline`)))
 	if len(b.outbox()) != 0 {
 		t.Errorf("outbox after coming online: %v, want empty", b.outbox())
@@ -900,35 +771,35 @@ func TestPhone(t *testing.T) {
 	// Visit 3: rectify without a hazard. The API refuses it (400): its text
 	// shows on the form, and the result stays until fixed.
 	const refusal = "责令整改须登记至少一项隐患"
-	b.do("open visit 3", chromedp.Tap(chromedp.CSS(card(3)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
-	b.do("rectify without hazards", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.Tap(chromedp.CSS(`#save`)),
+	b.Do("open visit 3", chromedp.Tap(chromedp.CSS(card(3)+` .visit-main`)), chromedp.WaitVisible(chromedp.CSS(`#result-form`)))
+	b.Do("rectify without hazards", chromedp.Tap(chromedp.CSS(`label[for="r-rectify"]`)), chromedp.Tap(chromedp.CSS(`#save`)),
 		chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
-	if msg := b.text(`#form-error`); !strings.Contains(msg, refusal) || !strings.Contains(msg, "rectify needs at least one hazard") {
+	if msg := b.Text(`#form-error`); !strings.Contains(msg, refusal) || !strings.Contains(msg, "rectify needs at least one hazard") {
 		t.Errorf("form error %q, want the API's %s / rectify needs at least one hazard", msg, refusal)
 	}
 	if ob := b.outbox(); len(ob) != 1 || ob[0].Status != "rejected" || !strings.Contains(ob[0].Error, refusal) {
 		t.Errorf("outbox after the 400: %+v, want the result kept, refused", ob)
 	}
-	if got := b.text(`#outbox`); !strings.Contains(got, "需修改 1 条") || strings.Contains(got, "待发送") {
+	if got := b.Text(`#outbox`); !strings.Contains(got, "需修改 1 条") || strings.Contains(got, "待发送") {
 		t.Errorf("outbox banner %q, want 需修改 1 条 and nothing waiting", got)
 	}
 	b.fits("refused")
-	b.shot("refused")
+	b.Shot("refused")
 	// Still there after a reload, on the card and behind the banner's link;
 	// fixed, it goes.
-	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
-	if msg := b.text(`#form-error`); !strings.Contains(msg, refusal) {
+	b.Do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
+	if msg := b.Text(`#form-error`); !strings.Contains(msg, refusal) {
 		t.Errorf("form error after a reload %q", msg)
 	}
-	b.do("the list", chromedp.Tap(chromedp.CSS(`#cancel`)), chromedp.WaitVisible(chromedp.CSS(card(3)+`[data-state="rejected"]`)))
-	if got := b.text(card(3) + ` .state`); !strings.Contains(got, "需修改") {
+	b.Do("the list", chromedp.Tap(chromedp.CSS(`#cancel`)), chromedp.WaitVisible(chromedp.CSS(card(3)+`[data-state="rejected"]`)))
+	if got := b.Text(card(3) + ` .state`); !strings.Contains(got, "需修改") {
 		t.Errorf("visit 3 state %q, want 需修改", got)
 	}
-	b.do("the banner's link", chromedp.Tap(chromedp.CSS(`#outbox-fix`)), chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
+	b.Do("the banner's link", chromedp.Tap(chromedp.CSS(`#outbox-fix`)), chromedp.WaitVisible(chromedp.CSS(`#form-error`)))
 	if got := eval[string](b, `document.querySelector('input[name="result"]:checked').value`); got != "rectify" {
 		t.Errorf("the refused result's form shows %q, want rectify", got)
 	}
-	b.do("fix", chromedp.Tap(chromedp.CSS(`#add-hazard`)), chromedp.SendKeys(chromedp.CSS(`#hz-1-desc`), "危化品未分区存放"),
+	b.Do("fix", chromedp.Tap(chromedp.CSS(`#add-hazard`)), chromedp.SendKeys(chromedp.CSS(`#hz-1-desc`), "危化品未分区存放"),
 		chromedp.Tap(chromedp.CSS(`#save`)), chromedp.WaitVisible(chromedp.CSS(card(3)+`[data-state="done"]`)))
 	if _, rec := e.inspectionOf(t, "E3"); rec["result"] != "rectify" || rec["hazards_found"] != 1.0 {
 		t.Errorf("spool inspection of E3: %v", rec)
@@ -939,20 +810,20 @@ func TestPhone(t *testing.T) {
 	if n := len(e.spoolFiles(t, "inspections")); n != 3 {
 		t.Errorf("%d inspections in the spool, want 3", n)
 	}
-	if title := b.text(`#visits-view h1`); !strings.Contains(title, "今日检查") || b.count(`#day-label .today`) != 1 {
+	if title := b.Text(`#visits-view h1`); !strings.Contains(title, "今日检查") || b.Count(`#day-label .today`) != 1 {
 		t.Errorf("back from a visit opened by its address: title %q, want 今日检查 and the today mark", title)
 	}
-	b.shot("done")
+	b.Shot("done")
 
 	// Li Na sees her visit only.
-	b.do("log out", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	b.Do("log out", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
 	b.login("li.na")
-	b.do("Li Na's visits", chromedp.WaitVisible(chromedp.CSS(card(4))))
-	if n := b.count(`#visit-list article.visit`); n != 1 {
+	b.Do("Li Na's visits", chromedp.WaitVisible(chromedp.CSS(card(4))))
+	if n := b.Count(`#visit-list article.visit`); n != 1 {
 		t.Errorf("Li Na sees %d visits, want 1", n)
 	}
 
-	if errs := b.errors(); len(errs) > 0 {
+	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("errors in the page: %v", errs)
 	}
 	t.Logf("phone run took %s", time.Since(start).Round(time.Millisecond))

@@ -1,15 +1,11 @@
 package responder_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,9 +14,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/device"
 
 	"citybrain/dashboards"
+	"citybrain/dashboards/pwa/phonetest"
 	"citybrain/dashboards/responder"
 	"citybrain/internal/auth"
 	"citybrain/pipelines/response"
@@ -352,148 +348,25 @@ func (e *env) task(t *testing.T, person, venue, role string) response.TaskView {
 	return response.TaskView{}
 }
 
-func chromiumPath(t *testing.T) string {
-	// The same lookup as dashboards/browser_test.go and internal/e2e (make
-	// test-deps installs Debian's chromium).
-	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: run make test-deps (apt-get install chromium)")
-	return ""
-}
-
-// phone is a 390×844 Android phone at device scale 3, with touch.
-var phone = device.Info{
-	Name:      "CityBrain test phone",
-	UserAgent: "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
-	Width:     390, Height: 844, Scale: 3, Mobile: true, Touch: true,
-}
-
-type browser struct {
-	t   *testing.T
-	ctx context.Context
-	mu  sync.Mutex
-	exc []string
-	dir string
-}
+// browser is the app in a phone (dashboards/pwa/phonetest).
+type browser struct{ *phonetest.Browser }
 
 func newBrowser(t *testing.T) *browser {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox,
-		chromedp.WindowSize(390, 844), chromedp.Flag("lang", "zh-CN"))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	bctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	b := &browser{t: t, ctx: bctx, dir: t.TempDir()}
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank"), chromedp.Emulate(phone)); err != nil {
-		t.Fatal(err)
-	}
-	msgs := chromedp.Console(bctx)
-	go func() {
-		for m, err := range msgs {
-			if err != nil {
-				return
-			}
-			// The page's own errors; the browser's network log (a 401
-			// before login, refused connections offline) is expected.
-			if m.Type == chromedp.ConsoleException || (m.Type == chromedp.ConsoleError && m.Source != "network") {
-				b.mu.Lock()
-				b.exc = append(b.exc, fmt.Sprintf("%s: %s (%s:%d)", m.Type, m.Text, m.URL, m.Line))
-				b.mu.Unlock()
-			}
-		}
-	}()
-	return b
-}
-
-func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.shot("failed")
-		b.t.Fatalf("%s: %v (page errors: %v)", what, err, b.errors())
-	}
-}
-
-func (b *browser) errors() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.exc...)
+	return &browser{phonetest.New(t, "responder", 10*time.Second)}
 }
 
 func eval[T any](b *browser, expr string, opts ...chromedp.EvaluateOption) T {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
-	if err != nil {
-		b.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
+	b.T.Helper()
+	return phonetest.Eval[T](b.Browser, expr, opts...)
 }
 
-func (b *browser) text(sel string) string {
-	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.TextContent(chromedp.CSS(sel)))
-	if err != nil {
-		b.t.Fatalf("text of %s: %v", sel, err)
-	}
-	return s
-}
-
-// shot saves a screenshot in the test's directory and, when set, in
-// CITYBRAIN_SCREENSHOTS.
-func (b *browser) shot(name string) {
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
-	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	dirs := []string{b.dir}
-	if d := os.Getenv("CITYBRAIN_SCREENSHOTS"); d != "" {
-		os.MkdirAll(d, 0o755)
-		dirs = append(dirs, d)
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "responder-"+name+".png")
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			b.t.Error(err)
-			continue
-		}
-		b.t.Logf("screenshot %s", p)
-	}
-}
-
-// fits asserts the page has no horizontal scroll at 390 px and that every
-// visible button and link button is a thumb's size.
+// fits: no horizontal scroll at 390 px, every visible control a thumb's size.
 func (b *browser) fits(where string) {
-	b.t.Helper()
-	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
-		b.t.Errorf("%s: scrollWidth %d > 390 (horizontal scroll)", where, w)
-	}
-	small := eval[[]string](b, `[...document.querySelectorAll("button, a.button, .tabs a, input, textarea")]
-		.filter((e) => e.getClientRects().length && (e.getBoundingClientRect().height < 44 || e.getBoundingClientRect().width < 44))
-		.map((e) => e.className + " " + e.textContent.trim() + " " + Math.round(e.getBoundingClientRect().height))`)
-	if len(small) > 0 {
-		b.t.Errorf("%s: touch targets under 44 px: %v", where, small)
-	}
+	b.T.Helper()
+	b.Fits(where, `button, a.button, .tabs a, input, textarea`)
 }
 
-func (b *browser) login(user string) {
-	b.t.Helper()
-	b.do("log in as "+user,
-		chromedp.WaitVisible(chromedp.CSS(`#login-user`)),
-		chromedp.SendKeys(chromedp.CSS(`#login-user`), user),
-		chromedp.SendKeys(chromedp.CSS(`#login-password`), password),
-		chromedp.Tap(chromedp.CSS(`#login-submit`)))
-}
+func (b *browser) login(user string) { b.T.Helper(); b.Login(user, password) }
 
 // TestPhone drives the app in headless Chromium emulating a phone against
 // a real response engine, the real response API and the platform's login.
@@ -512,15 +385,15 @@ func TestPhone(t *testing.T) {
 	card := func(id string) string { return fmt.Sprintf(`#task-list article[data-task=%q]`, id) }
 
 	// Not logged in: /api/respond/me is 401 and the login form shows.
-	b.do("open the app", chromedp.Navigate(base+"/respond/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	b.Do("open the app", chromedp.Navigate(base+"/respond/"), chromedp.WaitVisible(chromedp.CSS(`#login`)))
 	if lang := eval[string](b, `document.documentElement.lang`); lang != "zh-CN" {
 		t.Errorf("lang %q", lang)
 	}
 	b.fits("login")
-	b.shot("login")
+	b.Shot("login")
 	b.login("li.xiang")
-	b.do("my task", chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
-	if got := b.text(card(first.ID)); !strings.Contains(got, dutyField) || !strings.Contains(got, "西单文化广场") ||
+	b.Do("my task", chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
+	if got := b.Text(card(first.ID)); !strings.Contains(got, dutyField) || !strings.Contains(got, "西单文化广场") ||
 		!strings.Contains(got, "现场处置") || !strings.Contains(got, "待确认") || !strings.Contains(got, "Ⅲ级响应") {
 		t.Errorf("card says %q; want the venue, the role, the duty, Ⅲ级响应 and 待确认", got)
 	}
@@ -534,24 +407,24 @@ func TestPhone(t *testing.T) {
 	}
 
 	// Acknowledge.
-	b.do("acknowledge", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-ack`)),
+	b.Do("acknowledge", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-ack`)),
 		chromedp.WaitVisible(chromedp.CSS(card(first.ID)+`[data-state="acknowledged"]`)))
 	if got := e.task(t, liXiang, "V1", "field"); got.State != response.TaskAcknowledged || got.AckBy != liXiang {
 		t.Errorf("engine: task %s state %s by %q, want acknowledged by %s", got.ID, got.State, got.AckBy, liXiang)
 	}
-	if st := b.text(card(first.ID) + ` .state`); !strings.Contains(st, "已确认") {
+	if st := b.Text(card(first.ID) + ` .state`); !strings.Contains(st, "已确认") {
 		t.Errorf("state on the card %q, want 已确认", st)
 	}
 
 	// Report progress: an empty report shows the API's error, a real one lands.
-	b.do("empty report", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-progress`)),
+	b.Do("empty report", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-progress`)),
 		chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(card(first.ID)+` .act-error`)))
-	if msg := b.text(card(first.ID) + ` .act-error`); !strings.Contains(msg, "进展内容为空") {
+	if msg := b.Text(card(first.ID) + ` .act-error`); !strings.Contains(msg, "进展内容为空") {
 		t.Errorf("error shown %q, want the API's 进展内容为空", msg)
 	}
 	report := "已到场，正在疏导客流"
-	b.do("report", chromedp.SendKeys(chromedp.CSS(card(first.ID)+` textarea`), report),
+	b.Do("report", chromedp.SendKeys(chromedp.CSS(card(first.ID)+` textarea`), report),
 		chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(card(first.ID)+` .last-note`)))
 	if notes := e.task(t, liXiang, "V1", "field").Notes; len(notes) != 1 || notes[0].Text != report || notes[0].Person != liXiang {
@@ -564,7 +437,7 @@ func TestPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := e.task(t, liXiang, "V2", "field")
-	b.do("task pushed", chromedp.WaitVisible(chromedp.CSS(card(second.ID))))
+	b.Do("task pushed", chromedp.WaitVisible(chromedp.CSS(card(second.ID))))
 	if v := eval[string](b, `window.__sameDocument || "reloaded"`); v != "yes" {
 		t.Errorf("the page reloaded (%s): the new task must come by SSE", v)
 	}
@@ -575,52 +448,52 @@ func TestPhone(t *testing.T) {
 		t.Fatal(err)
 	}
 	esc := e.task(t, liXiang, "V1", "info")
-	b.do("escalated task", chromedp.WaitVisible(chromedp.CSS(card(esc.ID)+` .escalation.to-me`)))
-	if note := b.text(card(esc.ID) + ` .escalation`); !strings.Contains(note, "升级转来") || !strings.Contains(note, "赵敏") {
+	b.Do("escalated task", chromedp.WaitVisible(chromedp.CSS(card(esc.ID)+` .escalation.to-me`)))
+	if note := b.Text(card(esc.ID) + ` .escalation`); !strings.Contains(note, "升级转来") || !strings.Contains(note, "赵敏") {
 		t.Errorf("escalation note %q, want 升级转来 … 赵敏", note)
 	}
 	if n := eval[int](b, `document.querySelectorAll("#task-list article.card").length`); n != 4 {
 		t.Errorf("%d cards, want 4 (two field tasks, two reporting tasks escalated)", n)
 	}
 	b.fits("task list")
-	b.shot("tasks")
+	b.Shot("tasks")
 
 	// The detail of the first task: the event map and decision support.
-	b.do("detail", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-details`)), chromedp.WaitVisible(chromedp.CSS(`#event-map`)))
+	b.Do("detail", chromedp.Tap(chromedp.CSS(card(first.ID)+` .act-details`)), chromedp.WaitVisible(chromedp.CSS(`#event-map`)))
 	for sel, want := range map[string]int{`#event-map .marker.fire`: 2, `#event-map .marker.shelter`: 2, `#event-map .marker.store`: 3, `#event-map #event-point`: 1, `#event-map .people-area`: 1} {
 		if n := eval[int](b, `document.querySelectorAll("`+sel+`").length`); n != want {
 			t.Errorf("%s: %d, want %d", sel, n, want)
 		}
 	}
-	sup := b.text(`#support`)
+	sup := b.Text(`#support`)
 	for _, want := range []string{"西单微型消防站", "236 m", "西单文化广场应急避难场所", "可容纳 3,000 人", "西城区应急物资储备库（三号）", "周边约 1,840 人", "西城公安分局西单派出所"} {
 		if !strings.Contains(sup, want) {
 			t.Errorf("decision support lacks %q: %s", want, sup)
 		}
 	}
 	b.fits("task detail")
-	b.shot("detail")
+	b.Shot("detail")
 	if n := eval[int](b, `document.querySelectorAll("#center-approx").length`); n != 0 {
 		t.Errorf("an exact location said to be approximate")
 	}
-	b.do("detail of the escalated task", chromedp.Navigate(base+"/respond/#/task/"+esc.ID), chromedp.WaitVisible(chromedp.CSS(`#center-approx`)))
-	if got := b.text(`#center-approx`); !strings.Contains(got, "街道中心") {
+	b.Do("detail of the escalated task", chromedp.Navigate(base+"/respond/#/task/"+esc.ID), chromedp.WaitVisible(chromedp.CSS(`#center-approx`)))
+	if got := b.Text(`#center-approx`); !strings.Contains(got, "街道中心") {
 		t.Errorf("approximate location note %q, want … 街道中心 …", got)
 	}
 
 	// The second task has no decision support yet; close it from its detail.
-	b.do("detail 2", chromedp.Navigate(base+"/respond/#/task/"+second.ID), chromedp.WaitVisible(chromedp.CSS(`#no-support`)))
-	if got := b.text(`#no-support`); !strings.Contains(got, "暂无辅助决策数据") {
+	b.Do("detail 2", chromedp.Navigate(base+"/respond/#/task/"+second.ID), chromedp.WaitVisible(chromedp.CSS(`#no-support`)))
+	if got := b.Text(`#no-support`); !strings.Contains(got, "暂无辅助决策数据") {
 		t.Errorf("no-support text %q", got)
 	}
-	b.do("close", chromedp.Tap(chromedp.CSS(`#detail .act-close`)),
+	b.Do("close", chromedp.Tap(chromedp.CSS(`#detail .act-close`)),
 		chromedp.SendKeys(chromedp.CSS(`#detail textarea`), "客流恢复正常"),
 		chromedp.Tap(chromedp.CSS(`#detail .act-submit`)),
 		chromedp.WaitVisible(chromedp.CSS(`#detail article[data-state="closed"]`)))
 	if got := e.task(t, liXiang, "V2", "field"); got.State != response.TaskClosed {
 		t.Errorf("engine: closed task is %s", got.State)
 	}
-	if st := b.text(`#detail .state`); !strings.Contains(st, "已关闭") {
+	if st := b.Text(`#detail .state`); !strings.Contains(st, "已关闭") {
 		t.Errorf("state %q, want 已关闭", st)
 	}
 
@@ -631,25 +504,25 @@ func TestPhone(t *testing.T) {
 	if scope != base+"/respond/" {
 		t.Errorf("service worker scope %q, want %s/respond/", scope, base)
 	}
-	b.do("list", chromedp.Navigate(base+"/respond/#/"), chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
+	b.Do("list", chromedp.Navigate(base+"/respond/#/"), chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
 	e.down.Store(true)
 	e.srv.CloseClientConnections()
-	b.do("offline banner", chromedp.WaitVisible(chromedp.CSS(`#offline`)))
-	b.do("reload offline", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#offline`)), chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
-	if got := b.text(`#offline`); !strings.Contains(got, "离线") || !strings.Contains(got, "offline") {
+	b.Do("offline banner", chromedp.WaitVisible(chromedp.CSS(`#offline`)))
+	b.Do("reload offline", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#offline`)), chromedp.WaitVisible(chromedp.CSS(card(first.ID))))
+	if got := b.Text(`#offline`); !strings.Contains(got, "离线") || !strings.Contains(got, "offline") {
 		t.Errorf("offline banner %q", got)
 	}
 	if dis := eval[bool](b, `document.querySelector('`+card(esc.ID)+` .act-ack').disabled`); !dis {
 		t.Error("acknowledge is enabled offline")
 	}
-	b.shot("offline")
+	b.Shot("offline")
 	e.down.Store(false)
-	b.do("online again", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card(first.ID))), chromedp.WaitNotVisible(chromedp.CSS(`#offline`)))
+	b.Do("online again", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(card(first.ID))), chromedp.WaitNotVisible(chromedp.CSS(`#offline`)))
 
 	// Scope: Chen Jing of street S2 sees none of S1's tasks.
-	b.do("log out", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	b.Do("log out", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
 	b.login("chen.jing")
-	b.do("S2's list", chromedp.WaitVisible(chromedp.CSS(`#empty`)))
+	b.Do("S2's list", chromedp.WaitVisible(chromedp.CSS(`#empty`)))
 	if n := eval[int](b, `document.querySelectorAll("article.card.task").length`); n != 0 {
 		t.Errorf("S2's responder sees %d tasks, want none", n)
 	}
@@ -659,17 +532,17 @@ func TestPhone(t *testing.T) {
 	if n := eval[int](b, `fetch("/api/respond/tasks?all=1").then((r) => r.json()).then((d) => d.tasks.length)`, chromedp.EvalAwaitPromise); n != 0 {
 		t.Errorf("S2's responder's tasks (all): %d, want 0", n)
 	}
-	b.shot("scope")
+	b.Shot("scope")
 
 	// An account not linked to a responder gets the API's 403 text.
-	b.do("log out 2", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
+	b.Do("log out 2", chromedp.Tap(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login`)))
 	b.login("wang.unlinked")
-	b.do("unlinked", chromedp.WaitVisible(chromedp.CSS(`#unlinked-error`)))
-	if msg := b.text(`#unlinked-error`); !strings.Contains(msg, "未关联应急责任人") {
+	b.Do("unlinked", chromedp.WaitVisible(chromedp.CSS(`#unlinked-error`)))
+	if msg := b.Text(`#unlinked-error`); !strings.Contains(msg, "未关联应急责任人") {
 		t.Errorf("unlinked account shows %q", msg)
 	}
 
-	if errs := b.errors(); len(errs) > 0 {
+	if errs := b.Errors(); len(errs) > 0 {
 		t.Errorf("errors in the page: %v", errs)
 	}
 	t.Logf("phone run took %s", time.Since(start).Round(time.Millisecond))
